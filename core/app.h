@@ -1,0 +1,67 @@
+/* core/app.h — the configuration every subcommand starts from.
+ *
+ * atr_app_load() reads the config (the file given with --config, else
+ * config/atrium.yaml if it exists in the working directory, else the copy
+ * embedded in the binary), merges conf.d/, and resolves the core's own
+ * option table with environment variables and --flags applied.
+ * atr_app_load_plugins() then opens and configures (and optionally starts)
+ * every plugin the config enables.
+ *
+ * Threads: main thread only.
+ */
+#ifndef ATRIUM_CORE_APP_H
+#define ATRIUM_CORE_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "loader.h"
+#include "options.h"
+
+/* The core's own options, filled by offset from atr_core_options. */
+typedef struct atr_core_config {
+  const char *http_address;
+  int64_t http_threads;
+  int64_t http_request_timeout_ms;
+  uint64_t http_max_body_size;
+  const char *data_dir;
+  const char *const *plugin_dirs;
+  const char *log_level;
+  int64_t shutdown_grace_ms;
+} atr_core_config_t;
+
+extern const atr_option_t atr_core_options[];
+
+typedef struct atr_app {
+  char *config_path; /* the main file read, or NULL for the embedded one */
+  atr_conf_node_t *root;
+  atr_overrides_t flags;
+  atr_getenv_fn env;
+  atr_optset_t core_opts;
+  atr_core_config_t core;
+  atr_loader_t loader;
+  bool loader_ready;
+} atr_app_t;
+
+/* `flags` is taken over by the app (freed in atr_app_free). */
+int atr_app_load(atr_app_t *app, const char *config_path,
+                 atr_overrides_t *flags, atr_getenv_fn env, char **err);
+/* Open and configure every enabled plugin; start them when `start`.
+ * `extra_dirs` (may be NULL) are searched before plugin_dirs. */
+int atr_app_load_plugins(atr_app_t *app, bool start,
+                         const char *const *extra_dirs, char **err);
+/* After both loads: a flag no option took is an error naming it. */
+int atr_app_check_flags(const atr_app_t *app, char **err);
+/* SIGHUP: re-read the config files and apply reloadable options. Logs what
+ * changed; on a config error logs it and keeps the running values. */
+int atr_app_reload(atr_app_t *app);
+void atr_app_free(atr_app_t *app);
+
+/* The plugin directories in effect (plugin_dirs, or the default next to the
+ * binary). Caller frees the array and strings with atr_strv_free. */
+char **atr_app_plugin_dirs(const atr_app_t *app, const char *const *extra,
+                           size_t *n);
+void atr_strv_free(char **v);
+
+#endif

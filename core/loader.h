@@ -1,0 +1,113 @@
+/* core/loader.h — finding, checking, configuring and starting plugins.
+ *
+ * Loading a plugin goes through these steps, and refuses with one line that
+ * says why (the messages below are exact; tests assert them) before any
+ * plugin code past the entry symbol runs:
+ *
+ *  1. the file is inside one of the plugin directories
+ *     "plugin <name>: <file> is outside the plugin directories (<d1>, <d2>)"
+ *  2. the file is not group- or world-writable
+ *     "plugin <name>: <file> is group- or world-writable (mode 0664); run chmod go-w <file>"
+ *  3. dlopen(RTLD_NOW|RTLD_LOCAL) works
+ *     "plugin <name>: cannot load <file>: <dlerror>"
+ *  4. the entry symbol exists and returns a descriptor
+ *     "plugin <name>: <file> has no atrium_plugin_entry symbol; is it an atrium plugin?"
+ *  5. ABI major equal
+ *     "plugin <name>: ABI major version 2 does not match the host's 1; rebuild the plugin against this SDK"
+ *  6. ABI minor not newer
+ *     "plugin <name>: ABI minor version 5 is newer than the host's 0; upgrade atrium or build against an older SDK"
+ *  7. struct sizes large enough
+ *     "plugin <name>: descriptor struct_size 40 is smaller than 96 required for ABI 1.0"
+ *     "plugin <name>: provisioner ops struct_size 8 is smaller than 40 required for ABI 1.0"
+ *     (and a descriptor's name must match the configured name, kind known)
+ *  8. name unique
+ *     "plugin <name>: a plugin with this name is already loaded from <file>"
+ *  9. options valid (messages from options.h)
+ * 10. init() succeeds, else everything it registered is removed:
+ *     "plugin <name>: init failed: <its message or atr_strerror(rc)>"
+ *
+ * Threads: main thread only.
+ */
+#ifndef ATRIUM_CORE_LOADER_H
+#define ATRIUM_CORE_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "atrium/plugin.h"
+#include "conf.h"
+#include "options.h"
+
+typedef enum atr_plugin_state {
+  ATR_PLUGIN_LOADED = 1,  /* descriptor checked, options resolved */
+  ATR_PLUGIN_RUNNING = 2, /* init() succeeded */
+  ATR_PLUGIN_FAILED = 3,  /* refused or init() failed; see error */
+  ATR_PLUGIN_STOPPED = 4, /* fini() called */
+} atr_plugin_state_t;
+
+/* The host's view of one plugin; atr_handle_t in the SDK. */
+struct atr_handle {
+  char *name;
+  char *file;
+  void *dl;
+  const atr_plugin_t *desc;
+  void *ctx;
+  atr_optset_t opts;
+  atr_optset_t *old_opts; /* replaced by reloads; kept alive until fini */
+  size_t nold_opts;
+  atr_plugin_state_t state;
+  char *error;
+};
+
+typedef struct atr_loader {
+  char **dirs; /* realpath'd plugin directories */
+  size_t ndirs;
+  atr_handle_t **plugins;
+  size_t nplugins;
+} atr_loader_t;
+
+/* dirs are resolved with realpath; a directory that does not exist is
+ * skipped with a warning in the log. */
+int atr_loader_init(atr_loader_t *l, const char *const *dirs, size_t ndirs,
+                    char **err);
+
+/* Steps 1–8. `file` may be NULL: then <dir>/<name>.so is looked for in the
+ * directories in order ("plugin <name>: no <name>.so in the plugin
+ * directories (<d1>, <d2>)"). On success the handle is added to the loader.
+ */
+int atr_loader_open(atr_loader_t *l, const char *name, const char *file,
+                    atr_handle_t **out, char **err);
+
+/* Step 9: resolve the plugin's options against plugins.<name> in root. */
+int atr_loader_configure(atr_handle_t *h, const atr_conf_node_t *root,
+                         atr_overrides_t *flags, atr_getenv_fn env,
+                         char **err);
+
+/* Step 10: fill ctx and call init(); undo registrations on failure. */
+int atr_loader_start(atr_handle_t *h, char **err);
+
+/* Every plugin the config enables (plugins.<name>.enabled: true, file from
+ * plugins.<name>.file if set), steps 1–10, in config order. Stops at the
+ * first error. */
+int atr_loader_load_config(atr_loader_t *l, const atr_conf_node_t *root,
+                           atr_overrides_t *flags, atr_getenv_fn env,
+                           char **err);
+
+/* Re-resolve every plugin's options; apply reloadable changes (and call the
+ * plugin's reload()), log each change, warn about changes that need a
+ * restart. Returns the number of options applied. */
+int atr_loader_reload(atr_loader_t *l, const atr_conf_node_t *root,
+                      atr_getenv_fn env);
+
+atr_handle_t *atr_loader_find(const atr_loader_t *l, const char *name);
+const char *atr_plugin_kind_name(atr_plugin_kind_t kind);
+const char *atr_plugin_state_name(atr_plugin_state_t state);
+
+/* fini() every running plugin in reverse order, then free; dlclose is never
+ * called (code is not unloaded). */
+void atr_loader_shutdown(atr_loader_t *l);
+
+/* The host table handed to plugins (core/host.c). */
+const atr_host_t *atr_host_table(void);
+
+#endif

@@ -1,0 +1,33 @@
+/* atrium/observer.h — the observer kind.
+ *
+ * An observer receives the host's events (requests served, builds, audit
+ * entries, log lines) and may serve endpoints of its own through
+ * host->route_add() — the Prometheus plugin serves /metrics by walking
+ * host->metrics_collect(). Any number of observers may be loaded.
+ *
+ * on_event() is called on the thread where the event happened and must not
+ * block: copy what you need and return. The event is borrowed for the call.
+ */
+#ifndef ATRIUM_OBSERVER_H
+#define ATRIUM_OBSERVER_H
+
+#include <stdint.h>
+
+#include "atrium/plugin.h"
+
+typedef struct atr_event {
+  uint32_t struct_size;
+  const char *type;   /* "http_request", "config_reloaded", ... */
+  int64_t time_ms;
+  const char *json;   /* the event's fields as a JSON object */
+} atr_event_t;
+
+typedef struct atr_observer_ops {
+  uint32_t struct_size;
+  void (*on_event)(void *ctx, const atr_event_t *event); /* may be NULL */
+} atr_observer_ops_t;
+
+#define ATR_OBSERVER_OPS_MIN_SIZE                                              \
+  (offsetof(atr_observer_ops_t, on_event) + sizeof(void (*)(void)))
+
+#endif /* ATRIUM_OBSERVER_H */

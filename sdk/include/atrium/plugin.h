@@ -1,0 +1,88 @@
+/* atrium/plugin.h — the plugin descriptor and the single entry symbol.
+ *
+ * A plugin is a shared object that exports exactly one function,
+ *
+ *     const atr_plugin_t *atrium_plugin_entry(void);
+ *
+ * returning a pointer to a static descriptor. The loader reads the descriptor
+ * and checks it (ABI major equal, minor not newer than the host's, struct
+ * sizes large enough, unique name, options valid) before it calls anything
+ * else in the plugin. Then it allocates ctx_size zeroed bytes, fills option
+ * fields by offset, and calls init(). fini() is called once at shutdown,
+ * only after a successful init(). Code is never unloaded while running.
+ *
+ * Compatibility: ATR_ABI_MAJOR changes when something existing changes
+ * meaning or layout; ATR_ABI_MINOR when something is appended. Descriptor,
+ * host table and every ops table begin with their struct_size, so either side
+ * can tell what the other knows.
+ *
+ * Threads: entry() and init() run on the main thread before serving starts;
+ * fini() on the main thread after serving stopped. Kind ops say their own.
+ */
+#ifndef ATRIUM_PLUGIN_H
+#define ATRIUM_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atrium/error.h"
+#include "atrium/host.h"
+#include "atrium/option.h"
+
+#define ATR_ABI_MAJOR 1
+#define ATR_ABI_MINOR 0
+
+#define ATR_PLUGIN_ENTRY_SYMBOL "atrium_plugin_entry"
+
+#if defined(__GNUC__)
+#define ATR_EXPORT __attribute__((visibility("default")))
+#else
+#define ATR_EXPORT
+#endif
+
+typedef enum atr_plugin_kind {
+  ATR_KIND_STORAGE = 1,
+  ATR_KIND_AUTH = 2,
+  ATR_KIND_PROVISIONER = 3,
+  ATR_KIND_OBSERVER = 4,
+} atr_plugin_kind_t;
+
+/* Every kind's ops table starts with this. */
+typedef struct atr_ops_header {
+  uint32_t struct_size;
+} atr_ops_header_t;
+
+typedef struct atr_plugin {
+  uint32_t abi_major;   /* ATR_ABI_MAJOR the plugin was built with */
+  uint32_t abi_minor;   /* ATR_ABI_MINOR the plugin was built with */
+  uint32_t struct_size; /* sizeof(atr_plugin_t) the plugin was built with */
+  atr_plugin_kind_t kind;
+  const char *name;        /* unique; [a-z][a-z0-9_]*, e.g. "provisioner_echo" */
+  const char *version;     /* the plugin's own version, e.g. "1.2.0" */
+  const char *description; /* one line */
+  const atr_option_t *options; /* {0}-terminated, or NULL for none */
+  size_t ctx_size;             /* bytes of the context the host allocates */
+  /* Set up. ctx has its option fields filled. On failure return a negative
+   * ATR_E* and set *err to a malloc'd message; the host undoes whatever the
+   * plugin registered and never calls fini(). */
+  int (*init)(atr_handle_t *h, const atr_host_t *host, void *ctx, char **err);
+  void (*fini)(void *ctx);
+  /* Optional: called on the main thread after SIGHUP changed reloadable
+   * options (their fields are already updated). NULL if not needed. */
+  int (*reload)(void *ctx, char **err);
+  const void *ops; /* the kind's ops table; starts with atr_ops_header_t */
+} atr_plugin_t;
+
+typedef const atr_plugin_t *(*atr_plugin_entry_fn)(void);
+
+/* Fill the ABI fields of a descriptor. */
+#define ATR_PLUGIN_ABI                                                         \
+  .abi_major = ATR_ABI_MAJOR, .abi_minor = ATR_ABI_MINOR,                      \
+  .struct_size = sizeof(atr_plugin_t)
+
+/* Declare the entry symbol returning `desc`. */
+#define ATR_PLUGIN_DEFINE(desc)                                                \
+  ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void);                    \
+  ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void) { return &(desc); }
+
+#endif /* ATRIUM_PLUGIN_H */
