@@ -1,0 +1,241 @@
+/* core/app.c — config loading shared by every subcommand. */
+#include "app.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atrium/error.h"
+#include "log.h"
+
+extern const char atr_default_config[];
+
+#define ATR_CORE_FIELD(f) offsetof(atr_core_config_t, f)
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug",
+                                         NULL};
+
+const atr_option_t atr_core_options[] = {
+    {ATR_OPT_STRING, "http.address", "127.0.0.1:3000", 0,
+     ATR_CORE_FIELD(http_address),
+     "Address and port the API and dashboard listen on: HOST:PORT, "
+     "[IPv6]:PORT, or several separated by commas.",
+     NULL, 0, 0},
+    {ATR_OPT_INT, "http.threads", "16", 0, ATR_CORE_FIELD(http_threads),
+     "HTTP worker threads; each serves one connection at a time.", NULL, 1,
+     1024},
+    {ATR_OPT_DURATION, "http.request_timeout", "30s", 0,
+     ATR_CORE_FIELD(http_request_timeout_ms),
+     "How long a client may take to send a request before it is dropped.",
+     NULL, 1000, 3600000},
+    {ATR_OPT_SIZE, "http.max_body_size", "16MiB", 0,
+     ATR_CORE_FIELD(http_max_body_size),
+     "Largest request body accepted; larger ones get 413.", NULL, 1024,
+     1099511627776.0},
+    {ATR_OPT_STRING, "data_dir", "./atrium-data", 0, ATR_CORE_FIELD(data_dir),
+     "Directory for local state (the SQLite database, job working "
+     "directories); created with mode 0700 if missing.",
+     NULL, 0, 0},
+    {ATR_OPT_LIST, "plugin_dirs", "", 0, ATR_CORE_FIELD(plugin_dirs),
+     "Directories plugins are loaded from; empty means "
+     "<dir of the atrium binary>/../lib/atrium/plugins.",
+     NULL, 0, 0},
+    {ATR_OPT_ENUM, "log.level", "info", ATR_OPT_RELOADABLE,
+     ATR_CORE_FIELD(log_level), "Least severe log level written.", log_levels,
+     0, 0},
+    {ATR_OPT_DURATION, "shutdown_grace", "4s", 0,
+     ATR_CORE_FIELD(shutdown_grace_ms),
+     "On SIGTERM, how long in-flight requests may take to finish before the "
+     "server exits anyway (with status 1).",
+     NULL, 0, 600000},
+    {0},
+};
+
+static const char *const core_skip_maps[] = {"plugins", NULL};
+
+static const char *default_config_path(void) {
+  static const char *const candidate = "config/atrium.yaml";
+  return access(candidate, R_OK) == 0 ? candidate : NULL;
+}
+
+static int resolve_core(atr_app_t *app, atr_conf_node_t *root,
+                        atr_optset_t *set, char **err) {
+  int rc = atr_optset_resolve(set, atr_core_options, "", root, NULL,
+                              core_skip_maps, &app->flags, app->env, err);
+  if (rc != 0)
+    atr_optset_free(set);
+  return rc;
+}
+
+static void apply_log_level(const atr_core_config_t *core) {
+  atr_log_level_t level;
+  if (atr_log_level_parse(core->log_level, &level) == 0)
+    atr_log_set_level(level);
+}
+
+int atr_app_load(atr_app_t *app, const char *config_path,
+                 atr_overrides_t *flags, atr_getenv_fn env, char **err) {
+  memset(app, 0, sizeof *app);
+  if (flags) {
+    app->flags = *flags;
+    memset(flags, 0, sizeof *flags);
+  }
+  app->env = env;
+  const char *path = config_path ? config_path : default_config_path();
+  int rc = atr_conf_load(path, "<embedded>/atrium.yaml", atr_default_config,
+                         &app->root, err);
+  if (rc != 0)
+    return rc;
+  app->config_path = path ? strdup(path) : NULL;
+  rc = resolve_core(app, app->root, &app->core_opts, err);
+  if (rc != 0)
+    return rc;
+  atr_optset_fill(&app->core_opts, &app->core);
+  apply_log_level(&app->core);
+  return 0;
+}
+
+void atr_strv_free(char **v) {
+  if (!v)
+    return;
+  for (char **p = v; *p; p++)
+    free(*p);
+  free(v);
+}
+
+static char *exe_relative_plugin_dir(void) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0)
+    return strdup(ATR_PLUGIN_INSTALL_DIR);
+  exe[n] = '\0';
+  char *dir = dirname(exe);
+  char *out = NULL;
+  if (asprintf(&out, "%s/../lib/atrium/plugins", dir) < 0)
+    return NULL;
+  return out;
+}
+
+char **atr_app_plugin_dirs(const atr_app_t *app, const char *const *extra,
+                           size_t *n) {
+  size_t count = 0, cap = 1;
+  for (const char *const *p = extra; p && *p; p++)
+    cap++;
+  for (const char *const *p = app->core.plugin_dirs; p && *p; p++)
+    cap++;
+  char **dirs = calloc(cap + 1, sizeof *dirs);
+  if (!dirs)
+    return NULL;
+  for (const char *const *p = extra; p && *p; p++)
+    dirs[count++] = strdup(*p);
+  for (const char *const *p = app->core.plugin_dirs; p && *p; p++)
+    dirs[count++] = strdup(*p);
+  if (!app->core.plugin_dirs || !app->core.plugin_dirs[0])
+    dirs[count++] = exe_relative_plugin_dir();
+  *n = count;
+  return dirs;
+}
+
+int atr_app_load_plugins(atr_app_t *app, bool start,
+                         const char *const *extra_dirs, char **err) {
+  size_t ndirs = 0;
+  char **dirs = atr_app_plugin_dirs(app, extra_dirs, &ndirs);
+  if (!dirs) {
+    *err = strdup("out of memory");
+    return ATR_ENOMEM;
+  }
+  int rc = atr_loader_init(&app->loader, (const char *const *)dirs, ndirs, err);
+  atr_strv_free(dirs);
+  if (rc != 0)
+    return rc;
+  app->loader_ready = true;
+  return atr_loader_load_config(&app->loader, app->root, &app->flags,
+                                app->env, start, err);
+}
+
+int atr_app_check_flags(const atr_app_t *app, char **err) {
+  const char *unused = atr_overrides_first_unused(&app->flags);
+  if (!unused)
+    return 0;
+  if (asprintf(err,
+               "flag --%s: unknown option; see `atrium plugins describe` and "
+               "docs/configuration.md for the valid ones",
+               unused) < 0)
+    *err = NULL;
+  return ATR_ECONFIG;
+}
+
+static void log_core_change(void *ud, const atr_optval_t *old_val,
+                            const atr_optval_t *new_val) {
+  int *applied = ud;
+  if (new_val->opt->flags & ATR_OPT_RELOADABLE) {
+    atr_log(ATR_LOG_INFO, "config", "option %s changed from %s to %s",
+            new_val->opt->name, atr_optval_display(old_val),
+            atr_optval_display(new_val));
+    (*applied)++;
+  } else {
+    atr_log(ATR_LOG_WARN, "config",
+            "option %s changed in the config but needs a restart to apply",
+            new_val->opt->name);
+  }
+}
+
+/* Adopt the new values of reloadable core options only. */
+static void adopt_reloadable(atr_optset_t *cur, atr_optset_t *next) {
+  for (size_t i = 0; i < cur->n; i++) {
+    if (!(cur->vals[i].opt->flags & ATR_OPT_RELOADABLE))
+      continue;
+    atr_optval_t tmp = cur->vals[i];
+    cur->vals[i] = next->vals[i];
+    next->vals[i] = tmp;
+  }
+}
+
+int atr_app_reload(atr_app_t *app) {
+  char *err = NULL;
+  atr_conf_node_t *root = NULL;
+  int rc = atr_conf_load(app->config_path, "<embedded>/atrium.yaml",
+                         atr_default_config, &root, &err);
+  atr_optset_t next = {0};
+  if (rc == 0)
+    rc = resolve_core(app, root, &next, &err);
+  if (rc != 0) {
+    atr_log(ATR_LOG_ERROR, "config",
+            "reload failed, keeping the running configuration: %s",
+            err ? err : atr_strerror(rc));
+    free(err);
+    atr_conf_free(root);
+    return rc;
+  }
+  int applied = 0;
+  atr_optset_diff(&app->core_opts, &next, log_core_change, &applied);
+  /* The core's reloadable options are scalars read on the main thread,
+   * so swapping values in place is safe; strings of the old set die with
+   * `next`, which only holds the replaced values now. */
+  adopt_reloadable(&app->core_opts, &next);
+  atr_optset_free(&next);
+  atr_optset_fill(&app->core_opts, &app->core);
+  apply_log_level(&app->core);
+  if (app->loader_ready)
+    applied += atr_loader_reload(&app->loader, root, app->env);
+  atr_conf_free(app->root);
+  app->root = root;
+  atr_log(ATR_LOG_INFO, "config", "reloaded %s: %d option%s applied",
+          app->config_path ? app->config_path : "the embedded configuration",
+          applied, applied == 1 ? "" : "s");
+  return 0;
+}
+
+void atr_app_free(atr_app_t *app) {
+  if (app->loader_ready)
+    atr_loader_shutdown(&app->loader);
+  atr_optset_free(&app->core_opts);
+  atr_conf_free(app->root);
+  atr_overrides_free(&app->flags);
+  free(app->config_path);
+  memset(app, 0, sizeof *app);
+}

@@ -1,0 +1,220 @@
+/* core/cli_plugins.c — `atrium plugins list` and `atrium plugins describe`. */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "atrium/error.h"
+#include "cli.h"
+#include "loader.h"
+
+static int open_loader(atr_app_t *app) {
+  size_t ndirs = 0;
+  char **dirs = atr_app_plugin_dirs(app, NULL, &ndirs);
+  char *err = NULL;
+  int rc = dirs ? atr_loader_init(&app->loader, (const char *const *)dirs,
+                                  ndirs, &err)
+                : ATR_ENOMEM;
+  atr_strv_free(dirs);
+  if (rc != 0) {
+    fprintf(stderr, "atrium: %s\n", err ? err : atr_strerror(rc));
+    free(err);
+    return rc;
+  }
+  app->loader_ready = true;
+  return 0;
+}
+
+static bool is_enabled(const atr_app_t *app, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "plugins.%s.enabled", name);
+  const atr_conf_node_t *n = atr_conf_get(app->root, path);
+  bool on = false;
+  return n && n->type == ATR_CONF_SCALAR && atr_parse_bool(n->value, &on) == 0
+             ? on
+             : false;
+}
+
+static const char *configured_file(const atr_app_t *app, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "plugins.%s.file", name);
+  const atr_conf_node_t *n = atr_conf_get(app->root, path);
+  return n && n->type == ATR_CONF_SCALAR && !n->is_null ? n->value : NULL;
+}
+
+typedef struct row {
+  char *name;
+  char *kind;
+  char *version;
+  char *file;
+  char *state;
+  char *error;
+} row_t;
+
+static void row_free(row_t *r) {
+  free(r->name);
+  free(r->kind);
+  free(r->version);
+  free(r->file);
+  free(r->state);
+  free(r->error);
+}
+
+/* Open (and for enabled plugins, configure) one plugin into a row. */
+static void inspect(atr_app_t *app, const char *name, row_t *r) {
+  char *err = NULL;
+  atr_handle_t *h = NULL;
+  bool enabled = is_enabled(app, name);
+  int rc = atr_loader_open(&app->loader, name, configured_file(app, name), &h,
+                           &err);
+  if (rc == 0 && enabled)
+    rc = atr_loader_configure(h, app->root, &app->flags, app->env, &err);
+  r->name = strdup(name);
+  r->kind = strdup(h && h->desc ? atr_plugin_kind_name(h->desc->kind) : "-");
+  r->version = strdup(h && h->desc && h->desc->version ? h->desc->version
+                                                       : "-");
+  r->file = strdup(h && h->file ? h->file : "-");
+  r->state = strdup(rc != 0 ? "failed" : enabled ? "loaded" : "disabled");
+  r->error = err;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Plugin names: every <name>.so in the plugin directories, plus every
+ * plugin the config names, sorted, without duplicates. */
+static char **plugin_names(const atr_app_t *app, size_t *n) {
+  size_t cap = 16, count = 0;
+  char **names = malloc(cap * sizeof *names);
+  const atr_conf_node_t *p = atr_conf_get(app->root, "plugins");
+  for (size_t i = 0; p && p->type == ATR_CONF_MAP && i < p->nchildren; i++) {
+    if (count == cap)
+      names = realloc(names, (cap *= 2) * sizeof *names);
+    names[count++] = strdup(p->children[i]->key);
+  }
+  for (size_t d = 0; d < app->loader.ndirs; d++) {
+    DIR *dir = opendir(app->loader.dirs[d]);
+    struct dirent *e;
+    while (dir && (e = readdir(dir))) {
+      size_t len = strlen(e->d_name);
+      if (len <= 3 || strcmp(e->d_name + len - 3, ".so") != 0)
+        continue;
+      if (count == cap)
+        names = realloc(names, (cap *= 2) * sizeof *names);
+      names[count++] = strndup(e->d_name, len - 3);
+    }
+    if (dir)
+      closedir(dir);
+  }
+  qsort(names, count, sizeof *names, cmp_str);
+  size_t out = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (out > 0 && strcmp(names[out - 1], names[i]) == 0)
+      free(names[i]);
+    else
+      names[out++] = names[i];
+  }
+  *n = out;
+  return names;
+}
+
+static int cmd_list(atr_app_t *app) {
+  size_t n = 0;
+  char **names = plugin_names(app, &n);
+  row_t *rows = calloc(n ? n : 1, sizeof *rows);
+  int failed = 0;
+  printf("%-24s  %-12s  %-10s  %-9s  %s\n", "NAME", "KIND", "VERSION", "STATE",
+         "FILE");
+  for (size_t i = 0; i < n; i++) {
+    inspect(app, names[i], &rows[i]);
+    printf("%-24s  %-12s  %-10s  %-9s  %s\n", rows[i].name, rows[i].kind,
+           rows[i].version, rows[i].state, rows[i].file);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (rows[i].error && strcmp(rows[i].state, "failed") == 0) {
+      fprintf(stderr, "%s\n", rows[i].error);
+      failed = 1;
+    }
+    row_free(&rows[i]);
+    free(names[i]);
+  }
+  free(rows);
+  free(names);
+  return failed;
+}
+
+static json_t *describe_json(const atr_handle_t *h) {
+  const atr_plugin_t *d = h->desc;
+  char section[512];
+  snprintf(section, sizeof section, "plugins.%s", d->name);
+  json_t *options = d->options ? atr_options_describe_json(d->options, section)
+                               : json_array();
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name",
+                   d->name, "kind", atr_plugin_kind_name(d->kind), "version",
+                   d->version ? d->version : "", "description",
+                   d->description ? d->description : "", "file", h->file,
+                   "abi", "major", (int)d->abi_major, "minor",
+                   (int)d->abi_minor, "options", options);
+}
+
+static void describe_text(const atr_handle_t *h) {
+  const atr_plugin_t *d = h->desc;
+  printf("%s %s — %s plugin\n%s\nfile: %s\nABI: %u.%u\n\n", d->name,
+         d->version ? d->version : "", atr_plugin_kind_name(d->kind),
+         d->description ? d->description : "", h->file, d->abi_major,
+         d->abi_minor);
+  char section[512];
+  snprintf(section, sizeof section, "plugins.%s", d->name);
+  if (d->options && d->options[0].name)
+    atr_options_write_markdown(d->options, section, stdout);
+  else
+    printf("This plugin has no options.\n");
+}
+
+static int cmd_describe(atr_app_t *app, const char *name, bool as_json) {
+  char *err = NULL;
+  atr_handle_t *h = NULL;
+  int rc = atr_loader_open(&app->loader, name, configured_file(app, name), &h,
+                           &err);
+  if (rc != 0) {
+    fprintf(stderr, "atrium: %s\n", err ? err : atr_strerror(rc));
+    free(err);
+    return 1;
+  }
+  if (as_json) {
+    json_t *j = describe_json(h);
+    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(j);
+  } else {
+    describe_text(h);
+  }
+  return 0;
+}
+
+int atr_cli_plugins(atr_app_t *app, int argc, char **argv) {
+  bool as_json = false;
+  const char *words[3] = {0};
+  int nwords = 0;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0)
+      as_json = true;
+    else if (argv[i][0] == '-' || nwords == 3) {
+      fprintf(stderr, "atrium plugins: unexpected argument %s\n", argv[i]);
+      return 2;
+    } else
+      words[nwords++] = argv[i];
+  }
+  if (open_loader(app) != 0)
+    return 1;
+  if (nwords == 1 && strcmp(words[0], "list") == 0)
+    return cmd_list(app);
+  if (nwords == 2 && strcmp(words[0], "describe") == 0)
+    return cmd_describe(app, words[1], as_json);
+  fprintf(stderr, "usage: atrium plugins list\n"
+                  "       atrium plugins describe NAME [--json]\n");
+  return 2;
+}

@@ -1,0 +1,146 @@
+/* core/docs.c — `atrium docs config`: the configuration reference,
+ * generated from the core's option table and every plugin's. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "atrium/error.h"
+#include "cli.h"
+#include "loader.h"
+#include "log.h"
+
+static const char intro[] =
+    "# Configuration reference\n"
+    "\n"
+    "<!-- Generated from the option tables by `atrium docs config` "
+    "(`cmake --build build --target docs`). Do not edit by hand: "
+    "the test suite fails when this file is out of date. -->\n"
+    "\n"
+    "atrium reads `config/atrium.yaml` (or the file given with `--config`; "
+    "without either, the copy embedded in the binary), then every "
+    "`conf.d/*.yaml` beside it in name order, each merged over the last: "
+    "maps merge key by key, a value or a list replaces. Any option can be "
+    "overridden, strongest first, by a flag (`--http.address=127.0.0.1:4000`) "
+    "or an environment variable (`ATRIUM_HTTP_ADDRESS`). "
+    "`atrium server --print-config` shows the result with secrets redacted.\n"
+    "\n"
+    "Value types: *size* takes a unit (`64MiB`, `1GB`, `512` bytes); "
+    "*duration* takes units `ms`, `s`, `m`, `h`, `d` (`250ms`, `5m`, "
+    "`1h30m`); *list* is a YAML list, or comma-separated in a flag or "
+    "variable. *Reloadable* options take effect on SIGHUP; others need a "
+    "restart.\n"
+    "\n"
+    "## Core\n"
+    "\n";
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **list_plugins(const char *dir, size_t *n) {
+  size_t count = 0, cap = 8;
+  char **names = malloc(cap * sizeof *names);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (names && d && (e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (len <= 3 || strcmp(e->d_name + len - 3, ".so") != 0)
+      continue;
+    if (count == cap)
+      names = realloc(names, (cap *= 2) * sizeof *names);
+    names[count++] = strndup(e->d_name, len - 3);
+  }
+  if (d)
+    closedir(d);
+  if (names)
+    qsort(names, count, sizeof *names, cmp_str);
+  *n = count;
+  return names;
+}
+
+static int write_plugin(atr_loader_t *l, const char *name, FILE *out) {
+  atr_handle_t *h = NULL;
+  char *err = NULL;
+  if (atr_loader_open(l, name, NULL, &h, &err) != 0) {
+    fprintf(stderr, "atrium docs: %s\n", err ? err : "cannot load");
+    free(err);
+    return 1;
+  }
+  const atr_plugin_t *d = h->desc;
+  char section[512];
+  snprintf(section, sizeof section, "plugins.%s", d->name);
+  fprintf(out,
+          "### %s\n\n%s\n\nKind: %s. Enable with "
+          "`plugins.%s.enabled: true`.\n\n",
+          d->name, d->description ? d->description : "",
+          atr_plugin_kind_name(d->kind), d->name);
+  if (d->options && d->options[0].name)
+    atr_options_write_markdown(d->options, section, out);
+  else
+    fputs("No options.\n", out);
+  fputc('\n', out);
+  return 0;
+}
+
+static int write_reference(const char *const *dirs, size_t ndirs, FILE *out) {
+  fputs(intro, out);
+  atr_options_write_markdown(atr_core_options, "", out);
+  fputs("\n## Plugins\n\n"
+        "Each plugin reads its options from `plugins.<name>` and also "
+        "accepts `enabled` (load it) and `file` (an explicit path inside "
+        "`plugin_dirs`).\n\n",
+        out);
+  int failed = 0;
+  for (size_t i = 0; i < ndirs; i++) {
+    atr_loader_t l = {0};
+    char *err = NULL;
+    if (atr_loader_init(&l, &dirs[i], 1, &err) != 0) {
+      fprintf(stderr, "atrium docs: %s\n", err ? err : "bad directory");
+      free(err);
+      return 1;
+    }
+    size_t n = 0;
+    char **names = list_plugins(dirs[i], &n);
+    for (size_t k = 0; k < n; k++) {
+      failed |= write_plugin(&l, names[k], out);
+      free(names[k]);
+    }
+    free(names);
+    atr_loader_shutdown(&l);
+  }
+  return failed;
+}
+
+int atr_cli_docs(int argc, char **argv) {
+  const char *output = NULL;
+  const char *dirs[16];
+  size_t ndirs = 0;
+  if (argc < 1 || strcmp(argv[0], "config") != 0) {
+    fprintf(stderr, "usage: atrium docs config [--output FILE] "
+                    "[--plugin-dir DIR]...\n");
+    return 2;
+  }
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--output") == 0 && i + 1 < argc)
+      output = argv[++i];
+    else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc &&
+             ndirs < 16)
+      dirs[ndirs++] = argv[++i];
+    else {
+      fprintf(stderr, "atrium docs: unexpected argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  atr_log_set_level(ATR_LOG_WARN);
+  FILE *out = output ? fopen(output, "w") : stdout;
+  if (!out) {
+    perror(output);
+    return 1;
+  }
+  int rc = write_reference(dirs, ndirs, out);
+  if (output)
+    fclose(out);
+  return rc;
+}

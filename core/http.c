@@ -1,0 +1,328 @@
+/* core/http.c — civetweb glue: one handler for every request. */
+#include "http.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "atrium/error.h"
+#include "atrium/plugin.h"
+#include "http_exchange.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "version.h"
+
+struct atr_http_server {
+  struct mg_context *mg;
+  uint64_t max_body_size;
+  atomic_int in_flight;
+  atomic_bool draining;
+  atr_metric_t *requests_total;
+  atr_metric_t *request_seconds;
+};
+
+/* One request on its way through; the opaque atr_http_exchange_t. */
+struct atr_http_exchange {
+  struct mg_connection *conn;
+  const char *request_id;
+  bool closing; /* the server is draining: ask the client to reconnect */
+  int status;   /* 0 until answered */
+};
+
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+
+static void library_init(void) { mg_init_library(0); }
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int atr__http_respond(atr_http_exchange_t *x, int status,
+                      const char *content_type, const char *body,
+                      size_t body_len) {
+  if (!x || x->status != 0 || status < 100 || status > 599)
+    return ATR_EINVAL;
+  char len[32];
+  snprintf(len, sizeof len, "%zu", body_len);
+  mg_response_header_start(x->conn, status);
+  mg_response_header_add(x->conn, "Content-Type",
+                         content_type ? content_type : "text/plain", -1);
+  mg_response_header_add(x->conn, "Content-Length", len, -1);
+  mg_response_header_add(x->conn, "X-Request-Id", x->request_id, -1);
+  mg_response_header_add(x->conn, "Cache-Control", "no-store", -1);
+  if (x->closing)
+    mg_response_header_add(x->conn, "Connection", "close", -1);
+  mg_response_header_send(x->conn);
+  if (body_len > 0)
+    mg_write(x->conn, body, body_len);
+  x->status = status;
+  return 0;
+}
+
+const char *atr__http_header(atr_http_exchange_t *x, const char *name) {
+  return x ? mg_get_header(x->conn, name) : NULL;
+}
+
+static void respond_json(atr_http_exchange_t *x, int status, json_t *obj) {
+  char *text = json_dumps(obj, JSON_COMPACT);
+  json_decref(obj);
+  if (!text) {
+    atr__http_respond(x, 500, "text/plain", "out of memory\n", 14);
+    return;
+  }
+  atr__http_respond(x, status, "application/json", text, strlen(text));
+  free(text);
+}
+
+/* The error shape of ARCHITECTURE.md: {"message", "detail"}. */
+static void respond_error(atr_http_exchange_t *x, int status,
+                          const char *message, const char *detail) {
+  respond_json(x, status,
+               json_pack("{s:s, s:s}", "message", message, "detail",
+                         detail ? detail : ""));
+}
+
+static void handle_buildinfo(atr_http_exchange_t *x) {
+  char abi[32];
+  snprintf(abi, sizeof abi, "%d.%d", ATR_ABI_MAJOR, ATR_ABI_MINOR);
+  respond_json(x, 200,
+               json_pack("{s:s, s:s, s:s}", "version", ATR_VERSION, "commit",
+                         ATR_COMMIT, "plugin_abi", abi));
+}
+
+/* The core's own routes. Returns the route template it served, or NULL. */
+static const char *dispatch_core(atr_http_exchange_t *x, const char *method,
+                                 const char *path) {
+  int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+  if (strcmp(path, "/healthz") == 0) {
+    if (get)
+      atr__http_respond(x, 200, "text/plain", "OK", 2);
+    return "/healthz";
+  }
+  if (strcmp(path, "/api/v2/buildinfo") == 0) {
+    if (get)
+      handle_buildinfo(x);
+    return "/api/v2/buildinfo";
+  }
+  return NULL;
+}
+
+static void method_not_allowed(atr_http_exchange_t *x, const char *method,
+                               const char *path) {
+  char detail[512];
+  snprintf(detail, sizeof detail, "%s is not allowed on %s.", method, path);
+  respond_error(x, 405, "Method not allowed.", detail);
+}
+
+static void dispatch_plugin(atr_http_exchange_t *x,
+                            const atr_http_request_t *req) {
+  atr_route_fn fn = NULL;
+  void *ud = NULL;
+  int rc = atr_routes_lookup(req->method, req->path, &fn, &ud);
+  if (rc == ATR_EPERM) {
+    method_not_allowed(x, req->method, req->path);
+    return;
+  }
+  if (rc != 0) {
+    char detail[512];
+    snprintf(detail, sizeof detail, "No route for %s %s.", req->method,
+             req->path);
+    respond_error(x, 404, "Route not found.", detail);
+    return;
+  }
+  rc = fn(ud, x, req);
+  if (x->status == 0)
+    respond_error(x, 500, "Internal error.",
+                  rc < 0 ? atr_strerror(rc) : "The handler sent no response.");
+}
+
+/* Reads the whole body into *out (NULL when empty). 413 when too large. */
+static int read_body(atr_http_exchange_t *x, uint64_t cap, char **out,
+                     size_t *len) {
+  const struct mg_request_info *ri = mg_get_request_info(x->conn);
+  *out = NULL;
+  *len = 0;
+  if (ri->content_length > 0 && (uint64_t)ri->content_length > cap) {
+    respond_error(x, 413, "Request body too large.",
+                  "The request body is larger than http.max_body_size.");
+    return -1;
+  }
+  size_t size = 0, used = 0;
+  char *buf = NULL, chunk[8192];
+  int n;
+  while ((n = mg_read(x->conn, chunk, sizeof chunk)) > 0) {
+    if (used + (size_t)n > cap) {
+      free(buf);
+      respond_error(x, 413, "Request body too large.",
+                    "The request body is larger than http.max_body_size.");
+      return -1;
+    }
+    if (used + (size_t)n > size) {
+      size = (used + (size_t)n) * 2;
+      char *grown = realloc(buf, size);
+      if (!grown) {
+        free(buf);
+        respond_error(x, 500, "Internal error.", "out of memory");
+        return -1;
+      }
+      buf = grown;
+    }
+    memcpy(buf + used, chunk, (size_t)n);
+    used += (size_t)n;
+  }
+  *out = buf;
+  *len = used;
+  return 0;
+}
+
+static void account(atr_http_server_t *srv, const char *method,
+                    const char *route, int status, uint64_t started) {
+  char code[8];
+  snprintf(code, sizeof code, "%d", status);
+  double secs = (double)(now_ns() - started) / 1e9;
+  const char *labels[] = {method, route, code};
+  atr_metric_add(srv->requests_total, labels, 1);
+  const char *route_label[] = {route};
+  atr_metric_observe(srv->request_seconds, route_label, secs);
+  atr_log(ATR_LOG_INFO, "http", "%s %s %d %.1fms", method, route, status,
+          secs * 1000.0);
+}
+
+static int handle_request(struct mg_connection *conn, void *cbdata) {
+  atr_http_server_t *srv = cbdata;
+  uint64_t started = now_ns();
+  atomic_fetch_add(&srv->in_flight, 1);
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  uuid_t raw;
+  char rid[37];
+  uuid_generate_random(raw);
+  uuid_unparse_lower(raw, rid);
+  /* in_flight goes up before draining is read: a request the drain does
+   * not see in in_flight is sure to see draining and get a 503. */
+  atr_http_exchange_t x = {.conn = conn,
+                           .request_id = rid,
+                           .closing = atomic_load(&srv->draining)};
+  const char *method = ri->request_method;
+  const char *path = ri->local_uri ? ri->local_uri : "/";
+
+  const char *route = NULL;
+  if (x.closing) {
+    respond_error(&x, 503, "Server is shutting down.",
+                  "Retry the request on another replica or after restart.");
+    route = "draining";
+  } else
+    route = dispatch_core(&x, method, path);
+  if (route && x.status == 0)
+    method_not_allowed(&x, method, path);
+  if (!route) {
+    char *body = NULL;
+    size_t body_len = 0;
+    if (read_body(&x, srv->max_body_size, &body, &body_len) == 0) {
+      atr_http_request_t req = {.struct_size = sizeof req,
+                                .method = method,
+                                .path = path,
+                                .query = ri->query_string,
+                                .body = body,
+                                .body_len = body_len,
+                                .request_id = rid};
+      dispatch_plugin(&x, &req);
+    }
+    free(body);
+    /* Unknown paths are one label value, so scanners cannot grow the
+     * metric's cardinality. */
+    route = x.status == 404 ? "unmatched" : path;
+  }
+  account(srv, method, route, x.status, started);
+  atomic_fetch_sub(&srv->in_flight, 1);
+  return x.status;
+}
+
+static int log_message(const struct mg_connection *conn, const char *msg) {
+  (void)conn;
+  atr_log(ATR_LOG_WARN, "http", "%s", msg);
+  return 1;
+}
+
+static int register_metrics(atr_http_server_t *srv) {
+  static const char *const req_labels[] = {"method", "route", "status", NULL};
+  static const char *const dur_labels[] = {"route", NULL};
+  srv->requests_total = atr_metrics_find("atrium_http_requests_total");
+  if (!srv->requests_total &&
+      atr_metrics_register("core", ATR_METRIC_COUNTER,
+                           "atrium_http_requests_total",
+                           "HTTP requests served, by method, route and status.",
+                           req_labels, NULL, 0, &srv->requests_total) != 0)
+    return -1;
+  srv->request_seconds =
+      atr_metrics_find("atrium_http_request_duration_seconds");
+  if (!srv->request_seconds &&
+      atr_metrics_register("core", ATR_METRIC_HISTOGRAM,
+                           "atrium_http_request_duration_seconds",
+                           "Time to answer an HTTP request, by route.",
+                           dur_labels, NULL, 0, &srv->request_seconds) != 0)
+    return -1;
+  return 0;
+}
+
+int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
+                   char **err) {
+  pthread_once(&library_once, library_init);
+  atr_http_server_t *srv = calloc(1, sizeof *srv);
+  if (!srv || register_metrics(srv) != 0) {
+    free(srv);
+    *err = strdup("cannot set up the HTTP server: out of memory");
+    return ATR_ENOMEM;
+  }
+  srv->max_body_size = cfg->max_body_size;
+  char threads[32], timeout[32];
+  snprintf(threads, sizeof threads, "%lld", (long long)cfg->threads);
+  snprintf(timeout, sizeof timeout, "%lld", (long long)cfg->request_timeout_ms);
+  const char *options[] = {"listening_ports", cfg->address,
+                           "num_threads", threads,
+                           "request_timeout_ms", timeout,
+                           "enable_keep_alive", "yes",
+                           NULL};
+  struct mg_callbacks callbacks = {.log_message = log_message};
+  struct mg_init_data init = {.callbacks = &callbacks,
+                              .configuration_options = options};
+  char text[256] = "";
+  unsigned code = 0;
+  struct mg_error_data error = {
+      .code = &code, .text = text, .text_buffer_size = sizeof text};
+  srv->mg = mg_start2(&init, &error);
+  if (!srv->mg) {
+    if (asprintf(err, "http.address: cannot listen on %s: %s", cfg->address,
+                 text[0] ? text : "unknown error") < 0)
+      *err = NULL;
+    free(srv);
+    return ATR_EIO;
+  }
+  mg_set_request_handler(srv->mg, "/", handle_request, srv);
+  *out = srv;
+  return 0;
+}
+
+void atr_http_drain(atr_http_server_t *srv) {
+  atomic_store(&srv->draining, true);
+}
+
+void atr_http_stop(atr_http_server_t *srv) {
+  if (!srv)
+    return;
+  mg_stop(srv->mg);
+  free(srv);
+}
+
+int atr_http_in_flight(const atr_http_server_t *srv) {
+  return atomic_load(&srv->in_flight);
+}

@@ -1,0 +1,728 @@
+/* core/loader.c — finding, checking, configuring and starting plugins.
+ *
+ * Implements the ten steps of loader.h. Everything a plugin declares is
+ * checked before any plugin code past the entry symbol runs, and every
+ * refusal is one line that names the plugin, the file and what to do.
+ *
+ * Ownership: the loader owns its handles; a handle owns its name, file,
+ * context and option sets. Option sets replaced by a reload are kept until
+ * shutdown because plugin threads may still hold strings from them. Shared
+ * objects are never dlclose'd once a plugin is accepted (code is not
+ * unloaded); only a refused one is closed again.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf, vasprintf, open_memstream */
+#endif
+#include "loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atrium/auth.h"
+#include "atrium/observer.h"
+#include "atrium/provisioner.h"
+#include "atrium/storage.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugin_opts.h"
+#include "routes.h"
+
+#define DESC_MIN_SIZE (offsetof(atr_plugin_t, ops) + sizeof(void *))
+
+/* Keys of plugins.<name> that belong to the loader, not the plugin. */
+static const char *const reserved_keys[] = {"enabled", "file", NULL};
+static const atr_option_t no_options[] = {{0}};
+
+/* Orders option reads from plugin threads (host.c) against the value swaps
+ * of a reload; see plugin_opts.h. */
+static pthread_rwlock_t opts_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+ATR_PRINTF(2, 3)
+static void set_err(char **err, const char *fmt, ...) {
+  va_list ap;
+  char *msg = NULL;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  if (err != NULL)
+    *err = msg;
+  else
+    free(msg);
+}
+
+/* Set *err and evaluate to rc; a macro so that static analysis sees which
+ * code each refusal returns. */
+#define FAIL(err, rc, ...) (set_err((err), __VA_ARGS__), (rc))
+
+/* "d1, d2" for messages; "none" when no directory exists. */
+static char *dirs_list(const atr_loader_t *l) {
+  char *s = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&s, &len);
+  if (f == NULL)
+    return NULL;
+  fputs(l->ndirs ? "" : "none", f);
+  for (size_t i = 0; i < l->ndirs; i++)
+    fprintf(f, "%s%s", i ? ", " : "", l->dirs[i]);
+  if (fclose(f) != 0) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static int add_dir(atr_loader_t *l, const char *dir) {
+  char *real = realpath(dir, NULL);
+  struct stat st;
+  if (real == NULL || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    atr_log(ATR_LOG_WARN, "loader", "plugin directory %s: %s; skipped", dir,
+            real ? "not a directory" : strerror(errno));
+    free(real);
+    return 0;
+  }
+  for (size_t i = 0; i < l->ndirs; i++) {
+    if (strcmp(l->dirs[i], real) == 0) {
+      free(real);
+      return 0;
+    }
+  }
+  char **grown = realloc(l->dirs, (l->ndirs + 1) * sizeof(*grown));
+  if (grown == NULL) {
+    free(real);
+    return ATR_ENOMEM;
+  }
+  l->dirs = grown;
+  l->dirs[l->ndirs++] = real;
+  return 0;
+}
+
+int atr_loader_init(atr_loader_t *l, const char *const *dirs, size_t ndirs,
+                    char **err) {
+  memset(l, 0, sizeof(*l));
+  for (size_t i = 0; i < ndirs; i++) {
+    if (dirs[i] != NULL && add_dir(l, dirs[i]) != 0) {
+      atr_loader_shutdown(l);
+      return FAIL(err, ATR_ENOMEM, "out of memory");
+    }
+  }
+  return 0;
+}
+
+/* [a-z][a-z0-9_]*: the name becomes a config section and a file name, so a
+ * dot or a slash in it would mean something else in either. */
+static bool valid_name(const char *name) {
+  if (name == NULL || !(name[0] >= 'a' && name[0] <= 'z'))
+    return false;
+  for (const char *p = name; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+      return false;
+  return true;
+}
+
+/* The file to load: the configured one, or the first <dir>/<name>.so. */
+static int locate(const atr_loader_t *l, const char *name, const char *file,
+                  char **path, char **err) {
+  if (file != NULL) {
+    *path = strdup(file);
+    return *path ? 0 : FAIL(err, ATR_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < l->ndirs; i++) {
+    if (asprintf(path, "%s/%s.so", l->dirs[i], name) < 0)
+      return FAIL(err, ATR_ENOMEM, "out of memory");
+    if (access(*path, F_OK) == 0)
+      return 0;
+    free(*path);
+    *path = NULL;
+  }
+  char *dl = dirs_list(l);
+  int rc = FAIL(err, ATR_ENOENT,
+                "plugin %s: no %s.so in the plugin directories (%s)", name,
+                name, dl ? dl : "?");
+  free(dl);
+  return rc;
+}
+
+static bool inside_dirs(const atr_loader_t *l, const char *real) {
+  const char *slash = strrchr(real, '/');
+  size_t len = slash == real ? 1 : (size_t)(slash - real);
+  for (size_t i = 0; i < l->ndirs; i++)
+    if (strlen(l->dirs[i]) == len && strncmp(l->dirs[i], real, len) == 0)
+      return true;
+  return false;
+}
+
+/* Steps 1 and 2, on the resolved path so a symlink cannot lead outside. */
+static int check_file(const atr_loader_t *l, const char *name, const char *path,
+                      char **real, char **err) {
+  struct stat st;
+  *real = realpath(path, NULL);
+  if (*real == NULL || stat(*real, &st) != 0)
+    return FAIL(err, ATR_ENOENT, "plugin %s: cannot load %s: %s", name, path,
+                strerror(errno));
+  if (!inside_dirs(l, *real)) {
+    char *dl = dirs_list(l);
+    int rc = FAIL(err, ATR_EACCES,
+                  "plugin %s: %s is outside the plugin directories (%s)", name,
+                  path, dl ? dl : "?");
+    free(dl);
+    return rc;
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return FAIL(err, ATR_EACCES,
+                "plugin %s: %s is group- or world-writable (mode %04o); run "
+                "chmod go-w %s",
+                name, path, (unsigned)(st.st_mode & 07777), path);
+  return 0;
+}
+
+/* Steps 3 and 4. */
+static int open_object(const char *name, const char *path, const char *real,
+                       void **dl, const atr_plugin_t **desc, char **err) {
+  dlerror();
+  *dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+  if (*dl == NULL) {
+    const char *why = dlerror();
+    return FAIL(err, ATR_EPLUGIN, "plugin %s: cannot load %s: %s", name, path,
+                why ? why : "unknown error");
+  }
+  atr_plugin_entry_fn entry =
+      (atr_plugin_entry_fn)dlsym(*dl, ATR_PLUGIN_ENTRY_SYMBOL);
+  if (entry == NULL)
+    return FAIL(err, ATR_EPLUGIN,
+                "plugin %s: %s has no " ATR_PLUGIN_ENTRY_SYMBOL
+                " symbol; is it an atrium plugin?",
+                name, path);
+  *desc = entry();
+  if (*desc != NULL)
+    return 0;
+  return FAIL(err, ATR_EPLUGIN,
+              "plugin %s: " ATR_PLUGIN_ENTRY_SYMBOL " in %s returned no "
+              "descriptor",
+              name, path);
+}
+
+static size_t ops_min_size(atr_plugin_kind_t kind) {
+  switch (kind) {
+  case ATR_KIND_STORAGE:
+    return ATR_STORAGE_OPS_MIN_SIZE;
+  case ATR_KIND_AUTH:
+    return ATR_AUTH_OPS_MIN_SIZE;
+  case ATR_KIND_PROVISIONER:
+    return ATR_PROVISIONER_OPS_MIN_SIZE;
+  case ATR_KIND_OBSERVER:
+    return ATR_OBSERVER_OPS_MIN_SIZE;
+  }
+  return 0;
+}
+
+/* Step 5, 6 and the descriptor's size: read only the three fields every ABI
+ * version has in front before trusting anything else. */
+static int check_abi(const char *name, const atr_plugin_t *d, char **err) {
+  if (d->abi_major != ATR_ABI_MAJOR)
+    return FAIL(err, ATR_EABI,
+                "plugin %s: ABI major version %u does not match the host's "
+                "%u; rebuild the plugin against this SDK",
+                name, (unsigned)d->abi_major, (unsigned)ATR_ABI_MAJOR);
+  if (d->abi_minor > ATR_ABI_MINOR)
+    return FAIL(err, ATR_EABI,
+                "plugin %s: ABI minor version %u is newer than the host's %u; "
+                "upgrade atrium or build against an older SDK",
+                name, (unsigned)d->abi_minor, (unsigned)ATR_ABI_MINOR);
+  if (d->struct_size < DESC_MIN_SIZE)
+    return FAIL(err, ATR_EABI,
+                "plugin %s: descriptor struct_size %u is smaller than %zu "
+                "required for ABI %u.%u",
+                name, (unsigned)d->struct_size, DESC_MIN_SIZE,
+                (unsigned)d->abi_major, (unsigned)d->abi_minor);
+  return 0;
+}
+
+static size_t option_field_size(atr_option_type_t type) {
+  switch (type) {
+  case ATR_OPT_BOOL:
+    return sizeof(bool);
+  case ATR_OPT_INT:
+  case ATR_OPT_DURATION:
+    return sizeof(int64_t);
+  case ATR_OPT_SIZE:
+    return sizeof(uint64_t);
+  case ATR_OPT_DOUBLE:
+    return sizeof(double);
+  default:
+    return sizeof(void *);
+  }
+}
+
+/* The host writes option fields into ctx by offset; a field past ctx_size
+ * would be a heap overflow in the host, so refuse it here. */
+static int check_offsets(const char *name, const atr_plugin_t *d, char **err) {
+  for (const atr_option_t *o = d->options; o && o->name; o++) {
+    if (o->offset == ATR_OPT_NO_OFFSET)
+      continue;
+    size_t size = option_field_size(o->type);
+    if (o->offset > d->ctx_size || d->ctx_size - o->offset < size)
+      return FAIL(err, ATR_EABI,
+                  "plugin %s: option %s at offset %zu does not fit in "
+                  "ctx_size %zu",
+                  name, o->name, o->offset, d->ctx_size);
+  }
+  return 0;
+}
+
+/* The rest of step 7: kind, name, ops table, option fields. */
+static int check_desc(const char *name, const atr_plugin_t *d, char **err) {
+  int rc = check_abi(name, d, err);
+  if (rc != 0)
+    return rc;
+  if (d->kind < ATR_KIND_STORAGE || d->kind > ATR_KIND_OBSERVER)
+    return FAIL(err, ATR_EABI, "plugin %s: unknown kind %d", name,
+                (int)d->kind);
+  if (d->name == NULL || strcmp(d->name, name) != 0)
+    return FAIL(err, ATR_ECONFIG,
+                "plugin %s: the file declares the name \"%s\"; rename the "
+                "file or the config section",
+                name, d->name ? d->name : "");
+  const char *kind = atr_plugin_kind_name(d->kind);
+  if (d->ops == NULL)
+    return FAIL(err, ATR_EABI, "plugin %s: the descriptor has no %s ops table",
+                name, kind);
+  uint32_t ops_size = ((const atr_ops_header_t *)d->ops)->struct_size;
+  if (ops_size < ops_min_size(d->kind))
+    return FAIL(err, ATR_EABI,
+                "plugin %s: %s ops struct_size %u is smaller than %zu "
+                "required for ABI %u.%u",
+                name, kind, (unsigned)ops_size, ops_min_size(d->kind),
+                (unsigned)d->abi_major, (unsigned)d->abi_minor);
+  return check_offsets(name, d, err);
+}
+
+atr_handle_t *atr_loader_find(const atr_loader_t *l, const char *name) {
+  for (size_t i = 0; name != NULL && i < l->nplugins; i++)
+    if (strcmp(l->plugins[i]->name, name) == 0)
+      return l->plugins[i];
+  return NULL;
+}
+
+static void handle_free(atr_handle_t *h) {
+  if (h == NULL)
+    return;
+  if (h->opts.table != NULL)
+    atr_optset_free(&h->opts);
+  for (size_t i = 0; i < h->nold_opts; i++)
+    atr_optset_free(&h->old_opts[i]);
+  free(h->old_opts);
+  free(h->ctx);
+  free(h->name);
+  free(h->file);
+  free(h->error);
+  free(h);
+}
+
+static int add_handle(atr_loader_t *l, const char *name, char *real, void *dl,
+                      const atr_plugin_t *desc, atr_handle_t **out) {
+  atr_handle_t *h = calloc(1, sizeof(*h));
+  atr_handle_t **grown =
+      realloc(l->plugins, (l->nplugins + 1) * sizeof(*grown));
+  if (grown != NULL)
+    l->plugins = grown;
+  if (h == NULL || grown == NULL || (h->name = strdup(name)) == NULL) {
+    free(h);
+    return ATR_ENOMEM;
+  }
+  h->file = real;
+  h->dl = dl;
+  h->desc = desc;
+  h->state = ATR_PLUGIN_LOADED;
+  l->plugins[l->nplugins++] = h;
+  *out = h;
+  return 0;
+}
+
+/* Steps 2-8 once the file is known. On failure nothing is kept: the object
+ * is closed again, since no plugin code beyond the entry has run. */
+static int open_file(atr_loader_t *l, const char *name, const char *path,
+                     atr_handle_t **out, char **err) {
+  char *real = NULL;
+  void *dl = NULL;
+  const atr_plugin_t *desc = NULL;
+  int rc = check_file(l, name, path, &real, err);
+  if (rc == 0)
+    rc = open_object(name, path, real, &dl, &desc, err);
+  if (rc == 0)
+    rc = check_desc(name, desc, err);
+  const atr_handle_t *dup = rc == 0 ? atr_loader_find(l, name) : NULL;
+  if (dup != NULL)
+    rc = FAIL(err, ATR_EEXIST,
+              "plugin %s: a plugin with this name is already loaded from %s",
+              name, dup->file);
+  if (rc == 0 && (rc = add_handle(l, name, real, dl, desc, out)) != 0)
+    set_err(err, "plugin %s: out of memory", name);
+  if (rc != 0) {
+    if (dl != NULL)
+      dlclose(dl);
+    free(real);
+  }
+  return rc;
+}
+
+int atr_loader_open(atr_loader_t *l, const char *name, const char *file,
+                    atr_handle_t **out, char **err) {
+  atr_handle_t *h = NULL;
+  char *path = NULL;
+  if (out != NULL)
+    *out = NULL;
+  if (!valid_name(name))
+    return FAIL(err, ATR_EINVAL,
+                "plugin %s: invalid name; use lower-case letters, digits and "
+                "underscores, starting with a letter",
+                name ? name : "(null)");
+  int rc = locate(l, name, file, &path, err);
+  if (rc == 0)
+    rc = open_file(l, name, path, &h, err);
+  free(path);
+  if (rc == 0 && out != NULL)
+    *out = h;
+  return rc;
+}
+
+/* Record a failure on the handle too, for `atrium plugins list`. */
+static int mark_failed(atr_handle_t *h, int rc, char **err) {
+  h->state = ATR_PLUGIN_FAILED;
+  free(h->error);
+  h->error = (err && *err) ? strdup(*err) : NULL;
+  return rc;
+}
+
+int atr__plugin_option(atr_handle_t *h, const char *name, atr_optval_t *out) {
+  int rc = ATR_ENOENT;
+  if (h == NULL || name == NULL || out == NULL)
+    return ATR_EINVAL;
+  pthread_rwlock_rdlock(&opts_lock);
+  for (size_t i = 0; i < h->opts.n; i++) {
+    if (strcmp(h->opts.vals[i].opt->name, name) == 0) {
+      if (h->opts.vals[i].set) {
+        *out = h->opts.vals[i];
+        rc = 0;
+      }
+      break;
+    }
+  }
+  pthread_rwlock_unlock(&opts_lock);
+  return rc;
+}
+
+static int resolve(const atr_handle_t *h, atr_optset_t *set,
+                   const atr_conf_node_t *root, atr_overrides_t *flags,
+                   atr_getenv_fn env, char **err) {
+  char *section = NULL;
+  if (asprintf(&section, "plugins.%s", h->name) < 0)
+    return FAIL(err, ATR_ENOMEM, "out of memory");
+  const atr_option_t *table = h->desc->options ? h->desc->options : no_options;
+  int rc = atr_optset_resolve(set, table, section, root, reserved_keys, NULL,
+                              flags, env, err);
+  free(section);
+  return rc;
+}
+
+int atr_loader_configure(atr_handle_t *h, const atr_conf_node_t *root,
+                         atr_overrides_t *flags, atr_getenv_fn env,
+                         char **err) {
+  if (h == NULL || h->desc == NULL)
+    return FAIL(err, ATR_EINVAL, "no plugin to configure");
+  if (h->state == ATR_PLUGIN_RUNNING || h->state == ATR_PLUGIN_STOPPED)
+    return FAIL(err, ATR_EPERM, "plugin %s: cannot configure a %s plugin",
+                h->name, atr_plugin_state_name(h->state));
+  atr_optset_t set = {0};
+  int rc = resolve(h, &set, root, flags, env, err);
+  if (rc != 0)
+    return mark_failed(h, rc, err);
+  pthread_rwlock_wrlock(&opts_lock);
+  atr_optset_t old = h->opts;
+  h->opts = set;
+  pthread_rwlock_unlock(&opts_lock);
+  if (old.table != NULL)
+    atr_optset_free(&old);
+  h->state = ATR_PLUGIN_LOADED;
+  free(h->error);
+  h->error = NULL;
+  return 0;
+}
+
+/* No newlines in a plugin's message: every refusal is one log line. */
+static void one_line(char *s) {
+  for (; s && *s; s++)
+    if (*s == '\n' || *s == '\r')
+      *s = ' ';
+}
+
+/* Step 10's rollback: whatever init() registered goes, and so does ctx. */
+static int init_failed(atr_handle_t *h, int rc, char *perr, char **err) {
+  atr_routes_remove_owner(h->name);
+  atr_metrics_remove_owner(h->name);
+  free(h->ctx);
+  h->ctx = NULL;
+  one_line(perr);
+  set_err(err, "plugin %s: init failed: %s", h->name,
+          (perr && *perr) ? perr : atr_strerror(rc));
+  free(perr);
+  return mark_failed(h, rc < 0 ? rc : ATR_EPLUGIN, err);
+}
+
+int atr_loader_start(atr_handle_t *h, char **err) {
+  if (h == NULL || h->desc == NULL)
+    return FAIL(err, ATR_EINVAL, "no plugin to start");
+  if (h->state != ATR_PLUGIN_LOADED || h->opts.table == NULL)
+    return FAIL(err, ATR_EPERM, "plugin %s: cannot start a plugin that is %s%s",
+                h->name, atr_plugin_state_name(h->state),
+                h->opts.table ? "" : " and not configured");
+  h->ctx = calloc(1, h->desc->ctx_size ? h->desc->ctx_size : 1);
+  if (h->ctx == NULL)
+    return init_failed(h, ATR_ENOMEM, NULL, err);
+  atr_optset_fill(&h->opts, h->ctx);
+  if (h->desc->init != NULL) {
+    char *perr = NULL;
+    int rc = h->desc->init(h, atr_host_table(), h->ctx, &perr);
+    if (rc != 0)
+      return init_failed(h, rc, perr, err);
+    free(perr);
+  }
+  h->state = ATR_PLUGIN_RUNNING;
+  atr_log(ATR_LOG_INFO, "loader", "plugin %s: %s %s running from %s", h->name,
+          atr_plugin_kind_name(h->desc->kind),
+          h->desc->version ? h->desc->version : "", h->file);
+  return 0;
+}
+
+static const atr_conf_node_t *child(const atr_conf_node_t *map,
+                                    const char *key) {
+  for (size_t i = 0; i < map->nchildren; i++)
+    if (map->children[i]->key && strcmp(map->children[i]->key, key) == 0)
+      return map->children[i];
+  return NULL;
+}
+
+static int where_fail(char **err, const atr_conf_node_t *n, const char *name,
+                      const char *key, const char *why) {
+  char where[512];
+  atr_conf_where(n, where, sizeof(where));
+  return FAIL(err, ATR_ECONFIG, "%s: plugins.%s%s%s: %s", where, name,
+              key ? "." : "", key ? key : "", why);
+}
+
+/* plugins.<name>.enabled: absent or null means off. */
+static int is_enabled(const atr_conf_node_t *sec, bool *on, char **err) {
+  *on = false;
+  if (sec->type == ATR_CONF_SCALAR && sec->is_null)
+    return 0;
+  if (sec->type != ATR_CONF_MAP)
+    return where_fail(err, sec, sec->key, NULL,
+                      "expected a map with enabled, file and the plugin's "
+                      "options");
+  const atr_conf_node_t *en = child(sec, "enabled");
+  if (en == NULL || (en->type == ATR_CONF_SCALAR && en->is_null))
+    return 0;
+  if (en->type == ATR_CONF_SCALAR && atr_parse_bool(en->value, on) == 0)
+    return 0;
+  char *why = NULL;
+  if (asprintf(&why, "\"%s\" is not a boolean; expected true or false",
+               en->type == ATR_CONF_SCALAR ? en->value : "(not a scalar)") < 0)
+    why = NULL;
+  int rc = where_fail(err, en, sec->key, "enabled", why ? why : "not a bool");
+  free(why);
+  return rc;
+}
+
+static int file_of(const atr_conf_node_t *sec, const char **file, char **err) {
+  const atr_conf_node_t *f = child(sec, "file");
+  *file = NULL;
+  if (f == NULL || (f->type == ATR_CONF_SCALAR && f->is_null))
+    return 0;
+  if (f->type != ATR_CONF_SCALAR || f->value[0] == '\0')
+    return where_fail(err, f, sec->key, "file",
+                      "expected the path of the plugin's .so file");
+  *file = f->value;
+  return 0;
+}
+
+int atr_loader_load_config(atr_loader_t *l, const atr_conf_node_t *root,
+                           atr_overrides_t *flags, atr_getenv_fn env,
+                           bool start, char **err) {
+  const atr_conf_node_t *plugins = root ? atr_conf_get(root, "plugins") : NULL;
+  if (plugins == NULL || (plugins->type == ATR_CONF_SCALAR && plugins->is_null))
+    return 0;
+  if (plugins->type != ATR_CONF_MAP) {
+    char where[512];
+    atr_conf_where(plugins, where, sizeof(where));
+    return FAIL(err, ATR_ECONFIG, "%s: plugins: expected a map of plugin names",
+                where);
+  }
+  for (size_t i = 0; i < plugins->nchildren; i++) {
+    const atr_conf_node_t *sec = plugins->children[i];
+    const char *file = NULL;
+    atr_handle_t *h = NULL;
+    bool on = false;
+    int rc = is_enabled(sec, &on, err);
+    if (rc == 0 && on)
+      rc = file_of(sec, &file, err);
+    if (rc == 0 && on)
+      rc = atr_loader_open(l, sec->key, file, &h, err);
+    if (rc == 0 && on)
+      rc = atr_loader_configure(h, root, flags, env, err);
+    if (rc == 0 && on && start)
+      rc = atr_loader_start(h, err);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* A --flag keeps winning over the file after a reload, as it did at start;
+ * reload has no flags to resolve with, so such values are left alone. */
+static bool from_flag(const atr_optval_t *v) {
+  return v->source != NULL && strncmp(v->source, "flag ", 5) == 0;
+}
+
+static bool applies(const atr_optval_t *cur) {
+  return (cur->opt->flags & ATR_OPT_RELOADABLE) && !from_flag(cur);
+}
+
+typedef struct reload_state {
+  const atr_handle_t *h;
+  int applied;
+} reload_state_t;
+
+static void on_change(void *ud, const atr_optval_t *old_val,
+                      const atr_optval_t *new_val) {
+  reload_state_t *st = ud;
+  if (from_flag(old_val))
+    return;
+  if (applies(old_val)) {
+    atr_log(ATR_LOG_INFO, "loader",
+            "plugin %s: option %s changed from %s to %s", st->h->name,
+            old_val->opt->name, atr_optval_display(old_val),
+            atr_optval_display(new_val));
+    st->applied++;
+  } else {
+    atr_log(ATR_LOG_WARN, "loader",
+            "plugin %s: option %s changed in the config but needs a restart "
+            "to apply",
+            st->h->name, old_val->opt->name);
+  }
+}
+
+/* Swap the new values of reloadable options into the current set, under
+ * opts_lock since plugin threads read it. `next` then holds the replaced
+ * values and the unused new ones; it is kept, not freed, because a plugin
+ * thread may still hold a string from it. Other options keep their value
+ * and even their pointer, so refilling ctx leaves their fields as they were. */
+static int adopt(atr_handle_t *h, atr_optset_t *next) {
+  atr_optset_t *grown =
+      realloc(h->old_opts, (h->nold_opts + 1) * sizeof(*grown));
+  if (grown == NULL)
+    return ATR_ENOMEM;
+  h->old_opts = grown;
+  pthread_rwlock_wrlock(&opts_lock);
+  for (size_t i = 0; i < next->n; i++) {
+    if (applies(&h->opts.vals[i])) {
+      atr_optval_t cur = h->opts.vals[i];
+      h->opts.vals[i] = next->vals[i];
+      next->vals[i] = cur;
+    }
+  }
+  pthread_rwlock_unlock(&opts_lock);
+  h->old_opts[h->nold_opts++] = *next;
+  return 0;
+}
+
+static int reload_one(atr_handle_t *h, const atr_conf_node_t *root,
+                      atr_getenv_fn env) {
+  atr_optset_t next = {0};
+  char *err = NULL;
+  if (resolve(h, &next, root, NULL, env, &err) != 0) {
+    atr_log(ATR_LOG_ERROR, "loader",
+            "plugin %s: reload refused, keeping the running options: %s",
+            h->name, err ? err : "unknown error");
+    free(err);
+    return 0;
+  }
+  reload_state_t st = {h, 0};
+  atr_optset_diff(&h->opts, &next, on_change, &st);
+  if (st.applied == 0 || adopt(h, &next) != 0) {
+    atr_optset_free(&next);
+    return 0;
+  }
+  atr_optset_fill(&h->opts, h->ctx);
+  if (h->desc->reload != NULL && h->desc->reload(h->ctx, &err) != 0) {
+    one_line(err);
+    atr_log(ATR_LOG_ERROR, "loader", "plugin %s: reload failed: %s", h->name,
+            err ? err : "no message");
+  }
+  free(err);
+  return st.applied;
+}
+
+int atr_loader_reload(atr_loader_t *l, const atr_conf_node_t *root,
+                      atr_getenv_fn env) {
+  int applied = 0;
+  for (size_t i = 0; i < l->nplugins; i++)
+    if (l->plugins[i]->state == ATR_PLUGIN_RUNNING)
+      applied += reload_one(l->plugins[i], root, env);
+  return applied;
+}
+
+const char *atr_plugin_kind_name(atr_plugin_kind_t kind) {
+  switch (kind) {
+  case ATR_KIND_STORAGE:
+    return "storage";
+  case ATR_KIND_AUTH:
+    return "auth";
+  case ATR_KIND_PROVISIONER:
+    return "provisioner";
+  case ATR_KIND_OBSERVER:
+    return "observer";
+  }
+  return "unknown";
+}
+
+const char *atr_plugin_state_name(atr_plugin_state_t state) {
+  switch (state) {
+  case ATR_PLUGIN_LOADED:
+    return "loaded";
+  case ATR_PLUGIN_RUNNING:
+    return "running";
+  case ATR_PLUGIN_FAILED:
+    return "failed";
+  case ATR_PLUGIN_STOPPED:
+    return "stopped";
+  }
+  return "unknown";
+}
+
+void atr_loader_shutdown(atr_loader_t *l) {
+  for (size_t i = l->nplugins; i-- > 0;) {
+    atr_handle_t *h = l->plugins[i];
+    if (h->state == ATR_PLUGIN_RUNNING) {
+      if (h->desc->fini != NULL)
+        h->desc->fini(h->ctx);
+      h->state = ATR_PLUGIN_STOPPED;
+    }
+    /* Handlers and metrics point into ctx, which is about to be freed. */
+    atr_routes_remove_owner(h->name);
+    atr_metrics_remove_owner(h->name);
+  }
+  for (size_t i = 0; i < l->nplugins; i++)
+    handle_free(l->plugins[i]);
+  free(l->plugins);
+  for (size_t i = 0; i < l->ndirs; i++)
+    free(l->dirs[i]);
+  free(l->dirs);
+  memset(l, 0, sizeof(*l));
+}

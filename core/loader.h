@@ -87,11 +87,12 @@ int atr_loader_configure(atr_handle_t *h, const atr_conf_node_t *root,
 int atr_loader_start(atr_handle_t *h, char **err);
 
 /* Every plugin the config enables (plugins.<name>.enabled: true, file from
- * plugins.<name>.file if set), steps 1–10, in config order. Stops at the
- * first error. */
+ * plugins.<name>.file if set), steps 1–10, in config order; with `start`
+ * false only steps 1–9 (checks the config without running plugin code).
+ * Stops at the first error. */
 int atr_loader_load_config(atr_loader_t *l, const atr_conf_node_t *root,
                            atr_overrides_t *flags, atr_getenv_fn env,
-                           char **err);
+                           bool start, char **err);
 
 /* Re-resolve every plugin's options; apply reloadable changes (and call the
  * plugin's reload()), log each change, warn about changes that need a

@@ -1,0 +1,209 @@
+/* core/server.c — the main loop of `atrium server`. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "atrium/error.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "version.h"
+
+typedef struct server {
+  atr_app_t *app;
+  uv_loop_t loop;
+  uv_signal_t sigterm, sigint, sighup;
+  uv_timer_t tick;
+  uv_timer_t grace;
+  uv_timer_t drain_poll;
+  uv_async_t drained;
+  uv_thread_t stopper;
+  bool stopper_started;
+  atr_http_server_t *http;
+  atr_metric_t *in_flight;
+  int exit_code;
+  bool stopping;
+} server_t;
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int make_dirs(const char *path, char **err) {
+  char *copy = strdup(path);
+  if (!copy)
+    return ATR_ENOMEM;
+  for (char *p = copy + 1;; p++) {
+    char saved = *p;
+    if (saved != '/' && saved != '\0')
+      continue;
+    *p = '\0';
+    if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+      if (asprintf(err, "data_dir: cannot create %s: %s", copy,
+                   strerror(errno)) < 0)
+        *err = NULL;
+      free(copy);
+      return ATR_EIO;
+    }
+    *p = saved;
+    if (saved == '\0')
+      break;
+  }
+  free(copy);
+  return 0;
+}
+
+static void close_handle(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void on_drained(uv_async_t *async) {
+  server_t *s = async->data;
+  uv_thread_join(&s->stopper);
+  s->stopper_started = false;
+  s->http = NULL;
+  atr_log(ATR_LOG_INFO, "server", "stopped serving; exiting");
+  uv_walk(&s->loop, close_handle, NULL);
+}
+
+static void on_grace_expired(uv_timer_t *t) {
+  server_t *s = t->data;
+  atr_log(ATR_LOG_ERROR, "server",
+          "%d request(s) still running after shutdown_grace (%lldms); "
+          "exiting without waiting for them",
+          s->http ? atr_http_in_flight(s->http) : 0,
+          (long long)s->app->core.shutdown_grace_ms);
+  /* Worker threads are still inside handlers: leave without running
+   * atexit handlers or plugin fini() under their feet. */
+  _exit(1);
+}
+
+static void stop_http(void *arg) {
+  server_t *s = arg;
+  atr_http_stop(s->http);
+  uv_async_send(&s->drained);
+}
+
+/* civetweb cuts off responses still being written when it stops, so the
+ * server first drains (new requests get 503) until nothing is in flight,
+ * then stops civetweb on a helper thread while the loop keeps the grace
+ * timer running. */
+static void on_drain_poll(uv_timer_t *t) {
+  server_t *s = t->data;
+  if (atr_http_in_flight(s->http) > 0)
+    return;
+  uv_timer_stop(t);
+  if (uv_thread_create(&s->stopper, stop_http, s) == 0) {
+    s->stopper_started = true;
+    return;
+  }
+  stop_http(s); /* no thread: stop here, blocking the loop */
+}
+
+static void begin_shutdown(server_t *s, const char *why) {
+  if (s->stopping)
+    return;
+  s->stopping = true;
+  atr_http_drain(s->http);
+  atr_log(ATR_LOG_INFO, "server",
+          "%s: finishing %d in-flight request(s), then exiting", why,
+          atr_http_in_flight(s->http));
+  uv_timer_stop(&s->tick);
+  uv_timer_start(&s->grace, on_grace_expired,
+                 (uint64_t)s->app->core.shutdown_grace_ms, 0);
+  uv_timer_start(&s->drain_poll, on_drain_poll, 0, 10);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  server_t *s = h->data;
+  if (signum == SIGHUP) {
+    atr_log(ATR_LOG_INFO, "server", "SIGHUP: reloading the configuration");
+    atr_app_reload(s->app);
+    return;
+  }
+  begin_shutdown(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_tick(uv_timer_t *t) {
+  server_t *s = t->data;
+  atr_metric_set(s->in_flight, NULL, atr_http_in_flight(s->http));
+}
+
+static void register_core_metrics(server_t *s) {
+  static const char *const info_labels[] = {"version", "commit", NULL};
+  atr_metric_t *info = NULL;
+  if (atr_metrics_register("core", ATR_METRIC_GAUGE, "atrium_build_info",
+                           "Always 1; labels carry the build's version.",
+                           info_labels, NULL, 0, &info) == 0) {
+    const char *values[] = {ATR_VERSION, ATR_COMMIT};
+    atr_metric_set(info, values, 1);
+  }
+  atr_metrics_register("core", ATR_METRIC_GAUGE,
+                       "atrium_http_in_flight_requests",
+                       "HTTP requests being handled, sampled every second.",
+                       NULL, NULL, 0, &s->in_flight);
+}
+
+static void init_loop(server_t *s) {
+  uv_loop_init(&s->loop);
+  uv_signal_t *sigs[] = {&s->sigterm, &s->sigint, &s->sighup};
+  int nums[] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(&s->loop, sigs[i]);
+    sigs[i]->data = s;
+    uv_signal_start(sigs[i], on_signal, nums[i]);
+  }
+  uv_timer_init(&s->loop, &s->tick);
+  uv_timer_init(&s->loop, &s->grace);
+  uv_timer_init(&s->loop, &s->drain_poll);
+  s->tick.data = s->grace.data = s->drain_poll.data = s;
+  uv_async_init(&s->loop, &s->drained, on_drained);
+  s->drained.data = s;
+}
+
+static int start_serving(server_t *s, char **err) {
+  const atr_core_config_t *c = &s->app->core;
+  int rc = make_dirs(c->data_dir, err);
+  if (rc == 0)
+    rc = atr_app_load_plugins(s->app, true, NULL, err);
+  if (rc == 0)
+    rc = atr_app_check_flags(s->app, err);
+  if (rc != 0)
+    return rc;
+  register_core_metrics(s);
+  atr_http_config_t hc = {.address = c->http_address,
+                          .threads = c->http_threads,
+                          .request_timeout_ms = c->http_request_timeout_ms,
+                          .max_body_size = c->http_max_body_size};
+  return atr_http_start(&hc, &s->http, err);
+}
+
+int atr_server_run(atr_app_t *app) {
+  server_t s = {.app = app};
+  char *err = NULL;
+  signal(SIGPIPE, SIG_IGN);
+  init_loop(&s); /* first, so a signal during start-up is not lost */
+  int rc = start_serving(&s, &err);
+  if (rc != 0) {
+    atr_log(ATR_LOG_ERROR, "server", "cannot start: %s",
+            err ? err : atr_strerror(rc));
+    free(err);
+    uv_walk(&s.loop, close_handle, NULL);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s.loop);
+    return 1;
+  }
+  uv_timer_start(&s.tick, on_tick, 0, 1000);
+  atr_log(ATR_LOG_INFO, "server", "atrium %s (%s) listening on http://%s",
+          ATR_VERSION, ATR_COMMIT, app->core.http_address);
+  uv_run(&s.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&s.loop);
+  return s.exit_code;
+}

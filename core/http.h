@@ -1,0 +1,41 @@
+/* core/http.h — the HTTP server (civetweb) and the core's own routes.
+ *
+ * Every request goes through one handler that assigns a request id, reads
+ * the body (413 past http.max_body_size), dispatches to the core's routes
+ * (/healthz, /api/v2/buildinfo), then to routes plugins added, and answers
+ * anything else with the JSON error shape (404, or 405 for a known path with
+ * another method). Each request leaves an access-log line and updates the
+ * core's HTTP metrics.
+ *
+ * Threads: start/stop from the main thread (stop may run on a helper thread
+ * while the main loop waits); handlers run on civetweb's worker threads.
+ */
+#ifndef ATRIUM_CORE_HTTP_H
+#define ATRIUM_CORE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct atr_http_server atr_http_server_t;
+
+typedef struct atr_http_config {
+  const char *address; /* "127.0.0.1:3000", "[::1]:3000" */
+  int64_t threads;
+  int64_t request_timeout_ms;
+  uint64_t max_body_size;
+} atr_http_config_t;
+
+/* Binds and starts serving. On failure *err says what could not be bound. */
+int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
+                   char **err);
+/* Start draining: from now on new requests get 503 with "Connection:
+ * close", while requests already inside a handler go on. Any thread. */
+void atr_http_drain(atr_http_server_t *srv);
+/* Close the listeners and connections, join the workers, free. Responses
+ * still being written are cut off, so drain and wait for
+ * atr_http_in_flight() to reach 0 first. */
+void atr_http_stop(atr_http_server_t *srv);
+/* Requests being handled right now. */
+int atr_http_in_flight(const atr_http_server_t *srv);
+
+#endif

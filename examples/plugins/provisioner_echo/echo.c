@@ -1,0 +1,360 @@
+/* provisioner_echo — a provisioner that only says what it was asked to do.
+ *
+ * It is the SDK's worked example: a third-party plugin built against the
+ * installed headers alone (pkg-config atrium-sdk). It shows an option table
+ * with several types, context fields filled by offset, host logging and a
+ * labelled counter, the provisioner ops, and per-job cancelation that stays
+ * correct when the daemon runs several jobs at once.
+ *
+ * Threads: init(), fini() and reload() run on the main thread; parse(),
+ * apply() and cancel() on provisioner worker threads, several at once. The
+ * option fields in the context are written by the host before init() and
+ * only read afterwards. The one reloadable option (log_parameters) has no
+ * field: it is read through host->option_get_bool(), which is safe from any
+ * thread and always sees the current value. The list of running jobs is
+ * owned by jobs_lock.
+ *
+ * Memory: requests are borrowed for the call; the apply result is malloc'd
+ * here and freed by the host with free().
+ */
+#include <atrium/atrium.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ECHO_SLEEP_STEP_MS 20
+
+/* One apply() in progress. Lives on the apply() caller's stack and is on
+ * the context's list only while apply() runs. */
+typedef struct echo_job {
+  atr_prov_job_t *job;
+  atomic_bool canceled;
+  struct echo_job *next;
+} echo_job_t;
+
+typedef struct echo_ctx {
+  /* Filled by the host from the option table, before init(). */
+  const char *greeting;
+  int64_t delay_ms;
+  const char *mode;
+  const char *token;
+  /* Set by init(). */
+  atr_handle_t *h;
+  const atr_host_t *host;
+  atr_metric_t *requests;
+  pthread_mutex_t jobs_lock; /* protects jobs */
+  echo_job_t *jobs;
+} echo_ctx_t;
+
+static const char *const echo_modes[] = {"plain", "verbose", NULL};
+
+static const atr_option_t echo_options[] = {
+    {.type = ATR_OPT_STRING,
+     .name = "greeting",
+     .default_value = "hello",
+     .offset = offsetof(echo_ctx_t, greeting),
+     .description = "Word logged when the plugin starts."},
+    {.type = ATR_OPT_DURATION,
+     .name = "delay",
+     .default_value = "0s",
+     .offset = offsetof(echo_ctx_t, delay_ms),
+     .description = "How long each apply pretends to work; cancel cuts it "
+                    "short.",
+     .min = 0,
+     .max = 60 * 1000},
+    {.type = ATR_OPT_BOOL,
+     .name = "log_parameters",
+     .default_value = "true",
+     .flags = ATR_OPT_RELOADABLE,
+     .offset = ATR_OPT_NO_OFFSET,
+     .description = "Log each workspace parameter on apply (sensitive values "
+                    "are never shown)."},
+    {.type = ATR_OPT_ENUM,
+     .name = "mode",
+     .default_value = "plain",
+     .offset = offsetof(echo_ctx_t, mode),
+     .description = "plain logs the transition and parameters; verbose adds "
+                    "the owner, template and prior state.",
+     .choices = echo_modes},
+    {.type = ATR_OPT_SECRET,
+     .name = "token",
+     .offset = offsetof(echo_ctx_t, token),
+     .description = "A credential the plugin pretends to use; only whether "
+                    "it is set is ever logged."},
+    {0},
+};
+
+static const char *or_none(const char *s) { return s != NULL ? s : "(none)"; }
+
+static const char *transition_name(atr_transition_t t) {
+  switch (t) {
+  case ATR_TRANSITION_START:
+    return "start";
+  case ATR_TRANSITION_STOP:
+    return "stop";
+  case ATR_TRANSITION_DELETE:
+    return "delete";
+  }
+  return NULL;
+}
+
+/* *err = a malloc'd message, when the caller asked for one. */
+static void set_err(char **err, const char *fmt, ...) ATR_PRINTF(2, 3);
+static void set_err(char **err, const char *fmt, ...) {
+  if (err == NULL)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (msg != NULL) {
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  *err = msg;
+}
+
+static void jobs_add(echo_ctx_t *c, echo_job_t *j) {
+  pthread_mutex_lock(&c->jobs_lock);
+  j->next = c->jobs;
+  c->jobs = j;
+  pthread_mutex_unlock(&c->jobs_lock);
+}
+
+static void jobs_remove(echo_ctx_t *c, echo_job_t *j) {
+  pthread_mutex_lock(&c->jobs_lock);
+  for (echo_job_t **p = &c->jobs; *p != NULL; p = &(*p)->next) {
+    if (*p == j) {
+      *p = j->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&c->jobs_lock);
+}
+
+/* Sleep delay_ms in small steps; false as soon as the job is canceled. */
+static bool pretend_to_work(echo_ctx_t *c, echo_job_t *j) {
+  if (c->delay_ms <= 0)
+    return !atomic_load(&j->canceled);
+  uint64_t deadline =
+      c->host->clock_monotonic_ns() + (uint64_t)c->delay_ms * 1000000u;
+  while (!atomic_load(&j->canceled)) {
+    uint64_t now = c->host->clock_monotonic_ns();
+    if (now >= deadline)
+      return true;
+    uint64_t left = deadline - now;
+    uint64_t step = (uint64_t)ECHO_SLEEP_STEP_MS * 1000000u;
+    if (left > step)
+      left = step;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                          .tv_nsec = (long)(left % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+      ;
+  }
+  return false;
+}
+
+static void log_request(echo_ctx_t *c, const atr_prov_apply_request_t *req,
+                        const char *transition) {
+  c->host->log(c->h, ATR_LOG_INFO,
+               "apply %s: workspace %s (%s), build %" PRId64, transition,
+               or_none(req->workspace_name), or_none(req->workspace_id),
+               req->build_number);
+  if (c->mode != NULL && strcmp(c->mode, "verbose") == 0) {
+    c->host->log(c->h, ATR_LOG_INFO,
+                 "apply %s: owner %s, template %s, workdir %s, prior state "
+                 "%zu bytes",
+                 transition, or_none(req->owner_name),
+                 or_none(req->template_id), or_none(req->workdir),
+                 req->prior_state_len);
+  }
+
+  int log_params = 1;
+  if (c->host->option_get_bool(c->h, "log_parameters", &log_params) != 0)
+    log_params = 1;
+  if (!log_params)
+    return;
+  for (size_t i = 0; i < req->nparams; i++) {
+    const atr_param_value_t *p = &req->params[i];
+    c->host->log(c->h, ATR_LOG_INFO, "apply %s: parameter %s = %s", transition,
+                 or_none(p->name),
+                 p->sensitive ? "(sensitive)" : (p->value ? p->value : ""));
+  }
+}
+
+static int make_result(const atr_prov_apply_request_t *req,
+                       const char *transition, atr_prov_apply_result_t *res) {
+  int n = snprintf(NULL, 0, "echo:%s:%" PRId64, transition, req->build_number);
+  char *state = malloc((size_t)n + 1);
+  atr_prov_resource_t *r = calloc(1, sizeof(*r));
+  if (state == NULL || r == NULL)
+    goto nomem;
+  snprintf(state, (size_t)n + 1, "echo:%s:%" PRId64, transition,
+           req->build_number);
+  r->type = strdup("echo");
+  r->name = strdup(req->workspace_name ? req->workspace_name : "");
+  r->id = strdup(req->workspace_id ? req->workspace_id : "");
+  if (r->type == NULL || r->name == NULL || r->id == NULL)
+    goto nomem;
+  res->state = state;
+  res->state_len = (size_t)n;
+  res->resources = r;
+  res->nresources = 1;
+  return 0;
+
+nomem:
+  if (r != NULL) {
+    free(r->type);
+    free(r->name);
+    free(r->id);
+  }
+  free(r);
+  free(state);
+  return ATR_ENOMEM;
+}
+
+static int echo_parse(void *ctx, const atr_prov_parse_request_t *req,
+                      char **err) {
+  (void)err; /* parsing nothing cannot fail */
+  echo_ctx_t *c = ctx;
+  c->host->log(c->h, ATR_LOG_INFO, "parse: template files in %s",
+               or_none(req->workdir));
+  return 0;
+}
+
+static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
+                      atr_prov_apply_result_t *res, char **err) {
+  echo_ctx_t *c = ctx;
+  const char *transition = transition_name(req->transition);
+  if (transition == NULL) {
+    set_err(err, "unknown transition %d; expected start, stop or delete",
+            (int)req->transition);
+    return ATR_EINVAL;
+  }
+
+  /* On the list first, so a cancel() that arrives while we log is seen. */
+  echo_job_t job = {.job = req->job};
+  atomic_init(&job.canceled, false);
+  jobs_add(c, &job);
+
+  c->host->metric_add(c->requests, (const char *const[]){transition}, 1);
+  log_request(c, req, transition);
+  bool done = pretend_to_work(c, &job);
+  jobs_remove(c, &job);
+  if (!done) {
+    c->host->log(c->h, ATR_LOG_INFO, "apply %s: workspace %s: canceled",
+                 transition, or_none(req->workspace_name));
+    set_err(err, "%s canceled before the delay ended", transition);
+    return ATR_ECANCELED;
+  }
+
+  int rc = make_result(req, transition, res);
+  if (rc != 0) {
+    set_err(err, "cannot build the result: %s", atr_strerror(rc));
+    return rc;
+  }
+  c->host->log(c->h, ATR_LOG_INFO, "apply %s: done, state %s", transition,
+               res->state);
+  return 0;
+}
+
+/* The signature is the ABI's, so job stays non-const. */
+// cppcheck-suppress constParameter
+static void echo_cancel(void *ctx, atr_prov_job_t *job) {
+  echo_ctx_t *c = ctx;
+  bool found = false;
+  pthread_mutex_lock(&c->jobs_lock);
+  for (echo_job_t *j = c->jobs; j != NULL; j = j->next) {
+    if (j->job == job) {
+      atomic_store(&j->canceled, true);
+      found = true;
+    }
+  }
+  pthread_mutex_unlock(&c->jobs_lock);
+  c->host->log(c->h, ATR_LOG_DEBUG, "cancel: %s",
+               found ? "job flagged" : "no such job running");
+}
+
+static int echo_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
+                     char **err) {
+  echo_ctx_t *c = ctx;
+  c->h = h;
+  c->host = host;
+
+  /* Everything used here is in ABI 1.0; the check is how a plugin built
+   * against a newer SDK guards a function an older host may lack. */
+  if (!ATR_HOST_HAS(host, metric_register)) {
+    set_err(err, "%s", "the host has no metric_register; upgrade atrium");
+    return ATR_ENOTSUP;
+  }
+  static const char *const labels[] = {"transition", NULL};
+  int rc =
+      host->metric_register(h, ATR_METRIC_COUNTER, "atrium_echo_requests_total",
+                            "Apply requests the echo provisioner received.",
+                            labels, NULL, 0, &c->requests);
+  if (rc != 0) {
+    set_err(err, "cannot register atrium_echo_requests_total: %s",
+            atr_strerror(rc));
+    return rc;
+  }
+  rc = pthread_mutex_init(&c->jobs_lock, NULL);
+  if (rc != 0) {
+    set_err(err, "%s", "cannot create the job list lock");
+    return ATR_ENOMEM;
+  }
+
+  host->log(h, ATR_LOG_INFO,
+            "ready: greeting \"%s\", mode %s, delay %" PRId64 "ms, token %s",
+            c->greeting ? c->greeting : "hello", c->mode ? c->mode : "plain",
+            c->delay_ms, c->token ? "set" : "not set");
+  return 0;
+}
+
+static void echo_fini(void *ctx) {
+  echo_ctx_t *c = ctx;
+  pthread_mutex_destroy(&c->jobs_lock);
+}
+
+static int echo_reload(void *ctx, char **err) {
+  (void)err;
+  echo_ctx_t *c = ctx;
+  int log_params = 1;
+  c->host->option_get_bool(c->h, "log_parameters", &log_params);
+  c->host->log(c->h, ATR_LOG_INFO, "reloaded: log_parameters %s",
+               log_params ? "true" : "false");
+  return 0;
+}
+
+static const atr_provisioner_ops_t echo_ops = {
+    .struct_size = sizeof(atr_provisioner_ops_t),
+    .type = "echo",
+    .parse = echo_parse,
+    .apply = echo_apply,
+    .cancel = echo_cancel,
+};
+
+static const atr_plugin_t echo_plugin = {
+    ATR_PLUGIN_ABI,
+    .kind = ATR_KIND_PROVISIONER,
+    .name = "provisioner_echo",
+    .version = "1.0.0",
+    .description = "Logs what it is asked to provision and creates nothing.",
+    .options = echo_options,
+    .ctx_size = sizeof(echo_ctx_t),
+    .init = echo_init,
+    .fini = echo_fini,
+    .reload = echo_reload,
+    .ops = &echo_ops,
+};
+
+ATR_PLUGIN_DEFINE(echo_plugin)

@@ -1,0 +1,32 @@
+# scripts/deps.sh — sourced by run.sh and test.sh: install the Debian
+# packages atrium needs that are missing (as root, with apt-get).
+
+ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
+  libcivetweb-dev libuv1-dev libjansson-dev libyaml-dev uuid-dev"
+ATRIUM_TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev python3 \
+  clang-format"
+
+atrium_install_missing() {
+  local missing=()
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
+      grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  echo "atrium: installing ${missing[*]}" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+atrium_jobs() {
+  nproc 2>/dev/null || echo 2
+}

@@ -1,0 +1,258 @@
+/* The real `atrium server` binary: its three HTTP answers, SIGTERM draining
+ * in-flight requests, SIGHUP reloading, --print-config and start-up errors. */
+#include <jansson.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "version.h"
+
+static char *config_text(const char *delay, const char *level,
+                         const char *threads) {
+  char *text = NULL;
+  if (asprintf(&text,
+               "data_dir: data\n"
+               "plugin_dirs: [%s]\n"
+               "log:\n  level: %s\n"
+               "http:\n  threads: %s\n"
+               "plugins:\n  fixture_slow:\n    enabled: true\n"
+               "    delay: %s\n",
+               ATR_TEST_FIXTURE_DIR, level, threads, delay) < 0)
+    return NULL;
+  return text;
+}
+
+static atr_harness_t *start_default(void) {
+  atr_harness_t *h = calloc(1, sizeof *h);
+  char *cfg = config_text("1s", "info", "4");
+  atr_harness_init(h, cfg);
+  free(cfg);
+  atr_harness_start(h, NULL, NULL);
+  return h;
+}
+
+static void stop(atr_harness_t *h) {
+  atr_harness_cleanup(h);
+  free(h);
+}
+
+static void healthz_answers_ok(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  atr_response_t r = atr_http_get(h, "/healthz");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "OK");
+  atr_response_free(&r);
+  stop(h);
+}
+
+static void buildinfo_reports_version_and_commit(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  atr_response_t r = atr_http_get(h, "/api/v2/buildinfo");
+  assert_int_equal(r.status, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "version")),
+                      ATR_VERSION);
+  assert_string_equal(json_string_value(json_object_get(j, "commit")),
+                      ATR_COMMIT);
+  json_decref(j);
+  atr_response_free(&r);
+  stop(h);
+}
+
+static void unknown_path_is_404_json(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  atr_response_t r = atr_http_get(h, "/api/v2/nothing-here");
+  assert_int_equal(r.status, 404);
+  json_t *j = json_loads(r.body, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "message")),
+                      "Route not found.");
+  assert_string_equal(json_string_value(json_object_get(j, "detail")),
+                      "No route for GET /api/v2/nothing-here.");
+  json_decref(j);
+  atr_response_free(&r);
+  stop(h);
+}
+
+typedef struct slow_call {
+  atr_harness_t *h;
+  atr_response_t r;
+} slow_call_t;
+
+static void *call_slow(void *arg) {
+  slow_call_t *c = arg;
+  c->r = atr_http_get(c->h, "/fixture/slow");
+  return NULL;
+}
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void sigterm_finishes_in_flight_request_and_exits_0(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  slow_call_t call = {.h = h};
+  pthread_t t;
+  pthread_create(&t, NULL, call_slow, &call);
+  /* the request is inside the handler (1 s) when SIGTERM arrives */
+  struct timespec wait = {.tv_nsec = 300 * 1000000L};
+  nanosleep(&wait, NULL);
+  double sent = mono_ms();
+  kill(h->pid, SIGTERM);
+  /* while it drains, new requests are turned away, not left hanging */
+  nanosleep(&wait, NULL);
+  atr_response_t late = atr_http_get(h, "/healthz");
+  assert_int_equal(late.status, 503);
+  assert_non_null(strstr(late.body, "\"message\":\"Server is shutting down.\""));
+  atr_response_free(&late);
+  int status = atr_harness_wait(h, 5000);
+  double took = mono_ms() - sent;
+  pthread_join(t, NULL);
+  assert_int_equal(status, 0);
+  assert_true(took < 5000);
+  assert_int_equal(call.r.status, 200);
+  assert_string_equal(call.r.body, "slept 1000 ms");
+  assert_true(atr_harness_wait_log(
+      h, "SIGTERM: finishing 1 in-flight request(s), then exiting", 0));
+  atr_response_free(&call.r);
+  stop(h);
+}
+
+static void sighup_applies_reloadable_options_and_logs_them(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  char *cfg = config_text("100ms", "debug", "8");
+  atr_harness_write_config(h, cfg);
+  free(cfg);
+  kill(h->pid, SIGHUP);
+  assert_true(atr_harness_wait_log(
+      h, "option log.level changed from info to debug", 5000));
+  assert_true(atr_harness_wait_log(
+      h, "option http.threads changed in the config but needs a restart",
+      1000));
+  assert_true(atr_harness_wait_log(
+      h, "plugin fixture_slow: option delay changed from 1s to 100ms", 1000));
+  atr_response_t r = atr_http_get(h, "/fixture/slow");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "slept 100 ms");
+  atr_response_free(&r);
+  kill(h->pid, SIGTERM);
+  assert_int_equal(atr_harness_wait(h, 5000), 0);
+  stop(h);
+}
+
+static void sighup_with_broken_config_keeps_running_values(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  atr_harness_write_config(h, "log:\n  level: loud\n");
+  kill(h->pid, SIGHUP);
+  assert_true(atr_harness_wait_log(
+      h, "reload failed, keeping the running configuration", 5000));
+  assert_true(atr_harness_wait_log(h, "log.level: \"loud\" is not allowed", 0));
+  atr_response_t r = atr_http_get(h, "/healthz");
+  assert_int_equal(r.status, 200);
+  atr_response_free(&r);
+  stop(h);
+}
+
+static void print_config_redacts_secrets_and_names_sources(void **state) {
+  (void)state;
+  atr_harness_t h;
+  char *cfg = config_text("2s", "info", "4");
+  atr_harness_init(&h, cfg);
+  free(cfg);
+  const char *args[] = {"server", "--config", h.config, "--print-config",
+                        "--http.address=127.0.0.1:4999", NULL};
+  const char *env[] = {"ATRIUM_PLUGINS_FIXTURE_SLOW_TOKEN=hunter2-secret",
+                       "ATRIUM_LOG_LEVEL=warn", NULL};
+  char *out = NULL;
+  assert_int_equal(atr_run_cli(args, env, &out), 0);
+  assert_null(strstr(out, "hunter2"));
+  assert_non_null(strstr(out, "token: (redacted)"));
+  assert_non_null(strstr(out, "address: 127.0.0.1:4999"));
+  assert_non_null(strstr(out, "flag --http.address"));
+  assert_non_null(strstr(out, "level: warn"));
+  assert_non_null(strstr(out, "environment ATRIUM_LOG_LEVEL"));
+  assert_non_null(strstr(out, "delay: 2s"));
+  free(out);
+  atr_harness_cleanup(&h);
+}
+
+static void bad_config_value_names_file_line_and_column(void **state) {
+  (void)state;
+  atr_harness_t h;
+  atr_harness_init(&h, "http:\n  threads: lots\n");
+  const char *args[] = {"server", "--config", h.config, NULL};
+  char *out = NULL;
+  assert_int_equal(atr_run_cli(args, NULL, &out), 1);
+  char want[512];
+  snprintf(want, sizeof want,
+           "%s:2:12: http.threads: \"lots\" is not an integer", h.config);
+  assert_non_null(strstr(out, want));
+  free(out);
+  atr_harness_cleanup(&h);
+}
+
+static void unknown_flag_is_refused(void **state) {
+  (void)state;
+  atr_harness_t h;
+  atr_harness_init(&h, "plugin_dirs: []\nplugins: {}\n");
+  const char *args[] = {"server", "--config", h.config, "--htp.address=x",
+                        NULL};
+  char *out = NULL;
+  assert_int_equal(atr_run_cli(args, NULL, &out), 1);
+  assert_non_null(strstr(out, "flag --htp.address: unknown option"));
+  free(out);
+  atr_harness_cleanup(&h);
+}
+
+static void address_in_use_is_a_clear_error(void **state) {
+  (void)state;
+  atr_harness_t *a = start_default();
+  atr_harness_t b;
+  atr_harness_init(&b, "plugins: {}\n");
+  char addr[64];
+  snprintf(addr, sizeof addr, "--http.address=127.0.0.1:%d", a->port);
+  const char *args[] = {"server", "--config", b.config, addr, NULL};
+  char *out = NULL;
+  assert_int_equal(atr_run_cli(args, NULL, &out), 1);
+  char want[128];
+  snprintf(want, sizeof want, "http.address: cannot listen on 127.0.0.1:%d",
+           a->port);
+  assert_non_null(strstr(out, want));
+  free(out);
+  atr_harness_cleanup(&b);
+  stop(a);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(healthz_answers_ok),
+      cmocka_unit_test(buildinfo_reports_version_and_commit),
+      cmocka_unit_test(unknown_path_is_404_json),
+      cmocka_unit_test(sigterm_finishes_in_flight_request_and_exits_0),
+      cmocka_unit_test(sighup_applies_reloadable_options_and_logs_them),
+      cmocka_unit_test(sighup_with_broken_config_keeps_running_values),
+      cmocka_unit_test(print_config_redacts_secrets_and_names_sources),
+      cmocka_unit_test(bad_config_value_names_file_line_and_column),
+      cmocka_unit_test(unknown_flag_is_refused),
+      cmocka_unit_test(address_in_use_is_a_clear_error),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
