@@ -30,8 +30,8 @@ const atr_option_t atr_core_options[] = {
      1024},
     {ATR_OPT_DURATION, "http.request_timeout", "30s", 0,
      ATR_CORE_FIELD(http_request_timeout_ms),
-     "How long a client may take to send a request before it is dropped.",
-     NULL, 1000, 3600000},
+     "How long a client may take to send a request before it is dropped.", NULL,
+     1000, 3600000},
     {ATR_OPT_SIZE, "http.max_body_size", "16MiB", 0,
      ATR_CORE_FIELD(http_max_body_size),
      "Largest request body accepted; larger ones get 413.", NULL, 1024,
@@ -153,8 +153,8 @@ int atr_app_load_plugins(atr_app_t *app, bool start,
   if (rc != 0)
     return rc;
   app->loader_ready = true;
-  return atr_loader_load_config(&app->loader, app->root, &app->flags,
-                                app->env, start, err);
+  return atr_loader_load_config(&app->loader, app->root, &app->flags, app->env,
+                                start, err);
 }
 
 int atr_app_check_flags(const atr_app_t *app, char **err) {

@@ -1,5 +1,4 @@
 /* core/cli_plugins.c — `atrium plugins list` and `atrium plugins describe`. */
-#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include "atrium/error.h"
 #include "cli.h"
 #include "loader.h"
+#include "strv.h"
 
 static int open_loader(atr_app_t *app) {
   size_t ndirs = 0;
@@ -67,69 +67,47 @@ static void inspect(atr_app_t *app, const char *name, row_t *r) {
   char *err = NULL;
   atr_handle_t *h = NULL;
   bool enabled = is_enabled(app, name);
-  int rc = atr_loader_open(&app->loader, name, configured_file(app, name), &h,
-                           &err);
+  int rc =
+      atr_loader_open(&app->loader, name, configured_file(app, name), &h, &err);
   if (rc == 0 && enabled)
     rc = atr_loader_configure(h, app->root, &app->flags, app->env, &err);
   r->name = strdup(name);
   r->kind = strdup(h && h->desc ? atr_plugin_kind_name(h->desc->kind) : "-");
-  r->version = strdup(h && h->desc && h->desc->version ? h->desc->version
-                                                       : "-");
+  r->version =
+      strdup(h && h->desc && h->desc->version ? h->desc->version : "-");
   r->file = strdup(h && h->file ? h->file : "-");
   r->state = strdup(rc != 0 ? "failed" : enabled ? "loaded" : "disabled");
   r->error = err;
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Plugin names: every <name>.so in the plugin directories, plus every
  * plugin the config names, sorted, without duplicates. */
-static char **plugin_names(const atr_app_t *app, size_t *n) {
-  size_t cap = 16, count = 0;
-  char **names = malloc(cap * sizeof *names);
+static int plugin_names(const atr_app_t *app, atr_strv_t *names) {
   const atr_conf_node_t *p = atr_conf_get(app->root, "plugins");
-  for (size_t i = 0; p && p->type == ATR_CONF_MAP && i < p->nchildren; i++) {
-    if (count == cap)
-      names = realloc(names, (cap *= 2) * sizeof *names);
-    names[count++] = strdup(p->children[i]->key);
-  }
-  for (size_t d = 0; d < app->loader.ndirs; d++) {
-    DIR *dir = opendir(app->loader.dirs[d]);
-    struct dirent *e;
-    while (dir && (e = readdir(dir))) {
-      size_t len = strlen(e->d_name);
-      if (len <= 3 || strcmp(e->d_name + len - 3, ".so") != 0)
-        continue;
-      if (count == cap)
-        names = realloc(names, (cap *= 2) * sizeof *names);
-      names[count++] = strndup(e->d_name, len - 3);
-    }
-    if (dir)
-      closedir(dir);
-  }
-  qsort(names, count, sizeof *names, cmp_str);
-  size_t out = 0;
-  for (size_t i = 0; i < count; i++) {
-    if (out > 0 && strcmp(names[out - 1], names[i]) == 0)
-      free(names[i]);
-    else
-      names[out++] = names[i];
-  }
-  *n = out;
-  return names;
+  int rc = 0;
+  for (size_t i = 0; p && p->type == ATR_CONF_MAP && i < p->nchildren; i++)
+    rc |= atr_strv_take(names, strdup(p->children[i]->key));
+  for (size_t d = 0; d < app->loader.ndirs; d++)
+    rc |= atr_strv_add_plugin_files(names, app->loader.dirs[d]);
+  atr_strv_sort_unique(names);
+  return rc;
 }
 
 static int cmd_list(atr_app_t *app) {
-  size_t n = 0;
-  char **names = plugin_names(app, &n);
-  row_t *rows = calloc(n ? n : 1, sizeof *rows);
+  atr_strv_t names = {0};
+  row_t *rows = NULL;
+  if (plugin_names(app, &names) != 0 ||
+      !(rows = calloc(names.n + 1, sizeof *rows))) {
+    fprintf(stderr, "atrium: out of memory\n");
+    atr_strv_clear(&names);
+    return 1;
+  }
+  size_t n = names.n;
   int failed = 0;
   printf("%-24s  %-12s  %-10s  %-9s  %s\n", "NAME", "KIND", "VERSION", "STATE",
          "FILE");
   for (size_t i = 0; i < n; i++) {
-    inspect(app, names[i], &rows[i]);
+    inspect(app, names.v[i], &rows[i]);
     printf("%-24s  %-12s  %-10s  %-9s  %s\n", rows[i].name, rows[i].kind,
            rows[i].version, rows[i].state, rows[i].file);
   }
@@ -139,10 +117,9 @@ static int cmd_list(atr_app_t *app) {
       failed = 1;
     }
     row_free(&rows[i]);
-    free(names[i]);
   }
   free(rows);
-  free(names);
+  atr_strv_clear(&names);
   return failed;
 }
 
@@ -155,9 +132,9 @@ static json_t *describe_json(const atr_handle_t *h) {
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name",
                    d->name, "kind", atr_plugin_kind_name(d->kind), "version",
                    d->version ? d->version : "", "description",
-                   d->description ? d->description : "", "file", h->file,
-                   "abi", "major", (int)d->abi_major, "minor",
-                   (int)d->abi_minor, "options", options);
+                   d->description ? d->description : "", "file", h->file, "abi",
+                   "major", (int)d->abi_major, "minor", (int)d->abi_minor,
+                   "options", options);
 }
 
 static void describe_text(const atr_handle_t *h) {
@@ -177,8 +154,8 @@ static void describe_text(const atr_handle_t *h) {
 static int cmd_describe(atr_app_t *app, const char *name, bool as_json) {
   char *err = NULL;
   atr_handle_t *h = NULL;
-  int rc = atr_loader_open(&app->loader, name, configured_file(app, name), &h,
-                           &err);
+  int rc =
+      atr_loader_open(&app->loader, name, configured_file(app, name), &h, &err);
   if (rc != 0) {
     fprintf(stderr, "atrium: %s\n", err ? err : atr_strerror(rc));
     free(err);

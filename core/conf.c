@@ -546,7 +546,7 @@ void atr_conf_merge(atr_conf_node_t *dst, atr_conf_node_t *src) {
   for (size_t i = 0; i < src->nchildren; i++) {
     atr_conf_node_t *s = src->children[i];
     size_t j = 0;
-    while (j < dst->nchildren && strcmp(dst->children[j]->key, s->key))
+    while (j < dst->nchildren && strcmp(dst->children[j]->key, s->key) != 0)
       j++;
     if (j == dst->nchildren) {
       if (node_append(dst, s))

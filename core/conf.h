@@ -47,8 +47,7 @@ int atr_conf_parse_file(const char *path, atr_conf_node_t **out, char **err);
  * `fallback_name` and conf.d is looked for in the current directory's
  * config/conf.d. */
 int atr_conf_load(const char *main_path, const char *fallback_name,
-                  const char *fallback_text, atr_conf_node_t **out,
-                  char **err);
+                  const char *fallback_text, atr_conf_node_t **out, char **err);
 
 /* Merge `src` into `dst` (both maps); `src` is consumed. */
 void atr_conf_merge(atr_conf_node_t *dst, atr_conf_node_t *src);

@@ -1,6 +1,5 @@
 /* core/docs.c — `atrium docs config`: the configuration reference,
  * generated from the core's option table and every plugin's. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "cli.h"
 #include "loader.h"
 #include "log.h"
+#include "strv.h"
 
 static const char intro[] =
     "# Configuration reference\n"
@@ -34,31 +34,6 @@ static const char intro[] =
     "\n"
     "## Core\n"
     "\n";
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char **list_plugins(const char *dir, size_t *n) {
-  size_t count = 0, cap = 8;
-  char **names = malloc(cap * sizeof *names);
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  while (names && d && (e = readdir(d))) {
-    size_t len = strlen(e->d_name);
-    if (len <= 3 || strcmp(e->d_name + len - 3, ".so") != 0)
-      continue;
-    if (count == cap)
-      names = realloc(names, (cap *= 2) * sizeof *names);
-    names[count++] = strndup(e->d_name, len - 3);
-  }
-  if (d)
-    closedir(d);
-  if (names)
-    qsort(names, count, sizeof *names, cmp_str);
-  *n = count;
-  return names;
-}
 
 static int write_plugin(atr_loader_t *l, const char *name, FILE *out) {
   atr_handle_t *h = NULL;
@@ -101,13 +76,12 @@ static int write_reference(const char *const *dirs, size_t ndirs, FILE *out) {
       free(err);
       return 1;
     }
-    size_t n = 0;
-    char **names = list_plugins(dirs[i], &n);
-    for (size_t k = 0; k < n; k++) {
-      failed |= write_plugin(&l, names[k], out);
-      free(names[k]);
-    }
-    free(names);
+    atr_strv_t names = {0};
+    failed |= atr_strv_add_plugin_files(&names, dirs[i]) != 0;
+    atr_strv_sort_unique(&names);
+    for (size_t k = 0; k < names.n; k++)
+      failed |= write_plugin(&l, names.v[k], out);
+    atr_strv_clear(&names);
     atr_loader_shutdown(&l);
   }
   return failed;
@@ -125,8 +99,7 @@ int atr_cli_docs(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--output") == 0 && i + 1 < argc)
       output = argv[++i];
-    else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc &&
-             ndirs < 16)
+    else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc && ndirs < 16)
       dirs[ndirs++] = argv[++i];
     else {
       fprintf(stderr, "atrium docs: unexpected argument %s\n", argv[i]);

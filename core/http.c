@@ -4,8 +4,8 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +39,9 @@ struct atr_http_exchange {
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 
-static void library_init(void) { mg_init_library(0); }
+static void library_init(void) {
+  mg_init_library(0);
+}
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -209,9 +211,8 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
   uuid_unparse_lower(raw, rid);
   /* in_flight goes up before draining is read: a request the drain does
    * not see in in_flight is sure to see draining and get a 503. */
-  atr_http_exchange_t x = {.conn = conn,
-                           .request_id = rid,
-                           .closing = atomic_load(&srv->draining)};
+  atr_http_exchange_t x = {
+      .conn = conn, .request_id = rid, .closing = atomic_load(&srv->draining)};
   const char *method = ri->request_method;
   const char *path = ri->local_uri ? ri->local_uri : "/";
 
@@ -287,10 +288,14 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
   char threads[32], timeout[32];
   snprintf(threads, sizeof threads, "%lld", (long long)cfg->threads);
   snprintf(timeout, sizeof timeout, "%lld", (long long)cfg->request_timeout_ms);
-  const char *options[] = {"listening_ports", cfg->address,
-                           "num_threads", threads,
-                           "request_timeout_ms", timeout,
-                           "enable_keep_alive", "yes",
+  const char *options[] = {"listening_ports",
+                           cfg->address,
+                           "num_threads",
+                           threads,
+                           "request_timeout_ms",
+                           timeout,
+                           "enable_keep_alive",
+                           "yes",
                            NULL};
   struct mg_callbacks callbacks = {.log_message = log_message};
   struct mg_init_data init = {.callbacks = &callbacks,

@@ -17,7 +17,7 @@
  *  6. ABI minor not newer
  *     "plugin <name>: ABI minor version 5 is newer than the host's 0; upgrade atrium or build against an older SDK"
  *  7. struct sizes large enough
- *     "plugin <name>: descriptor struct_size 40 is smaller than 96 required for ABI 1.0"
+ *     "plugin <name>: descriptor struct_size 40 is smaller than 88 required for ABI 1.0"
  *     "plugin <name>: provisioner ops struct_size 8 is smaller than 40 required for ABI 1.0"
  *     (and a descriptor's name must match the configured name, kind known)
  *  8. name unique
@@ -80,8 +80,7 @@ int atr_loader_open(atr_loader_t *l, const char *name, const char *file,
 
 /* Step 9: resolve the plugin's options against plugins.<name> in root. */
 int atr_loader_configure(atr_handle_t *h, const atr_conf_node_t *root,
-                         atr_overrides_t *flags, atr_getenv_fn env,
-                         char **err);
+                         atr_overrides_t *flags, atr_getenv_fn env, char **err);
 
 /* Step 10: fill ctx and call init(); undo registrations on failure. */
 int atr_loader_start(atr_handle_t *h, char **err);

@@ -24,8 +24,8 @@ void atr_log_set_stream(FILE *stream);
 int atr_log_level_parse(const char *text, atr_log_level_t *out);
 const char *atr_log_level_name(atr_log_level_t level);
 
-void atr_log(atr_log_level_t level, const char *component, const char *fmt,
-             ...) ATR_PRINTF(3, 4);
+void atr_log(atr_log_level_t level, const char *component, const char *fmt, ...)
+    ATR_PRINTF(3, 4);
 void atr_logv(atr_log_level_t level, const char *component, const char *fmt,
               va_list ap);
 

@@ -32,7 +32,9 @@ static const char usage[] =
     "environment: ATRIUM_<OPTION> with dots as underscores, e.g. "
     "ATRIUM_HTTP_ADDRESS\n";
 
-static const char *env_get(const char *name) { return getenv(name); }
+static const char *env_get(const char *name) {
+  return getenv(name);
+}
 
 /* Pulls "--config FILE" / "--config=FILE" out of rest. */
 static int take_config(int *argc, char **argv, const char **config) {
@@ -130,8 +132,8 @@ int main(int argc, char **argv) {
   }
   const char *cmd = argv[1];
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-    printf("atrium %s (commit %s, plugin ABI %d.%d)\n", ATR_VERSION,
-           ATR_COMMIT, ATR_ABI_MAJOR, ATR_ABI_MINOR);
+    printf("atrium %s (commit %s, plugin ABI %d.%d)\n", ATR_VERSION, ATR_COMMIT,
+           ATR_ABI_MAJOR, ATR_ABI_MINOR);
     return 0;
   }
   if (strcmp(cmd, "docs") == 0)

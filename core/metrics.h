@@ -18,13 +18,10 @@
 /* owner: "core" or a plugin name (copied). */
 int atr_metrics_register(const char *owner, atr_metric_type_t type,
                          const char *name, const char *help,
-                         const char *const *label_names,
-                         const double *buckets, size_t nbuckets,
-                         atr_metric_t **out);
-void atr_metric_add(atr_metric_t *m, const char *const *label_values,
-                    double v);
-void atr_metric_set(atr_metric_t *m, const char *const *label_values,
-                    double v);
+                         const char *const *label_names, const double *buckets,
+                         size_t nbuckets, atr_metric_t **out);
+void atr_metric_add(atr_metric_t *m, const char *const *label_values, double v);
+void atr_metric_set(atr_metric_t *m, const char *const *label_values, double v);
 void atr_metric_observe(atr_metric_t *m, const char *const *label_values,
                         double v);
 void atr_metrics_collect(atr_metric_visit_fn visit, void *user_data);

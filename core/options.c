@@ -539,7 +539,7 @@ int atr_option_parse(const atr_option_t *opt, const char *text,
  * underscore, while the CLI's own flags (--config, --print-config) use
  * dashes, so the two never collide. */
 static bool is_override(const char *arg) {
-  if (strncmp(arg, "--", 2))
+  if (strncmp(arg, "--", 2) != 0)
     return false;
   size_t keylen = strcspn(arg + 2, "=");
   const char *key = arg + 2;
@@ -1080,7 +1080,7 @@ static void write_level(const atr_optset_t *set, const char *prefix, int indent,
   for (size_t i = 0; i < set->n; i++) {
     const atr_optval_t *v = &set->vals[i];
     const char *name = v->opt->name;
-    if (strncmp(name, prefix, plen))
+    if (strncmp(name, prefix, plen) != 0)
       continue;
     const char *rest = name + plen, *dot = strchr(rest, '.');
     if (!dot) {

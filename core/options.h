@@ -64,16 +64,17 @@ typedef const char *(*atr_getenv_fn)(const char *name);
 
 typedef struct atr_optval {
   const atr_option_t *opt;
-  bool set;     /* has a value (default included) */
-  char *raw;    /* the value as text, lists joined with ", " */
-  char *source; /* "default", "file:line:col", "environment ATRIUM_X", "flag --x" */
+  bool set;  /* has a value (default included) */
+  char *raw; /* the value as text, lists joined with ", " */
+  char *
+      source; /* "default", "file:line:col", "environment ATRIUM_X", "flag --x" */
   union {
-    char *s;      /* STRING, ENUM, SECRET */
-    int64_t i;    /* INT; DURATION in milliseconds */
-    bool b;       /* BOOL */
-    double d;     /* DOUBLE */
-    uint64_t u;   /* SIZE in bytes */
-    char **list;  /* LIST, NULL-terminated */
+    char *s;     /* STRING, ENUM, SECRET */
+    int64_t i;   /* INT; DURATION in milliseconds */
+    bool b;      /* BOOL */
+    double d;    /* DOUBLE */
+    uint64_t u;  /* SIZE in bytes */
+    char **list; /* LIST, NULL-terminated */
   } v;
 } atr_optval_t;
 
@@ -113,8 +114,7 @@ void atr_optset_free(atr_optset_t *set);
 
 /* Write every option with an offset into ctx (see atrium/option.h). */
 void atr_optset_fill(const atr_optset_t *set, void *ctx);
-const atr_optval_t *atr_optset_find(const atr_optset_t *set,
-                                    const char *name);
+const atr_optval_t *atr_optset_find(const atr_optset_t *set, const char *name);
 
 /* The effective values as a JSON object keyed by option name:
  * {"value": ..., "source": "..."}; secrets are "(redacted)". */

@@ -4,6 +4,7 @@
 ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
   libcivetweb-dev libuv1-dev libjansson-dev libyaml-dev uuid-dev"
 ATRIUM_TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev python3 \
+  clang-tidy cppcheck \
   clang-format"
 
 atrium_install_missing() {

@@ -44,7 +44,9 @@ static int slow_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
   return host->route_add(h, "GET", "/fixture/slow", slow_route, s);
 }
 
-static void slow_fini(void *ctx) { (void)ctx; }
+static void slow_fini(void *ctx) {
+  (void)ctx;
+}
 
 static int slow_reload(void *ctx, char **err) {
   slow_t *s = ctx;

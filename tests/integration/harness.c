@@ -188,8 +188,12 @@ static char *read_all(int fd) {
   ssize_t n;
   while (buf && (n = read(fd, buf + len, cap - len - 1)) > 0) {
     len += (size_t)n;
-    if (cap - len < 2)
-      buf = realloc(buf, cap *= 2);
+    if (cap - len < 2) {
+      char *grown = realloc(buf, cap *= 2);
+      if (!grown)
+        free(buf);
+      buf = grown;
+    }
   }
   if (buf)
     buf[len] = '\0';

@@ -9,9 +9,9 @@
 #include <sys/types.h>
 
 typedef struct atr_harness {
-  char dir[256];      /* mkdtemp'd working directory */
-  char config[300];   /* <dir>/atrium.yaml */
-  char log[300];      /* <dir>/server.log: the server's stderr */
+  char dir[256];    /* mkdtemp'd working directory */
+  char config[300]; /* <dir>/atrium.yaml */
+  char log[300];    /* <dir>/server.log: the server's stderr */
   int port;
   pid_t pid;
 } atr_harness_t;
@@ -43,8 +43,7 @@ void atr_response_free(atr_response_t *r);
 
 /* Run the atrium binary to completion with args; captures stdout+stderr
  * into *output (caller frees). Returns the exit status. */
-int atr_run_cli(const char *const *args, const char *const *env,
-                char **output);
+int atr_run_cli(const char *const *args, const char *const *env, char **output);
 /* The server's log so far (caller frees). */
 char *atr_harness_read_log(const atr_harness_t *h);
 /* Poll the log until it contains `needle` (timeout_ms); 1 if found. */

@@ -119,7 +119,8 @@ static void sigterm_finishes_in_flight_request_and_exits_0(void **state) {
   nanosleep(&wait, NULL);
   atr_response_t late = atr_http_get(h, "/healthz");
   assert_int_equal(late.status, 503);
-  assert_non_null(strstr(late.body, "\"message\":\"Server is shutting down.\""));
+  assert_non_null(
+      strstr(late.body, "\"message\":\"Server is shutting down.\""));
   atr_response_free(&late);
   int status = atr_harness_wait(h, 5000);
   double took = mono_ms() - sent;
@@ -177,8 +178,12 @@ static void print_config_redacts_secrets_and_names_sources(void **state) {
   char *cfg = config_text("2s", "info", "4");
   atr_harness_init(&h, cfg);
   free(cfg);
-  const char *args[] = {"server", "--config", h.config, "--print-config",
-                        "--http.address=127.0.0.1:4999", NULL};
+  const char *args[] = {"server",
+                        "--config",
+                        h.config,
+                        "--print-config",
+                        "--http.address=127.0.0.1:4999",
+                        NULL};
   const char *env[] = {"ATRIUM_PLUGINS_FIXTURE_SLOW_TOKEN=hunter2-secret",
                        "ATRIUM_LOG_LEVEL=warn", NULL};
   char *out = NULL;

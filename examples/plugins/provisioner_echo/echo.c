@@ -92,7 +92,9 @@ static const atr_option_t echo_options[] = {
     {0},
 };
 
-static const char *or_none(const char *s) { return s != NULL ? s : "(none)"; }
+static const char *or_none(const char *s) {
+  return s != NULL ? s : "(none)";
+}
 
 static const char *transition_name(atr_transition_t t) {
   switch (t) {
@@ -109,19 +111,13 @@ static const char *transition_name(atr_transition_t t) {
 /* *err = a malloc'd message, when the caller asked for one. */
 static void set_err(char **err, const char *fmt, ...) ATR_PRINTF(2, 3);
 static void set_err(char **err, const char *fmt, ...) {
-  if (err == NULL)
-    return;
+  char buf[512]; /* messages are one line; longer ones are cut */
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (msg != NULL) {
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-  }
-  *err = msg;
+  if (err != NULL)
+    *err = strdup(buf);
 }
 
 static void jobs_add(echo_ctx_t *c, echo_job_t *j) {

@@ -51,10 +51,10 @@ typedef enum atr_metric_type {
 /* What a route handler sees of a request. Borrowed for the call only. */
 typedef struct atr_http_request {
   uint32_t struct_size;
-  const char *method;   /* "GET" */
-  const char *path;     /* "/metrics", without the query */
-  const char *query;    /* after '?', or NULL */
-  const char *body;     /* not NUL-terminated; NULL when empty */
+  const char *method; /* "GET" */
+  const char *path;   /* "/metrics", without the query */
+  const char *query;  /* after '?', or NULL */
+  const char *body;   /* not NUL-terminated; NULL when empty */
   size_t body_len;
   const char *request_id;
 } atr_http_request_t;
@@ -72,7 +72,7 @@ typedef struct atr_metric_family {
   const char *owner;              /* "core" or the plugin's name */
   const char *const *label_names; /* nlabels entries */
   size_t nlabels;
-  const double *buckets;          /* histogram upper bounds, ascending */
+  const double *buckets; /* histogram upper bounds, ascending */
   size_t nbuckets;
 } atr_metric_family_t;
 
@@ -107,8 +107,7 @@ typedef struct atr_host {
    * option that is not in the table or is unset, ATR_EINVAL for a type that
    * does not match (INT, SIZE and DURATION read as int64; SIZE as bytes,
    * DURATION as milliseconds). */
-  int (*option_get_string)(atr_handle_t *h, const char *name,
-                           const char **out);
+  int (*option_get_string)(atr_handle_t *h, const char *name, const char **out);
   int (*option_get_int)(atr_handle_t *h, const char *name, int64_t *out);
   int (*option_get_bool)(atr_handle_t *h, const char *name, int *out);
   int (*option_get_double)(atr_handle_t *h, const char *name, double *out);
@@ -135,9 +134,8 @@ typedef struct atr_host {
    * taken, ATR_EINVAL for a bad name or label. */
   int (*metric_register)(atr_handle_t *h, atr_metric_type_t type,
                          const char *name, const char *help,
-                         const char *const *label_names,
-                         const double *buckets, size_t nbuckets,
-                         atr_metric_t **out);
+                         const char *const *label_names, const double *buckets,
+                         size_t nbuckets, atr_metric_t **out);
   /* label_values: exactly as many as the family's label names (NULL when it
    * has none). add: counters (v >= 0) and gauges; set: gauges; observe:
    * histograms. A call that does not fit the type is ignored. */
@@ -154,7 +152,8 @@ typedef struct atr_host {
 
 /* True when the host's table is long enough to contain `field`. */
 #define ATR_HOST_HAS(host, field)                                              \
-  ((host)->struct_size >= offsetof(atr_host_t, field) + sizeof((host)->field) \
-   && (host)->field != NULL)
+  ((host)->struct_size >=                                                      \
+       offsetof(atr_host_t, field) + sizeof((host)->field) &&                  \
+   (host)->field != NULL)
 
 #endif /* ATRIUM_HOST_H */

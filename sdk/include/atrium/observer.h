@@ -17,9 +17,9 @@
 
 typedef struct atr_event {
   uint32_t struct_size;
-  const char *type;   /* "http_request", "config_reloaded", ... */
+  const char *type; /* "http_request", "config_reloaded", ... */
   int64_t time_ms;
-  const char *json;   /* the event's fields as a JSON object */
+  const char *json; /* the event's fields as a JSON object */
 } atr_event_t;
 
 typedef struct atr_observer_ops {

@@ -49,14 +49,14 @@ enum atr_option_flag {
 
 typedef struct atr_option {
   atr_option_type_t type;
-  const char *name;          /* snake_case; the core's own use dots: "http.address" */
+  const char *name; /* snake_case; the core's own use dots: "http.address" */
   const char *default_value; /* as it would be written in YAML; NULL for none */
   uint32_t flags;            /* enum atr_option_flag */
   size_t offset;             /* offsetof(ctx, field) or ATR_OPT_NO_OFFSET */
-  const char *description;   /* one sentence; shown by describe and in the docs */
+  const char *description; /* one sentence; shown by describe and in the docs */
   const char *const *choices; /* ATR_OPT_ENUM: NULL-terminated allowed values */
-  double min;                /* INT, DOUBLE, SIZE, DURATION (ms): bounds, */
-  double max;                /* checked only when min < max */
+  double min;                 /* INT, DOUBLE, SIZE, DURATION (ms): bounds, */
+  double max;                 /* checked only when min < max */
 } atr_option_t;
 
 #endif /* ATRIUM_OPTION_H */

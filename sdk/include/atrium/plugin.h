@@ -57,9 +57,9 @@ typedef struct atr_plugin {
   uint32_t abi_minor;   /* ATR_ABI_MINOR the plugin was built with */
   uint32_t struct_size; /* sizeof(atr_plugin_t) the plugin was built with */
   atr_plugin_kind_t kind;
-  const char *name;        /* unique; [a-z][a-z0-9_]*, e.g. "provisioner_echo" */
-  const char *version;     /* the plugin's own version, e.g. "1.2.0" */
-  const char *description; /* one line */
+  const char *name;    /* unique; [a-z][a-z0-9_]*, e.g. "provisioner_echo" */
+  const char *version; /* the plugin's own version, e.g. "1.2.0" */
+  const char *description;     /* one line */
   const atr_option_t *options; /* {0}-terminated, or NULL for none */
   size_t ctx_size;             /* bytes of the context the host allocates */
   /* Set up. ctx has its option fields filled. On failure return a negative
@@ -83,6 +83,8 @@ typedef const atr_plugin_t *(*atr_plugin_entry_fn)(void);
 /* Declare the entry symbol returning `desc`. */
 #define ATR_PLUGIN_DEFINE(desc)                                                \
   ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void);                    \
-  ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void) { return &(desc); }
+  ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void) {                   \
+    return &(desc);                                                            \
+  }
 
 #endif /* ATRIUM_PLUGIN_H */
