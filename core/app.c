@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "atrium/error.h"
 #include "log.h"
+#include "migrate.h"
 
 extern const char atr_default_config[];
 
@@ -140,8 +142,8 @@ char **atr_app_plugin_dirs(const atr_app_t *app, const char *const *extra,
   return dirs;
 }
 
-int atr_app_load_plugins(atr_app_t *app, bool start,
-                         const char *const *extra_dirs, char **err) {
+static int init_loader(atr_app_t *app, const char *const *extra_dirs,
+                       char **err) {
   size_t ndirs = 0;
   char **dirs = atr_app_plugin_dirs(app, extra_dirs, &ndirs);
   if (!dirs) {
@@ -153,8 +155,106 @@ int atr_app_load_plugins(atr_app_t *app, bool start,
   if (rc != 0)
     return rc;
   app->loader_ready = true;
+  return 0;
+}
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int make_dirs(const char *path, char **err) {
+  char *copy = strdup(path);
+  if (!copy)
+    return ATR_ENOMEM;
+  for (char *p = copy + 1;; p++) {
+    char saved = *p;
+    if (saved != '/' && saved != '\0')
+      continue;
+    *p = '\0';
+    if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+      if (asprintf(err, "data_dir: cannot create %s: %s", copy,
+                   strerror(errno)) < 0)
+        *err = NULL;
+      free(copy);
+      return ATR_EIO;
+    }
+    *p = saved;
+    if (saved == '\0')
+      break;
+  }
+  free(copy);
+  return 0;
+}
+
+/* Plugins get data_dir as an absolute path, immune to a later chdir. */
+static int prepare_data_dir(atr_app_t *app, char **err) {
+  int rc = make_dirs(app->core.data_dir, err);
+  if (rc != 0)
+    return rc;
+  char *abs = realpath(app->core.data_dir, NULL);
+  atr_host_set_data_dir(abs ? abs : app->core.data_dir);
+  free(abs);
+  return 0;
+}
+
+int atr_app_load_plugins(atr_app_t *app, bool start,
+                         const char *const *extra_dirs, char **err) {
+  int rc = init_loader(app, extra_dirs, err);
+  if (rc == 0)
+    rc = prepare_data_dir(app, err);
+  if (rc != 0)
+    return rc;
   return atr_loader_load_config(&app->loader, app->root, &app->flags, app->env,
                                 start, err);
+}
+
+bool atr_app_plugin_enabled(const atr_app_t *app, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "plugins.%s.enabled", name);
+  const atr_conf_node_t *n = atr_conf_get(app->root, path);
+  bool on = false;
+  return n && n->type == ATR_CONF_SCALAR && atr_parse_bool(n->value, &on) == 0
+             ? on
+             : false;
+}
+
+const char *atr_app_plugin_file(const atr_app_t *app, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "plugins.%s.file", name);
+  const atr_conf_node_t *n = atr_conf_get(app->root, path);
+  return n && n->type == ATR_CONF_SCALAR && !n->is_null ? n->value : NULL;
+}
+
+/* Open one enabled plugin; configure and start it when it is storage. */
+static int load_if_storage(atr_app_t *app, const char *name, char **err) {
+  atr_handle_t *h = NULL;
+  int rc = atr_loader_open(&app->loader, name, atr_app_plugin_file(app, name),
+                           &h, err);
+  if (rc != 0 || h->desc->kind != ATR_KIND_STORAGE)
+    return rc;
+  rc = atr_loader_configure(h, app->root, &app->flags, app->env, err);
+  return rc == 0 ? atr_loader_start(h, err) : rc;
+}
+
+int atr_app_load_storage(atr_app_t *app, char **err) {
+  int rc = init_loader(app, NULL, err);
+  if (rc == 0)
+    rc = prepare_data_dir(app, err);
+  const atr_conf_node_t *p = atr_conf_get(app->root, "plugins");
+  for (size_t i = 0;
+       rc == 0 && p && p->type == ATR_CONF_MAP && i < p->nchildren; i++) {
+    const char *name = p->children[i]->key;
+    if (atr_app_plugin_enabled(app, name))
+      rc = load_if_storage(app, name, err);
+  }
+  return rc;
+}
+
+int atr_app_open_store(atr_app_t *app, bool migrate, char **err) {
+  int rc = atr_store_find(&app->loader, &app->store, err);
+  if (rc != 0)
+    return rc;
+  app->has_store = true;
+  return migrate ? atr_migrate_up(&app->store, atr_migrations, atr_nmigrations,
+                                  NULL, err)
+                 : 0;
 }
 
 int atr_app_check_flags(const atr_app_t *app, char **err) {
@@ -233,6 +333,7 @@ int atr_app_reload(atr_app_t *app) {
 void atr_app_free(atr_app_t *app) {
   if (app->loader_ready)
     atr_loader_shutdown(&app->loader);
+  atr_host_set_data_dir(NULL);
   atr_optset_free(&app->core_opts);
   atr_conf_free(app->root);
   atr_overrides_free(&app->flags);

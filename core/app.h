@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "db.h"
 #include "loader.h"
 #include "options.h"
 
@@ -42,6 +43,8 @@ typedef struct atr_app {
   atr_core_config_t core;
   atr_loader_t loader;
   bool loader_ready;
+  atr_store_t store; /* set by atr_app_open_store */
+  bool has_store;
 } atr_app_t;
 
 /* `flags` is taken over by the app (freed in atr_app_free). */
@@ -51,6 +54,18 @@ int atr_app_load(atr_app_t *app, const char *config_path,
  * `extra_dirs` (may be NULL) are searched before plugin_dirs. */
 int atr_app_load_plugins(atr_app_t *app, bool start,
                          const char *const *extra_dirs, char **err);
+/* Load and start only the storage plugin(s) the config enables (the other
+ * enabled plugins are opened and checked, not started): what `atrium db`
+ * needs. */
+int atr_app_load_storage(atr_app_t *app, char **err);
+/* Find the one running storage plugin and migrate the schema when
+ * `migrate`; fills app->store. */
+int atr_app_open_store(atr_app_t *app, bool migrate, char **err);
+/* plugins.<name>.enabled parsed as a bool (false when absent or bad), and
+ * plugins.<name>.file (NULL when absent). */
+bool atr_app_plugin_enabled(const atr_app_t *app, const char *name);
+const char *atr_app_plugin_file(const atr_app_t *app, const char *name);
+
 /* After both loads: a flag no option took is an error naming it. */
 int atr_app_check_flags(const atr_app_t *app, char **err);
 /* SIGHUP: re-read the config files and apply reloadable options. Logs what

@@ -27,23 +27,6 @@ static int open_loader(atr_app_t *app) {
   return 0;
 }
 
-static bool is_enabled(const atr_app_t *app, const char *name) {
-  char path[512];
-  snprintf(path, sizeof path, "plugins.%s.enabled", name);
-  const atr_conf_node_t *n = atr_conf_get(app->root, path);
-  bool on = false;
-  return n && n->type == ATR_CONF_SCALAR && atr_parse_bool(n->value, &on) == 0
-             ? on
-             : false;
-}
-
-static const char *configured_file(const atr_app_t *app, const char *name) {
-  char path[512];
-  snprintf(path, sizeof path, "plugins.%s.file", name);
-  const atr_conf_node_t *n = atr_conf_get(app->root, path);
-  return n && n->type == ATR_CONF_SCALAR && !n->is_null ? n->value : NULL;
-}
-
 typedef struct row {
   char *name;
   char *kind;
@@ -66,9 +49,9 @@ static void row_free(row_t *r) {
 static void inspect(atr_app_t *app, const char *name, row_t *r) {
   char *err = NULL;
   atr_handle_t *h = NULL;
-  bool enabled = is_enabled(app, name);
-  int rc =
-      atr_loader_open(&app->loader, name, configured_file(app, name), &h, &err);
+  bool enabled = atr_app_plugin_enabled(app, name);
+  int rc = atr_loader_open(&app->loader, name, atr_app_plugin_file(app, name),
+                           &h, &err);
   if (rc == 0 && enabled)
     rc = atr_loader_configure(h, app->root, &app->flags, app->env, &err);
   r->name = strdup(name);
@@ -154,8 +137,8 @@ static void describe_text(const atr_handle_t *h) {
 static int cmd_describe(atr_app_t *app, const char *name, bool as_json) {
   char *err = NULL;
   atr_handle_t *h = NULL;
-  int rc =
-      atr_loader_open(&app->loader, name, configured_file(app, name), &h, &err);
+  int rc = atr_loader_open(&app->loader, name, atr_app_plugin_file(app, name),
+                           &h, &err);
   if (rc != 0) {
     fprintf(stderr, "atrium: %s\n", err ? err : atr_strerror(rc));
     free(err);

@@ -7,6 +7,7 @@
  * route table and the registry are read without the plugin's help later.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -134,6 +135,20 @@ static int metric_register(atr_handle_t *h, atr_metric_type_t type,
                               nbuckets, out);
 }
 
+/* Set once by the app before any plugin starts; read-only afterwards. */
+static char *data_dir_path;
+
+void atr_host_set_data_dir(const char *path) {
+  char *copy = path ? strdup(path) : NULL;
+  free(data_dir_path);
+  data_dir_path = copy;
+}
+
+static const char *host_data_dir(atr_handle_t *h) {
+  (void)h;
+  return data_dir_path ? data_dir_path : ".";
+}
+
 static const atr_host_t host_table = {
     .struct_size = sizeof(atr_host_t),
     .abi_major = ATR_ABI_MAJOR,
@@ -154,6 +169,7 @@ static const atr_host_t host_table = {
     .metric_set = atr_metric_set,
     .metric_observe = atr_metric_observe,
     .metrics_collect = atr_metrics_collect,
+    .data_dir = host_data_dir,
 };
 
 const atr_host_t *atr_host_table(void) {

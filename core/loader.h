@@ -109,5 +109,8 @@ void atr_loader_shutdown(atr_loader_t *l);
 
 /* The host table handed to plugins (core/host.c). */
 const atr_host_t *atr_host_table(void);
+/* What host->data_dir returns (an absolute path); set before plugins start.
+ * NULL frees it (at exit). */
+void atr_host_set_data_dir(const char *path);
 
 #endif

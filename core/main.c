@@ -17,6 +17,8 @@ static const char usage[] =
     "  server [--print-config]        run the control plane\n"
     "  plugins list                   the plugins in the plugin directories\n"
     "  plugins describe NAME [--json] a plugin's description and options\n"
+    "  db migrate|status              apply or list schema migrations\n"
+    "  db backup|restore FILE         copy the database to or from FILE\n"
     "  docs config [--output FILE] [--plugin-dir DIR]...\n"
     "                                 write the configuration reference\n"
     "  version                        print the version\n"
@@ -111,6 +113,8 @@ static int run_with_app(const char *cmd, int argc, char **argv) {
   int status;
   if (strcmp(cmd, "plugins") == 0)
     status = atr_cli_plugins(&app, nrest, rest);
+  else if (strcmp(cmd, "db") == 0)
+    status = atr_cli_db(&app, nrest, rest);
   else if (has_flag(nrest, rest, "--print-config"))
     status = print_config(&app);
   else if (nrest > 0) {
@@ -138,7 +142,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "docs") == 0)
     return atr_cli_docs(argc - 2, argv + 2);
-  if (strcmp(cmd, "server") == 0 || strcmp(cmd, "plugins") == 0)
+  if (strcmp(cmd, "server") == 0 || strcmp(cmd, "plugins") == 0 ||
+      strcmp(cmd, "db") == 0)
     return run_with_app(cmd, argc - 2, argv + 2);
   fprintf(stderr, "atrium: unknown command \"%s\"\n%s", cmd, usage);
   return 2;

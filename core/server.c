@@ -33,31 +33,6 @@ typedef struct server {
   bool stopping;
 } server_t;
 
-/* mkdir -p with mode 0700 for the directories it creates. */
-static int make_dirs(const char *path, char **err) {
-  char *copy = strdup(path);
-  if (!copy)
-    return ATR_ENOMEM;
-  for (char *p = copy + 1;; p++) {
-    char saved = *p;
-    if (saved != '/' && saved != '\0')
-      continue;
-    *p = '\0';
-    if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-      if (asprintf(err, "data_dir: cannot create %s: %s", copy,
-                   strerror(errno)) < 0)
-        *err = NULL;
-      free(copy);
-      return ATR_EIO;
-    }
-    *p = saved;
-    if (saved == '\0')
-      break;
-  }
-  free(copy);
-  return 0;
-}
-
 static void close_handle(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h))
@@ -170,11 +145,11 @@ static void init_loop(server_t *s) {
 
 static int start_serving(server_t *s, char **err) {
   const atr_core_config_t *c = &s->app->core;
-  int rc = make_dirs(c->data_dir, err);
-  if (rc == 0)
-    rc = atr_app_load_plugins(s->app, true, NULL, err);
+  int rc = atr_app_load_plugins(s->app, true, NULL, err);
   if (rc == 0)
     rc = atr_app_check_flags(s->app, err);
+  if (rc == 0)
+    rc = atr_app_open_store(s->app, true, err);
   if (rc != 0)
     return rc;
   register_core_metrics(s);

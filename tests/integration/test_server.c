@@ -21,12 +21,15 @@ static char *config_text(const char *delay, const char *level,
   char *text = NULL;
   if (asprintf(&text,
                "data_dir: data\n"
-               "plugin_dirs: [%s]\n"
+               "plugin_dirs: [%s, %s]\n"
                "log:\n  level: %s\n"
                "http:\n  threads: %s\n"
-               "plugins:\n  fixture_slow:\n    enabled: true\n"
+               "plugins:\n"
+               "  storage_sqlite:\n    enabled: true\n"
+               "  fixture_slow:\n    enabled: true\n"
                "    delay: %s\n",
-               ATR_TEST_FIXTURE_DIR, level, threads, delay) < 0)
+               ATR_TEST_FIXTURE_DIR, ATR_TEST_PLUGIN_DIR, level, threads,
+               delay) < 0)
     return NULL;
   return text;
 }
@@ -231,7 +234,9 @@ static void address_in_use_is_a_clear_error(void **state) {
   (void)state;
   atr_harness_t *a = start_default();
   atr_harness_t b;
-  atr_harness_init(&b, "plugins: {}\n");
+  char *cfg = config_text("1s", "info", "4");
+  atr_harness_init(&b, cfg);
+  free(cfg);
   char addr[64];
   snprintf(addr, sizeof addr, "--http.address=127.0.0.1:%d", a->port);
   const char *args[] = {"server", "--config", b.config, addr, NULL};

@@ -30,7 +30,8 @@
   X(ABI, -1001, "plugin ABI mismatch")                                         \
   X(CONFIG, -1002, "configuration error")                                      \
   X(UNAVAIL, -1003, "service unavailable")                                     \
-  X(PLUGIN, -1004, "plugin failed")
+  X(PLUGIN, -1004, "plugin failed")                                            \
+  X(CONSTRAINT, -1005, "constraint violation")
 
 typedef enum atr_errno {
 #define ATR__ERR_ENUM(name, value, msg) ATR_E##name = (value),

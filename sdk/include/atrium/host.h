@@ -148,6 +148,11 @@ typedef struct atr_host {
   /* Visit every family and its series (for observers that expose them),
    * sorted by name, under a consistent snapshot. */
   void (*metrics_collect)(atr_metric_visit_fn visit, void *user_data);
+
+  /* The server's data directory (the core's data_dir option, absolute),
+   * where a plugin keeps local files such as a SQLite database. Valid for
+   * the plugin's lifetime. */
+  const char *(*data_dir)(atr_handle_t *h);
 } atr_host_t;
 
 /* True when the host's table is long enough to contain `field`. */
