@@ -85,11 +85,14 @@ static int claim_tx(atr_db_t *db, void *ud, char **err) {
   return rc;
 }
 
-/* "?, ?, ?" for n types, spliced into the claim statement. */
+/* The claim statement with "?, ?, ?" for n provisioner types. */
 static char *claim_sql(size_t ntypes) {
-  char marks[3 * ATR_JOBS_MAX_PROVISIONERS + 1] = "";
+  char marks[3 * ATR_JOBS_MAX_PROVISIONERS + 1];
+  size_t used = 0;
   for (size_t i = 0; i < ntypes; i++)
-    strcat(marks, i ? ", ?" : "?");
+    used += (size_t)snprintf(marks + used, sizeof marks - used, "%s",
+                             i ? ", ?" : "?");
+  marks[used] = '\0';
   char *sql = NULL;
   if (asprintf(&sql, claim_sql_fmt, marks) < 0)
     return NULL;

@@ -89,9 +89,8 @@ static int backup_into(ss_ctx_t *c, const char *tmp, const char *prefix,
   ss_put(c, conn);
   /* The copy carries the live database's WAL flag; a backup is easier to
    * move around as one file. */
-  if (rc == 0 &&
-      (src = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL,
-                          NULL)) != SQLITE_OK)
+  if (rc == 0 && (src = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL,
+                                     NULL, NULL)) != SQLITE_OK)
     rc = ss_fail_db(err, dst, src, false, prefix);
   if ((src = sqlite3_close(dst)) != SQLITE_OK && rc == 0)
     rc = ss_fail(err, src, NULL, false, prefix);
@@ -146,18 +145,16 @@ static int pragma_text(sqlite3 *db, const char *sql, char **out) {
   sqlite3_stmt *st = NULL;
   *out = NULL;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-      const char *text = (const char *)sqlite3_column_text(st, 0);
-      *out = strdup(text ? text : "");
-      rc = *out ? SQLITE_OK : SQLITE_NOMEM;
-    } else if (rc == SQLITE_DONE) {
-      rc = SQLITE_ERROR;
-    }
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    *out = strdup(text ? text : "");
   }
   sqlite3_finalize(st);
-  return rc;
+  if (*out != NULL)
+    return SQLITE_OK;
+  if (rc == SQLITE_ROW)
+    return SQLITE_NOMEM;
+  return rc == SQLITE_DONE || rc == SQLITE_OK ? SQLITE_ERROR : rc;
 }
 
 /* The file is a sound database whose pages fit the live database's (a
@@ -213,8 +210,8 @@ int ss_restore(void *ctx, const char *path, char **err) {
   char prefix[4096 + 64];
   snprintf(prefix, sizeof prefix, "restore from %s: ", path);
   sqlite3 *src = NULL;
-  int src_rc = sqlite3_open_v2(path, &src,
-                               SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+  int src_rc = sqlite3_open_v2(
+      path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
   if (src_rc != SQLITE_OK) {
     rc = ss_fail_db(err, src, src_rc, false, prefix);
     sqlite3_close(src);

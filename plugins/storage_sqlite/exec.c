@@ -253,6 +253,28 @@ int ss_exec_script(atr_db_conn_t *conn, const char *sql, char **err) {
   return rc;
 }
 
+/* Give back what a cursor holds: its statement and the gate. */
+static void rows_finish(atr_db_rows_t *rows) {
+  if (rows->stmt != NULL)
+    release(rows->stmt, rows->entry);
+  rows->stmt = NULL;
+  rows->has_row = rows->first_pending = false;
+  if (rows->gate_taken)
+    ss_gate_release(rows->conn->ctx);
+  rows->gate_taken = false;
+  ss_conn_settle(rows->conn);
+}
+
+size_t ss_cursors_finish(atr_db_conn_t *conn) {
+  size_t n = 0;
+  for (atr_db_rows_t *r = conn->cursors; r != NULL; r = r->next_cursor, n++) {
+    rows_finish(r);
+    r->detached = true;
+  }
+  conn->cursors = NULL;
+  return n;
+}
+
 int ss_query(atr_db_conn_t *conn, const char *sql, const atr_value_t *params,
              size_t nparams, atr_db_rows_t **out, char **err) {
   if (out != NULL)
@@ -280,18 +302,24 @@ int ss_query(atr_db_conn_t *conn, const char *sql, const atr_value_t *params,
     if (src == SQLITE_ROW || src == SQLITE_DONE) {
       rows->has_row = src == SQLITE_ROW;
       rows->first_pending = true;
+      rows->next_cursor = conn->cursors;
+      conn->cursors = rows;
       *out = rows;
       return 0;
     }
     rc = ss_fail_db(err, conn->db, src, false, NULL);
   }
-  ss_rows_close(rows);
+  rows_finish(rows);
+  free(rows);
   return rc;
 }
 
 int ss_rows_next(atr_db_rows_t *rows, char **err) {
-  if (rows == NULL)
-    return ss_failf(err, ATR_EINVAL, "sqlite: rows_next needs a cursor");
+  if (rows == NULL || rows->detached)
+    return ss_failf(err, ATR_EINVAL,
+                    rows ? "sqlite: this cursor was closed when its "
+                           "connection went back to the pool"
+                         : "sqlite: rows_next needs a cursor");
   if (rows->first_pending) {
     rows->first_pending = false;
     return rows->has_row ? 1 : 0;
@@ -319,11 +347,14 @@ int ss_rows_get(atr_db_rows_t *rows, size_t col, atr_value_type_t want,
 void ss_rows_close(atr_db_rows_t *rows) {
   if (rows == NULL)
     return;
-  if (rows->stmt != NULL)
-    release(rows->stmt, rows->entry);
-  if (rows->gate_taken)
-    ss_gate_release(rows->conn->ctx);
-  ss_conn_settle(rows->conn);
+  if (!rows->detached) {
+    atr_db_rows_t **p = &rows->conn->cursors;
+    while (*p != NULL && *p != rows)
+      p = &(*p)->next_cursor;
+    if (*p == rows)
+      *p = rows->next_cursor;
+    rows_finish(rows);
+  }
   free(rows);
 }
 

@@ -102,6 +102,7 @@ struct atr_db_conn {
   ss_ctx_t *ctx;
   sqlite3 *db;
   bool holds_gate;
+  struct atr_db_rows *cursors; /* open cursors, closed by put() if left */
   ss_stmt_entry_t cache[SS_STMT_CACHE];
   uint64_t use_clock;
 };
@@ -114,6 +115,8 @@ struct atr_db_rows {
   bool first_pending;     /* query() already stepped to the first result */
   bool has_row;
   bool gate_taken; /* an autocommit write: the gate is released at close */
+  bool detached;   /* finished by put(); only rows_close() is left to do */
+  struct atr_db_rows *next_cursor;
 };
 
 /* ---- error.c */
@@ -161,8 +164,8 @@ void ss_conn_settle(atr_db_conn_t *conn);
 
 /* ---- exec.c */
 
-/* Run one statement that returns no rows the caller wants, retrying
- * SQLITE_BUSY until the deadline (BEGIN, COMMIT, PRAGMA ...). */
+/* Run one statement whose rows nobody wants (BEGIN, COMMIT, PRAGMA ...),
+ * with SQLITE_BUSY retried until the deadline when `retry`. */
 int ss_run(atr_db_conn_t *conn, const char *sql, bool retry,
            uint64_t deadline_ns, char **err);
 void ss_cache_clear(atr_db_conn_t *conn);
@@ -176,6 +179,10 @@ size_t ss_rows_ncols(atr_db_rows_t *rows);
 int ss_rows_get(atr_db_rows_t *rows, size_t col, atr_value_type_t want,
                 atr_value_t *out);
 void ss_rows_close(atr_db_rows_t *rows);
+/* Finish every cursor still open on conn (put() does this, so a forgotten
+ * cursor cannot keep a read snapshot or the writer gate); returns how many
+ * there were. */
+size_t ss_cursors_finish(atr_db_conn_t *conn);
 int ss_begin(atr_db_conn_t *conn, atr_tx_mode_t mode, char **err);
 int ss_commit(atr_db_conn_t *conn, char **err);
 void ss_rollback(atr_db_conn_t *conn);
@@ -184,8 +191,7 @@ void ss_rollback(atr_db_conn_t *conn);
 
 int ss_pubsub_init(ss_ctx_t *c, char **err);
 void ss_pubsub_fini(ss_ctx_t *c);
-int ss_publish(void *ctx, const char *channel, const char *payload,
-               char **err);
+int ss_publish(void *ctx, const char *channel, const char *payload, char **err);
 int ss_subscribe(void *ctx, const char *channel, atr_db_sub_fn fn,
                  void *user_data, atr_db_sub_t **out, char **err);
 void ss_unsubscribe(void *ctx, atr_db_sub_t *sub);

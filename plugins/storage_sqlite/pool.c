@@ -61,12 +61,14 @@ int ss_gate_acquire(ss_ctx_t *c, uint64_t deadline_ns, char **err) {
     pthread_mutex_unlock(&c->gate_lock);
     return 0;
   }
+  /* The waiter lives on this stack only while it is queued: it leaves the
+   * queue before this function returns, granted or timed out. */
   ss_gate_waiter_t me = {0};
   if (c->gate_tail != NULL)
     c->gate_tail->next = &me;
   else
-    c->gate_head = &me;
-  c->gate_tail = &me;
+    c->gate_head = &me; // cppcheck-suppress autoVariables
+  c->gate_tail = &me;   // cppcheck-suppress autoVariables
   struct timespec until = monotonic_ts(deadline_ns);
   while (!me.granted) {
     if (pthread_cond_timedwait(&c->gate_cond, &c->gate_lock, &until) !=
@@ -133,8 +135,8 @@ static void conn_close(atr_db_conn_t *conn) {
 }
 
 /* `sql` must give one row of one text column equal to `want`. */
-static int pragma_expect(atr_db_conn_t *conn, const char *sql,
-                         const char *want, char **err) {
+static int pragma_expect(atr_db_conn_t *conn, const char *sql, const char *want,
+                         char **err) {
   atr_db_rows_t *rows = NULL;
   atr_value_t v;
   int rc = ss_query(conn, sql, NULL, 0, &rows, err);
@@ -267,8 +269,8 @@ int ss_get(void *ctx, atr_db_conn_t **out, char **err) {
     }
     if (timed_out)
       break;
-    timed_out = pthread_cond_timedwait(&c->pool_cond, &c->pool_lock,
-                                       &until) == ETIMEDOUT;
+    timed_out = pthread_cond_timedwait(&c->pool_cond, &c->pool_lock, &until) ==
+                ETIMEDOUT;
   }
   pthread_mutex_unlock(&c->pool_lock);
   return ss_failf(err, ATR_EBUSY,
@@ -283,6 +285,12 @@ void ss_put(void *ctx, atr_db_conn_t *conn) {
   ss_ctx_t *c = ctx;
   if (c == NULL || conn == NULL)
     return;
+  size_t left = ss_cursors_finish(conn);
+  if (left > 0)
+    c->host->log(c->h, ATR_LOG_WARN,
+                 "a connection came back with %zu cursor(s) still open; "
+                 "they were closed (a caller forgot rows_close)",
+                 left);
   ss_rollback(conn); /* a transaction left open ends here */
   pthread_mutex_lock(&c->pool_lock);
   if (c->nidle < c->nopen) /* else it was put twice: ignore the second */

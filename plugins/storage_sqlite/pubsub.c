@@ -21,6 +21,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,7 @@ int ss_publish(void *ctx, const char *channel, const char *payload,
   if (m == NULL)
     return ss_failf(err, ATR_ENOMEM, "sqlite: out of memory for a message");
   m->next = NULL;
-  strcpy(m->channel, channel);
+  snprintf(m->channel, sizeof m->channel, "%s", channel);
   memcpy(m->payload, payload, len + 1);
   pthread_mutex_lock(&c->queue_lock);
   if (c->queue_tail != NULL)
@@ -85,9 +86,10 @@ int ss_subscribe(void *ctx, const char *channel, atr_db_sub_fn fn,
                     "sqlite: subscribe needs a callback and *out");
   atr_db_sub_t *s = calloc(1, sizeof *s);
   if (s == NULL)
-    return ss_failf(err, ATR_ENOMEM, "sqlite: out of memory for a "
-                                     "subscription");
-  strcpy(s->channel, channel);
+    return ss_failf(err, ATR_ENOMEM,
+                    "sqlite: out of memory for a "
+                    "subscription");
+  snprintf(s->channel, sizeof s->channel, "%s", channel);
   s->fn = fn;
   s->user_data = user_data;
   pthread_mutex_lock(&c->subs_lock);

@@ -151,8 +151,8 @@ int ss_time_parse(const char *s, size_t len, int64_t *time_us) {
   if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
       mi > 59 || sec > 59)
     return ATR_EINVAL;
-  int64_t secs = days_from_civil(y, mo, d) * SEC_PER_DAY + h * 3600 +
-                 mi * 60 + sec - offset;
+  int64_t secs = days_from_civil(y, mo, d) * SEC_PER_DAY + h * 3600 + mi * 60 +
+                 sec - offset;
   *time_us = secs * US_PER_SEC + us;
   return 0;
 }
@@ -166,8 +166,13 @@ static const char *type_name(atr_value_type_t t) {
 static int bind_one(sqlite3_stmt *st, int i, const atr_value_t *v, bool copy,
                     char **err) {
   sqlite3_destructor_type how = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
-  const void *ptr = v->v.bytes.ptr ? v->v.bytes.ptr : ""; /* NULL means NULL */
+  const void *ptr = v->v.bytes.ptr ? v->v.bytes.ptr : ""; /* empty, not NULL */
   char when[SS_TIME_LEN];
+  if ((v->type == ATR_VAL_TEXT || v->type == ATR_VAL_BLOB) &&
+      v->v.bytes.ptr == NULL && v->v.bytes.len > 0)
+    return ss_failf(err, ATR_EINVAL,
+                    "parameter %d: %zu bytes of %s at a NULL pointer", i,
+                    v->v.bytes.len, type_name(v->type));
   switch (v->type) {
   case ATR_VAL_NULL:
     return sqlite3_bind_null(st, i);
@@ -242,8 +247,9 @@ static int column_bytes(sqlite3_stmt *st, int col, int type,
                         atr_value_type_t want, atr_value_t *out) {
   if (type != SQLITE_TEXT && !(want == ATR_VAL_BLOB && type == SQLITE_BLOB))
     return ATR_EINVAL;
-  const void *p = want == ATR_VAL_TEXT ? (const void *)sqlite3_column_text(st, col)
-                                       : sqlite3_column_blob(st, col);
+  const void *p = want == ATR_VAL_TEXT
+                      ? (const void *)sqlite3_column_text(st, col)
+                      : sqlite3_column_blob(st, col);
   size_t len = (size_t)sqlite3_column_bytes(st, col);
   out->type = want;
   out->v.bytes.ptr = p ? p : ""; /* an empty value is not a NULL one */

@@ -57,13 +57,21 @@ find_bin_dir() {
   return 1
 }
 
-# Run a server binary as the cluster's owner.
+# Run a server binary as the cluster's owner, with no descriptor but 0-2
+# open: the server must not inherit our lock or a caller's pipe.
 as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then
-    (cd / && runuser -u postgres -- "$@")
-  else
-    (cd / && "$@")
-  fi
+  (
+    cd /
+    for fd in $(ls /proc/$BASHPID/fd); do
+      if [ "$fd" -gt 2 ]; then
+        eval "exec $fd>&-"
+      fi
+    done
+    if [ "$(id -u)" -eq 0 ]; then
+      exec runuser -u postgres -- "$@"
+    fi
+    exec "$@"
+  )
 }
 
 owner_can_use() { # DIR

@@ -34,10 +34,6 @@
 #include "conf.h"
 #include "loader.h"
 
-#ifndef ATR_PLUGIN_DIR
-#error "ATR_PLUGIN_DIR must name the build's plugin directory"
-#endif
-
 /* ---- harness */
 
 typedef struct fx {
@@ -61,7 +57,8 @@ static uint64_t now_ms(void) {
 }
 
 static void sleep_ms(unsigned ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  struct timespec ts = {.tv_sec = ms / 1000,
+                        .tv_nsec = (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
@@ -97,7 +94,7 @@ static void fx_start_in(fx_t *f, const char *dir, const char *options) {
   assert_non_null(f->dir);
   atr_host_set_data_dir(f->dir);
 
-  const char *dirs[] = {ATR_PLUGIN_DIR};
+  const char *dirs[] = {ATR_TEST_PLUGIN_DIR};
   char *err = NULL;
   assert_int_equal(atr_loader_init(&f->loader, dirs, 1, &err), 0);
   int rc = atr_loader_open(&f->loader, "storage_sqlite", NULL, &f->h, &err);
@@ -255,7 +252,7 @@ static void test_memory_path_is_refused(void **state) {
   atr_handle_t *h = NULL;
   atr_conf_node_t *conf = NULL;
   char *err = NULL;
-  const char *dirs[] = {ATR_PLUGIN_DIR};
+  const char *dirs[] = {ATR_TEST_PLUGIN_DIR};
   const char *text = "plugins:\n  storage_sqlite:\n    enabled: true\n"
                      "    path: \":memory:\"\n";
   assert_int_equal(atr_loader_init(&l, dirs, 1, &err), 0);
@@ -369,8 +366,12 @@ static void test_times_order_and_other_spellings(void **state) {
   atr_db_conn_t *c = get_conn(&f);
   exec_ok(&f, c, "CREATE TABLE e (t TIMESTAMPTZ)", NULL, 0);
   /* Stored out of order; spanning digits that sort wrongly as numbers. */
-  int64_t times[] = {SOME_TIME, 0, INT64_C(999999), SOME_TIME - 1,
-                     INT64_C(253402300799999999), -INT64_C(1000000)};
+  int64_t times[] = {SOME_TIME,
+                     0,
+                     INT64_C(999999),
+                     SOME_TIME - 1,
+                     INT64_C(253402300799999999),
+                     -INT64_C(1000000)};
   for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
     atr_value_t p = {.type = ATR_VAL_TIME, .v.time_us = times[i]};
     exec_ok(&f, c, "INSERT INTO e VALUES (?)", &p, 1);
@@ -400,8 +401,7 @@ static void test_times_order_and_other_spellings(void **state) {
   };
   for (size_t i = 0; i < 4; i++) {
     atr_value_t p = v_text(spellings[i][0]);
-    atr_value_t v =
-        one(&f, c, "SELECT ?", &p, 1, ATR_VAL_TIME, NULL, 0);
+    atr_value_t v = one(&f, c, "SELECT ?", &p, 1, ATR_VAL_TIME, NULL, 0);
     assert_int_equal(v.type, ATR_VAL_TIME);
     assert_int_equal(v.v.time_us, strtoll(spellings[i][1], NULL, 10));
   }
@@ -422,25 +422,26 @@ static void test_errors_carry_sqlite_messages(void **state) {
   fx_t f;
   fx_start(&f, NULL);
   atr_db_conn_t *c = get_conn(&f);
-  script_ok(&f, c,
-            "CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL "
-            "UNIQUE);\n"
-            "CREATE TABLE keys (user_id BIGINT NOT NULL REFERENCES users(id));\n"
-            "INSERT INTO users VALUES (1, 'a@example.com');");
+  script_ok(
+      &f, c,
+      "CREATE TABLE users (id BIGINT PRIMARY KEY, email TEXT NOT NULL "
+      "UNIQUE);\n"
+      "CREATE TABLE keys (user_id BIGINT NOT NULL REFERENCES users(id));\n"
+      "INSERT INTO users VALUES (1, 'a@example.com');");
   atr_value_t dup[] = {v_int(2), v_text("a@example.com")};
   char *err = NULL;
-  assert_int_equal(f.ops->exec(c, "INSERT INTO users VALUES (?, ?)", dup, 2,
-                               NULL, &err),
-                   ATR_ECONSTRAINT);
+  assert_int_equal(
+      f.ops->exec(c, "INSERT INTO users VALUES (?, ?)", dup, 2, NULL, &err),
+      ATR_ECONSTRAINT);
   assert_string_equal(err, "sqlite: UNIQUE constraint failed: users.email "
                            "(SQLITE_CONSTRAINT_UNIQUE)");
   free(err);
 
   atr_value_t orphan = v_int(99);
   err = NULL;
-  assert_int_equal(f.ops->exec(c, "INSERT INTO keys VALUES (?)", &orphan, 1,
-                               NULL, &err),
-                   ATR_ECONSTRAINT);
+  assert_int_equal(
+      f.ops->exec(c, "INSERT INTO keys VALUES (?)", &orphan, 1, NULL, &err),
+      ATR_ECONSTRAINT);
   assert_string_equal(err, "sqlite: FOREIGN KEY constraint failed "
                            "(SQLITE_CONSTRAINT_FOREIGNKEY)");
   free(err);
@@ -470,9 +471,9 @@ static void test_errors_carry_sqlite_messages(void **state) {
   free(err);
 
   err = NULL;
-  assert_int_equal(
-      f.ops->exec(c, "DELETE FROM keys; DELETE FROM users", NULL, 0, NULL, &err),
-      ATR_EINVAL);
+  assert_int_equal(f.ops->exec(c, "DELETE FROM keys; DELETE FROM users", NULL,
+                               0, NULL, &err),
+                   ATR_EINVAL);
   assert_non_null(strstr(err, "use exec_script"));
   free(err);
   assert_int_equal(one_int(&f, c, "SELECT count(*) FROM users"), 1);
@@ -502,8 +503,8 @@ static void test_transactions_and_dialect(void **state) {
   char *err = NULL;
   exec_ok(&f, c, "CREATE TABLE q (id BIGINT PRIMARY KEY, done BOOLEAN)", NULL,
           0);
-  exec_ok(&f, c, "INSERT INTO q VALUES (1, FALSE), (2, FALSE), (3, TRUE)",
-          NULL, 0);
+  exec_ok(&f, c, "INSERT INTO q VALUES (1, FALSE), (2, FALSE), (3, TRUE)", NULL,
+          0);
   assert_int_equal(f.ops->begin(c, ATR_TX_WRITE, &err), 0);
   err = NULL;
   assert_int_equal(f.ops->begin(c, ATR_TX_READ, &err), ATR_EINVAL);
@@ -525,7 +526,27 @@ static void test_transactions_and_dialect(void **state) {
   assert_int_equal(
       f.ops->exec(c, "CREATE TABLE r (x BIGINT)", NULL, 0, &changes, &err), 0);
   assert_int_equal(changes, 0);
+
+  /* A cursor left open when its connection goes back is closed by put():
+   * its write lock does not outlive it. */
+  atr_db_rows_t *rows = NULL;
+  assert_int_equal(f.ops->query(c,
+                                "INSERT INTO r VALUES (1), (2), (3) "
+                                "RETURNING x",
+                                NULL, 0, &rows, &err),
+                   0);
+  assert_int_equal(f.ops->rows_next(rows, &err), 1);
   f.ops->put(f.ctx, c);
+  atr_db_conn_t *c2 = get_conn(&f);
+  uint64_t start = now_ms();
+  assert_int_equal(f.ops->begin(c2, ATR_TX_WRITE, &err), 0);
+  assert_true(now_ms() - start < 100);
+  assert_int_equal(one_int(&f, c2, "SELECT count(*) FROM r"), 3);
+  assert_int_equal(f.ops->commit(c2, &err), 0);
+  assert_int_equal(f.ops->rows_next(rows, &err), ATR_EINVAL);
+  free(err);
+  f.ops->rows_close(rows);
+  f.ops->put(f.ctx, c2);
   fx_stop(&f, true);
 }
 
@@ -618,8 +639,10 @@ static void test_claims_under_contention(void **state) {
                cl[i].first_error);
     for (int k = 0; k < CLAIM_ROWS / CLAIM_THREADS; k++) {
       int64_t id = cl[i].ids[k];
-      assert_true(id >= 1 && id <= CLAIM_ROWS);
-      assert_int_equal(seen[id]++, 0); /* claimed exactly once */
+      if (id < 1 || id > CLAIM_ROWS)
+        fail_msg("thread %d claimed id %" PRId64, i, id);
+      else
+        assert_int_equal(seen[id]++, 0); /* claimed exactly once */
     }
     free(cl[i].ids);
   }
@@ -800,9 +823,8 @@ static void test_pubsub_order_channels_and_limits(void **state) {
   char *err = NULL;
   assert_int_equal(
       f.ops->subscribe(f.ctx, "job_posted", collect, &jobs, &s1, &err), 0);
-  assert_int_equal(f.ops->subscribe(f.ctx, "job_logs_42", collect, &logs, &s2,
-                                    &err),
-                   0);
+  assert_int_equal(
+      f.ops->subscribe(f.ctx, "job_logs_42", collect, &logs, &s2, &err), 0);
   char payload[16];
   for (int i = 0; i < NMSG; i++) {
     snprintf(payload, sizeof payload, "%d", i);
@@ -882,6 +904,45 @@ static void test_unsubscribe_waits_for_a_running_callback(void **state) {
   wait_for(&after, 1);
   assert_int_equal(atomic_load(&slow.running), 1);
   assert_int_equal(inbox_count(&slow), 1);
+  f.ops->unsubscribe(f.ctx, t);
+  fx_stop(&f, true);
+}
+
+typedef struct self_remover {
+  fx_t *f;
+  atr_db_sub_t *sub;
+  atomic_int calls;
+} self_remover_t;
+
+static void remove_self(void *ud, const char *channel, const char *payload,
+                        unsigned flags) {
+  (void)channel;
+  (void)payload;
+  (void)flags;
+  self_remover_t *r = ud;
+  atomic_fetch_add(&r->calls, 1);
+  r->f->ops->unsubscribe(r->f->ctx, r->sub);
+}
+
+/* Not allowed by the contract, but it must not hang the dispatcher. */
+static void test_unsubscribe_from_own_callback_does_not_hang(void **state) {
+  (void)state;
+  fx_t f;
+  fx_start(&f, NULL);
+  self_remover_t r = {.f = &f};
+  inbox_t after;
+  inbox_init(&after);
+  atr_db_sub_t *t = NULL;
+  char *err = NULL;
+  assert_int_equal(
+      f.ops->subscribe(f.ctx, "once", remove_self, &r, &r.sub, &err), 0);
+  assert_int_equal(f.ops->subscribe(f.ctx, "after", collect, &after, &t, &err),
+                   0);
+  publish_ok(&f, "once", "a");
+  publish_ok(&f, "once", "b");
+  publish_ok(&f, "after", "0");
+  wait_for(&after, 1);
+  assert_int_equal(atomic_load(&r.calls), 1);
   f.ops->unsubscribe(f.ctx, t);
   fx_stop(&f, true);
 }
@@ -1010,6 +1071,7 @@ int main(void) {
       cmocka_unit_test(test_writer_in_another_process_is_waited_for),
       cmocka_unit_test(test_pubsub_order_channels_and_limits),
       cmocka_unit_test(test_unsubscribe_waits_for_a_running_callback),
+      cmocka_unit_test(test_unsubscribe_from_own_callback_does_not_hang),
       cmocka_unit_test(test_backup_then_restore_brings_back_content),
       cmocka_unit_test(test_restore_refuses_what_is_not_a_database),
   };

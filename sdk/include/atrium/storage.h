@@ -71,8 +71,8 @@ typedef struct atr_value {
 } atr_value_t;
 
 typedef enum atr_tx_mode {
-  ATR_TX_READ = 1,  /* reads only (SQLite: BEGIN DEFERRED) */
-  ATR_TX_WRITE = 2, /* will write: SQLite BEGIN IMMEDIATE; PostgreSQL
+  ATR_TX_READ = 1,         /* reads only (SQLite: BEGIN DEFERRED) */
+  ATR_TX_WRITE = 2,        /* will write: SQLite BEGIN IMMEDIATE; PostgreSQL
                        READ COMMITTED */
   ATR_TX_SERIALIZABLE = 3, /* PostgreSQL SERIALIZABLE; SQLite IMMEDIATE */
 } atr_tx_mode_t;
@@ -107,9 +107,8 @@ typedef struct atr_storage_ops {
   /* Several statements without parameters (migrations). */
   int (*exec_script)(atr_db_conn_t *conn, const char *sql, char **err);
   /* One statement that returns rows. */
-  int (*query)(atr_db_conn_t *conn, const char *sql,
-               const atr_value_t *params, size_t nparams,
-               atr_db_rows_t **out, char **err);
+  int (*query)(atr_db_conn_t *conn, const char *sql, const atr_value_t *params,
+               size_t nparams, atr_db_rows_t **out, char **err);
   /* 1 when a row is ready, 0 at the end, negative on error. */
   int (*rows_next)(atr_db_rows_t *rows, char **err);
   size_t (*rows_ncols)(atr_db_rows_t *rows);
