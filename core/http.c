@@ -27,6 +27,8 @@ struct atr_http_server {
   atomic_bool draining;
   atr_metric_t *requests_total;
   atr_metric_t *request_seconds;
+  int (*ready)(void *user_data, char **err);
+  void *ready_user_data;
 };
 
 /* One request on its way through; the opaque atr_http_exchange_t. */
@@ -102,14 +104,32 @@ static void handle_buildinfo(atr_http_exchange_t *x) {
                          ATR_COMMIT, "plugin_abi", abi));
 }
 
+/* Liveness (/healthz) says the process serves; readiness says it can do
+ * real work, which for now means its database answers. */
+static void handle_readyz(atr_http_server_t *srv, atr_http_exchange_t *x) {
+  char *err = NULL;
+  int rc = srv->ready ? srv->ready(srv->ready_user_data, &err) : 0;
+  if (rc == 0)
+    atr__http_respond(x, 200, "text/plain", "OK", 2);
+  else
+    respond_error(x, 503, "The server is not ready.",
+                  err ? err : atr_strerror(rc));
+  free(err);
+}
+
 /* The core's own routes. Returns the route template it served, or NULL. */
-static const char *dispatch_core(atr_http_exchange_t *x, const char *method,
-                                 const char *path) {
+static const char *dispatch_core(atr_http_server_t *srv, atr_http_exchange_t *x,
+                                 const char *method, const char *path) {
   int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
   if (strcmp(path, "/healthz") == 0) {
     if (get)
       atr__http_respond(x, 200, "text/plain", "OK", 2);
     return "/healthz";
+  }
+  if (strcmp(path, "/readyz") == 0) {
+    if (get)
+      handle_readyz(srv, x);
+    return "/readyz";
   }
   if (strcmp(path, "/api/v2/buildinfo") == 0) {
     if (get)
@@ -143,7 +163,11 @@ static void dispatch_plugin(atr_http_exchange_t *x,
     return;
   }
   rc = fn(ud, x, req);
-  if (x->status == 0)
+  if (x->status == 0 && rc == ATR_EUNAVAIL)
+    respond_error(x, 503, "Service unavailable.",
+                  "A backend (such as the database) cannot be reached; "
+                  "retry shortly.");
+  else if (x->status == 0)
     respond_error(x, 500, "Internal error.",
                   rc < 0 ? atr_strerror(rc) : "The handler sent no response.");
 }
@@ -222,7 +246,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
                   "Retry the request on another replica or after restart.");
     route = "draining";
   } else
-    route = dispatch_core(&x, method, path);
+    route = dispatch_core(srv, &x, method, path);
   if (route && x.status == 0)
     method_not_allowed(&x, method, path);
   if (!route) {
@@ -285,6 +309,8 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
     return ATR_ENOMEM;
   }
   srv->max_body_size = cfg->max_body_size;
+  srv->ready = cfg->ready;
+  srv->ready_user_data = cfg->ready_user_data;
   char threads[32], timeout[32];
   snprintf(threads, sizeof threads, "%lld", (long long)cfg->threads);
   snprintf(timeout, sizeof timeout, "%lld", (long long)cfg->request_timeout_ms);

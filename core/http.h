@@ -2,7 +2,7 @@
  *
  * Every request goes through one handler that assigns a request id, reads
  * the body (413 past http.max_body_size), dispatches to the core's routes
- * (/healthz, /api/v2/buildinfo), then to routes plugins added, and answers
+ * (/healthz, /readyz, /api/v2/buildinfo), then to routes plugins added, and answers
  * anything else with the JSON error shape (404, or 405 for a known path with
  * another method). Each request leaves an access-log line and updates the
  * core's HTTP metrics.
@@ -23,6 +23,10 @@ typedef struct atr_http_config {
   int64_t threads;
   int64_t request_timeout_ms;
   uint64_t max_body_size;
+  /* GET /readyz: 0 when the server can do real work (its database
+   * answers), else a negative ATR_E* with *err saying why (→ 503). */
+  int (*ready)(void *user_data, char **err);
+  void *ready_user_data;
 } atr_http_config_t;
 
 /* Binds and starts serving. On failure *err says what could not be bound. */

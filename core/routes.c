@@ -30,7 +30,8 @@ static size_t routes_cap;
 /* The core dispatches these itself before it looks at this table, so a
  * plugin route there could never be reached; refuse it up front. */
 static bool reserved_path(const char *path) {
-  return strcmp(path, "/healthz") == 0 || strncmp(path, "/api/", 5) == 0;
+  return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+         strncmp(path, "/api/", 5) == 0;
 }
 
 static void route_free(route_t *r) {

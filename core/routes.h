@@ -15,7 +15,7 @@
 #include "atrium/host.h"
 
 /* ATR_EEXIST if method+path is taken (or reserved by the core: every path
- * under /api/ and /healthz), ATR_EINVAL for a path not starting with '/'. */
+ * under /api/, /healthz and /readyz), ATR_EINVAL for a path not starting with '/'. */
 int atr_routes_add(const char *owner, const char *method, const char *path,
                    atr_route_fn fn, void *user_data);
 /* Copies the handler out under the lock; 0 when found, ATR_ENOENT if the

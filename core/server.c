@@ -143,6 +143,19 @@ static void init_loop(server_t *s) {
   s->drained.data = s;
 }
 
+/* /readyz: the database answers a trivial query. */
+static int database_ready(void *ud, char **err) {
+  server_t *s = ud;
+  atr_db_t db;
+  int rc = atr_db_open(&s->app->store, &db, err);
+  if (rc != 0)
+    return rc;
+  int64_t one = 0;
+  rc = atr_db_query_int(&db, "SELECT 1", NULL, 0, &one, err);
+  atr_db_close(&db);
+  return rc;
+}
+
 static int start_serving(server_t *s, char **err) {
   const atr_core_config_t *c = &s->app->core;
   int rc = atr_app_load_plugins(s->app, true, NULL, err);
@@ -156,7 +169,9 @@ static int start_serving(server_t *s, char **err) {
   atr_http_config_t hc = {.address = c->http_address,
                           .threads = c->http_threads,
                           .request_timeout_ms = c->http_request_timeout_ms,
-                          .max_body_size = c->http_max_body_size};
+                          .max_body_size = c->http_max_body_size,
+                          .ready = database_ready,
+                          .ready_user_data = s};
   return atr_http_start(&hc, &s->http, err);
 }
 

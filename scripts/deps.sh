@@ -2,8 +2,10 @@
 # packages atrium needs that are missing (as root, with apt-get).
 
 ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
-  libcivetweb-dev libuv1-dev libjansson-dev libyaml-dev uuid-dev"
+  libcivetweb-dev libuv1-dev libjansson-dev libyaml-dev uuid-dev \
+  libsqlite3-dev libpq-dev"
 ATRIUM_TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev python3 \
+  postgresql-15 curl \
   clang-tidy cppcheck \
   clang-format"
 

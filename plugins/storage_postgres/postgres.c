@@ -119,11 +119,8 @@ static int spg_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
     return ATR_ENOMEM;
   }
   int rc = spg_pool_init(c, err);
-  if (rc != 0) {
+  if (rc != 0) { /* pool_init freed what it made */
     pthread_mutex_destroy(&c->listener_lock);
-    free(c->where);
-    free(c->password);
-    c->where = c->password = NULL;
     return rc;
   }
 
@@ -131,15 +128,15 @@ static int spg_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
    * being there is not fatal: the server may start before the database. */
   atr_db_conn_t *conn = NULL;
   char *cerr = NULL;
-  if (spg_get(c, &conn, &cerr) == 0) {
+  rc = spg_get(c, &conn, &cerr);
+  if (rc == 0) {
     int v = PQserverVersion(conn->pg);
     host->log(h, ATR_LOG_INFO,
               "connected to %s (PostgreSQL %d.%d); pool of %lld connections",
               c->where, v / 10000, v % 10000, (long long)c->pool_size);
     spg_put(c, conn);
-  } else {
-    host->log(h, ATR_LOG_WARN, "%s; will retry on use",
-              cerr ? cerr : "cannot connect");
+  } else if (rc != ATR_EUNAVAIL) { /* unreachable is logged by the pool */
+    host->log(h, ATR_LOG_WARN, "%s", cerr ? cerr : "cannot connect");
   }
   free(cerr);
   return 0;

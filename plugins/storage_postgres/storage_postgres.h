@@ -134,8 +134,7 @@ int spg_parse_double(const char *text, double *out);
 int spg_parse_bool(Oid type, const char *text, int *out);
 /* bytea text output ("\x0a0b" or the escape format) → malloc'd bytes with
  * a NUL after them; NULL when out of memory or malformed. */
-unsigned char *spg_decode_bytea(const char *text, size_t text_len,
-                                size_t *len);
+unsigned char *spg_decode_bytea(const char *text, size_t text_len, size_t *len);
 
 /* pubsub.c */
 int spg_publish(void *ctx, const char *channel, const char *payload,

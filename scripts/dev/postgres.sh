@@ -47,7 +47,7 @@ done
 find_bin_dir() {
   local d
   for d in "${ATRIUM_PG_BIN_DIR:-}" /usr/lib/postgresql/15/bin \
-    $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -rn); do
+    $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -rn); do
     if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] &&
       [ -x "$d/postgres" ] && [ -x "$d/psql" ] && [ -x "$d/pg_isready" ]; then
       echo "$d"
@@ -62,7 +62,8 @@ find_bin_dir() {
 as_owner() {
   (
     cd /
-    for fd in $(ls /proc/$BASHPID/fd); do
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
       if [ "$fd" -gt 2 ]; then
         eval "exec $fd>&-"
       fi
@@ -96,8 +97,8 @@ s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.close()
 EOF
-  else
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  elif (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    return 1 # something answers there
   fi
 }
 

@@ -58,6 +58,16 @@ static void healthz_answers_ok(void **state) {
   stop(h);
 }
 
+static void readyz_answers_ok_when_the_database_does(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  atr_response_t r = atr_http_get(h, "/readyz");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "OK");
+  atr_response_free(&r);
+  stop(h);
+}
+
 static void buildinfo_reports_version_and_commit(void **state) {
   (void)state;
   atr_harness_t *h = start_default();
@@ -230,6 +240,18 @@ static void unknown_flag_is_refused(void **state) {
   atr_harness_cleanup(&h);
 }
 
+static void a_server_without_storage_refuses_to_start(void **state) {
+  (void)state;
+  atr_harness_t h;
+  atr_harness_init(&h, "plugins: {}\n");
+  const char *args[] = {"server", "--config", h.config, NULL};
+  char *out = NULL;
+  assert_int_equal(atr_run_cli(args, NULL, &out), 1);
+  assert_non_null(strstr(out, "cannot start: no storage plugin is enabled"));
+  free(out);
+  atr_harness_cleanup(&h);
+}
+
 static void address_in_use_is_a_clear_error(void **state) {
   (void)state;
   atr_harness_t *a = start_default();
@@ -254,6 +276,7 @@ static void address_in_use_is_a_clear_error(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(healthz_answers_ok),
+      cmocka_unit_test(readyz_answers_ok_when_the_database_does),
       cmocka_unit_test(buildinfo_reports_version_and_commit),
       cmocka_unit_test(unknown_path_is_404_json),
       cmocka_unit_test(sigterm_finishes_in_flight_request_and_exits_0),
@@ -262,6 +285,7 @@ int main(void) {
       cmocka_unit_test(print_config_redacts_secrets_and_names_sources),
       cmocka_unit_test(bad_config_value_names_file_line_and_column),
       cmocka_unit_test(unknown_flag_is_refused),
+      cmocka_unit_test(a_server_without_storage_refuses_to_start),
       cmocka_unit_test(address_in_use_is_a_clear_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

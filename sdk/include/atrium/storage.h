@@ -136,7 +136,9 @@ typedef struct atr_storage_ops {
   void (*unsubscribe)(void *ctx, atr_db_sub_t *sub);
 
   /* Whole-database copies to and from a file (a consistent snapshot while
-   * in use). restore() replaces everything in the database. */
+   * in use). restore() brings every object in the backup back to its
+   * backed-up content, atomically where the backend can; objects created
+   * after the backup may remain (PostgreSQL's pg_restore --clean). */
   int (*backup)(void *ctx, const char *path, char **err);
   int (*restore)(void *ctx, const char *path, char **err);
 } atr_storage_ops_t;
