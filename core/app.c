@@ -49,6 +49,15 @@ const atr_option_t atr_core_options[] = {
     {ATR_OPT_ENUM, "log.level", "info", ATR_OPT_RELOADABLE,
      ATR_CORE_FIELD(log_level), "Least severe log level written.", log_levels,
      0, 0},
+    {ATR_OPT_DURATION, "session.lifetime", "24h", 0,
+     ATR_CORE_FIELD(session_lifetime_ms),
+     "How long a sign-in session lasts without use; each use extends it.", NULL,
+     60000, 2592000000.0},
+    {ATR_OPT_BOOL, "http.secure_cookies", "false", 0,
+     ATR_CORE_FIELD(secure_cookies),
+     "Mark session cookies Secure (set when atrium is served over HTTPS, "
+     "e.g. behind a TLS-terminating proxy).",
+     NULL, 0, 0},
     {ATR_OPT_DURATION, "shutdown_grace", "4s", 0,
      ATR_CORE_FIELD(shutdown_grace_ms),
      "On SIGTERM, how long in-flight requests may take to finish before the "

@@ -30,6 +30,8 @@ typedef struct atr_core_config {
   const char *const *plugin_dirs;
   const char *log_level;
   int64_t shutdown_grace_ms;
+  int64_t session_lifetime_ms;
+  bool secure_cookies;
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

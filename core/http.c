@@ -12,6 +12,7 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
+#include "api.h"
 #include "atrium/error.h"
 #include "atrium/plugin.h"
 #include "http_exchange.h"
@@ -29,14 +30,17 @@ struct atr_http_server {
   atr_metric_t *request_seconds;
   int (*ready)(void *user_data, char **err);
   void *ready_user_data;
+  const atr_api_env_t *api;
 };
 
 /* One request on its way through; the opaque atr_http_exchange_t. */
 struct atr_http_exchange {
   struct mg_connection *conn;
   const char *request_id;
-  bool closing; /* the server is draining: ask the client to reconnect */
-  int status;   /* 0 until answered */
+  bool closing;      /* the server is draining: ask the client to reconnect */
+  int status;        /* 0 until answered */
+  char *extra[8][2]; /* queued response headers, name and value (owned) */
+  int nextra;
 };
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
@@ -66,11 +70,30 @@ int atr__http_respond(atr_http_exchange_t *x, int status,
   mg_response_header_add(x->conn, "Cache-Control", "no-store", -1);
   if (x->closing)
     mg_response_header_add(x->conn, "Connection", "close", -1);
+  for (int i = 0; i < x->nextra; i++)
+    mg_response_header_add(x->conn, x->extra[i][0], x->extra[i][1], -1);
   mg_response_header_send(x->conn);
   if (body_len > 0)
     mg_write(x->conn, body, body_len);
   x->status = status;
   return 0;
+}
+
+void atr__http_add_header(atr_http_exchange_t *x, const char *name,
+                          const char *value) {
+  if (!x || x->nextra == 8)
+    return;
+  x->extra[x->nextra][0] = strdup(name);
+  x->extra[x->nextra][1] = strdup(value);
+  x->nextra++;
+}
+
+static void free_extra_headers(atr_http_exchange_t *x) {
+  for (int i = 0; i < x->nextra; i++) {
+    free(x->extra[i][0]);
+    free(x->extra[i][1]);
+  }
+  x->nextra = 0;
 }
 
 const char *atr__http_header(atr_http_exchange_t *x, const char *name) {
@@ -260,13 +283,20 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
                                 .body = body,
                                 .body_len = body_len,
                                 .request_id = rid};
-      dispatch_plugin(&x, &req);
+      const char *tpl = NULL;
+      if (!srv->api ||
+          !atr_api_dispatch(srv->api, &x, &req, ri->remote_addr,
+                            mg_get_header(conn, "User-Agent"), &tpl))
+        dispatch_plugin(&x, &req);
+      route = tpl;
     }
     free(body);
     /* Unknown paths are one label value, so scanners cannot grow the
      * metric's cardinality. */
-    route = x.status == 404 ? "unmatched" : path;
+    if (!route)
+      route = x.status == 404 ? "unmatched" : path;
   }
+  free_extra_headers(&x);
   account(srv, method, route, x.status, started);
   atomic_fetch_sub(&srv->in_flight, 1);
   return x.status;
@@ -311,6 +341,7 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
   srv->max_body_size = cfg->max_body_size;
   srv->ready = cfg->ready;
   srv->ready_user_data = cfg->ready_user_data;
+  srv->api = cfg->api;
   char threads[32], timeout[32];
   snprintf(threads, sizeof threads, "%lld", (long long)cfg->threads);
   snprintf(timeout, sizeof timeout, "%lld", (long long)cfg->request_timeout_ms);

@@ -27,6 +27,8 @@ typedef struct atr_http_config {
    * answers), else a negative ATR_E* with *err saying why (→ 503). */
   int (*ready)(void *user_data, char **err);
   void *ready_user_data;
+  /* The /api/ layer (api.h); NULL serves no API routes. */
+  const struct atr_api_env *api;
 } atr_http_config_t;
 
 /* Binds and starts serving. On failure *err says what could not be bound. */

@@ -22,5 +22,9 @@ int atr__http_respond(atr_http_exchange_t *x, int status,
                       size_t body_len);
 /* A request header's value by case-insensitive name, or NULL. */
 const char *atr__http_header(atr_http_exchange_t *x, const char *name);
+/* Queue a response header for the next atr__http_respond (at most 8; the
+ * strings are copied). */
+void atr__http_add_header(atr_http_exchange_t *x, const char *name,
+                          const char *value);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "api.h"
 #include "atrium/error.h"
 #include "http.h"
 #include "log.h"
@@ -29,6 +30,7 @@ typedef struct server {
   bool stopper_started;
   atr_http_server_t *http;
   atr_metric_t *in_flight;
+  atr_api_env_t api;
   int exit_code;
   bool stopping;
 } server_t;
@@ -166,12 +168,17 @@ static int start_serving(server_t *s, char **err) {
   if (rc != 0)
     return rc;
   register_core_metrics(s);
+  s->api = (atr_api_env_t){.store = &s->app->store,
+                           .loader = &s->app->loader,
+                           .session_lifetime_ms = c->session_lifetime_ms,
+                           .secure_cookies = c->secure_cookies};
   atr_http_config_t hc = {.address = c->http_address,
                           .threads = c->http_threads,
                           .request_timeout_ms = c->http_request_timeout_ms,
                           .max_body_size = c->http_max_body_size,
                           .ready = database_ready,
-                          .ready_user_data = s};
+                          .ready_user_data = s,
+                          .api = &s->api};
   return atr_http_start(&hc, &s->http, err);
 }
 

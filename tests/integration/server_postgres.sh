@@ -36,7 +36,10 @@ for _ in $(seq 1 100); do
 done
 code() { curl -s -o "$tmp/body" -w '%{http_code}' "$url$1"; }
 [ "$(code /readyz)" = 200 ] || { echo "FAIL: /readyz before the outage"; cat "$tmp/log"; exit 1; }
-grep -q "applied migration 0001_init" "$tmp/log" || { echo "FAIL: no migration on start"; cat "$tmp/log"; exit 1; }
+# migrated on start (on a reused cluster, by an earlier run)
+if "$atrium" db status --config "$tmp/atrium.yaml" | grep -q pending; then
+  echo "FAIL: migrations pending after the server started"; cat "$tmp/log"; exit 1
+fi
 
 bash "$pg" stop "$pgdir" >/dev/null
 [ "$(code /readyz)" = 503 ] || { echo "FAIL: /readyz during the outage: $(cat "$tmp/body")"; exit 1; }

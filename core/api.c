@@ -1,0 +1,368 @@
+/* core/api.c — routing, authentication and authorization for /api/v2, and
+ * the JSON answers every handler uses. */
+#include "api.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "atrium/error.h"
+#include "http_exchange.h"
+#include "log.h"
+#include "session.h"
+
+/* ---- matching ---------------------------------------------------------- */
+
+/* Segment-by-segment match of "/api/v2/users/{user}" against a path;
+ * captures parameters into r. */
+static bool match_pattern(const char *pattern, const char *path,
+                          atr_api_req_t *r) {
+  size_t n = 0;
+  while (*pattern && *path) {
+    if (*pattern == '{') {
+      const char *close = strchr(pattern, '}');
+      const char *end = strchr(path, '/');
+      size_t len = end ? (size_t)(end - path) : strlen(path);
+      if (!close || len == 0 || len >= sizeof r->param_values[0] ||
+          n == ATR_API_MAX_PARAMS)
+        return false;
+      if (r) {
+        r->param_names[n] = pattern + 1; /* up to '}' — compared by length */
+        memcpy(r->param_values[n], path, len);
+        r->param_values[n][len] = '\0';
+      }
+      n++;
+      pattern = close + 1;
+      path += len;
+      continue;
+    }
+    if (*pattern != *path)
+      return false;
+    pattern++;
+    path++;
+  }
+  if (r)
+    r->nparams = n;
+  return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
+}
+
+const atr_api_route_t *atr_api_match(const char *method, const char *path,
+                                     atr_api_req_t *r, bool *mismatch) {
+  *mismatch = false;
+  for (size_t i = 0; i < atr_api_nroutes; i++) {
+    const atr_api_route_t *rt = &atr_api_routes[i];
+    if (!match_pattern(rt->pattern, path, NULL))
+      continue;
+    if (strcmp(rt->method, method) != 0) {
+      *mismatch = true;
+      continue;
+    }
+    match_pattern(rt->pattern, path, r);
+    return rt;
+  }
+  return NULL;
+}
+
+bool atr_api_route_allows(const atr_api_route_t *route, bool signed_in,
+                          uint32_t roles, bool self) {
+  switch (route->authz) {
+  case ATR_AUTHZ_PUBLIC:
+    return true;
+  case ATR_AUTHZ_SIGNED_IN:
+    return signed_in;
+  case ATR_AUTHZ_RBAC:
+    return signed_in && atr_rbac_allowed(roles, route->res, route->act,
+                                         self && route->self_param != NULL);
+  }
+  return false;
+}
+
+const char *atr_api_param(const atr_api_req_t *r, const char *name) {
+  size_t len = strlen(name);
+  for (size_t i = 0; i < r->nparams; i++)
+    if (strncmp(r->param_names[i], name, len) == 0 &&
+        r->param_names[i][len] == '}')
+      return r->param_values[i];
+  return NULL;
+}
+
+static int hexval(int c) {
+  return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+const char *atr_api_query(const atr_api_req_t *r, const char *name, char *buf,
+                          size_t size) {
+  size_t len = strlen(name);
+  for (const char *q = r->query; q && *q;) {
+    const char *amp = strchr(q, '&');
+    size_t seg = amp ? (size_t)(amp - q) : strlen(q);
+    if (seg > len && strncmp(q, name, len) == 0 && q[len] == '=') {
+      size_t o = 0;
+      for (size_t i = len + 1; i < seg && o + 1 < size; i++) {
+        if (q[i] == '%' && i + 2 < seg && isxdigit((unsigned char)q[i + 1]) &&
+            isxdigit((unsigned char)q[i + 2])) {
+          buf[o++] = (char)(hexval(q[i + 1]) * 16 + hexval(q[i + 2]));
+          i += 2;
+        } else {
+          buf[o++] = q[i] == '+' ? ' ' : q[i];
+        }
+      }
+      buf[o] = '\0';
+      return buf;
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  return NULL;
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+int atr_api_json(atr_api_req_t *r, int status, json_t *body) {
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text)
+    return atr_api_error(r, 500, "Internal error.", "out of memory");
+  atr__http_respond(r->x, status, "application/json", text, strlen(text));
+  free(text);
+  r->status = status;
+  return 0;
+}
+
+int atr_api_error(atr_api_req_t *r, int status, const char *message,
+                  const char *detail) {
+  json_t *j = json_pack("{s:s, s:s}", "message", message, "detail",
+                        detail ? detail : "");
+  char *text = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  atr__http_respond(r->x, status, "application/json", text ? text : "{}",
+                    text ? strlen(text) : 2);
+  free(text);
+  r->status = status;
+  return 0;
+}
+
+int atr_api_validation(atr_api_req_t *r, const char *message,
+                       json_t *validations) {
+  return atr_api_json(r, 400,
+                      json_pack("{s:s, s:s, s:o}", "message", message, "detail",
+                                "", "validations", validations));
+}
+
+int atr_api_fail(atr_api_req_t *r, int rc, const char *err) {
+  switch (rc) {
+  case ATR_EUNAVAIL:
+    atr_api_header(r, "Retry-After", "5");
+    return atr_api_error(r, 503, "The database is unavailable.",
+                         "Retry shortly.");
+  case ATR_ENOENT:
+    return atr_api_error(r, 404, "Resource not found.", err);
+  case ATR_EPERM:
+    return atr_api_error(r, 403, "Forbidden.", err);
+  case ATR_ECONSTRAINT:
+  case ATR_EEXIST:
+    return atr_api_error(r, 409, "Conflict with an existing resource.", err);
+  case ATR_EINVAL:
+    return atr_api_error(r, 400, "Invalid request.", err);
+  default:
+    atr_log(ATR_LOG_ERROR, "api", "request %s: %s: %s", r->request_id,
+            atr_err_name(rc), err ? err : atr_strerror(rc));
+    return atr_api_error(r, 500, "Internal error.",
+                         "The error was logged with the request id.");
+  }
+}
+
+void atr_api_header(atr_api_req_t *r, const char *name, const char *value) {
+  atr__http_add_header(r->x, name, value);
+}
+
+json_t *atr_api_body(atr_api_req_t *r) {
+  json_error_t jerr;
+  json_t *j = r->body_len ? json_loadb(r->body, r->body_len,
+                                       JSON_REJECT_DUPLICATES, &jerr)
+                          : NULL;
+  if (j && json_is_object(j))
+    return j;
+  char detail[300];
+  if (!r->body_len)
+    snprintf(detail, sizeof detail, "The request needs a JSON object body.");
+  else if (!j)
+    snprintf(detail, sizeof detail, "line %d, column %d: %s", jerr.line,
+             jerr.column, jerr.text);
+  else
+    snprintf(detail, sizeof detail, "The body must be a JSON object.");
+  json_decref(j);
+  atr_api_error(r, 400, "Request body is not valid JSON.", detail);
+  return NULL;
+}
+
+/* ---- authentication ------------------------------------------------------- */
+
+/* The value of cookie `name` in a Cookie header, into buf. */
+static const char *cookie_value(const char *header, const char *name, char *buf,
+                                size_t size) {
+  size_t len = strlen(name);
+  for (const char *p = header; p && *p;) {
+    while (*p == ' ' || *p == ';')
+      p++;
+    const char *end = strchr(p, ';');
+    size_t seg = end ? (size_t)(end - p) : strlen(p);
+    if (seg > len && strncmp(p, name, len) == 0 && p[len] == '=' &&
+        seg - len - 1 < size) {
+      memcpy(buf, p + len + 1, seg - len - 1);
+      buf[seg - len - 1] = '\0';
+      return buf;
+    }
+    p = end;
+  }
+  return NULL;
+}
+
+/* The presented key: Atrium-Session-Token, Authorization: Bearer, or the
+ * atrium_session cookie (*via_cookie). */
+static const char *presented_key(atr_api_req_t *r, char *buf, size_t size,
+                                 bool *via_cookie) {
+  *via_cookie = false;
+  const char *h = atr__http_header(r->x, "Atrium-Session-Token");
+  if (h && *h)
+    return h;
+  h = atr__http_header(r->x, "Authorization");
+  if (h && strncasecmp(h, "Bearer ", 7) == 0)
+    return h + 7;
+  const char *c = cookie_value(atr__http_header(r->x, "Cookie"),
+                               "atrium_session", buf, size);
+  *via_cookie = c != NULL;
+  return c;
+}
+
+/* Cookie-authenticated writes must echo the atrium_csrf cookie in the
+ * Atrium-CSRF-Token header (double submit): a page on another site can
+ * make the browser send the cookie but cannot read it. */
+static bool csrf_ok(atr_api_req_t *r) {
+  if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+    return true;
+  char buf[128];
+  const char *cookie = cookie_value(atr__http_header(r->x, "Cookie"),
+                                    "atrium_csrf", buf, sizeof buf);
+  const char *header = atr__http_header(r->x, "Atrium-CSRF-Token");
+  return cookie && header && *cookie && strcmp(cookie, header) == 0;
+}
+
+/* 0 to go on; otherwise the request was answered. */
+static int authenticate(atr_api_req_t *r) {
+  char buf[128];
+  bool via_cookie = false;
+  const char *key = presented_key(r, buf, sizeof buf, &via_cookie);
+  if (!key)
+    return 0;
+  char *why = NULL;
+  int rc = atr_session_authenticate(r->env->store, key, &r->actor, &why);
+  if (rc == ATR_EUNAVAIL) {
+    free(why);
+    atr_api_fail(r, rc, NULL);
+    return -1;
+  }
+  if (rc != 0) {
+    atr_log(ATR_LOG_INFO, "api", "request %s: key refused: %s", r->request_id,
+            why ? why : atr_strerror(rc));
+    free(why);
+    atr_api_error(r, 401, "You are not signed in.",
+                  "The session token is invalid or has expired.");
+    return -1;
+  }
+  if (via_cookie && !csrf_ok(r)) {
+    atr_api_error(r, 403, "CSRF check failed.",
+                  "Requests signed in by cookie must send the atrium_csrf "
+                  "cookie's value in the Atrium-CSRF-Token header.");
+    return -1;
+  }
+  r->signed_in = true;
+  return 0;
+}
+
+/* The actor's roles in the route's organization join their site roles.
+ * An unknown organization answers 404. 0 to go on. */
+static int add_org_roles(atr_api_req_t *r, uint32_t *roles) {
+  r->org_id[0] = '\0';
+  if (!r->route->org_param || !r->signed_in)
+    return 0;
+  const char *org = atr_api_param(r, r->route->org_param);
+  atr_db_t db;
+  char *err = NULL;
+  uint32_t org_roles = 0;
+  int rc = atr_db_open(r->env->store, &db, &err);
+  if (rc == 0)
+    rc = atr_org_roles(&db, org, r->actor.user_id, r->org_id, &org_roles, &err);
+  atr_db_close(&db);
+  if (rc == ATR_ENOENT) {
+    atr_api_error(r, 404, "Organization not found.", org);
+  } else if (rc != 0) {
+    atr_api_fail(r, rc, err);
+  }
+  free(err);
+  *roles |= org_roles;
+  return rc;
+}
+
+/* Is the route's target user the actor? */
+static bool targets_self(const atr_api_req_t *r) {
+  const char *who =
+      r->route->self_param ? atr_api_param(r, r->route->self_param) : NULL;
+  return who && r->signed_in &&
+         (strcmp(who, "me") == 0 || strcmp(who, r->actor.user_id) == 0 ||
+          strcasecmp(who, r->actor.username) == 0);
+}
+
+int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
+                     const atr_http_request_t *req, const char *remote_ip,
+                     const char *user_agent, const char **route_template) {
+  if (strncmp(req->path, "/api/", 5) != 0)
+    return 0;
+  atr_api_req_t r = {.x = x,
+                     .env = env,
+                     .method = req->method,
+                     .path = req->path,
+                     .query = req->query,
+                     .body = req->body,
+                     .body_len = req->body_len,
+                     .request_id = req->request_id,
+                     .remote_ip = remote_ip ? remote_ip : "",
+                     .user_agent = user_agent ? user_agent : ""};
+  bool mismatch = false;
+  r.route = atr_api_match(req->method, req->path, &r, &mismatch);
+  if (!r.route) {
+    char detail[600];
+    snprintf(detail, sizeof detail, "%s %s %s.",
+             mismatch ? "Method not allowed:" : "No route for", req->method,
+             req->path);
+    atr_api_error(&r, mismatch ? 405 : 404,
+                  mismatch ? "Method not allowed." : "Route not found.",
+                  detail);
+    *route_template = mismatch ? req->path : "unmatched";
+    return 1;
+  }
+  *route_template = r.route->pattern;
+  if (authenticate(&r) != 0)
+    return 1;
+  if (r.route->authz != ATR_AUTHZ_PUBLIC && !r.signed_in) {
+    atr_api_error(&r, 401, "You are not signed in.",
+                  "Send a session token in the Atrium-Session-Token "
+                  "header.");
+    return 1;
+  }
+  uint32_t roles = r.actor.roles;
+  if (add_org_roles(&r, &roles) != 0)
+    return 1;
+  if (!atr_api_route_allows(r.route, r.signed_in, roles, targets_self(&r))) {
+    char detail[200];
+    snprintf(detail, sizeof detail, "Your roles do not allow %s on %s.",
+             atr_action_name(r.route->act), atr_resource_name(r.route->res));
+    atr_api_error(&r, 403, "Forbidden.", detail);
+    return 1;
+  }
+  int rc = r.route->fn(&r);
+  if (r.status == 0)
+    atr_api_fail(&r, rc < 0 ? rc : ATR_EIO, "the handler sent no answer");
+  return 1;
+}

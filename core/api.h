@@ -1,0 +1,132 @@
+/* core/api.h — the /api/v2 layer: routes, request context, authentication
+ * and authorization, JSON answers in the error shape of ARCHITECTURE.md.
+ *
+ * A handler gets an atr_api_req_t whose actor is already authenticated and
+ * whose route was already authorized against the permission table
+ * (rbac.h). It reads parameters and the JSON body, calls domain functions
+ * with plain values and the store, and answers exactly once with
+ * atr_api_json / atr_api_error / atr_api_validation.
+ *
+ * Threads: handlers run on HTTP worker threads, many at once; the route
+ * table is static and the environment read-only after start.
+ */
+#ifndef ATRIUM_CORE_API_H
+#define ATRIUM_CORE_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atrium/host.h"
+#include "db.h"
+#include "loader.h"
+#include "rbac.h"
+
+/* What every handler may use; set once at start. */
+typedef struct atr_api_env {
+  atr_store_t *store;
+  atr_loader_t *loader;
+  int64_t session_lifetime_ms; /* sliding */
+  int64_t token_max_lifetime_ms;
+  bool secure_cookies;
+} atr_api_env_t;
+
+typedef struct atr_actor {
+  char user_id[37];
+  char username[65];
+  uint32_t roles;
+  char key_id[17]; /* the API key that authenticated this request */
+} atr_actor_t;
+
+typedef struct atr_api_req atr_api_req_t;
+typedef int (*atr_api_fn)(atr_api_req_t *r);
+
+typedef enum atr_authz {
+  ATR_AUTHZ_PUBLIC = 0,    /* no session needed */
+  ATR_AUTHZ_SIGNED_IN = 1, /* any signed-in user */
+  ATR_AUTHZ_RBAC = 2,      /* (res, act) from the permission table */
+} atr_authz_t;
+
+typedef struct atr_api_route {
+  const char *method;
+  const char *pattern; /* "/api/v2/users/{user}/keys/tokens" */
+  atr_api_fn fn;
+  atr_authz_t authz;
+  atr_resource_t res;
+  atr_action_t act;
+  /* The path parameter naming the target user ("user"), so the
+   * permission table's "self" grants apply when it is the actor; NULL. */
+  const char *self_param;
+  /* The path parameter naming an organization (id or name): the actor's
+   * roles in it (organization-member, organization-admin) join their site
+   * roles for this request; NULL. */
+  const char *org_param;
+} atr_api_route_t;
+
+#define ATR_API_MAX_PARAMS 4
+
+struct atr_api_req {
+  atr_http_exchange_t *x;
+  const atr_api_env_t *env;
+  const atr_api_route_t *route;
+  const char *method;
+  const char *path;
+  const char *query;
+  const char *body;
+  size_t body_len;
+  const char *request_id;
+  const char *remote_ip;
+  const char *user_agent;
+  const char *param_names[ATR_API_MAX_PARAMS];
+  char param_values[ATR_API_MAX_PARAMS][256];
+  size_t nparams;
+  bool signed_in;
+  atr_actor_t actor;
+  char org_id[37]; /* resolved org_param, "" when none */
+  int status;      /* what was answered; 0 until then */
+};
+
+/* The table of every /api/v2 route (api_routes.c). */
+extern const atr_api_route_t atr_api_routes[];
+extern const size_t atr_api_nroutes;
+
+/* Match method+path against the table. Returns the route, or NULL; when
+ * the path matches with another method, *method_mismatch is set. */
+const atr_api_route_t *atr_api_match(const char *method, const char *path,
+                                     atr_api_req_t *r, bool *method_mismatch);
+/* Would the route let an actor with `roles` in (self: the target is
+ * them)? The single decision the router and the RBAC matrix test share. */
+bool atr_api_route_allows(const atr_api_route_t *route, bool signed_in,
+                          uint32_t roles, bool self);
+
+/* A path parameter's value, or NULL. */
+const char *atr_api_param(const atr_api_req_t *r, const char *name);
+/* A query parameter's value (URL-decoded into buf), or NULL. */
+const char *atr_api_query(const atr_api_req_t *r, const char *name, char *buf,
+                          size_t size);
+
+/* The body as a JSON object; on failure answers 400 and returns NULL. */
+json_t *atr_api_body(atr_api_req_t *r);
+
+/* Answers. atr_api_json steals the reference. */
+int atr_api_json(atr_api_req_t *r, int status, json_t *body);
+int atr_api_error(atr_api_req_t *r, int status, const char *message,
+                  const char *detail);
+/* 400 with validations: [{"field": f, "detail": d}, ...]; steals. */
+int atr_api_validation(atr_api_req_t *r, const char *message,
+                       json_t *validations);
+/* An error from a domain or storage call: ATR_EUNAVAIL → 503,
+ * ATR_ENOENT → 404, ATR_EPERM → 403, ATR_ECONSTRAINT / ATR_EEXIST → 409,
+ * ATR_EINVAL → 400, else 500 (details logged, not sent). */
+int atr_api_fail(atr_api_req_t *r, int rc, const char *err);
+/* Add a response header before answering (Set-Cookie, Retry-After). */
+void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
+
+/* Entry from http.c: 1 when it answered the request (path under /api/),
+ * 0 when the path is not an API path. */
+int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
+                     const atr_http_request_t *req, const char *remote_ip,
+                     const char *user_agent, const char **route_template);
+
+#endif
