@@ -143,6 +143,12 @@ int atr_api_error(atr_api_req_t *r, int status, const char *message,
   return 0;
 }
 
+int atr_api_no_content(atr_api_req_t *r) {
+  atr__http_respond(r->x, 204, "application/json", "", 0);
+  r->status = 204;
+  return 0;
+}
+
 int atr_api_validation(atr_api_req_t *r, const char *message,
                        json_t *validations) {
   return atr_api_json(r, 400,

@@ -113,6 +113,8 @@ json_t *atr_api_body(atr_api_req_t *r);
 int atr_api_json(atr_api_req_t *r, int status, json_t *body);
 int atr_api_error(atr_api_req_t *r, int status, const char *message,
                   const char *detail);
+/* 204 with no body. */
+int atr_api_no_content(atr_api_req_t *r);
 /* 400 with validations: [{"field": f, "detail": d}, ...]; steals. */
 int atr_api_validation(atr_api_req_t *r, const char *message,
                        json_t *validations);

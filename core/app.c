@@ -53,6 +53,10 @@ const atr_option_t atr_core_options[] = {
      ATR_CORE_FIELD(session_lifetime_ms),
      "How long a sign-in session lasts without use; each use extends it.", NULL,
      60000, 2592000000.0},
+    {ATR_OPT_DURATION, "session.max_token_lifetime", "720h", 0,
+     ATR_CORE_FIELD(token_max_lifetime_ms),
+     "The longest lifetime a long-lived API token may ask for.", NULL, 60000,
+     31622400000.0},
     {ATR_OPT_BOOL, "http.secure_cookies", "false", 0,
      ATR_CORE_FIELD(secure_cookies),
      "Mark session cookies Secure (set when atrium is served over HTTPS, "

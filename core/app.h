@@ -31,6 +31,7 @@ typedef struct atr_core_config {
   const char *log_level;
   int64_t shutdown_grace_ms;
   int64_t session_lifetime_ms;
+  int64_t token_max_lifetime_ms;
   bool secure_cookies;
 } atr_core_config_t;
 

@@ -171,6 +171,7 @@ static int start_serving(server_t *s, char **err) {
   s->api = (atr_api_env_t){.store = &s->app->store,
                            .loader = &s->app->loader,
                            .session_lifetime_ms = c->session_lifetime_ms,
+                           .token_max_lifetime_ms = c->token_max_lifetime_ms,
                            .secure_cookies = c->secure_cookies};
   atr_http_config_t hc = {.address = c->http_address,
                           .threads = c->http_threads,
