@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "atrium/error.h"
 #include "http_exchange.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "session.h"
 
 /* ---- matching ---------------------------------------------------------- */
@@ -203,6 +205,27 @@ json_t *atr_api_body(atr_api_req_t *r) {
   return NULL;
 }
 
+/* ---- rate limits ----------------------------------------------------------- */
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool atr_api_rate_limited(atr_api_req_t *r, struct atr_ratelimit *rl,
+                          const char *key) {
+  int retry = 1;
+  if (!rl || atr_ratelimit_take(rl, key, mono_ms(), &retry))
+    return false;
+  char value[16];
+  snprintf(value, sizeof value, "%d", retry);
+  atr_api_header(r, "Retry-After", value);
+  atr_api_error(r, 429, "Too many requests.",
+                "Slow down; the Retry-After header says when to try again.");
+  return true;
+}
+
 /* ---- authentication ------------------------------------------------------- */
 
 /* The value of cookie `name` in a Cookie header, into buf. */
@@ -357,6 +380,9 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                   "header.");
     return 1;
   }
+  if (r.signed_in &&
+      atr_api_rate_limited(&r, r.env->api_by_user, r.actor.user_id))
+    return 1;
   uint32_t roles = r.actor.roles;
   if (add_org_roles(&r, &roles) != 0)
     return 1;

@@ -24,8 +24,13 @@
 #include "rbac.h"
 
 /* What every handler may use; set once at start. */
+struct atr_ratelimit;
+
 typedef struct atr_api_env {
   atr_store_t *store;
+  struct atr_ratelimit *login_by_ip;    /* sign-in attempts per IP */
+  struct atr_ratelimit *login_by_email; /* ... and per account */
+  struct atr_ratelimit *api_by_user;    /* every API call per user */
   atr_loader_t *loader;
   int64_t session_lifetime_ms; /* sliding */
   int64_t token_max_lifetime_ms;
@@ -124,6 +129,11 @@ int atr_api_validation(atr_api_req_t *r, const char *message,
 int atr_api_fail(atr_api_req_t *r, int rc, const char *err);
 /* Add a response header before answering (Set-Cookie, Retry-After). */
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
+
+/* Take a token from rl for key; when none is left, answer 429 with
+ * Retry-After and return true. rl NULL never limits. */
+bool atr_api_rate_limited(atr_api_req_t *r, struct atr_ratelimit *rl,
+                          const char *key);
 
 /* Entry from http.c: 1 when it answered the request (path under /api/),
  * 0 when the path is not an API path. */

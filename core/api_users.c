@@ -316,6 +316,15 @@ int atr_api_login(atr_api_req_t *r) {
     json_decref(body);
     return atr_api_validation(r, "Validation failed.", v);
   }
+  char account[160];
+  snprintf(account, sizeof account, "%s", email);
+  for (char *c = account; *c; c++)
+    *c = (char)tolower((unsigned char)*c);
+  if (atr_api_rate_limited(r, r->env->login_by_ip, r->remote_ip) ||
+      atr_api_rate_limited(r, r->env->login_by_email, account)) {
+    json_decref(body);
+    return 0;
+  }
   login_row_t u = {0};
   char *err = NULL;
   int rc = find_login(r->env->store, email, &u, &err);

@@ -57,6 +57,15 @@ const atr_option_t atr_core_options[] = {
      ATR_CORE_FIELD(token_max_lifetime_ms),
      "The longest lifetime a long-lived API token may ask for.", NULL, 60000,
      31622400000.0},
+    {ATR_OPT_INT, "http.rate_limit.login", "10", 0, ATR_CORE_FIELD(login_rate),
+     "Sign-in attempts allowed per minute from one IP address, and "
+     "separately for one account; more get 429 with Retry-After. 0 turns "
+     "the limit off.",
+     NULL, 0, 100000},
+    {ATR_OPT_INT, "http.rate_limit.api", "600", 0, ATR_CORE_FIELD(api_rate),
+     "API requests allowed per minute for one signed-in user; 0 turns the "
+     "limit off.",
+     NULL, 0, 10000000},
     {ATR_OPT_BOOL, "http.secure_cookies", "false", 0,
      ATR_CORE_FIELD(secure_cookies),
      "Mark session cookies Secure (set when atrium is served over HTTPS, "

@@ -33,6 +33,8 @@ typedef struct atr_core_config {
   int64_t session_lifetime_ms;
   int64_t token_max_lifetime_ms;
   bool secure_cookies;
+  int64_t login_rate;
+  int64_t api_rate;
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

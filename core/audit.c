@@ -1,16 +1,224 @@
-/* TEMPORARY placeholder, being replaced by the audit work. */
+/* core/audit.c — writes audit_logs rows; see audit.h.
+ *
+ * Two rules shape this file. The row must fit the schema whatever the
+ * caller passes (ids that are not UUIDs, a missing request id), because a
+ * refused insert would lose the entry. And no secret may reach the row:
+ * diff entries marked secret, or named like a secret, keep only the fact
+ * that the field changed. */
 #include "audit.h"
 
-void atr_audit_record(const atr_api_req_t *r, const atr_audit_entry_t *e) {
-  (void)r;
-  (void)e;
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "atrium/error.h"
+#include "log.h"
+
+#define NIL_UUID "00000000-0000-0000-0000-000000000000"
+
+/* ---- values ------------------------------------------------------------ */
+
+/* A UUID (any case) copied lower-case into out; false when s is not one. */
+static bool uuid_lower(const char *s, char out[37]) {
+  if (!s || strlen(s) != 36)
+    return false;
+  for (size_t i = 0; i < 36; i++) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+      return false;
+    out[i] = (char)tolower((unsigned char)s[i]);
+  }
+  out[36] = '\0';
+  return true;
+}
+
+/* An id column: the UUID when `value` is one; otherwise the fallback
+ * (NULL or the nil UUID), and the original in `extra` under `name` so the
+ * entry still says what it was about. */
+static const char *id_column(const char *value, const char *name,
+                             const char *fallback, json_t *extra,
+                             char out[37]) {
+  if (uuid_lower(value, out))
+    return out;
+  if (value && *value)
+    json_object_set_new(extra, name, json_string(value));
+  return fallback;
+}
+
+static const char *text_or_null(const char *s) {
+  return s && *s ? s : NULL;
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+/* Field names whose values are secrets, exactly or as a suffix
+ * ("client_secret", "oauth_access_token", "private_key"). */
+static bool secret_name(const char *field) {
+  static const char *const exact[] = {"password", "hashed_password", "token",
+                                      "secret",   "session_token",   "key"};
+  static const char *const suffix[] = {"_password", "_secret", "_token", "_key",
+                                       "_passcode"};
+  size_t n = strlen(field);
+  for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+    if (strcasecmp(field, exact[i]) == 0)
+      return true;
+  for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+    size_t len = strlen(suffix[i]);
+    if (n > len && strcasecmp(field + n - len, suffix[i]) == 0)
+      return true;
+  }
+  return false;
+}
+
+static json_t *secret_entry(void) {
+  return json_pack("{s:n, s:n, s:b}", "old", "new", "secret", 1);
+}
+
+/* A copy of a diff value in which every member named like a secret, at
+ * any depth, is null. */
+static json_t *scrub_value(json_t *v) {
+  if (json_is_array(v)) {
+    json_t *out = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+        json_array_append_new(out, scrub_value(item));
+    return out;
+  }
+  if (!json_is_object(v))
+    return v ? json_deep_copy(v) : json_null();
+  json_t *out = json_object();
+  const char *name;
+  json_t *member;
+  json_object_foreach(v, name, member) json_object_set_new(
+      out, name, secret_name(name) ? json_null() : scrub_value(member));
+  return out;
+}
+
+/* The diff as it may be stored: {"field": {"old", "new", "secret"}} with
+ * secret entries emptied, whoever built it. */
+static json_t *scrub_diff(json_t *diff) {
+  json_t *out = json_object();
+  const char *field;
+  json_t *entry;
+  json_object_foreach(diff, field, entry) {
+    json_t *clean;
+    if (secret_name(field) || json_is_true(json_object_get(entry, "secret")))
+      clean = secret_entry();
+    else if (json_is_object(entry))
+      clean = json_pack(
+          "{s:o, s:o, s:b}", "old", scrub_value(json_object_get(entry, "old")),
+          "new", scrub_value(json_object_get(entry, "new")), "secret", 0);
+    else /* not the documented shape: keep it as the new value */
+      clean = json_pack("{s:n, s:o, s:b}", "old", "new", scrub_value(entry),
+                        "secret", 0);
+    json_object_set_new(out, field, clean);
+  }
+  return out;
 }
 
 void atr_audit_diff_add(json_t **diff, const char *field, const char *old_value,
                         const char *new_value, bool secret) {
-  (void)diff;
-  (void)field;
-  (void)old_value;
-  (void)new_value;
-  (void)secret;
+  if (!diff || !field || !*field)
+    return;
+  if (!*diff)
+    *diff = json_object();
+  json_t *entry;
+  if (secret || secret_name(field))
+    entry = secret_entry();
+  else
+    entry = json_pack("{s:o, s:o, s:b}", "old",
+                      old_value ? json_string(old_value) : json_null(), "new",
+                      new_value ? json_string(new_value) : json_null(),
+                      "secret", 0);
+  json_object_set_new(*diff, field, entry);
+}
+
+/* ---- the row ------------------------------------------------------------ */
+
+typedef struct row {
+  atr_value_t v[14];
+} row_t;
+
+static int insert_row(atr_db_t *db, void *user_data, char **err) {
+  const row_t *row = user_data;
+  return atr_db_exec(
+      db,
+      "INSERT INTO audit_logs (id, time, user_id, organization_id, ip, "
+      "user_agent, resource_type, resource_id, resource_target, action, "
+      "diff, status_code, additional_fields, request_id) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      row->v, 14, NULL, err);
+}
+
+static void log_lost(const atr_api_req_t *r, const atr_audit_entry_t *e,
+                     const char *why) {
+  atr_log(ATR_LOG_ERROR, "audit",
+          "entry not recorded (action %s, resource_type %s, request %s): %s",
+          e && e->action ? e->action : "(none)",
+          e && e->resource_type ? e->resource_type : "(none)",
+          r && r->request_id ? r->request_id : "(none)", why);
+}
+
+/* Who acted: the entry's user (a login), else the signed-in actor. */
+static const char *actor_id(const atr_api_req_t *r,
+                            const atr_audit_entry_t *e) {
+  if (e->user_id)
+    return e->user_id;
+  return r && r->signed_in && r->actor.user_id[0] ? r->actor.user_id : NULL;
+}
+
+/* The entry's organization, else the one the route resolved. */
+static const char *org_id(const atr_api_req_t *r, const atr_audit_entry_t *e) {
+  if (e->organization_id)
+    return e->organization_id;
+  return r && r->org_id[0] ? r->org_id : NULL;
+}
+
+void atr_audit_record(const atr_api_req_t *r, const atr_audit_entry_t *e) {
+  atr_store_t *store = r && r->env ? r->env->store : NULL;
+  if (!e || !e->action || !*e->action || !e->resource_type ||
+      !*e->resource_type || !store) {
+    log_lost(r, e,
+             store ? "an entry needs an action and a resource_type"
+                   : "no store");
+    return;
+  }
+  char id[37], user[37], org[37], resource[37], request[37];
+  json_t *extra = json_object();
+  json_t *diff = scrub_diff(e->diff);
+  atr_db_new_uuid(id);
+  const char *user_id = id_column(actor_id(r, e), "user_id", NULL, extra, user);
+  const char *org_col =
+      id_column(org_id(r, e), "organization_id", NULL, extra, org);
+  const char *resource_id =
+      id_column(e->resource_id, "resource_id", NIL_UUID, extra, resource);
+  const char *request_id = id_column(r ? r->request_id : NULL, "request_id",
+                                     NIL_UUID, extra, request);
+  char *diff_text = json_dumps(diff, JSON_COMPACT | JSON_SORT_KEYS);
+  char *extra_text = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(diff);
+  json_decref(extra);
+  if (!diff_text || !extra_text) {
+    log_lost(r, e, "out of memory");
+    free(diff_text);
+    free(extra_text);
+    return;
+  }
+  row_t row = {
+      {atr_v_text(id), atr_v_time(atr_db_now_us()), atr_v_text(user_id),
+       atr_v_text(org_col), atr_v_text(text_or_null(r ? r->remote_ip : NULL)),
+       atr_v_text(text_or_null(r ? r->user_agent : NULL)),
+       atr_v_text(e->resource_type), atr_v_text(resource_id),
+       atr_v_text(e->resource_target ? e->resource_target : ""),
+       atr_v_text(e->action), atr_v_text(diff_text), atr_v_int(e->status_code),
+       atr_v_text(extra_text), atr_v_text(request_id)}};
+  char *err = NULL;
+  int rc = atr_db_tx(store, ATR_TX_WRITE, insert_row, &row, &err);
+  if (rc != 0)
+    log_lost(r, e, err ? err : atr_strerror(rc));
+  free(err);
+  free(diff_text);
+  free(extra_text);
 }

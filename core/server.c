@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "version.h"
 
 typedef struct server {
@@ -168,11 +169,15 @@ static int start_serving(server_t *s, char **err) {
   if (rc != 0)
     return rc;
   register_core_metrics(s);
-  s->api = (atr_api_env_t){.store = &s->app->store,
-                           .loader = &s->app->loader,
-                           .session_lifetime_ms = c->session_lifetime_ms,
-                           .token_max_lifetime_ms = c->token_max_lifetime_ms,
-                           .secure_cookies = c->secure_cookies};
+  s->api =
+      (atr_api_env_t){.store = &s->app->store,
+                      .loader = &s->app->loader,
+                      .session_lifetime_ms = c->session_lifetime_ms,
+                      .token_max_lifetime_ms = c->token_max_lifetime_ms,
+                      .login_by_ip = atr_ratelimit_new(c->login_rate, 4096),
+                      .login_by_email = atr_ratelimit_new(c->login_rate, 4096),
+                      .api_by_user = atr_ratelimit_new(c->api_rate, 1024),
+                      .secure_cookies = c->secure_cookies};
   atr_http_config_t hc = {.address = c->http_address,
                           .threads = c->http_threads,
                           .request_timeout_ms = c->http_request_timeout_ms,
@@ -203,5 +208,8 @@ int atr_server_run(atr_app_t *app) {
           ATR_VERSION, ATR_COMMIT, app->core.http_address);
   uv_run(&s.loop, UV_RUN_DEFAULT);
   uv_loop_close(&s.loop);
+  atr_ratelimit_free(s.api.login_by_ip);
+  atr_ratelimit_free(s.api.login_by_email);
+  atr_ratelimit_free(s.api.api_by_user);
   return s.exit_code;
 }

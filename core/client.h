@@ -1,0 +1,80 @@
+/* core/client.h — a small HTTP+JSON client for the CLI commands that talk
+ * to an atrium server's /api/v2 (login, whoami, users, tokens), and the
+ * session the CLI keeps between runs.
+ *
+ * A client holds a base URL ("https://atrium.example.com", no trailing
+ * slash) and an optional session token, sent as Atrium-Session-Token. A
+ * call sends a JSON body (borrowed) and hands back the status and the
+ * parsed answer (owned by the caller). The token and request bodies are
+ * never printed or logged here; bodies that carried a password are wiped
+ * after sending.
+ *
+ * The session lives in <config dir>/session.json as {url, session_token}:
+ * the directory is made 0700 and the file 0600. The config directory is
+ * $ATRIUM_CONFIG_DIR, else $XDG_CONFIG_HOME/atrium, else ~/.config/atrium;
+ * $ATRIUM_URL and $ATRIUM_SESSION_TOKEN override what is stored.
+ *
+ * Threads: one client per thread; the CLI uses it from the main thread. */
+#ifndef ATRIUM_CORE_CLIENT_H
+#define ATRIUM_CORE_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct atr_client atr_client_t;
+
+typedef struct atr_client_res {
+  long status;  /* HTTP status; 0 when no answer came */
+  json_t *body; /* the parsed answer, owned; NULL when the body was empty */
+} atr_client_res_t;
+
+/* A client for base url (copied; trailing slashes dropped) with token
+ * (copied; NULL or "" for none). NULL when out of memory. */
+atr_client_t *atr_client_new(const char *url, const char *token);
+/* Replace the token (copied; NULL for none). 0 or ATR_ENOMEM. */
+int atr_client_set_token(atr_client_t *c, const char *token);
+const char *atr_client_url(const atr_client_t *c);
+void atr_client_free(atr_client_t *c);
+
+/* Send `method` to base url + path with body (borrowed, may be NULL).
+ * 0 when the server answered (whatever the status), else a negative
+ * ATR_E… with *err saying why (no answer, or an answer that is not JSON);
+ * the caller frees *err. */
+int atr_client_call(atr_client_t *c, const char *method, const char *path,
+                    json_t *body, atr_client_res_t *res, char **err);
+void atr_client_res_free(atr_client_res_t *res);
+
+/* atr_client_call, then: on a 2xx answer 0 and *out the body (owned; NULL
+ * when empty); otherwise the failure printed to stderr after "what: "
+ * (atr_client_print_error) and 1. */
+int atr_client_request(atr_client_t *c, const char *what, const char *method,
+                       const char *path, json_t *body, json_t **out);
+/* An error answer on stderr: "what: MESSAGE", then DETAIL when not empty,
+ * then "  field: detail" for each validation. */
+void atr_client_print_error(const char *what, const atr_client_res_t *res);
+
+/* s escaped for use as one path segment (malloc'd); NULL on ENOMEM. */
+char *atr_client_escape(const char *s);
+
+/* ---- the stored session -------------------------------------------------- */
+
+typedef struct atr_client_session {
+  char *url;   /* NULL when unknown */
+  char *token; /* NULL when none */
+} atr_client_session_t;
+
+/* The config directory as described above, into buf. 0, or ATR_ENOENT
+ * when neither $HOME nor an override is set, or ATR_ERANGE. */
+int atr_client_config_dir(char *buf, size_t size);
+/* The stored session with the environment's overrides applied. A missing
+ * file is not an error (fields stay NULL); an unreadable one is, with
+ * *err (caller frees). */
+int atr_client_session_load(atr_client_session_t *s, char **err);
+/* Store url and token, replacing the file atomically. */
+int atr_client_session_save(const char *url, const char *token, char **err);
+/* Remove the stored session; *removed says whether there was one. */
+int atr_client_session_remove(bool *removed, char **err);
+/* Frees the fields, wiping the token first. */
+void atr_client_session_clear(atr_client_session_t *s);
+
+#endif
