@@ -345,9 +345,11 @@ static bool targets_self(const atr_api_req_t *r) {
 
 int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      const atr_http_request_t *req, const char *remote_ip,
-                     const char *user_agent, const char **route_template) {
+                     const char *user_agent, const char **route_template,
+                     char *who, size_t who_size) {
   if (strncmp(req->path, "/api/", 5) != 0)
     return 0;
+  who[0] = '\0';
   atr_api_req_t r = {.x = x,
                      .env = env,
                      .method = req->method,
@@ -374,6 +376,8 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
   *route_template = r.route->pattern;
   if (authenticate(&r) != 0)
     return 1;
+  if (r.signed_in)
+    snprintf(who, who_size, "%s", r.actor.username);
   if (r.route->authz != ATR_AUTHZ_PUBLIC && !r.signed_in) {
     atr_api_error(&r, 401, "You are not signed in.",
                   "Send a session token in the Atrium-Session-Token "

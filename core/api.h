@@ -136,9 +136,12 @@ bool atr_api_rate_limited(atr_api_req_t *r, struct atr_ratelimit *rl,
                           const char *key);
 
 /* Entry from http.c: 1 when it answered the request (path under /api/),
- * 0 when the path is not an API path. */
+ * 0 when the path is not an API path. *route_template gets the matched
+ * pattern (for logs and metrics) and who the signed-in username ("" when
+ * anonymous). */
 int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      const atr_http_request_t *req, const char *remote_ip,
-                     const char *user_agent, const char **route_template);
+                     const char *user_agent, const char **route_template,
+                     char *who, size_t who_size);
 
 #endif

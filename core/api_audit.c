@@ -1,6 +1,561 @@
-/* TEMPORARY placeholder, being replaced by the audit work. */
+/* core/api_audit.c — GET /api/v2/audit; see api_audit.h. */
 #include "api_audit.h"
 
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "atrium/error.h"
+
+#define NIL_UUID "00000000-0000-0000-0000-000000000000"
+#define DEFAULT_LIMIT 50
+#define MAX_LIMIT 1000
+#define VALUE_MAX 64 /* longest accepted filter value */
+
+/* ---- filter keys ---------------------------------------------------------- */
+
+enum {
+  K_ACTION,
+  K_RESOURCE_TYPE,
+  K_RESOURCE_ID,
+  K_USERNAME,
+  K_STATUS_CODE,
+  K_SINCE,
+  K_UNTIL,
+  NKEYS
+};
+
+static const char *const key_names[NKEYS] = {
+    "action",      "resource_type", "resource_id", "username",
+    "status_code", "since",         "until"};
+
+#define KEY_LIST                                                               \
+  "action, resource_type, resource_id, username, status_code, since, until"
+
+/* Each filter's raw value and where it came from ("q" or the parameter's
+ * own name), before validation. */
+typedef struct raw {
+  char value[NKEYS][VALUE_MAX + 2]; /* one more than accepted: too long */
+  const char *source[NKEYS];        /* NULL: not given */
+  json_t *validations;
+} raw_t;
+
+/* A validation in the field the caller used: a plain parameter's detail is
+ * a sentence; a search term's says which key it is about. */
+static void invalid(raw_t *raw, const char *source, const char *key,
+                    const char *fmt, ...) ATR_PRINTF(4, 5);
+
+static void invalid(raw_t *raw, const char *source, const char *key,
+                    const char *fmt, ...) {
+  char msg[300], detail[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  bool term = strcmp(source, "q") == 0;
+  if (term && key)
+    snprintf(detail, sizeof detail, "%s: %s", key, msg);
+  else
+    snprintf(detail, sizeof detail, "%c%s", toupper((unsigned char)msg[0]),
+             msg + 1);
+  json_array_append_new(raw->validations, json_pack("{s:s, s:s}", "field",
+                                                    source, "detail", detail));
+}
+
+static int key_index(const char *name, size_t len) {
+  for (int k = 0; k < NKEYS; k++)
+    if (strlen(key_names[k]) == len &&
+        strncasecmp(name, key_names[k], len) == 0)
+      return k;
+  return -1;
+}
+
+static void give(raw_t *raw, int k, const char *value, size_t len,
+                 const char *source) {
+  char v[VALUE_MAX + 2];
+  size_t n = len < sizeof v - 1 ? len : sizeof v - 1;
+  memcpy(v, value, n);
+  v[n] = '\0';
+  if (raw->source[k] && strcmp(raw->value[k], v) != 0) {
+    invalid(raw, source, key_names[k],
+            "is given twice with different values (\"%s\" and \"%s\"); give "
+            "it once",
+            raw->value[k], v);
+    return;
+  }
+  memcpy(raw->value[k], v, n + 1);
+  raw->source[k] = source;
+}
+
+/* Coder's search string: `key:value key:"value with spaces"`. */
+static void parse_q(raw_t *raw, const char *q) {
+  const char *p = q;
+  while (*p) {
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!*p)
+      break;
+    const char *key = p;
+    while (*p && *p != ' ' && *p != '\t' && *p != ':')
+      p++;
+    size_t key_len = (size_t)(p - key);
+    if (*p != ':') {
+      invalid(raw, "q", NULL,
+              "\"%.*s\" is not a filter; write key:value terms with a key "
+              "among " KEY_LIST,
+              (int)(key_len > VALUE_MAX ? VALUE_MAX : key_len), key);
+      continue;
+    }
+    p++;
+    const char *value = p;
+    if (*p == '"') {
+      value = ++p;
+      while (*p && *p != '"')
+        p++;
+    } else {
+      while (*p && *p != ' ' && *p != '\t')
+        p++;
+    }
+    size_t value_len = (size_t)(p - value);
+    bool unterminated = value > key + key_len + 1 && *p != '"';
+    if (*p == '"')
+      p++;
+    int k = key_index(key, key_len);
+    char name[VALUE_MAX + 1];
+    snprintf(name, sizeof name, "%.*s",
+             (int)(key_len > VALUE_MAX ? VALUE_MAX : key_len), key);
+    if (k < 0)
+      invalid(raw, "q", NULL,
+              "\"%s\" is not a filter key; use one of " KEY_LIST, name);
+    else if (unterminated)
+      invalid(raw, "q", name, "the quoted value has no closing quote");
+    else if (value_len == 0)
+      invalid(raw, "q", name, "needs a value, as in %s:value", name);
+    else
+      give(raw, k, value, value_len, "q");
+  }
+}
+
+/* ---- values ----------------------------------------------------------------- */
+
+static bool is_uuid(const char *s) {
+  if (strlen(s) != 36)
+    return false;
+  for (size_t i = 0; i < 36; i++) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+      return false;
+  }
+  return true;
+}
+
+/* Ids that are not UUIDs (API key ids) are matched inside
+ * additional_fields, so only characters that need no escaping in JSON. */
+static bool is_plain_id(const char *s) {
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+      return false;
+  return true;
+}
+
+static bool read_digits(const char **p, int n, int *out) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)(*p)[i]))
+      return false;
+    v = v * 10 + ((*p)[i] - '0');
+  }
+  *p += n;
+  *out = v;
+  return true;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* The clock part after the date: "hh:mm:ss[.frac](Z|±hh:mm)". A space
+ * stands for '+', which an unencoded query string turns into one. */
+static bool parse_clock(const char *p, int64_t *us) {
+  int h, mi, s, oh = 0, om = 0;
+  if (!read_digits(&p, 2, &h) || *p++ != ':' || !read_digits(&p, 2, &mi) ||
+      *p++ != ':' || !read_digits(&p, 2, &s) || h > 23 || mi > 59 || s > 60)
+    return false;
+  int64_t frac = 0, scale = 100000;
+  if (*p == '.') {
+    if (!isdigit((unsigned char)*++p))
+      return false;
+    for (; isdigit((unsigned char)*p); p++, scale /= 10)
+      frac += scale * (*p - '0');
+  }
+  int sign = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == ' ' || *p == '-') {
+    sign = *p++ == '-' ? -1 : 1;
+    if (!read_digits(&p, 2, &oh) || *p++ != ':' || !read_digits(&p, 2, &om) ||
+        oh > 23 || om > 59)
+      return false;
+  } else {
+    return false;
+  }
+  if (*p)
+    return false;
+  int64_t secs = (int64_t)h * 3600 + mi * 60 + s - sign * (oh * 3600 + om * 60);
+  *us = secs * 1000000 + frac;
+  return true;
+}
+
+/* RFC 3339 to microseconds. A bare date is its first microsecond, or its
+ * last when end_of_day (an inclusive "until"). */
+static bool parse_time(const char *s, bool end_of_day, int64_t *out) {
+  const char *p = s;
+  int y, m, d;
+  if (!read_digits(&p, 4, &y) || *p++ != '-' || !read_digits(&p, 2, &m) ||
+      *p++ != '-' || !read_digits(&p, 2, &d) || m < 1 || m > 12 || d < 1 ||
+      d > days_in_month(y, m))
+    return false;
+  int64_t day_us = days_from_civil(y, m, d) * 86400 * INT64_C(1000000);
+  if (!*p) {
+    *out = day_us + (end_of_day ? 86400 * INT64_C(1000000) - 1 : 0);
+    return true;
+  }
+  if (*p != 'T' && *p != 't' && *p != ' ')
+    return false;
+  int64_t clock_us = 0;
+  if (!parse_clock(p + 1, &clock_us))
+    return false;
+  *out = day_us + clock_us;
+  return true;
+}
+
+/* A whole number of 0 or more from a plain parameter; -1 when bad. */
+static int64_t whole_number(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 18)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    if (!isdigit((unsigned char)s[i]))
+      return -1;
+  return strtoll(s, NULL, 10);
+}
+
+/* ---- parsing the request --------------------------------------------------- */
+
+static void check_text(raw_t *raw, int k, char *dest) {
+  const char *v = raw->value[k];
+  if (strlen(v) > VALUE_MAX)
+    invalid(raw, raw->source[k], key_names[k], "must be at most %d characters",
+            VALUE_MAX);
+  else if (k == K_RESOURCE_ID && !is_uuid(v) && !is_plain_id(v))
+    invalid(raw, raw->source[k], key_names[k],
+            "must be a UUID or an id of letters, digits, '-', '_' and '.'; "
+            "got \"%s\"",
+            v);
+  else
+    strcpy(dest, v);
+}
+
+static void check_values(raw_t *raw, atr_audit_filter_t *f) {
+  if (raw->source[K_ACTION])
+    check_text(raw, K_ACTION, f->action);
+  if (raw->source[K_RESOURCE_TYPE])
+    check_text(raw, K_RESOURCE_TYPE, f->resource_type);
+  if (raw->source[K_RESOURCE_ID])
+    check_text(raw, K_RESOURCE_ID, f->resource_id);
+  if (raw->source[K_USERNAME])
+    check_text(raw, K_USERNAME, f->username);
+  if (is_uuid(f->resource_id))
+    for (char *c = f->resource_id; *c; c++)
+      *c = (char)tolower((unsigned char)*c);
+  if (raw->source[K_STATUS_CODE]) {
+    int64_t code = whole_number(raw->value[K_STATUS_CODE]);
+    if (code < 100 || code > 599)
+      invalid(raw, raw->source[K_STATUS_CODE], "status_code",
+              "must be an HTTP status code from 100 to 599; got \"%s\"",
+              raw->value[K_STATUS_CODE]);
+    f->status_code = (int)code;
+  }
+  for (int k = K_SINCE; k <= K_UNTIL; k++) {
+    if (!raw->source[k])
+      continue;
+    int64_t *dest = k == K_SINCE ? &f->since_us : &f->until_us;
+    bool *has = k == K_SINCE ? &f->has_since : &f->has_until;
+    *has = parse_time(raw->value[k], k == K_UNTIL, dest);
+    if (!*has)
+      invalid(raw, raw->source[k], key_names[k],
+              "must be an RFC 3339 time such as 2026-11-26T06:30:00Z or a "
+              "date such as 2026-11-26; got \"%s\"",
+              raw->value[k]);
+  }
+  if (f->has_since && f->has_until && f->until_us < f->since_us)
+    invalid(raw, raw->source[K_UNTIL], "until",
+            "must not be before since (%s); got \"%s\"", raw->value[K_SINCE],
+            raw->value[K_UNTIL]);
+}
+
+/* limit and offset, plain parameters only. */
+static void parse_paging(raw_t *raw, const atr_api_req_t *r,
+                         atr_audit_filter_t *f) {
+  char buf[32];
+  const char *limit = atr_api_query(r, "limit", buf, sizeof buf);
+  f->limit = DEFAULT_LIMIT;
+  if (limit && *limit) {
+    f->limit = whole_number(limit);
+    if (f->limit < 0)
+      invalid(raw, "limit", NULL,
+              "must be a whole number from 0 to %d; got \"%s\"", MAX_LIMIT,
+              limit);
+    else if (f->limit > MAX_LIMIT)
+      f->limit = MAX_LIMIT;
+  }
+  const char *offset = atr_api_query(r, "offset", buf, sizeof buf);
+  f->offset = 0;
+  if (offset && *offset) {
+    f->offset = whole_number(offset);
+    if (f->offset < 0)
+      invalid(raw, "offset", NULL,
+              "must be a whole number of 0 or more; got \"%s\"", offset);
+  }
+}
+
+int atr_audit_filter_parse(const atr_api_req_t *r, atr_audit_filter_t *f,
+                           json_t **validations) {
+  memset(f, 0, sizeof *f);
+  raw_t raw = {.validations = json_array()};
+  char buf[VALUE_MAX + 2];
+  for (int k = 0; k < NKEYS; k++) {
+    const char *v = atr_api_query(r, key_names[k], buf, sizeof buf);
+    if (v && *v)
+      give(&raw, k, v, strlen(v), key_names[k]);
+  }
+  char q[2048];
+  if (atr_api_query(r, "q", q, sizeof q)) {
+    if (strlen(q) == sizeof q - 1)
+      invalid(&raw, "q", NULL, "must be at most %zu characters", sizeof q - 2);
+    else
+      parse_q(&raw, q);
+  }
+  check_values(&raw, f);
+  parse_paging(&raw, r, f);
+  if (json_array_size(raw.validations) == 0) {
+    json_decref(raw.validations);
+    *validations = NULL;
+    return 0;
+  }
+  *validations = raw.validations;
+  return ATR_EINVAL;
+}
+
+/* ---- the query -------------------------------------------------------------- */
+
+#define MAX_PARAMS 12
+
+typedef struct where {
+  char sql[600];
+  atr_value_t p[MAX_PARAMS];
+  size_t n;
+  char like[VALUE_MAX * 2 + 32];
+} where_t;
+
+static void add(where_t *w, const char *clause, atr_value_t v) {
+  size_t used = strlen(w->sql);
+  snprintf(w->sql + used, sizeof w->sql - used, "%s%s",
+           w->n ? " AND " : " WHERE ", clause);
+  w->p[w->n++] = v;
+}
+
+/* additional_fields is written compact by audit.c: {"resource_id":"..."}.
+ * '!' escapes LIKE's '_' (the only wildcard a plain id can hold). */
+static void add_plain_resource_id(where_t *w, const char *id) {
+  add(w, "a.resource_id = ?", atr_v_text(NIL_UUID));
+  size_t o = (size_t)snprintf(w->like, sizeof w->like, "%%\"resource_id\":\"");
+  for (const char *c = id; *c && o + 4 < sizeof w->like; c++) {
+    if (*c == '_' || *c == '%' || *c == '!')
+      w->like[o++] = '!';
+    w->like[o++] = *c;
+  }
+  snprintf(w->like + o, sizeof w->like - o, "\"%%");
+  size_t used = strlen(w->sql);
+  snprintf(w->sql + used, sizeof w->sql - used,
+           " AND a.additional_fields LIKE ? ESCAPE '!'");
+  w->p[w->n++] = atr_v_text(w->like);
+}
+
+static void build_where(const atr_audit_filter_t *f, where_t *w) {
+  w->sql[0] = '\0';
+  w->n = 0;
+  if (f->action[0])
+    add(w, "a.action = ?", atr_v_text(f->action));
+  if (f->resource_type[0])
+    add(w, "a.resource_type = ?", atr_v_text(f->resource_type));
+  if (f->resource_id[0] && is_uuid(f->resource_id))
+    add(w, "a.resource_id = ?", atr_v_text(f->resource_id));
+  else if (f->resource_id[0])
+    add_plain_resource_id(w, f->resource_id);
+  if (f->username[0])
+    add(w, "lower(u.username) = lower(?)", atr_v_text(f->username));
+  if (f->status_code)
+    add(w, "a.status_code = ?", atr_v_int(f->status_code));
+  if (f->has_since)
+    add(w, "a.time >= ?", atr_v_time(f->since_us));
+  if (f->has_until)
+    add(w, "a.time <= ?", atr_v_time(f->until_us));
+}
+
+static json_t *time_json(int64_t us) {
+  time_t secs = (time_t)(us / 1000000);
+  struct tm tm;
+  char buf[40];
+  gmtime_r(&secs, &tm);
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
+  return json_string(buf);
+}
+
+static json_t *text_json(const char *s) {
+  return s ? json_string(s) : json_null();
+}
+
+/* A stored JSON object; {} if it does not parse (never expected). */
+static json_t *object_json(const char *s) {
+  json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+  if (json_is_object(j))
+    return j;
+  json_decref(j);
+  return json_object();
+}
+
+enum {
+  C_ID,
+  C_TIME,
+  C_USER_ID,
+  C_USERNAME,
+  C_ORG,
+  C_IP,
+  C_AGENT,
+  C_RTYPE,
+  C_RID,
+  C_RTARGET,
+  C_ACTION,
+  C_DIFF,
+  C_STATUS,
+  C_EXTRA,
+  C_REQUEST
+};
+
+static json_t *row_json(atr_db_t *db, atr_db_rows_t *rows) {
+#define TEXT(c) atr_db_get_text(db, rows, (c))
+  json_t *user = TEXT(C_USERNAME)
+                     ? json_pack("{s:s, s:s}", "id", TEXT(C_USER_ID),
+                                 "username", TEXT(C_USERNAME))
+                     : json_null();
+  return json_pack(
+      "{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:I, s:o, "
+      "s:s}",
+      "id", TEXT(C_ID), "time", time_json(atr_db_get_time(db, rows, C_TIME)),
+      "user", user, "organization_id", text_json(TEXT(C_ORG)), "ip",
+      text_json(TEXT(C_IP)), "user_agent", text_json(TEXT(C_AGENT)),
+      "resource_type", TEXT(C_RTYPE), "resource_id", TEXT(C_RID),
+      "resource_target", TEXT(C_RTARGET), "action", TEXT(C_ACTION), "diff",
+      object_json(TEXT(C_DIFF)), "status_code",
+      (json_int_t)atr_db_get_int(db, rows, C_STATUS), "additional_fields",
+      object_json(TEXT(C_EXTRA)), "request_id", TEXT(C_REQUEST));
+#undef TEXT
+}
+
+static int read_page(atr_db_t *db, const where_t *w,
+                     const atr_audit_filter_t *f, json_t *list, char **err) {
+  char sql[1200];
+  snprintf(sql, sizeof sql,
+           "SELECT a.id, a.time, a.user_id, u.username, a.organization_id, "
+           "a.ip, a.user_agent, a.resource_type, a.resource_id, "
+           "a.resource_target, a.action, a.diff, a.status_code, "
+           "a.additional_fields, a.request_id "
+           "FROM audit_logs a LEFT JOIN users u ON u.id = a.user_id%s "
+           "ORDER BY a.time DESC, a.id DESC LIMIT ? OFFSET ?",
+           w->sql);
+  atr_value_t p[MAX_PARAMS + 2];
+  memcpy(p, w->p, w->n * sizeof p[0]);
+  p[w->n] = atr_v_int(f->limit > MAX_LIMIT ? MAX_LIMIT : f->limit);
+  p[w->n + 1] = atr_v_int(f->offset > 0 ? f->offset : 0);
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(db, sql, p, w->n + 2, &rows, err);
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    json_t *row = row_json(db, rows);
+    if (!row) {
+      *err = strdup("an audit_logs row has a NULL in a NOT NULL column");
+      rc = ATR_EIO;
+      break;
+    }
+    json_array_append_new(list, row);
+  }
+  if (rows)
+    atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
+
+int atr_audit_query(atr_store_t *store, const atr_audit_filter_t *f,
+                    json_t **out, char **err) {
+  where_t w;
+  build_where(f, &w);
+  char count_sql[800];
+  snprintf(count_sql, sizeof count_sql,
+           "SELECT COUNT(*) FROM audit_logs a LEFT JOIN users u "
+           "ON u.id = a.user_id%s",
+           w.sql);
+  *out = NULL;
+  atr_db_t db;
+  int rc = atr_db_open(store, &db, err);
+  if (rc != 0)
+    return rc;
+  int64_t count = 0;
+  json_t *list = json_array();
+  rc = atr_db_begin(&db, ATR_TX_READ, err);
+  if (rc == 0)
+    rc = atr_db_query_int(&db, count_sql, w.p, w.n, &count, err);
+  if (rc == 0 && f->limit > 0)
+    rc = read_page(&db, &w, f, list, err);
+  atr_db_close(&db); /* only read: rolling back is committing */
+  if (rc != 0) {
+    json_decref(list);
+    return rc;
+  }
+  *out =
+      json_pack("{s:o, s:I}", "audit_logs", list, "count", (json_int_t)count);
+  return 0;
+}
+
+/* ---- the handler ------------------------------------------------------------ */
+
 int atr_api_audit_list(atr_api_req_t *r) {
-  return atr_api_error(r, 501, "Not supported yet.", "audit");
+  atr_audit_filter_t f;
+  json_t *validations = NULL;
+  if (atr_audit_filter_parse(r, &f, &validations) != 0)
+    return atr_api_validation(r, "Invalid query parameters.", validations);
+  json_t *out = NULL;
+  char *err = NULL;
+  int rc = atr_audit_query(r->env->store, &f, &out, &err);
+  if (rc == 0)
+    atr_api_json(r, 200, out);
+  else /* ATR_EINVAL from storage is a bad query of ours, not the caller's */
+    atr_api_fail(r, rc == ATR_EINVAL ? ATR_EIO : rc, err);
+  free(err);
+  return 0;
 }

@@ -337,6 +337,7 @@ int atr_api_login(atr_api_req_t *r) {
                                         NULL, &verr) == 0;
     free(verr);
     char *key = NULL;
+    bool known = rc == 0;
     if (!ok || rc != 0 || !u.active) {
       login_refused(r);
     } else if ((rc = atr_session_create(r->env->store, u.user_id, "",
@@ -349,6 +350,14 @@ int atr_api_login(atr_api_req_t *r) {
       OPENSSL_cleanse(key, strlen(key));
     }
     free(key);
+    atr_audit_record(r,
+                     &(atr_audit_entry_t){
+                         .action = r->status == 201 ? "login" : "login_failed",
+                         .resource_type = "user",
+                         .resource_id = known ? u.user_id : NULL,
+                         .resource_target = email,
+                         .user_id = known ? u.user_id : NULL,
+                         .status_code = r->status});
   }
   free(u.hash);
   free(err);
@@ -368,6 +377,11 @@ int atr_api_logout(atr_api_req_t *r) {
     atr_api_json(r, 200,
                  json_pack("{s:s}", "message", "Successfully logged out."));
   }
+  atr_audit_record(r, &(atr_audit_entry_t){.action = "logout",
+                                           .resource_type = "user",
+                                           .resource_id = r->actor.user_id,
+                                           .resource_target = r->actor.username,
+                                           .status_code = r->status});
   free(err);
   return 0;
 }

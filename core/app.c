@@ -38,6 +38,11 @@ const atr_option_t atr_core_options[] = {
      ATR_CORE_FIELD(http_max_body_size),
      "Largest request body accepted; larger ones get 413.", NULL, 1024,
      1099511627776.0},
+    {ATR_OPT_SIZE, "http.max_header_size", "8KiB", 0,
+     ATR_CORE_FIELD(http_max_header_size),
+     "Largest request line plus headers accepted; larger ones get 431 "
+     "(past 16KiB civetweb itself answers 400 before atrium sees them).",
+     NULL, 1024, 16384},
     {ATR_OPT_STRING, "data_dir", "./atrium-data", 0, ATR_CORE_FIELD(data_dir),
      "Directory for local state (the SQLite database, job working "
      "directories); created with mode 0700 if missing.",

@@ -26,6 +26,7 @@ typedef struct atr_core_config {
   int64_t http_threads;
   int64_t http_request_timeout_ms;
   uint64_t http_max_body_size;
+  uint64_t http_max_header_size;
   const char *data_dir;
   const char *const *plugin_dirs;
   const char *log_level;

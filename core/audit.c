@@ -82,8 +82,9 @@ static json_t *scrub_value(json_t *v) {
     json_t *out = json_array();
     size_t i;
     json_t *item;
-    json_array_foreach(v, i, item)
-        json_array_append_new(out, scrub_value(item));
+    json_array_foreach(v, i, item) {
+      json_array_append_new(out, scrub_value(item));
+    }
     return out;
   }
   if (!json_is_object(v))
@@ -91,8 +92,10 @@ static json_t *scrub_value(json_t *v) {
   json_t *out = json_object();
   const char *name;
   json_t *member;
-  json_object_foreach(v, name, member) json_object_set_new(
-      out, name, secret_name(name) ? json_null() : scrub_value(member));
+  json_object_foreach(v, name, member) {
+    json_object_set_new(out, name,
+                        secret_name(name) ? json_null() : scrub_value(member));
+  }
   return out;
 }
 

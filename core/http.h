@@ -23,6 +23,7 @@ typedef struct atr_http_config {
   int64_t threads;
   int64_t request_timeout_ms;
   uint64_t max_body_size;
+  uint64_t max_header_size; /* request line + headers; larger get 431 */
   /* GET /readyz: 0 when the server can do real work (its database
    * answers), else a negative ATR_E* with *err saying why (→ 503). */
   int (*ready)(void *user_data, char **err);

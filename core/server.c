@@ -182,6 +182,7 @@ static int start_serving(server_t *s, char **err) {
                           .threads = c->http_threads,
                           .request_timeout_ms = c->http_request_timeout_ms,
                           .max_body_size = c->http_max_body_size,
+                          .max_header_size = c->http_max_header_size,
                           .ready = database_ready,
                           .ready_user_data = s,
                           .api = &s->api};

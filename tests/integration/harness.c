@@ -162,7 +162,13 @@ static size_t collect(char *data, size_t size, size_t n, void *ud) {
 }
 
 atr_response_t atr_http_get(const atr_harness_t *h, const char *path) {
+  return atr_http_get_with_header(h, path, NULL);
+}
+
+atr_response_t atr_http_get_with_header(const atr_harness_t *h,
+                                        const char *path, const char *header) {
   atr_response_t r = {0};
+  struct curl_slist *headers = header ? curl_slist_append(NULL, header) : NULL;
   char url[512];
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", h->port, path);
   CURL *c = curl_easy_init();
@@ -171,9 +177,12 @@ atr_response_t atr_http_get(const atr_harness_t *h, const char *path) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  if (headers)
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   if (curl_easy_perform(c) == CURLE_OK)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   curl_easy_cleanup(c);
+  curl_slist_free_all(headers);
   return r;
 }
 

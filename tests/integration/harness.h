@@ -39,6 +39,9 @@ void atr_harness_cleanup(atr_harness_t *h);
 
 /* GET path on the server; status 0 when the connection failed. */
 atr_response_t atr_http_get(const atr_harness_t *h, const char *path);
+/* The same with one extra request header ("Name: value"). */
+atr_response_t atr_http_get_with_header(const atr_harness_t *h,
+                                        const char *path, const char *header);
 void atr_response_free(atr_response_t *r);
 
 /* Run the atrium binary to completion with args; captures stdout+stderr

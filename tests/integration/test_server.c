@@ -240,6 +240,23 @@ static void unknown_flag_is_refused(void **state) {
   atr_harness_cleanup(&h);
 }
 
+static void oversized_headers_get_431(void **state) {
+  (void)state;
+  atr_harness_t *h = start_default();
+  char *big = malloc(10001);
+  memset(big, 'a', 10000);
+  big[10000] = '\0';
+  char *header = NULL;
+  assert_true(asprintf(&header, "X-Big: %s", big) > 0);
+  atr_response_t r = atr_http_get_with_header(h, "/healthz", header);
+  assert_int_equal(r.status, 431);
+  assert_non_null(strstr(r.body, "Request header fields too large."));
+  atr_response_free(&r);
+  free(header);
+  free(big);
+  stop(h);
+}
+
 static void a_server_without_storage_refuses_to_start(void **state) {
   (void)state;
   atr_harness_t h;
@@ -285,6 +302,7 @@ int main(void) {
       cmocka_unit_test(print_config_redacts_secrets_and_names_sources),
       cmocka_unit_test(bad_config_value_names_file_line_and_column),
       cmocka_unit_test(unknown_flag_is_refused),
+      cmocka_unit_test(oversized_headers_get_431),
       cmocka_unit_test(a_server_without_storage_refuses_to_start),
       cmocka_unit_test(address_in_use_is_a_clear_error),
   };
