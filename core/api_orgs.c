@@ -300,16 +300,16 @@ int atr_api_org_create(atr_api_req_t *r) {
   json_t *v = json_array();
   new_org_t o = {.creator = r->actor.user_id, .now = atr_db_now_us()};
   o.name = opt_string(body, "name", v);
-  o.display_name = opt_string(body, "display_name", v);
-  o.description = opt_string(body, "description", v);
-  o.icon = opt_string(body, "icon", v);
-  /* a name of the wrong type already has its validation */
+  /* a value of the wrong type already has its validation */
   json_t *name = json_object_get(body, "name");
   const char *why = !name || json_is_string(name) ? name_problem(o.name) : NULL;
   if (why)
     add_validation(v, "name", why);
+  o.display_name = opt_string(body, "display_name", v);
   if ((why = display_name_problem(o.display_name)) != NULL)
     add_validation(v, "display_name", why);
+  o.description = opt_string(body, "description", v);
+  o.icon = opt_string(body, "icon", v);
   if (json_array_size(v) > 0) {
     json_decref(body);
     return atr_api_validation(r, "Validation failed.", v);
@@ -426,10 +426,10 @@ typedef struct member_op {
   const char *org_id;
   char user_id[37];
   char username[65];
-  uint32_t roles;  /* PUT roles: the new organization roles */
-  char *old_roles; /* PUT roles: "a, b" before the change (malloc'd) */
-  bool found;      /* the user exists */
-  bool member;     /* the user was a member when the transaction began */
+  uint32_t roles;      /* PUT roles: the new organization roles */
+  char old_roles[256]; /* PUT roles: "a, b" before the change */
+  bool found;          /* the user exists */
+  bool member;         /* the user was a member when the transaction began */
   bool last_admin; /* refused: the change would leave no organization-admin */
   json_t *result;  /* the member after the change */
 } member_op_t;
@@ -667,42 +667,36 @@ static uint32_t parse_roles(json_t *body, json_t *v) {
   return roles;
 }
 
+/* Append ", name" (or "name" to an empty list) within size. */
+static void append_role(char *buf, size_t size, const char *name) {
+  size_t len = strlen(buf);
+  if (len < size)
+    snprintf(buf + len, size - len, "%s%s", len ? ", " : "", name);
+}
+
 /* The member's stored roles as "a, b" ("" for none), into op->old_roles. */
 static int read_roles(atr_db_t *db, member_op_t *op, char **err) {
   atr_value_t p[] = {atr_v_text(op->org_id), atr_v_text(op->user_id)};
   atr_db_rows_t *rows = NULL;
-  size_t len = 0;
   int rc = atr_db_query(db,
                         "SELECT role FROM organization_member_roles WHERE "
                         "organization_id = ? AND user_id = ? ORDER BY role",
                         p, 2, &rows, err);
-  free(op->old_roles);
-  op->old_roles = strdup("");
-  while (rc == 0 && op->old_roles && (rc = atr_db_next(db, rows, err)) == 1) {
-    const char *role = col(db, rows, 0);
-    size_t add = strlen(role) + 3;
-    char *grown = realloc(op->old_roles, len + add);
-    if (!grown) {
-      rc = ATR_ENOMEM;
-      break;
-    }
-    op->old_roles = grown;
-    len += (size_t)snprintf(op->old_roles + len, add, "%s%s", len ? ", " : "",
-                            role);
+  op->old_roles[0] = '\0';
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    append_role(op->old_roles, sizeof op->old_roles, col(db, rows, 0));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
-  return !op->old_roles ? ATR_ENOMEM : rc < 0 ? rc : 0;
+  return rc < 0 ? rc : 0;
 }
 
 /* The new roles in the same "a, b" form. */
 static void format_roles(uint32_t roles, char *buf, size_t size) {
-  size_t len = 0;
   buf[0] = '\0';
   for (uint32_t bit = 1; bit && bit <= ATR_ROLE_ORG_MEMBER; bit <<= 1)
-    if ((roles & bit) && atr_role_name(bit) && len < size)
-      len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "",
-                              atr_role_name(bit));
+    if ((roles & bit) && atr_role_name(bit))
+      append_role(buf, size, atr_role_name(bit));
 }
 
 static int set_roles(atr_db_t *db, void *ud, char **err) {
@@ -766,14 +760,13 @@ int atr_api_org_member_roles(atr_api_req_t *r) {
   char new_roles[200];
   format_roles(op.roles, new_roles, sizeof new_roles);
   json_t *diff = NULL;
-  if (rc == 0 && op.member && !op.last_admin && op.old_roles &&
+  if (rc == 0 && op.member && !op.last_admin &&
       strcmp(op.old_roles, new_roles) != 0)
     atr_audit_diff_add(&diff, "roles", op.old_roles, new_roles, false);
   audit(r, "write", "organization_member", op.user_id, op.username, r->org_id,
         diff);
   json_decref(diff);
   json_decref(op.result);
-  free(op.old_roles);
   free(err);
   return 0;
 }

@@ -408,7 +408,7 @@ static int load_user(atr_api_req_t *r, atr_db_t *db, json_t **out, char **err) {
   const char *who = atr_api_param(r, "user");
   if (strcmp(who, "me") == 0)
     who = r->actor.user_id;
-  atr_value_t p[] = {atr_v_text(who), atr_v_text(who)};
+  atr_value_t p[] = {atr_v_uuid_or_null(who), atr_v_text(who)};
   atr_db_rows_t *rows = NULL;
   int rc = atr_db_query(
       db,
@@ -472,7 +472,7 @@ static int resolve_target(atr_api_req_t *r, atr_db_t *db, target_t *t) {
   const char *who = atr_api_param(r, "user");
   if (strcmp(who, "me") == 0)
     who = r->actor.user_id;
-  atr_value_t p[] = {atr_v_text(who), atr_v_text(who)};
+  atr_value_t p[] = {atr_v_uuid_or_null(who), atr_v_text(who)};
   atr_db_rows_t *rows = NULL;
   char *err = NULL;
   int rc = atr_db_query(db,
@@ -643,7 +643,7 @@ static int member_org(atr_api_req_t *r, const char *wanted, char out[37],
   if (rc != 0)
     return rc;
   char *id = NULL;
-  atr_value_t p[] = {atr_v_text(wanted), atr_v_text(wanted)};
+  atr_value_t p[] = {atr_v_uuid_or_null(wanted), atr_v_text(wanted)};
   rc = wanted ? atr_db_query_text(&db,
                                   "SELECT id FROM organizations WHERE deleted "
                                   "= FALSE AND (id = ? OR lower(name) = "

@@ -52,6 +52,11 @@ atr_value_t atr_v_text(const char *s); /* NULL gives a NULL value */
 atr_value_t atr_v_textn(const char *s, size_t len);
 atr_value_t atr_v_blob(const void *p, size_t len);
 atr_value_t atr_v_time(int64_t time_us);
+/* s as a UUID parameter when it is one, else NULL: PostgreSQL refuses to
+ * compare a UUID column with text that is not a UUID, so a lookup by "id
+ * or name" passes the name through this for the id side. */
+atr_value_t atr_v_uuid_or_null(const char *s);
+bool atr_uuid_valid(const char *s);
 
 int atr_db_exec(atr_db_t *db, const char *sql, const atr_value_t *params,
                 size_t nparams, int64_t *changes, char **err);

@@ -89,7 +89,7 @@ int atr_org_roles(atr_db_t *db, const char *org, const char *user_id,
                   char org_id[37], uint32_t *roles, char **err) {
   *roles = 0;
   char *id = NULL;
-  atr_value_t p[] = {atr_v_text(org), atr_v_text(org)};
+  atr_value_t p[] = {atr_v_uuid_or_null(org), atr_v_text(org)};
   int rc = atr_db_query_text(db,
                              "SELECT id FROM organizations WHERE deleted = "
                              "FALSE AND (id = ? OR lower(name) = lower(?))",

@@ -1,0 +1,13 @@
+# tests/integration/cli.cmake — the client commands (login, logout, whoami,
+# users, tokens) against a real server on SQLite with password sign-in.
+#
+# Include it from tests/integration/CMakeLists.txt:
+#   include(${CMAKE_CURRENT_SOURCE_DIR}/cli.cmake)
+#
+# Needs bash and python3 (the server's port, JSON, a pseudo-terminal).
+if(TARGET storage_sqlite AND TARGET auth_password)
+  add_test(NAME cli_client
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cli.sh $<TARGET_FILE:atrium>
+            ${ATRIUM_PLUGIN_OUTPUT_DIR})
+  set_tests_properties(cli_client PROPERTIES TIMEOUT 120)
+endif()
