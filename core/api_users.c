@@ -66,6 +66,12 @@ static void add_validation(json_t *v, const char *field, const char *detail) {
 /* Usernames as Coder allows them: 1-32 of [a-zA-Z0-9-], no leading,
  * trailing or double hyphen. */
 static bool valid_username(const char *s) {
+  /* names that are also paths under /api/v2/users/ */
+  static const char *const reserved[] = {"first",       "login", "logout",
+                                         "authmethods", "me",    NULL};
+  for (const char *const *r = reserved; s && *r; r++)
+    if (strcasecmp(s, *r) == 0)
+      return false;
   size_t n = s ? strlen(s) : 0;
   if (n == 0 || n > 32 || s[0] == '-' || s[n - 1] == '-')
     return false;
@@ -158,7 +164,8 @@ static json_t *check_new_user(const char *email, const char *username,
   if (!valid_username(username))
     add_validation(v, "username",
                    "Must be 1 to 32 letters, digits or single hyphens, "
-                   "not starting or ending with a hyphen.");
+                   "not starting or ending with a hyphen, and not one of "
+                   "first, login, logout, authmethods or me.");
   char *why = NULL;
   if (!password || !*password)
     add_validation(v, "password", "Required.");
@@ -735,6 +742,15 @@ static int change_user(atr_api_req_t *r, const char *sql,
     return atr_api_error(r, 400, "You cannot do this to yourself.",
                          "Ask another administrator.");
   }
+  uint32_t target_roles = 0;
+  char *rerr = NULL;
+  atr_user_roles(&db, t.id, &target_roles, &rerr);
+  free(rerr);
+  if ((target_roles & ATR_ROLE_OWNER) && !(r->actor.roles & ATR_ROLE_OWNER)) {
+    atr_db_close(&db);
+    return atr_api_error(r, 403, "Only an owner may do this to an owner.",
+                         t.username);
+  }
   atr_value_t p[] = {atr_v_time(atr_db_now_us()), atr_v_text(t.id)};
   rc = atr_db_exec(&db, sql, p, 2, NULL, &err);
   if (rc == 0 && strcmp(action, "delete") == 0) {
@@ -842,7 +858,8 @@ int atr_api_user_password(atr_api_req_t *r) {
     add_validation(v, "old_password", "Incorrect or missing.");
   if (!password || !*password)
     add_validation(v, "password", "Required.");
-  else if (ops->check_secret_policy(actx, password, strlen(password),
+  else if (ops->check_secret_policy &&
+           ops->check_secret_policy(actx, password, strlen(password),
                                     t.username, NULL, &why) != 0)
     add_validation(v, "password", why ? why : "Not accepted.");
   free(why);
@@ -998,6 +1015,16 @@ int atr_api_user_roles_put(atr_api_req_t *r) {
   }
   rc = atr_user_roles(&db, t.id, &before, &err);
   atr_db_close(&db);
+  uint32_t changed = (before ^ roles) & ~(uint32_t)ATR_ROLE_MEMBER;
+  if (rc == 0 && (changed & (ATR_ROLE_OWNER | ATR_ROLE_USER_ADMIN)) &&
+      !(r->actor.roles & ATR_ROLE_OWNER)) {
+    free(err);
+    json_decref(body);
+    return atr_api_error(r, 403,
+                         "Only an owner may grant or take away the owner "
+                         "and user-admin roles.",
+                         "");
+  }
   role_change_t c = {t.id, roles, false};
   if (rc == 0)
     rc = atr_db_tx(r->env->store, ATR_TX_WRITE, replace_roles, &c, &err);
@@ -1076,6 +1103,13 @@ int atr_api_tokens_create(atr_api_req_t *r) {
     return 0;
   }
   atr_db_close(&db);
+  /* A token signs in as its user; minting one for someone else would let
+   * its holder act as them, with the audit log blaming them. */
+  if (strcmp(t.id, r->actor.user_id) != 0) {
+    json_decref(body);
+    return atr_api_error(r, 403, "Tokens can only be created by their user.",
+                         t.username);
+  }
   char *key = NULL, *err = NULL;
   int rc = atr_session_create(r->env->store, t.id, name, ms, r->remote_ip, &key,
                               &err);

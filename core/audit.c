@@ -19,17 +19,13 @@
 
 /* ---- values ------------------------------------------------------------ */
 
-/* A UUID (any case) copied lower-case into out; false when s is not one. */
+/* A UUID (any case) copied lower-case into out, as the core writes them;
+ * false when s is not one. */
 static bool uuid_lower(const char *s, char out[37]) {
-  if (!s || strlen(s) != 36)
+  if (!atr_uuid_valid(s))
     return false;
-  for (size_t i = 0; i < 36; i++) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-      return false;
+  for (size_t i = 0; i <= 36; i++)
     out[i] = (char)tolower((unsigned char)s[i]);
-  }
-  out[36] = '\0';
   return true;
 }
 

@@ -15,7 +15,7 @@
 #include "version.h"
 
 /* An answer larger than this is refused rather than buffered. */
-#define MAX_ANSWER (16u * 1024u * 1024u)
+#define MAX_ANSWER ((size_t)16 * 1024 * 1024)
 
 struct atr_client {
   char *url;
@@ -357,6 +357,18 @@ static int read_stored(atr_client_session_t *s, char **err) {
   return rc;
 }
 
+/* Equal but for trailing slashes. */
+static bool same_url(const char *a, const char *b) {
+  if (!b)
+    return false;
+  size_t na = strlen(a), nb = strlen(b);
+  while (na > 0 && a[na - 1] == '/')
+    na--;
+  while (nb > 0 && b[nb - 1] == '/')
+    nb--;
+  return na == nb && strncmp(a, b, na) == 0;
+}
+
 int atr_client_session_load(atr_client_session_t *s, char **err) {
   s->url = s->token = NULL;
   *err = NULL;
@@ -364,7 +376,7 @@ int atr_client_session_load(atr_client_session_t *s, char **err) {
   const char *url = env_value("ATRIUM_URL");
   const char *token = env_value("ATRIUM_SESSION_TOKEN");
   /* A stored token belongs to the stored URL; never send it elsewhere. */
-  if (rc == 0 && url && (!s->url || strcmp(url, s->url) != 0))
+  if (rc == 0 && url && !same_url(url, s->url))
     rc = replace(&s->token, NULL);
   if (rc == 0 && url)
     rc = replace(&s->url, url);

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "atrium/error.h"
 #include "cli.h"
+#include "cli_client.h"
 #include "log.h"
 #include "server.h"
 #include "version.h"
@@ -21,6 +22,10 @@ static const char usage[] =
     "  db backup|restore FILE         copy the database to or from FILE\n"
     "  docs config [--output FILE] [--plugin-dir DIR]...\n"
     "                                 write the configuration reference\n"
+    "  login URL | logout | whoami    sign in to a server, sign out, who am I\n"
+    "  users list|create|show|suspend|activate\n"
+    "                                 manage users (--help for each)\n"
+    "  tokens create|list|remove      manage your API tokens\n"
     "  version                        print the version\n"
     "\n"
     "common options:\n"
@@ -142,6 +147,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "docs") == 0)
     return atr_cli_docs(argc - 2, argv + 2);
+  if (atr_cli_client_handles(cmd))
+    return atr_cli_client(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "server") == 0 || strcmp(cmd, "plugins") == 0 ||
       strcmp(cmd, "db") == 0)
     return run_with_app(cmd, argc - 2, argv + 2);

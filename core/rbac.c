@@ -34,16 +34,22 @@ static const grant_t grants[] = {
     {ATR_ROLE_USER_ADMIN, ATR_RES_USER, CRUD, 0},
     {ATR_ROLE_USER_ADMIN, ATR_RES_ROLE_ASSIGNMENT, R | U, 0},
     {ATR_ROLE_USER_ADMIN, ATR_RES_ORGANIZATION, R, 0},
-    {ATR_ROLE_USER_ADMIN, ATR_RES_ORGANIZATION_MEMBER, CRUD, 0},
+    /* ...and not organization roles: organization-admin controls an
+     * organization's templates, which is more than managing people */
+    {ATR_ROLE_USER_ADMIN, ATR_RES_ORGANIZATION_MEMBER, C | R | D, 0},
     /* template admins manage templates and may look at workspaces */
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_TEMPLATE, CRUD, 0},
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_WORKSPACE, R, 0},
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_USER, R, 0},
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_ORGANIZATION, R, 0},
+    {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_ORGANIZATION_MEMBER, R, 0},
+    {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_ROLE_ASSIGNMENT, R, 0},
     /* auditors read the audit log and who is who */
     {ATR_ROLE_AUDITOR, ATR_RES_AUDIT_LOG, R, 0},
     {ATR_ROLE_AUDITOR, ATR_RES_USER, R, 0},
     {ATR_ROLE_AUDITOR, ATR_RES_ORGANIZATION, R, 0},
+    {ATR_ROLE_AUDITOR, ATR_RES_ORGANIZATION_MEMBER, R, 0},
+    {ATR_ROLE_AUDITOR, ATR_RES_ROLE_ASSIGNMENT, R, 0},
     /* every member: themselves, their keys, their workspaces */
     {ATR_ROLE_MEMBER, ATR_RES_USER, 0, R | U},
     {ATR_ROLE_MEMBER, ATR_RES_USER_SECRET, 0, U},

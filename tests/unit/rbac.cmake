@@ -1,0 +1,3 @@
+# The RBAC matrix: who may call each /api/v2 route, the permission table and
+# route matching. Included from tests/unit/CMakeLists.txt.
+atr_add_test(test_rbac_matrix SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_rbac_matrix.c)
