@@ -67,18 +67,18 @@ static const grant_t grants[] = {
 };
 
 static const struct {
-  uint32_t role;
   const char *name;
+  uint32_t role;
   bool org;
   bool assignable;
 } roles[] = {
-    {ATR_ROLE_OWNER, "owner", false, true},
-    {ATR_ROLE_USER_ADMIN, "user-admin", false, true},
-    {ATR_ROLE_TEMPLATE_ADMIN, "template-admin", false, true},
-    {ATR_ROLE_AUDITOR, "auditor", false, true},
-    {ATR_ROLE_MEMBER, "member", false, false},
-    {ATR_ROLE_ORG_ADMIN, "organization-admin", true, true},
-    {ATR_ROLE_ORG_MEMBER, "organization-member", true, false},
+    {"owner", ATR_ROLE_OWNER, false, true},
+    {"user-admin", ATR_ROLE_USER_ADMIN, false, true},
+    {"template-admin", ATR_ROLE_TEMPLATE_ADMIN, false, true},
+    {"auditor", ATR_ROLE_AUDITOR, false, true},
+    {"member", ATR_ROLE_MEMBER, false, false},
+    {"organization-admin", ATR_ROLE_ORG_ADMIN, true, true},
+    {"organization-member", ATR_ROLE_ORG_MEMBER, true, false},
 };
 
 const char *atr_role_name(uint32_t role) {
