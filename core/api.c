@@ -121,14 +121,32 @@ const char *atr_api_query(const atr_api_req_t *r, const char *name, char *buf,
 
 /* ---- answers ----------------------------------------------------------- */
 
+/* Keep the answer for flush_answer(); a second answer is ignored. */
+static void hold_answer(atr_api_req_t *r, int status, char *text) {
+  if (r->status != 0) {
+    free(text);
+    return;
+  }
+  r->status = status;
+  r->answer = text;
+  r->answer_len = text ? strlen(text) : 0;
+}
+
+static void flush_answer(atr_api_req_t *r) {
+  if (r->status == 0)
+    return;
+  atr__http_respond(r->x, r->status, "application/json",
+                    r->answer ? r->answer : "", r->answer_len);
+  free(r->answer);
+  r->answer = NULL;
+}
+
 int atr_api_json(atr_api_req_t *r, int status, json_t *body) {
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   if (!text)
     return atr_api_error(r, 500, "Internal error.", "out of memory");
-  atr__http_respond(r->x, status, "application/json", text, strlen(text));
-  free(text);
-  r->status = status;
+  hold_answer(r, status, text);
   return 0;
 }
 
@@ -138,16 +156,12 @@ int atr_api_error(atr_api_req_t *r, int status, const char *message,
                         detail ? detail : "");
   char *text = json_dumps(j, JSON_COMPACT);
   json_decref(j);
-  atr__http_respond(r->x, status, "application/json", text ? text : "{}",
-                    text ? strlen(text) : 2);
-  free(text);
-  r->status = status;
+  hold_answer(r, status, text ? text : strdup("{}"));
   return 0;
 }
 
 int atr_api_no_content(atr_api_req_t *r) {
-  atr__http_respond(r->x, 204, "application/json", "", 0);
-  r->status = 204;
+  hold_answer(r, 204, NULL);
   return 0;
 }
 
@@ -346,6 +360,36 @@ static bool targets_self(const atr_api_req_t *r) {
           strcasecmp(who, r->actor.username) == 0);
 }
 
+/* Everything after routing; answers through r. */
+static void serve(atr_api_req_t *r, char *who, size_t who_size) {
+  if (authenticate(r) != 0)
+    return;
+  if (r->signed_in)
+    snprintf(who, who_size, "%s", r->actor.username);
+  if (r->route->authz != ATR_AUTHZ_PUBLIC && !r->signed_in) {
+    atr_api_error(r, 401, "You are not signed in.",
+                  "Send a session token in the Atrium-Session-Token "
+                  "header.");
+    return;
+  }
+  if (r->signed_in &&
+      atr_api_rate_limited(r, r->env->api_by_user, r->actor.user_id))
+    return;
+  uint32_t roles = r->actor.roles;
+  if (add_org_roles(r, &roles) != 0)
+    return;
+  if (!atr_api_route_allows(r->route, r->signed_in, roles, targets_self(r))) {
+    char detail[200];
+    snprintf(detail, sizeof detail, "Your roles do not allow %s on %s.",
+             atr_action_name(r->route->act), atr_resource_name(r->route->res));
+    atr_api_error(r, 403, "Forbidden.", detail);
+    return;
+  }
+  int rc = r->route->fn(r);
+  if (r->status == 0)
+    atr_api_fail(r, rc < 0 ? rc : ATR_EIO, "the handler sent no answer");
+}
+
 int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      const atr_http_request_t *req, const char *remote_ip,
                      const char *user_agent, const char **route_template,
@@ -365,7 +409,10 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      .user_agent = user_agent ? user_agent : ""};
   bool mismatch = false;
   r.route = atr_api_match(req->method, req->path, &r, &mismatch);
-  if (!r.route) {
+  if (r.route) {
+    *route_template = r.route->pattern;
+    serve(&r, who, who_size);
+  } else {
     char detail[600];
     snprintf(detail, sizeof detail, "%s %s %s.",
              mismatch ? "Method not allowed:" : "No route for", req->method,
@@ -374,34 +421,7 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                   mismatch ? "Method not allowed." : "Route not found.",
                   detail);
     *route_template = mismatch ? req->path : "unmatched";
-    return 1;
   }
-  *route_template = r.route->pattern;
-  if (authenticate(&r) != 0)
-    return 1;
-  if (r.signed_in)
-    snprintf(who, who_size, "%s", r.actor.username);
-  if (r.route->authz != ATR_AUTHZ_PUBLIC && !r.signed_in) {
-    atr_api_error(&r, 401, "You are not signed in.",
-                  "Send a session token in the Atrium-Session-Token "
-                  "header.");
-    return 1;
-  }
-  if (r.signed_in &&
-      atr_api_rate_limited(&r, r.env->api_by_user, r.actor.user_id))
-    return 1;
-  uint32_t roles = r.actor.roles;
-  if (add_org_roles(&r, &roles) != 0)
-    return 1;
-  if (!atr_api_route_allows(r.route, r.signed_in, roles, targets_self(&r))) {
-    char detail[200];
-    snprintf(detail, sizeof detail, "Your roles do not allow %s on %s.",
-             atr_action_name(r.route->act), atr_resource_name(r.route->res));
-    atr_api_error(&r, 403, "Forbidden.", detail);
-    return 1;
-  }
-  int rc = r.route->fn(&r);
-  if (r.status == 0)
-    atr_api_fail(&r, rc < 0 ? rc : ATR_EIO, "the handler sent no answer");
+  flush_answer(&r);
   return 1;
 }

@@ -90,6 +90,11 @@ struct atr_api_req {
   atr_actor_t actor;
   char org_id[37]; /* resolved org_param, "" when none */
   int status;      /* what was answered; 0 until then */
+  /* The answer is held here and sent when the handler returns, so what a
+   * handler records after answering (the audit entry) is stored before
+   * the client can see the answer. */
+  char *answer;
+  size_t answer_len;
 };
 
 /* The table of every /api/v2 route (api_routes.c). */
@@ -114,7 +119,8 @@ const char *atr_api_query(const atr_api_req_t *r, const char *name, char *buf,
 /* The body as a JSON object; on failure answers 400 and returns NULL. */
 json_t *atr_api_body(atr_api_req_t *r);
 
-/* Answers. atr_api_json steals the reference. */
+/* Answers (one per request; sent when the handler returns). atr_api_json
+ * steals the reference. */
 int atr_api_json(atr_api_req_t *r, int status, json_t *body);
 int atr_api_error(atr_api_req_t *r, int status, const char *message,
                   const char *detail);

@@ -381,6 +381,8 @@ int atr_api_logout(atr_api_req_t *r) {
     atr_api_header(r, "Set-Cookie",
                    ATR_SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; "
                                       "SameSite=Lax");
+    atr_api_header(r, "Set-Cookie",
+                   "atrium_csrf=; Path=/; Max-Age=0; SameSite=Lax");
     atr_api_json(r, 200,
                  json_pack("{s:s}", "message", "Successfully logged out."));
   }
@@ -455,7 +457,9 @@ int atr_api_user_get(atr_api_req_t *r) {
   if (rc == 0)
     rc = atr_user_roles(&db, jstr(user, "id"), &roles, &err);
   atr_db_close(&db);
-  if (rc != 0) {
+  if (rc == ATR_ENOENT) {
+    atr_api_error(r, 404, "User not found.", atr_api_param(r, "user"));
+  } else if (rc != 0) {
     json_decref(user);
     atr_api_fail(r, rc, err);
   } else {
@@ -1079,12 +1083,16 @@ int atr_api_tokens_create(atr_api_req_t *r) {
   const char *name = jstr(body, "token_name");
   json_t *life = json_object_get(body, "lifetime");
   int64_t max_ms = r->env->token_max_lifetime_ms;
-  int64_t ms = life ? (int64_t)json_integer_value(life) * 1000 : max_ms;
+  /* compare in seconds first: a huge value must not overflow the ms */
+  json_int_t secs = life ? json_integer_value(life) : max_ms / 1000;
+  int64_t ms = secs > 0 && secs <= max_ms / 1000 ? (int64_t)secs * 1000 : -1;
   json_t *v = json_array();
   if (!name || !valid_username(name))
     add_validation(v, "token_name",
                    "Required: 1 to 32 letters, digits or single hyphens.");
-  if (life && (!json_is_integer(life) || ms <= 0 || ms > max_ms)) {
+  if (!life && max_ms / 1000 > 0)
+    ms = max_ms;
+  if (life && (!json_is_integer(life) || ms <= 0)) {
     char detail[128];
     snprintf(detail, sizeof detail,
              "Must be a whole number of seconds between 1 and %lld.",

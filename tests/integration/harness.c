@@ -114,6 +114,9 @@ void atr_harness_start(atr_harness_t *h, const char *const *extra,
     }
     sleep_ms(50);
   }
+  kill(h->pid, SIGKILL); /* never leave a stray server behind */
+  waitpid(h->pid, NULL, 0);
+  h->pid = 0;
   die("server did not answer /healthz within 15 s");
 }
 
