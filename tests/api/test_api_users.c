@@ -143,7 +143,7 @@ static char *config_text(void) {
   return text;
 }
 
-static int server_up(void **state) {
+static int start(void **state, const char *const *flags) {
   if (on_postgres && reset_postgres() != 0)
     return -1;
   srv_t *s = calloc(1, sizeof *s);
@@ -155,9 +155,19 @@ static int server_up(void **state) {
   }
   atr_harness_init(&s->h, cfg);
   free(cfg);
-  atr_harness_start(&s->h, NULL, NULL);
+  atr_harness_start(&s->h, flags, NULL);
   *state = s;
   return 0;
+}
+
+static int server_up(void **state) {
+  return start(state, NULL);
+}
+
+/* Flags beat the config file: sign-in limited to 3 a minute. */
+static int server_up_limited(void **state) {
+  static const char *const flags[] = {"--http.rate_limit.login=3", NULL};
+  return start(state, flags);
 }
 
 /* SIGTERM; then the log must hold no remembered secret. */
@@ -991,6 +1001,19 @@ static void passwords_and_keys_stay_out_of_the_logs(void **state) {
   atr_tc_res_free(&audit);
 }
 
+static void sign_in_attempts_are_rate_limited(void **state) {
+  srv_t *s = *state;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(login_status(s, "nobody@example.com", "wrong-password"),
+                     401);
+  atr_tc_res_t r = call(s, "POST", "/api/v2/users/login", NULL,
+                        json_pack("{s:s, s:s}", "email", "nobody@example.com",
+                                  "password", "wrong-password"));
+  ASSERT_ANSWER(r, 429);
+  assert_string_equal(field(&r, "message"), "Too many requests.");
+  atr_tc_res_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "sqlite") == 0) {
     on_postgres = false;
@@ -1014,6 +1037,8 @@ int main(int argc, char **argv) {
 #define T(f) cmocka_unit_test_setup_teardown(f, server_up, server_down)
   const struct CMUnitTest tests[] = {
       T(the_first_user_is_created_once_and_becomes_owner),
+      cmocka_unit_test_setup_teardown(sign_in_attempts_are_rate_limited,
+                                      server_up_limited, server_down),
       T(wrong_password_and_unknown_email_get_the_same_401),
       T(a_session_token_works_as_header_and_as_bearer),
       T(a_cookie_session_needs_the_csrf_header_to_write),
