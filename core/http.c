@@ -3,13 +3,16 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "api.h"
@@ -397,6 +400,46 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
   mg_set_request_handler(srv->mg, "/", handle_request, srv);
   *out = srv;
   return 0;
+}
+
+/* One listener entry "host:port" / "[v6]:port" / "port" → a connect and
+ * hang-up. Wildcard hosts are reached on loopback. */
+static void wake_one(const char *entry) {
+  char host[128] = "127.0.0.1", port[16];
+  const char *colon = strrchr(entry, ':');
+  if (!colon) {
+    snprintf(port, sizeof port, "%s", entry);
+  } else {
+    size_t n = (size_t)(colon - entry);
+    if (entry[0] == '[' && n >= 2)
+      snprintf(host, sizeof host, "%.*s", (int)(n - 2), entry + 1);
+    else if (n > 0)
+      snprintf(host, sizeof host, "%.*s", (int)n, entry);
+    snprintf(port, sizeof port, "%s", colon + 1);
+  }
+  if (strcmp(host, "0.0.0.0") == 0)
+    snprintf(host, sizeof host, "127.0.0.1");
+  else if (strcmp(host, "::") == 0)
+    snprintf(host, sizeof host, "::1");
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  if (getaddrinfo(host, port, &hints, &ai) != 0)
+    return;
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd >= 0) {
+    (void)connect(fd, ai->ai_addr, ai->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(ai);
+}
+
+void atr_http_wake(const char *address) {
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", address);
+  char *save = NULL;
+  for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save))
+    wake_one(e);
 }
 
 void atr_http_drain(atr_http_server_t *srv) {

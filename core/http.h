@@ -38,6 +38,11 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
 /* Start draining: from now on new requests get 503 with "Connection:
  * close", while requests already inside a handler go on. Any thread. */
 void atr_http_drain(atr_http_server_t *srv);
+/* Connect to the listeners of `address` (http.address) once and hang up,
+ * so civetweb's accept loop (which checks its stop flag only every 2 s)
+ * notices a stop at once. Call while atr_http_stop runs on another thread
+ * (it takes the address, not the server, which that thread frees). */
+void atr_http_wake(const char *address);
 /* Close the listeners and connections, join the workers, free. Responses
  * still being written are cut off, so drain and wait for
  * atr_http_in_flight() to reach 0 first. */

@@ -44,6 +44,7 @@ static void close_handle(uv_handle_t *h, void *arg) {
 
 static void on_drained(uv_async_t *async) {
   server_t *s = async->data;
+  uv_timer_stop(&s->drain_poll);
   uv_thread_join(&s->stopper);
   s->stopper_started = false;
   s->http = NULL;
@@ -75,9 +76,13 @@ static void stop_http(void *arg) {
  * timer running. */
 static void on_drain_poll(uv_timer_t *t) {
   server_t *s = t->data;
+  if (s->stopper_started) {
+    /* civetweb is stopping: nudge its accept loop until it has */
+    atr_http_wake(s->app->core.http_address);
+    return;
+  }
   if (atr_http_in_flight(s->http) > 0)
     return;
-  uv_timer_stop(t);
   if (uv_thread_create(&s->stopper, stop_http, s) == 0) {
     s->stopper_started = true;
     return;
