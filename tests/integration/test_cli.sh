@@ -3,9 +3,11 @@
 # `atrium server` on SQLite with password sign-in: what a user types, what
 # they see, the exit status, the session file and its modes, and that the
 # password and session tokens never show up in any output or the server log.
-#   test_cli.sh ATRIUM_BIN PLUGIN_DIR
+#   test_cli.sh ATRIUM_BIN PLUGIN_DIR [PGDIR]
+# With PGDIR (scripts/dev/postgres.sh's directory) it runs on PostgreSQL,
+# on an emptied public schema, instead of SQLite.
 set -euo pipefail
-atrium=$1 plugins=$2
+atrium=$1 plugins=$2 pgdir=${3:-}
 tmp=$(mktemp -d /tmp/atrium-cli-XXXXXX)
 server_pid=
 cleanup() {
@@ -32,12 +34,22 @@ url=http://127.0.0.1:$port
 password="Canary-$RANDOM$RANDOM-pw"
 other_password="Other-$RANDOM$RANDOM-pw"
 
+if [ -n "$pgdir" ]; then
+  dsn=$(cat "$pgdir/dsn")
+  psql -q -v ON_ERROR_STOP=1 "$dsn" \
+    -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public" >/dev/null
+  storage="  storage_postgres:
+    enabled: true
+    dsn: \"$dsn\""
+else
+  storage="  storage_sqlite:
+    enabled: true"
+fi
 cat >"$tmp/atrium.yaml" <<YAML
 data_dir: $tmp/data
 plugin_dirs: [$plugins]
 plugins:
-  storage_sqlite:
-    enabled: true
+$storage
   auth_password:
     enabled: true
 YAML
