@@ -194,6 +194,12 @@ static int start_serving(server_t *s, char **err) {
   return atr_http_start(&hc, &s->http, err);
 }
 
+static void free_limits(server_t *s) {
+  atr_ratelimit_free(s->api.login_by_ip);
+  atr_ratelimit_free(s->api.login_by_email);
+  atr_ratelimit_free(s->api.api_by_user);
+}
+
 int atr_server_run(atr_app_t *app) {
   server_t s = {.app = app};
   char *err = NULL;
@@ -207,6 +213,7 @@ int atr_server_run(atr_app_t *app) {
     uv_walk(&s.loop, close_handle, NULL);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
+    free_limits(&s);
     return 1;
   }
   uv_timer_start(&s.tick, on_tick, 0, 1000);
@@ -214,8 +221,6 @@ int atr_server_run(atr_app_t *app) {
           ATR_VERSION, ATR_COMMIT, app->core.http_address);
   uv_run(&s.loop, UV_RUN_DEFAULT);
   uv_loop_close(&s.loop);
-  atr_ratelimit_free(s.api.login_by_ip);
-  atr_ratelimit_free(s.api.login_by_email);
-  atr_ratelimit_free(s.api.api_by_user);
+  free_limits(&s);
   return s.exit_code;
 }
