@@ -38,6 +38,16 @@ static const atr_auth_ops_t *password_auth(const atr_api_env_t *env,
   return NULL;
 }
 
+/* The password plugin, or a 501 answer saying it is not enabled. */
+static const atr_auth_ops_t *password_auth_or_501(atr_api_req_t *r,
+                                                  void **ctx) {
+  const atr_auth_ops_t *ops = password_auth(r->env, ctx);
+  if (!ops)
+    atr_api_error(r, 501, "Password sign-in is not enabled.",
+                  "Enable the auth_password plugin.");
+  return ops;
+}
+
 static void iso_time(int64_t us, char *buf, size_t size) {
   time_t secs = (time_t)(us / 1000000);
   struct tm tm;
@@ -179,10 +189,9 @@ static json_t *check_new_user(const char *email, const char *username,
 
 int atr_api_first_user_create(atr_api_req_t *r) {
   void *actx = NULL;
-  const atr_auth_ops_t *ops = password_auth(r->env, &actx);
+  const atr_auth_ops_t *ops = password_auth_or_501(r, &actx);
   if (!ops)
-    return atr_api_error(r, 501, "Password sign-in is not enabled.",
-                         "Enable the auth_password plugin.");
+    return 0;
   json_t *body = atr_api_body(r);
   if (!body)
     return 0;
@@ -306,10 +315,9 @@ static int login_refused(atr_api_req_t *r) {
 
 int atr_api_login(atr_api_req_t *r) {
   void *actx = NULL;
-  const atr_auth_ops_t *ops = password_auth(r->env, &actx);
+  const atr_auth_ops_t *ops = password_auth_or_501(r, &actx);
   if (!ops)
-    return atr_api_error(r, 501, "Password sign-in is not enabled.",
-                         "Enable the auth_password plugin.");
+    return 0;
   json_t *body = atr_api_body(r);
   if (!body)
     return 0;
@@ -673,10 +681,9 @@ static int member_org(atr_api_req_t *r, const char *wanted, char out[37],
 
 int atr_api_user_create(atr_api_req_t *r) {
   void *actx = NULL;
-  const atr_auth_ops_t *ops = password_auth(r->env, &actx);
+  const atr_auth_ops_t *ops = password_auth_or_501(r, &actx);
   if (!ops)
-    return atr_api_error(r, 501, "Password sign-in is not enabled.",
-                         "Enable the auth_password plugin.");
+    return 0;
   json_t *body = atr_api_body(r);
   if (!body)
     return 0;
@@ -839,10 +846,9 @@ static bool old_password_ok(atr_api_req_t *r, atr_db_t *db,
 
 int atr_api_user_password(atr_api_req_t *r) {
   void *actx = NULL;
-  const atr_auth_ops_t *ops = password_auth(r->env, &actx);
+  const atr_auth_ops_t *ops = password_auth_or_501(r, &actx);
   if (!ops)
-    return atr_api_error(r, 501, "Password sign-in is not enabled.",
-                         "Enable the auth_password plugin.");
+    return 0;
   json_t *body = atr_api_body(r);
   if (!body)
     return 0;
