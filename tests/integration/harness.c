@@ -189,6 +189,29 @@ atr_response_t atr_http_get_with_header(const atr_harness_t *h,
   return r;
 }
 
+atr_response_t atr_http_post(const atr_harness_t *h, const char *path,
+                             const char *body, size_t len) {
+  atr_response_t r = {0};
+  char url[512];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", h->port, path);
+  struct curl_slist *headers =
+      curl_slist_append(NULL, "Content-Type: application/json");
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_easy_cleanup(c);
+  curl_slist_free_all(headers);
+  return r;
+}
+
 void atr_response_free(atr_response_t *r) {
   free(r->body);
   r->body = NULL;

@@ -42,6 +42,9 @@ atr_response_t atr_http_get(const atr_harness_t *h, const char *path);
 /* The same with one extra request header ("Name: value"). */
 atr_response_t atr_http_get_with_header(const atr_harness_t *h,
                                         const char *path, const char *header);
+/* POST body (len bytes, application/json) to path. */
+atr_response_t atr_http_post(const atr_harness_t *h, const char *path,
+                             const char *body, size_t len);
 void atr_response_free(atr_response_t *r);
 
 /* Run the atrium binary to completion with args; captures stdout+stderr

@@ -257,6 +257,26 @@ static void oversized_headers_get_431(void **state) {
   stop(h);
 }
 
+static void a_body_over_the_limit_gets_413(void **state) {
+  (void)state;
+  atr_harness_t h;
+  char *cfg = config_text("1s", "info", "4");
+  atr_harness_init(&h, cfg);
+  free(cfg);
+  const char *extra[] = {"--http.max_body_size=1KiB", NULL};
+  atr_harness_start(&h, extra, NULL);
+  char body[2048];
+  memset(body, ' ', sizeof body);
+  body[0] = '{';
+  body[sizeof body - 1] = '}';
+  atr_response_t r =
+      atr_http_post(&h, "/api/v2/users/login", body, sizeof body);
+  assert_int_equal(r.status, 413);
+  assert_non_null(strstr(r.body, "Request body too large."));
+  atr_response_free(&r);
+  atr_harness_cleanup(&h);
+}
+
 static void a_server_without_storage_refuses_to_start(void **state) {
   (void)state;
   atr_harness_t h;
@@ -303,6 +323,7 @@ int main(void) {
       cmocka_unit_test(bad_config_value_names_file_line_and_column),
       cmocka_unit_test(unknown_flag_is_refused),
       cmocka_unit_test(oversized_headers_get_431),
+      cmocka_unit_test(a_body_over_the_limit_gets_413),
       cmocka_unit_test(a_server_without_storage_refuses_to_start),
       cmocka_unit_test(address_in_use_is_a_clear_error),
   };
