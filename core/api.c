@@ -132,10 +132,26 @@ static void hold_answer(atr_api_req_t *r, int status, char *text) {
   r->answer_len = text ? strlen(text) : 0;
 }
 
+int atr_api_raw(atr_api_req_t *r, int status, const char *content_type,
+                const void *data, size_t len) {
+  if (r->status != 0)
+    return 0; /* one answer per request */
+  char *copy = malloc(len ? len : 1);
+  if (!copy)
+    return atr_api_error(r, 500, "Internal error.", "out of memory");
+  memcpy(copy, data, len);
+  r->status = status;
+  r->answer = copy;
+  r->answer_len = len;
+  r->answer_type = content_type;
+  return 0;
+}
+
 static void flush_answer(atr_api_req_t *r) {
   if (r->status == 0)
     return;
-  atr__http_respond(r->x, r->status, "application/json",
+  atr__http_respond(r->x, r->status,
+                    r->answer_type ? r->answer_type : "application/json",
                     r->answer ? r->answer : "", r->answer_len);
   free(r->answer);
   r->answer = NULL;

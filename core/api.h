@@ -33,6 +33,9 @@ typedef struct atr_api_env {
   struct atr_ratelimit *api_by_user;    /* every API call per user */
   atr_loader_t *loader;
   int64_t session_lifetime_ms; /* sliding */
+  uint64_t file_max_size;      /* POST /files body cap */
+  uint64_t file_max_unpacked;  /* what an archive may unpack to */
+  int64_t file_max_entries;
   int64_t token_max_lifetime_ms;
   bool secure_cookies;
 } atr_api_env_t;
@@ -95,6 +98,7 @@ struct atr_api_req {
    * the client can see the answer. */
   char *answer;
   size_t answer_len;
+  const char *answer_type; /* static string; NULL for JSON */
 };
 
 /* The table of every /api/v2 route (api_routes.c). */
@@ -124,6 +128,10 @@ json_t *atr_api_body(atr_api_req_t *r);
 int atr_api_json(atr_api_req_t *r, int status, json_t *body);
 int atr_api_error(atr_api_req_t *r, int status, const char *message,
                   const char *detail);
+/* Any bytes with their content type (copied; content_type must be a
+ * static string). */
+int atr_api_raw(atr_api_req_t *r, int status, const char *content_type,
+                const void *data, size_t len);
 /* 204 with no body. */
 int atr_api_no_content(atr_api_req_t *r);
 /* 400 with validations: [{"field": f, "detail": d}, ...]; steals. */

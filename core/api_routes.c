@@ -4,6 +4,7 @@
  * docs/api.md describes it. */
 #include "api.h"
 #include "api_audit.h"
+#include "api_files.h"
 #include "api_orgs.h"
 #include "api_users.h"
 
@@ -58,6 +59,9 @@ const atr_api_route_t atr_api_routes[] = {
      atr_api_org_member_remove, RBAC_ORG(ORGANIZATION_MEMBER, DELETE)},
     {"PUT", "/api/v2/organizations/{organization}/members/{user}/roles",
      atr_api_org_member_roles, RBAC_ORG(ORGANIZATION_MEMBER, UPDATE)},
+    /* files: template archives */
+    {"POST", "/api/v2/files", atr_api_file_upload, RBAC(FILE, CREATE)},
+    {"GET", "/api/v2/files/{fileid}", atr_api_file_get, RBAC(FILE, READ)},
     /* audit */
     {"GET", "/api/v2/audit", atr_api_audit_list, RBAC(AUDIT_LOG, READ)},
 };

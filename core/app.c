@@ -43,6 +43,18 @@ const atr_option_t atr_core_options[] = {
      "Largest request line plus headers accepted; larger ones get 431 "
      "(past 16KiB civetweb itself answers 400 before atrium sees them).",
      NULL, 1024, 16384},
+    {ATR_OPT_SIZE, "files.max_size", "10MiB", 0, ATR_CORE_FIELD(file_max_size),
+     "Largest file (template archive) that POST /api/v2/files accepts; it "
+     "must also fit in http.max_body_size.",
+     NULL, 1024, 1073741824.0},
+    {ATR_OPT_SIZE, "files.max_unpacked_size", "256MiB", 0,
+     ATR_CORE_FIELD(file_max_unpacked),
+     "What an uploaded archive may unpack to, all files together.", NULL, 1024,
+     68719476736.0},
+    {ATR_OPT_INT, "files.max_entries", "10000", 0,
+     ATR_CORE_FIELD(file_max_entries),
+     "How many entries (files, directories, links) an archive may hold.", NULL,
+     1, 1000000},
     {ATR_OPT_STRING, "data_dir", "./atrium-data", 0, ATR_CORE_FIELD(data_dir),
      "Directory for local state (the SQLite database, job working "
      "directories); created with mode 0700 if missing.",

@@ -36,6 +36,9 @@ typedef struct atr_core_config {
   bool secure_cookies;
   int64_t login_rate;
   int64_t api_rate;
+  uint64_t file_max_size;
+  uint64_t file_max_unpacked;
+  int64_t file_max_entries;
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

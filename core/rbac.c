@@ -30,6 +30,7 @@ static const grant_t grants[] = {
     {ATR_ROLE_OWNER, ATR_RES_TEMPLATE, CRUD, 0},
     {ATR_ROLE_OWNER, ATR_RES_WORKSPACE, CRUD, 0},
     {ATR_ROLE_OWNER, ATR_RES_DEPLOYMENT_CONFIG, R | U, 0},
+    {ATR_ROLE_OWNER, ATR_RES_FILE, C | R, 0},
     /* user admins manage people, not their secrets */
     {ATR_ROLE_USER_ADMIN, ATR_RES_USER, CRUD, 0},
     {ATR_ROLE_USER_ADMIN, ATR_RES_ROLE_ASSIGNMENT, R | U, 0},
@@ -39,6 +40,7 @@ static const grant_t grants[] = {
     {ATR_ROLE_USER_ADMIN, ATR_RES_ORGANIZATION_MEMBER, C | R | D, 0},
     /* template admins manage templates and may look at workspaces */
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_TEMPLATE, CRUD, 0},
+    {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_FILE, C | R, 0},
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_WORKSPACE, R, 0},
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_USER, R, 0},
     {ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_ORGANIZATION, R, 0},

@@ -38,7 +38,8 @@ typedef enum atr_role {
   X(AUDIT_LOG, "audit_log")                                                    \
   X(TEMPLATE, "template")                                                      \
   X(WORKSPACE, "workspace")                                                    \
-  X(DEPLOYMENT_CONFIG, "deployment_config")
+  X(DEPLOYMENT_CONFIG, "deployment_config")                                    \
+  X(FILE, "file")
 
 typedef enum atr_resource {
 #define ATR__RES_ENUM(name, text) ATR_RES_##name,

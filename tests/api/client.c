@@ -65,6 +65,8 @@ atr_tc_res_t atr_tc_call(int port, const atr_tc_req_t *req) {
   headers = add_header(headers, "Atrium-CSRF-Token", "", req->csrf);
   if (payload)
     headers = add_header(headers, "Content-Type", "", "application/json");
+  else if (req->raw)
+    headers = add_header(headers, "Content-Type", "", req->content_type);
   /* "Expect:" with no value stops libcurl's 100-continue round trip */
   struct curl_slist *expect = curl_slist_append(headers, "Expect:");
   headers = expect ? expect : headers;
@@ -74,6 +76,9 @@ atr_tc_res_t atr_tc_call(int port, const atr_tc_req_t *req) {
   if (payload) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+  } else if (req->raw) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->raw);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->raw_len);
   }
   if (req->cookie)
     curl_easy_setopt(c, CURLOPT_COOKIE, req->cookie);
@@ -84,11 +89,16 @@ atr_tc_res_t atr_tc_call(int port, const atr_tc_req_t *req) {
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &cookies);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  if (curl_easy_perform(c) == CURLE_OK)
+  if (curl_easy_perform(c) == CURLE_OK) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res.status);
+    char *type = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
+    snprintf(res.content_type, sizeof res.content_type, "%s", type ? type : "");
+  }
   curl_easy_cleanup(c);
   curl_slist_free_all(headers);
   free(payload);
+  res.len = body.len;
   res.body = body.data ? body.data : strdup("");
   res.set_cookies = cookies.data ? cookies.data : strdup("");
   res.json = body.len ? json_loadb(body.data, body.len, 0, NULL) : NULL;

@@ -24,6 +24,9 @@ typedef struct atr_tc_req {
   const char *cookie; /* the Cookie header's value */
   const char *csrf;   /* sent as Atrium-CSRF-Token */
   const json_t *body; /* sent as application/json; NULL for none */
+  const void *raw;    /* or these bytes, as content_type */
+  size_t raw_len;
+  const char *content_type;
 } atr_tc_req_t;
 
 typedef struct atr_tc_res {
@@ -31,6 +34,8 @@ typedef struct atr_tc_res {
   char *body;        /* raw, NUL-terminated ("" when empty) */
   json_t *json;      /* the body parsed, or NULL */
   char *set_cookies; /* every Set-Cookie value, one per line */
+  size_t len;        /* of body */
+  char content_type[64];
 } atr_tc_res_t;
 
 /* Send req to the server listening on 127.0.0.1:port. */

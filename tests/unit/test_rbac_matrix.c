@@ -162,6 +162,12 @@ static const row_t matrix[] = {
     {" n     n     -     n     n     n     y     n     y",
      "PUT /api/v2/organizations/{organization}/members/{user}/roles"},
 
+    /* files: template authors upload archives */
+    {" n     n     -     n     y     n     y     -     -",
+     "POST /api/v2/files"},
+    {" n     n     -     n     y     n     y     -     -",
+     "GET /api/v2/files/{fileid}"},
+
     /* audit */
     {" n     n     -     n     n     y     y     -     -", "GET /api/v2/audit"},
 };
