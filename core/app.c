@@ -13,6 +13,7 @@
 #include "atrium/error.h"
 #include "log.h"
 #include "migrate.h"
+#include "strv.h"
 
 extern const char atr_default_config[];
 
@@ -140,14 +141,6 @@ int atr_app_load(atr_app_t *app, const char *config_path,
   return 0;
 }
 
-void atr_strv_free(char **v) {
-  if (!v)
-    return;
-  for (char **p = v; *p; p++)
-    free(*p);
-  free(v);
-}
-
 static char *exe_relative_plugin_dir(void) {
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -161,40 +154,33 @@ static char *exe_relative_plugin_dir(void) {
   return out;
 }
 
-char **atr_app_plugin_dirs(const atr_app_t *app, const char *const *extra,
-                           size_t *n) {
-  size_t count = 0, cap = 1;
-  for (const char *const *p = extra; p && *p; p++)
-    cap++;
-  for (const char *const *p = app->core.plugin_dirs; p && *p; p++)
-    cap++;
-  char **dirs = calloc(cap + 1, sizeof *dirs);
-  if (!dirs)
-    return NULL;
-  for (const char *const *p = extra; p && *p; p++)
-    dirs[count++] = strdup(*p);
-  for (const char *const *p = app->core.plugin_dirs; p && *p; p++)
-    dirs[count++] = strdup(*p);
-  if (!app->core.plugin_dirs || !app->core.plugin_dirs[0])
-    dirs[count++] = exe_relative_plugin_dir();
-  *n = count;
-  return dirs;
+/* extra, then plugin_dirs, or the directory next to the binary when
+ * plugin_dirs is empty. */
+static int plugin_dirs(const atr_app_t *app, const char *const *extra,
+                       atr_strv_t *dirs) {
+  int rc = 0;
+  for (const char *const *p = extra; rc == 0 && p && *p; p++)
+    rc = atr_strv_take(dirs, strdup(*p));
+  for (const char *const *p = app->core.plugin_dirs; rc == 0 && p && *p; p++)
+    rc = atr_strv_take(dirs, strdup(*p));
+  if (rc == 0 && (!app->core.plugin_dirs || !app->core.plugin_dirs[0]))
+    rc = atr_strv_take(dirs, exe_relative_plugin_dir());
+  return rc;
 }
 
-static int init_loader(atr_app_t *app, const char *const *extra_dirs,
-                       char **err) {
-  size_t ndirs = 0;
-  char **dirs = atr_app_plugin_dirs(app, extra_dirs, &ndirs);
-  if (!dirs) {
-    *err = strdup("out of memory");
-    return ATR_ENOMEM;
-  }
-  int rc = atr_loader_init(&app->loader, (const char *const *)dirs, ndirs, err);
-  atr_strv_free(dirs);
+int atr_app_open_loader(atr_app_t *app, const char *const *extra_dirs,
+                        char **err) {
+  atr_strv_t dirs = {0};
+  int rc = plugin_dirs(app, extra_dirs, &dirs);
   if (rc != 0)
-    return rc;
-  app->loader_ready = true;
-  return 0;
+    *err = strdup("out of memory");
+  else
+    rc =
+        atr_loader_init(&app->loader, (const char *const *)dirs.v, dirs.n, err);
+  atr_strv_clear(&dirs);
+  if (rc == 0)
+    app->loader_ready = true;
+  return rc;
 }
 
 /* mkdir -p with mode 0700 for the directories it creates. */
@@ -235,7 +221,7 @@ static int prepare_data_dir(atr_app_t *app, char **err) {
 
 int atr_app_load_plugins(atr_app_t *app, bool start,
                          const char *const *extra_dirs, char **err) {
-  int rc = init_loader(app, extra_dirs, err);
+  int rc = atr_app_open_loader(app, extra_dirs, err);
   if (rc == 0)
     rc = prepare_data_dir(app, err);
   if (rc != 0)
@@ -273,7 +259,7 @@ static int load_if_storage(atr_app_t *app, const char *name, char **err) {
 }
 
 int atr_app_load_storage(atr_app_t *app, char **err) {
-  int rc = init_loader(app, NULL, err);
+  int rc = atr_app_open_loader(app, NULL, err);
   if (rc == 0)
     rc = prepare_data_dir(app, err);
   const atr_conf_node_t *p = atr_conf_get(app->root, "plugins");

@@ -82,10 +82,10 @@ int atr_app_check_flags(const atr_app_t *app, char **err);
 int atr_app_reload(atr_app_t *app);
 void atr_app_free(atr_app_t *app);
 
-/* The plugin directories in effect (plugin_dirs, or the default next to the
- * binary). Caller frees the array and strings with atr_strv_free. */
-char **atr_app_plugin_dirs(const atr_app_t *app, const char *const *extra,
-                           size_t *n);
-void atr_strv_free(char **v);
+/* Set up app->loader on the plugin directories in effect: extra_dirs
+ * (may be NULL), then plugin_dirs, or <dir of the binary>/../lib/atrium/
+ * plugins when plugin_dirs is empty. Opens no plugin. */
+int atr_app_open_loader(atr_app_t *app, const char *const *extra_dirs,
+                        char **err);
 
 #endif

@@ -11,20 +11,13 @@
 #include "strv.h"
 
 static int open_loader(atr_app_t *app) {
-  size_t ndirs = 0;
-  char **dirs = atr_app_plugin_dirs(app, NULL, &ndirs);
   char *err = NULL;
-  int rc = dirs ? atr_loader_init(&app->loader, (const char *const *)dirs,
-                                  ndirs, &err)
-                : ATR_ENOMEM;
-  atr_strv_free(dirs);
+  int rc = atr_app_open_loader(app, NULL, &err);
   if (rc != 0) {
     fprintf(stderr, "atrium: %s\n", err ? err : atr_strerror(rc));
     free(err);
-    return rc;
   }
-  app->loader_ready = true;
-  return 0;
+  return rc;
 }
 
 typedef struct row {
