@@ -165,6 +165,11 @@ static int server_up(void **state) {
 }
 
 /* Flags beat the config file: sign-in limited to 3 a minute. */
+static int server_up_api_limited(void **state) {
+  static const char *const flags[] = {"--http.rate_limit.api=5", NULL};
+  return start(state, flags);
+}
+
 static int server_up_limited(void **state) {
   static const char *const flags[] = {"--http.rate_limit.login=3", NULL};
   return start(state, flags);
@@ -1128,6 +1133,23 @@ static void sign_in_attempts_are_rate_limited(void **state) {
   atr_tc_res_free(&r);
 }
 
+static void api_calls_are_rate_limited_per_user(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  /* the first user's own calls above used none of this budget: it counts
+   * signed-in requests only */
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(me_status(s, s->owner_token), 200);
+  atr_tc_res_t r = get(s, "/api/v2/users/me", s->owner_token);
+  ASSERT_ANSWER(r, 429);
+  assert_string_equal(field(&r, "message"), "Too many requests.");
+  atr_tc_res_free(&r);
+  /* anonymous public routes are not counted per user */
+  r = get(s, "/api/v2/users/authmethods", NULL);
+  ASSERT_ANSWER(r, 200);
+  atr_tc_res_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "sqlite") == 0) {
     on_postgres = false;
@@ -1155,6 +1177,8 @@ int main(int argc, char **argv) {
       T(bad_archives_are_refused_naming_the_problem),
       cmocka_unit_test_setup_teardown(sign_in_attempts_are_rate_limited,
                                       server_up_limited, server_down),
+      cmocka_unit_test_setup_teardown(api_calls_are_rate_limited_per_user,
+                                      server_up_api_limited, server_down),
       T(wrong_password_and_unknown_email_get_the_same_401),
       T(a_session_token_works_as_header_and_as_bearer),
       T(a_cookie_session_needs_the_csrf_header_to_write),
