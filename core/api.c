@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,4 +441,114 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
   }
   flush_answer(&r);
   return 1;
+}
+
+/* ---- shared by handlers ------------------------------------------------ */
+
+json_t *atr_api_time_json(int64_t us) {
+  if (us == 0)
+    return json_null();
+  time_t secs = (time_t)(us / 1000000);
+  struct tm tm;
+  char buf[40];
+  gmtime_r(&secs, &tm);
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
+  return json_string(buf);
+}
+
+int atr_api_list_window(atr_api_req_t *r, int64_t def, int64_t *limit,
+                        int64_t *offset) {
+  static const char *const names[] = {"limit", "offset"};
+  int64_t *outs[] = {limit, offset};
+  json_t *v = json_array();
+  for (size_t i = 0; i < 2; i++) {
+    char buf[32], *end = NULL;
+    const char *s = atr_api_query(r, names[i], buf, sizeof buf);
+    *outs[i] = 0;
+    if (!s)
+      continue;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (!*s || *end || errno != 0 || n < 0)
+      json_array_append_new(v,
+                            json_pack("{s:s, s:s}", "field", names[i], "detail",
+                                      "Must be a whole number, 0 or more."));
+    else
+      *outs[i] = n;
+  }
+  if (*limit == 0)
+    *limit = def;
+  if (json_array_size(v) > 0) {
+    atr_api_validation(r, "Invalid query parameters.", v);
+    return -1;
+  }
+  json_decref(v);
+  return 0;
+}
+
+bool atr_api_authorize(atr_api_req_t *r, const char *org_id, atr_resource_t res,
+                       atr_action_t act, bool self) {
+  uint32_t roles = r->actor.roles;
+  if (org_id && *org_id) {
+    atr_db_t db;
+    char *err = NULL;
+    char resolved[37];
+    uint32_t org_roles = 0;
+    if (atr_db_open(r->env->store, &db, &err) == 0) {
+      if (atr_org_roles(&db, org_id, r->actor.user_id, resolved, &org_roles,
+                        &err) == 0)
+        roles |= org_roles;
+      atr_db_close(&db);
+    }
+    free(err);
+  }
+  if (atr_rbac_allowed(roles, res, act, self))
+    return true;
+  char detail[200];
+  snprintf(detail, sizeof detail, "Your roles do not allow %s on %s.",
+           atr_action_name(act), atr_resource_name(res));
+  atr_api_error(r, 403, "Forbidden.", detail);
+  return false;
+}
+
+int atr_api_stream_begin(atr_api_req_t *r, const char *content_type) {
+  if (r->status != 0)
+    return ATR_EINVAL;
+  int rc = atr__http_stream_begin(r->x, 200, content_type);
+  if (rc == 0)
+    r->status = 200;
+  return rc;
+}
+
+int atr_api_stream_write(atr_api_req_t *r, const char *data, size_t len) {
+  return atr__http_stream_write(r->x, data, len);
+}
+
+bool atr_api_draining(const atr_api_req_t *r) {
+  return atr__http_draining(r->x);
+}
+
+const char *atr_api_name_problem(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0)
+    return "Required.";
+  bool ok = n <= 32 && s[0] != '-' && s[n - 1] != '-';
+  for (size_t i = 0; ok && i < n; i++)
+    ok = isalnum((unsigned char)s[i]) || (s[i] == '-' && s[i + 1] != '-');
+  return ok ? NULL
+            : "Must be 1 to 32 letters, digits or single hyphens, not "
+              "starting or ending with a hyphen.";
+}
+
+const char *atr_api_opt_string(json_t *body, const char *field, json_t *v) {
+  json_t *j = json_object_get(body, field);
+  if (!j || json_is_null(j))
+    return NULL;
+  if (!json_is_string(j)) {
+    json_array_append_new(v, json_pack("{s:s, s:s}", "field", field, "detail",
+                                       "Must be a string."));
+    return NULL;
+  }
+  return json_string_value(j);
 }

@@ -38,6 +38,7 @@ typedef struct atr_api_env {
   int64_t file_max_entries;
   int64_t token_max_lifetime_ms;
   bool secure_cookies;
+  struct atr_events *events; /* job events (events.h); may be NULL */
 } atr_api_env_t;
 
 typedef struct atr_actor {
@@ -143,6 +144,35 @@ int atr_api_validation(atr_api_req_t *r, const char *message,
 int atr_api_fail(atr_api_req_t *r, int rc, const char *err);
 /* Add a response header before answering (Set-Cookie, Retry-After). */
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
+
+/* ---- shared by handlers ------------------------------------------------ */
+
+/* RFC 3339 UTC with microseconds, or null for 0. */
+json_t *atr_api_time_json(int64_t us);
+/* ?limit= and ?offset=: whole numbers of 0 or more; limit absent or 0
+ * gives def. Answers 400 and returns -1 on a bad value. */
+int atr_api_list_window(atr_api_req_t *r, int64_t def, int64_t *limit,
+                        int64_t *offset);
+/* Whether the actor (site roles plus their roles in org_id, when not
+ * NULL) may do act on res; self: the target is the actor's own. When not,
+ * answers 403 and returns false. */
+bool atr_api_authorize(atr_api_req_t *r, const char *org_id, atr_resource_t res,
+                       atr_action_t act, bool self);
+
+/* Why a template or workspace name is not acceptable (NULL when it is):
+ * 1 to 32 letters, digits or single hyphens, not starting or ending with
+ * a hyphen (Coder's rule). */
+const char *atr_api_name_problem(const char *s);
+/* A body field that must be a string when present: its value, NULL when
+ * absent; a wrong type adds a validation to v. */
+const char *atr_api_opt_string(json_t *body, const char *field, json_t *v);
+
+/* A streamed answer (server-sent events): headers now; then writes, each
+ * flushed. A write fails once the client has gone. */
+int atr_api_stream_begin(atr_api_req_t *r, const char *content_type);
+int atr_api_stream_write(atr_api_req_t *r, const char *data, size_t len);
+/* The server is shutting down: streams should end. */
+bool atr_api_draining(const atr_api_req_t *r);
 
 /* Take a token from rl for key; when none is left, answer 429 with
  * Retry-After and return true. rl NULL never limits. */

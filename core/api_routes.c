@@ -6,7 +6,9 @@
 #include "api_audit.h"
 #include "api_files.h"
 #include "api_orgs.h"
+#include "api_templates.h"
 #include "api_users.h"
+#include "api_workspaces.h"
 
 #define PUBLIC ATR_AUTHZ_PUBLIC, ATR_RES_USER, ATR_ACT_READ, NULL, NULL
 #define SIGNED_IN ATR_AUTHZ_SIGNED_IN, ATR_RES_USER, ATR_ACT_READ, NULL, NULL
@@ -15,6 +17,8 @@
   ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", NULL
 #define RBAC_ORG(res, act)                                                     \
   ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, NULL, "organization"
+#define RBAC_ORG_SELF(res, act)                                                \
+  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", "organization"
 
 const atr_api_route_t atr_api_routes[] = {
     /* signing in */
@@ -62,6 +66,55 @@ const atr_api_route_t atr_api_routes[] = {
     /* files: template archives */
     {"POST", "/api/v2/files", atr_api_file_upload, RBAC(FILE, CREATE)},
     {"GET", "/api/v2/files/{fileid}", atr_api_file_get, RBAC(FILE, READ)},
+    /* template versions and templates */
+    {"POST", "/api/v2/organizations/{organization}/templateversions",
+     atr_api_template_version_create, RBAC_ORG(TEMPLATE, CREATE)},
+    {"GET", "/api/v2/templateversions/{templateversion}",
+     atr_api_template_version_get, SIGNED_IN},
+    {"GET", "/api/v2/templateversions/{templateversion}/rich-parameters",
+     atr_api_template_version_params, SIGNED_IN},
+    {"GET", "/api/v2/templateversions/{templateversion}/logs",
+     atr_api_template_version_logs, SIGNED_IN},
+    {"PATCH", "/api/v2/templateversions/{templateversion}/cancel",
+     atr_api_template_version_cancel, SIGNED_IN},
+    {"POST", "/api/v2/organizations/{organization}/templates",
+     atr_api_template_create, RBAC_ORG(TEMPLATE, CREATE)},
+    {"GET", "/api/v2/organizations/{organization}/templates",
+     atr_api_templates_list, RBAC_ORG(TEMPLATE, READ)},
+    {"GET", "/api/v2/organizations/{organization}/templates/{templatename}",
+     atr_api_template_by_name, RBAC_ORG(TEMPLATE, READ)},
+    {"GET", "/api/v2/templates/{template}", atr_api_template_get, SIGNED_IN},
+    {"PATCH", "/api/v2/templates/{template}", atr_api_template_update,
+     SIGNED_IN},
+    {"DELETE", "/api/v2/templates/{template}", atr_api_template_delete,
+     SIGNED_IN},
+    {"GET", "/api/v2/templates/{template}/versions",
+     atr_api_template_versions_list, SIGNED_IN},
+    {"PATCH", "/api/v2/templates/{template}/versions",
+     atr_api_template_version_promote, SIGNED_IN},
+    /* workspaces and builds */
+    {"POST", "/api/v2/organizations/{organization}/members/{user}/workspaces",
+     atr_api_workspace_create, RBAC_ORG_SELF(WORKSPACE, CREATE)},
+    {"POST", "/api/v2/users/{user}/workspaces", atr_api_workspace_create,
+     RBAC_SELF(WORKSPACE, CREATE)},
+    {"GET", "/api/v2/users/{user}/workspace/{workspacename}",
+     atr_api_workspace_by_name, RBAC_SELF(WORKSPACE, READ)},
+    {"GET", "/api/v2/workspaces", atr_api_workspaces_list, SIGNED_IN},
+    {"GET", "/api/v2/workspaces/{workspace}", atr_api_workspace_get, SIGNED_IN},
+    {"POST", "/api/v2/workspaces/{workspace}/builds",
+     atr_api_workspace_build_create, SIGNED_IN},
+    {"GET", "/api/v2/workspaces/{workspace}/builds",
+     atr_api_workspace_builds_list, SIGNED_IN},
+    {"GET", "/api/v2/workspacebuilds/{workspacebuild}", atr_api_build_get,
+     SIGNED_IN},
+    {"GET", "/api/v2/workspacebuilds/{workspacebuild}/logs", atr_api_build_logs,
+     SIGNED_IN},
+    {"GET", "/api/v2/workspacebuilds/{workspacebuild}/parameters",
+     atr_api_build_params, SIGNED_IN},
+    {"GET", "/api/v2/workspacebuilds/{workspacebuild}/resources",
+     atr_api_build_resources, SIGNED_IN},
+    {"PATCH", "/api/v2/workspacebuilds/{workspacebuild}/cancel",
+     atr_api_build_cancel, SIGNED_IN},
     /* audit */
     {"GET", "/api/v2/audit", atr_api_audit_list, RBAC(AUDIT_LOG, READ)},
 };

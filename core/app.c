@@ -89,6 +89,44 @@ const atr_option_t atr_core_options[] = {
      "Mark session cookies Secure (set when atrium is served over HTTPS, "
      "e.g. behind a TLS-terminating proxy).",
      NULL, 0, 0},
+    {ATR_OPT_INT, "provisioner.daemons", "3", 0, ATR_CORE_FIELD(prov_daemons),
+     "Built-in provisioner daemons: how many jobs (template imports and "
+     "workspace builds) this server runs at once. 0 runs none (external "
+     "daemons only).",
+     NULL, 0, 256},
+    {ATR_OPT_LIST, "provisioner.tags", "", 0, ATR_CORE_FIELD(prov_tags),
+     "Tags the built-in daemons hold, as KEY=VALUE items; they take only "
+     "jobs whose tags (from the template version) they all hold. A job "
+     "without tags fits any daemon.",
+     NULL, 0, 0},
+    {ATR_OPT_DURATION, "provisioner.poll_interval", "1s", 0,
+     ATR_CORE_FIELD(prov_poll_ms),
+     "How often an idle daemon looks for jobs without being told of one. "
+     "New jobs are announced and start at once; this only catches "
+     "announcements that were missed.",
+     NULL, 50, 600000},
+    {ATR_OPT_DURATION, "provisioner.heartbeat_interval", "10s", 0,
+     ATR_CORE_FIELD(prov_heartbeat_ms),
+     "How often a running job tells the database it is alive.", NULL, 50,
+     600000},
+    {ATR_OPT_DURATION, "provisioner.heartbeat_timeout", "5m", 0,
+     ATR_CORE_FIELD(prov_hung_ms),
+     "The reaper fails a running job that has not sent a heartbeat for "
+     "this long (its daemon died); the workspace keeps the previous "
+     "build's state.",
+     NULL, 100, 86400000},
+    {ATR_OPT_DURATION, "provisioner.pending_timeout", "30m", 0,
+     ATR_CORE_FIELD(prov_pending_ms),
+     "The reaper fails a job that no daemon has claimed for this long.", NULL,
+     100, 604800000},
+    {ATR_OPT_DURATION, "provisioner.reaper_interval", "30s", 0,
+     ATR_CORE_FIELD(prov_reaper_ms), "How often the reaper looks for jobs.",
+     NULL, 50, 3600000},
+    {ATR_OPT_SIZE, "provisioner.max_log_size", "2MiB", 0,
+     ATR_CORE_FIELD(prov_max_log),
+     "Log output kept per job; past it, one line says the log was cut and "
+     "the rest is dropped.",
+     NULL, 4096, 1073741824.0},
     {ATR_OPT_DURATION, "shutdown_grace", "4s", 0,
      ATR_CORE_FIELD(shutdown_grace_ms),
      "On SIGTERM, how long in-flight requests may take to finish before the "

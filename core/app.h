@@ -39,6 +39,14 @@ typedef struct atr_core_config {
   uint64_t file_max_size;
   uint64_t file_max_unpacked;
   int64_t file_max_entries;
+  int64_t prov_daemons;
+  const char *const *prov_tags; /* KEY=VALUE */
+  int64_t prov_poll_ms;
+  int64_t prov_heartbeat_ms;
+  int64_t prov_hung_ms;
+  int64_t prov_pending_ms;
+  int64_t prov_reaper_ms;
+  uint64_t prov_max_log;
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

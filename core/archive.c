@@ -544,3 +544,68 @@ int atr_archive_extract(const void *data, size_t len, const char *dir,
                         const atr_archive_limits_t *limits, char **err) {
   return run(data, len, dir, limits, err);
 }
+
+/* "./template.yaml" and "template.yaml" are the same entry. */
+static const char *strip_dot_slash(const char *p) {
+  while (p[0] == '.' && p[1] == '/')
+    p += 2;
+  return p;
+}
+
+int atr_archive_read_file(const void *data, size_t len, const char *name,
+                          size_t max, char **out, size_t *out_len, char **err) {
+  *out = NULL;
+  *out_len = 0;
+  struct archive *a = archive_read_new();
+  if (!a)
+    return ATR_ENOMEM;
+  int rc = ATR_ENOENT;
+  if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+      archive_read_support_filter_none(a) != ARCHIVE_OK ||
+      archive_read_support_format_tar(a) != ARCHIVE_OK ||
+      archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+    set_err(err, "not a tar archive: %s", archive_error_string(a));
+    archive_read_free(a);
+    return ATR_EINVAL;
+  }
+  struct archive_entry *e;
+  int r;
+  while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    const char *p = archive_entry_pathname(e);
+    if (!p || strcmp(strip_dot_slash(p), name) != 0 ||
+        archive_entry_filetype(e) != AE_IFREG)
+      continue;
+    la_int64_t size = archive_entry_size(e);
+    if (size < 0 || (uint64_t)size > max) {
+      set_err(err, "%s is larger than %zu bytes", name, max);
+      rc = ATR_EINVAL;
+      break;
+    }
+    char *buf = malloc((size_t)size + 1);
+    if (!buf) {
+      rc = ATR_ENOMEM;
+      break;
+    }
+    la_ssize_t got = archive_read_data(a, buf, (size_t)size);
+    if (got != size) {
+      free(buf);
+      set_err(err, "cannot read %s from the archive: %s", name,
+              archive_error_string(a));
+      rc = ATR_EINVAL;
+      break;
+    }
+    buf[size] = '\0';
+    *out = buf;
+    *out_len = (size_t)size;
+    rc = 0;
+    break;
+  }
+  if (r != ARCHIVE_OK && r != ARCHIVE_EOF && rc == ATR_ENOENT) {
+    set_err(err, "not a readable tar archive: %s", archive_error_string(a));
+    rc = ATR_EINVAL;
+  } else if (rc == ATR_ENOENT) {
+    set_err(err, "the archive has no %s at its root", name);
+  }
+  archive_read_free(a);
+  return rc;
+}

@@ -31,4 +31,10 @@ int atr_archive_check(const void *data, size_t len,
 int atr_archive_extract(const void *data, size_t len, const char *dir,
                         const atr_archive_limits_t *limits, char **err);
 
+/* Read one regular file (by its path in the archive, "./" ignored) into
+ * *out (malloc'd, NUL-terminated). ATR_ENOENT when absent, ATR_EINVAL
+ * when larger than max or the archive is unreadable. */
+int atr_archive_read_file(const void *data, size_t len, const char *name,
+                          size_t max, char **out, size_t *out_len, char **err);
+
 #endif

@@ -290,3 +290,27 @@ void atr_db_new_uuid(char out[37]) {
   uuid_generate_random(raw);
   uuid_unparse_lower(raw, out);
 }
+
+int atr_db_publish(atr_store_t *store, const char *channel, const char *payload,
+                   char **err) {
+  if (!store->ops->publish)
+    return ATR_ENOTSUP;
+  return store->ops->publish(store->ctx, channel, payload, err);
+}
+
+int atr_db_subscribe(atr_store_t *store, const char *channel, atr_db_sub_fn fn,
+                     void *user_data, atr_db_sub_t **out, char **err) {
+  if (!store->ops->subscribe)
+    return ATR_ENOTSUP;
+  return store->ops->subscribe(store->ctx, channel, fn, user_data, out, err);
+}
+
+void atr_db_unsubscribe(atr_store_t *store, atr_db_sub_t *sub) {
+  if (sub && store->ops->unsubscribe)
+    store->ops->unsubscribe(store->ctx, sub);
+}
+
+bool atr_db_unique_violation(int rc, const char *err) {
+  return (rc == ATR_ECONSTRAINT || rc == ATR_EEXIST) && err &&
+         (strcasestr(err, "unique") || strcasestr(err, "duplicate key"));
+}

@@ -96,6 +96,20 @@ typedef int (*atr_db_tx_fn)(atr_db_t *db, void *user_data, char **err);
 int atr_db_tx(atr_store_t *store, atr_tx_mode_t mode, atr_db_tx_fn fn,
               void *user_data, char **err);
 
+/* Whether a failed statement broke a unique constraint (a name taken),
+ * rather than another constraint: both plugins map every constraint to
+ * ATR_ECONSTRAINT, and only their messages tell which. */
+bool atr_db_unique_violation(int rc, const char *err);
+
+/* Pub/sub through the storage plugin (see atrium/storage.h): in process
+ * for SQLite, across servers for PostgreSQL. ATR_ENOTSUP when the plugin
+ * has none. */
+int atr_db_publish(atr_store_t *store, const char *channel, const char *payload,
+                   char **err);
+int atr_db_subscribe(atr_store_t *store, const char *channel, atr_db_sub_fn fn,
+                     void *user_data, atr_db_sub_t **out, char **err);
+void atr_db_unsubscribe(atr_store_t *store, atr_db_sub_t *sub);
+
 /* Now, in microseconds since the epoch (what the core writes as times). */
 int64_t atr_db_now_us(void);
 /* A new random UUID (v4) as 36 lower-case characters plus NUL. */

@@ -41,8 +41,9 @@ struct atr_http_server {
 struct atr_http_exchange {
   struct mg_connection *conn;
   const char *request_id;
-  bool closing;      /* the server is draining: ask the client to reconnect */
-  int status;        /* 0 until answered */
+  bool closing; /* the server is draining: ask the client to reconnect */
+  const atomic_bool *draining; /* the server's flag, read by long streams */
+  int status;                  /* 0 until answered */
   char *extra[8][2]; /* queued response headers, name and value (owned) */
   int nextra;
 };
@@ -81,6 +82,37 @@ int atr__http_respond(atr_http_exchange_t *x, int status,
     mg_write(x->conn, body, body_len);
   x->status = status;
   return 0;
+}
+
+int atr__http_stream_begin(atr_http_exchange_t *x, int status,
+                           const char *content_type) {
+  if (!x || x->status != 0 || status < 100 || status > 599)
+    return ATR_EINVAL;
+  mg_response_header_start(x->conn, status);
+  mg_response_header_add(x->conn, "Content-Type", content_type, -1);
+  mg_response_header_add(x->conn, "X-Request-Id", x->request_id, -1);
+  mg_response_header_add(x->conn, "Cache-Control", "no-store", -1);
+  /* The body ends when the connection closes: no length, no chunking. */
+  mg_response_header_add(x->conn, "Connection", "close", -1);
+  mg_response_header_add(x->conn, "X-Accel-Buffering", "no", -1);
+  for (int i = 0; i < x->nextra; i++)
+    mg_response_header_add(x->conn, x->extra[i][0], x->extra[i][1], -1);
+  mg_response_header_send(x->conn);
+  x->status = status;
+  return 0;
+}
+
+int atr__http_stream_write(atr_http_exchange_t *x, const void *data,
+                           size_t len) {
+  if (!x || x->status == 0)
+    return ATR_EINVAL;
+  if (len == 0)
+    return 0;
+  return mg_write(x->conn, data, len) == (int)len ? 0 : ATR_EIO;
+}
+
+bool atr__http_draining(const atr_http_exchange_t *x) {
+  return x && x->draining && atomic_load(x->draining);
 }
 
 void atr__http_add_header(atr_http_exchange_t *x, const char *name,
@@ -273,8 +305,10 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
   uuid_unparse_lower(raw, rid);
   /* in_flight goes up before draining is read: a request the drain does
    * not see in in_flight is sure to see draining and get a 503. */
-  atr_http_exchange_t x = {
-      .conn = conn, .request_id = rid, .closing = atomic_load(&srv->draining)};
+  atr_http_exchange_t x = {.conn = conn,
+                           .request_id = rid,
+                           .closing = atomic_load(&srv->draining),
+                           .draining = &srv->draining};
   const char *method = ri->request_method;
   const char *path = ri->local_uri ? ri->local_uri : "/";
 

@@ -11,6 +11,7 @@
 #ifndef ATRIUM_CORE_HTTP_EXCHANGE_H
 #define ATRIUM_CORE_HTTP_EXCHANGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "atrium/host.h"
@@ -20,6 +21,15 @@
 int atr__http_respond(atr_http_exchange_t *x, int status,
                       const char *content_type, const char *body,
                       size_t body_len);
+/* A streamed answer (server-sent events): the headers now, with
+ * Connection: close and no length; then any number of writes. Write
+ * fails with ATR_EIO once the client has gone. */
+int atr__http_stream_begin(atr_http_exchange_t *x, int status,
+                           const char *content_type);
+int atr__http_stream_write(atr_http_exchange_t *x, const void *data,
+                           size_t len);
+/* The server is draining for shutdown: long streams should end. */
+bool atr__http_draining(const atr_http_exchange_t *x);
 /* A request header's value by case-insensitive name, or NULL. */
 const char *atr__http_header(atr_http_exchange_t *x, const char *name);
 /* Queue a response header for the next atr__http_respond (at most 8; the

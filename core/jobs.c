@@ -1,20 +1,22 @@
 /* core/jobs.c — see jobs.h. */
 #include "jobs.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atrium/error.h"
 
-/* The claim, with one `?` per provisioner type spliced in at %s. */
+/* The claim, with the organization filter (or nothing, for a daemon that
+ * serves all) and one `?` per provisioner type spliced in. */
 static const char claim_sql_fmt[] =
     "UPDATE provisioner_jobs SET started_at = ?, updated_at = ?, "
     "worker_id = ?, last_heartbeat_at = ? "
     "WHERE id = ("
     " SELECT j.id FROM provisioner_jobs j"
     " WHERE j.started_at IS NULL AND j.canceled_at IS NULL"
-    " AND j.organization_id = ?"
+    "%s"
     " AND j.provisioner IN (%s)"
     " AND NOT EXISTS ("
     "  SELECT 1 FROM provisioner_job_tags t"
@@ -66,7 +68,8 @@ static int claim_tx(atr_db_t *db, void *ud, char **err) {
   p[n++] = atr_v_time(now);
   p[n++] = atr_v_text(c->who->daemon_id);
   p[n++] = atr_v_time(now);
-  p[n++] = atr_v_text(c->who->organization_id);
+  if (c->who->organization_id)
+    p[n++] = atr_v_text(c->who->organization_id);
   for (size_t i = 0; i < c->ntypes; i++)
     p[n++] = atr_v_text(c->who->provisioners[i]);
   p[n++] = atr_v_text(c->who->daemon_id);
@@ -86,7 +89,7 @@ static int claim_tx(atr_db_t *db, void *ud, char **err) {
 }
 
 /* The claim statement with "?, ?, ?" for n provisioner types. */
-static char *claim_sql(size_t ntypes) {
+static char *claim_sql(size_t ntypes, bool any_org) {
   char marks[3 * ATR_JOBS_MAX_PROVISIONERS + 1];
   size_t used = 0;
   for (size_t i = 0; i < ntypes; i++)
@@ -94,7 +97,8 @@ static char *claim_sql(size_t ntypes) {
                              i ? ", ?" : "?");
   marks[used] = '\0';
   char *sql = NULL;
-  if (asprintf(&sql, claim_sql_fmt, marks) < 0)
+  if (asprintf(&sql, claim_sql_fmt, any_org ? "" : " AND j.organization_id = ?",
+               marks) < 0)
     return NULL;
   return sql;
 }
@@ -113,7 +117,8 @@ int atr_jobs_claim(atr_store_t *store, const atr_claimer_t *claimer,
       *err = NULL;
     return ATR_EINVAL;
   }
-  claim_t c = {claimer, ntypes, claim_sql(ntypes), out};
+  claim_t c = {claimer, ntypes,
+               claim_sql(ntypes, claimer->organization_id == NULL), out};
   if (!c.sql)
     return ATR_ENOMEM;
   int rc = atr_db_tx(store, ATR_TX_WRITE, claim_tx, &c, err);
@@ -167,4 +172,234 @@ int atr_jobs_complete(atr_store_t *store, const char *job_id,
                        "worker_id = ? AND started_at IS NOT NULL AND "
                        "completed_at IS NULL",
                        p, 5, job_id, err);
+}
+
+/* ---- insert, cancel, reap ---------------------------------------------- */
+
+int atr_jobs_insert(atr_db_t *db, const atr_job_new_t *job, char id[37],
+                    char **err) {
+  atr_db_new_uuid(id);
+  int64_t now = atr_db_now_us();
+  atr_value_t p[] = {atr_v_text(id),
+                     atr_v_time(now),
+                     atr_v_time(now),
+                     atr_v_text(job->organization_id),
+                     atr_v_text(job->initiator_id),
+                     atr_v_text(job->provisioner),
+                     atr_v_text(job->type),
+                     atr_v_text(job->input ? job->input : "{}"),
+                     atr_v_text(job->file_id)};
+  int rc = atr_db_exec(db,
+                       "INSERT INTO provisioner_jobs (id, created_at, "
+                       "updated_at, organization_id, initiator_id, "
+                       "provisioner, type, input, file_id) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       p, 9, NULL, err);
+  const char *key;
+  json_t *value;
+  json_object_foreach(job->tags, key, value) {
+    if (rc != 0)
+      break;
+    atr_value_t t[] = {atr_v_text(id), atr_v_text(key),
+                       atr_v_text(json_string_value(value))};
+    rc = atr_db_exec(db,
+                     "INSERT INTO provisioner_job_tags (job_id, key, value) "
+                     "VALUES (?, ?, ?)",
+                     t, 3, NULL, err);
+  }
+  return rc;
+}
+
+static int set_err(char **err, int rc, const char *msg, const char *id) {
+  if (err && asprintf(err, msg, id) < 0)
+    *err = NULL;
+  return rc;
+}
+
+int atr_jobs_cancel(atr_db_t *db, const char *job_id, bool *ended, char **err) {
+  int64_t now = atr_db_now_us();
+  atr_value_t p[] = {atr_v_time(now), atr_v_time(now), atr_v_time(now),
+                     atr_v_text(job_id)};
+  int64_t changed = 0;
+  /* Pending: canceled and completed in one go. */
+  int rc = atr_db_exec(db,
+                       "UPDATE provisioner_jobs SET canceled_at = ?, "
+                       "completed_at = ?, updated_at = ? WHERE id = ? AND "
+                       "started_at IS NULL AND completed_at IS NULL AND "
+                       "canceled_at IS NULL",
+                       p, 4, &changed, err);
+  if (rc != 0 || changed == 1) {
+    *ended = true;
+    return rc;
+  }
+  *ended = false;
+  atr_value_t q[] = {atr_v_time(now), atr_v_time(now), atr_v_text(job_id)};
+  rc = atr_db_exec(db,
+                   "UPDATE provisioner_jobs SET canceled_at = ?, "
+                   "updated_at = ? WHERE id = ? AND completed_at IS NULL AND "
+                   "canceled_at IS NULL",
+                   q, 3, &changed, err);
+  if (rc != 0 || changed == 1)
+    return rc;
+  atr_value_t k[] = {atr_v_text(job_id)};
+  int64_t one = 0;
+  rc = atr_db_query_int(db, "SELECT 1 FROM provisioner_jobs WHERE id = ?", k, 1,
+                        &one, err);
+  if (rc == ATR_ENOENT)
+    return rc;
+  if (rc != 0)
+    return rc;
+  return set_err(err, ATR_EINVAL,
+                 "job %s has already ended or is already being canceled",
+                 job_id);
+}
+
+int atr_jobs_cancel_requested(atr_store_t *store, const char *job_id,
+                              bool *canceled, char **err) {
+  atr_db_t db;
+  int rc = atr_db_open(store, &db, err);
+  if (rc != 0)
+    return rc;
+  atr_value_t k[] = {atr_v_text(job_id)};
+  int64_t n = 0;
+  rc = atr_db_query_int(&db,
+                        "SELECT COUNT(*) FROM provisioner_jobs WHERE id = ? "
+                        "AND canceled_at IS NOT NULL",
+                        k, 1, &n, err);
+  atr_db_close(&db);
+  *canceled = n > 0;
+  return rc;
+}
+
+typedef struct reap {
+  int64_t hung_ms, pending_ms;
+  json_t *ids;
+} reap_t;
+
+/* Fail the jobs `where` picks with `why`; collect their ids. */
+static int reap_where(atr_db_t *db, reap_t *r, const char *where,
+                      int64_t cutoff, const char *why, char **err) {
+  int64_t now = atr_db_now_us();
+  char *sql = NULL;
+  if (asprintf(&sql,
+               "UPDATE provisioner_jobs SET completed_at = ?, updated_at = ?, "
+               "error = ?, error_code = 'reaped' WHERE completed_at IS NULL "
+               "AND %s RETURNING id",
+               where) < 0)
+    return ATR_ENOMEM;
+  atr_value_t p[] = {atr_v_time(now), atr_v_time(now), atr_v_text(why),
+                     atr_v_time(cutoff)};
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(db, sql, p, 4, &rows, err);
+  free(sql);
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1)
+    json_array_append_new(r->ids, json_string(atr_db_get_text(db, rows, 0)));
+  atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
+
+int atr_jobs_keep_previous_state(atr_db_t *db, const char *job_id, char **err) {
+  atr_value_t p[] = {atr_v_text(job_id)};
+  return atr_db_exec(
+      db,
+      "UPDATE workspace_builds SET provisioner_state = (SELECT "
+      "p.provisioner_state FROM workspace_builds p WHERE p.workspace_id = "
+      "workspace_builds.workspace_id AND p.build_number < "
+      "workspace_builds.build_number ORDER BY p.build_number DESC LIMIT 1) "
+      "WHERE job_id = ? AND provisioner_state IS NULL",
+      p, 1, NULL, err);
+}
+
+static int reap_tx(atr_db_t *db, void *ud, char **err) {
+  reap_t *r = ud;
+  json_array_clear(r->ids);
+  int64_t now = atr_db_now_us();
+  char hung[160], pending[160];
+  snprintf(hung, sizeof hung,
+           "reaped: the provisioner daemon sent no heartbeat for %lldms "
+           "(provisioner.heartbeat_timeout); it probably died",
+           (long long)r->hung_ms);
+  snprintf(pending, sizeof pending,
+           "reaped: no provisioner daemon took the job within %lldms "
+           "(provisioner.pending_timeout); check the daemons and tags",
+           (long long)r->pending_ms);
+  int rc = reap_where(db, r, "started_at IS NOT NULL AND last_heartbeat_at < ?",
+                      now - r->hung_ms * 1000, hung, err);
+  if (rc == 0)
+    rc = reap_where(db, r, "started_at IS NULL AND created_at < ?",
+                    now - r->pending_ms * 1000, pending, err);
+  size_t i;
+  json_t *id;
+  json_array_foreach(r->ids, i, id) {
+    if (rc != 0)
+      break;
+    rc = atr_jobs_keep_previous_state(db, json_string_value(id), err);
+  }
+  return rc;
+}
+
+int atr_jobs_reap(atr_store_t *store, int64_t hung_ms, int64_t pending_ms,
+                  json_t **ids, char **err) {
+  reap_t r = {hung_ms, pending_ms, json_array()};
+  int rc = atr_db_tx(store, ATR_TX_WRITE, reap_tx, &r, err);
+  if (rc != 0) {
+    json_decref(r.ids);
+    r.ids = NULL;
+  }
+  *ids = r.ids;
+  return rc;
+}
+
+const char *atr_job_status(bool started, bool completed, bool canceled,
+                           bool failed) {
+  if (failed)
+    return "failed";
+  if (completed)
+    return canceled ? "canceled" : "succeeded";
+  if (canceled)
+    return "canceling";
+  return started ? "running" : "pending";
+}
+
+bool atr_job_status_ended(const char *status) {
+  return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+         strcmp(status, "canceled") == 0;
+}
+
+/* ---- logs ---------------------------------------------------------------- */
+
+typedef struct append {
+  const char *job_id;
+  int64_t first_id;
+  const atr_job_log_line_t *lines;
+  size_t n;
+} append_t;
+
+static int append_tx(atr_db_t *db, void *ud, char **err) {
+  const append_t *a = ud;
+  for (size_t i = 0; i < a->n; i++) {
+    const atr_job_log_line_t *l = &a->lines[i];
+    atr_value_t p[] = {
+        atr_v_text(a->job_id),        atr_v_int(a->first_id + (int64_t)i),
+        atr_v_time(l->created_at_us), atr_v_text(l->source),
+        atr_v_text(l->level),         atr_v_text(l->stage ? l->stage : ""),
+        atr_v_text(l->output)};
+    int rc = atr_db_exec(db,
+                         "INSERT INTO provisioner_job_logs (job_id, id, "
+                         "created_at, source, level, stage, output) VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?)",
+                         p, 7, NULL, err);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+int atr_jobs_append_logs(atr_store_t *store, const char *job_id,
+                         int64_t first_id, const atr_job_log_line_t *lines,
+                         size_t n, char **err) {
+  if (n == 0)
+    return 0;
+  append_t a = {job_id, first_id, lines, n};
+  return atr_db_tx(store, ATR_TX_WRITE, append_tx, &a, err);
 }

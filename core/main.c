@@ -6,6 +6,7 @@
 #include "app.h"
 #include "atrium/error.h"
 #include "cli.h"
+#include "cli_builds.h"
 #include "cli_client.h"
 #include "log.h"
 #include "server.h"
@@ -26,6 +27,12 @@ static const char usage[] =
     "  users list|create|show|suspend|activate\n"
     "                                 manage users (--help for each)\n"
     "  tokens create|list|remove      manage your API tokens\n"
+    "  templates push|list|versions|show\n"
+    "                                 upload and inspect templates\n"
+    "  create NAME --template T       create a workspace (and build it)\n"
+    "  list | show NAME               your workspaces, one workspace\n"
+    "  start|stop|delete NAME         build a workspace, following the logs\n"
+    "  logs NAME [-f] | cancel NAME   a build's logs; cancel a build\n"
     "  version                        print the version\n"
     "\n"
     "common options:\n"
@@ -149,6 +156,8 @@ int main(int argc, char **argv) {
     return atr_cli_docs(argc - 2, argv + 2);
   if (atr_cli_client_handles(cmd))
     return atr_cli_client(cmd, argc - 2, argv + 2);
+  if (atr_cli_builds_handles(cmd))
+    return atr_cli_builds(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "server") == 0 || strcmp(cmd, "plugins") == 0 ||
       strcmp(cmd, "db") == 0)
     return run_with_app(cmd, argc - 2, argv + 2);

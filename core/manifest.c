@@ -120,7 +120,7 @@ static bool path_ok(const char *s) {
   return true;
 }
 
-static const char *type_name(atr_param_type_t t) {
+const char *atr_param_type_name(atr_param_type_t t) {
   switch (t) {
   case ATR_PARAM_STRING:
     return "string";
@@ -335,7 +335,7 @@ static void parse_param_key(ctx_t *c, const atr_conf_node_t *e, const char *f,
                                              ATR_PARAM_BOOL,
                                              ATR_PARAM_LIST_STRING};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-      if (strcmp(e->value, type_name(types[i])) == 0) {
+      if (strcmp(e->value, atr_param_type_name(types[i])) == 0) {
         p->type = types[i];
         pn->type_ok = true;
       }
@@ -394,7 +394,7 @@ static void parse_default(ctx_t *c, const atr_conf_node_t *d, const char *f,
   } else if (d->type == ATR_CONF_SCALAR && !d->is_null) {
     p->default_value = strdup(d->value);
   } else {
-    add_error(c, d, f, "must be a %s value", type_name(p->type));
+    add_error(c, d, f, "must be a %s value", atr_param_type_name(p->type));
     return;
   }
   p->has_default = true;
@@ -693,5 +693,12 @@ int atr_manifest_check_values(const atr_manifest_t *m, json_t *values,
   }
   json_decref(errs);
   *resolved = res;
+  return 0;
+}
+
+atr_param_type_t atr_param_type_parse(const char *name) {
+  for (int t = ATR_PARAM_STRING; t <= ATR_PARAM_LIST_STRING; t++)
+    if (name && strcmp(name, atr_param_type_name((atr_param_type_t)t)) == 0)
+      return (atr_param_type_t)t;
   return 0;
 }

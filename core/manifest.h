@@ -68,6 +68,11 @@ typedef struct atr_manifest {
   size_t nparams;
 } atr_manifest_t;
 
+/* "string", "number", "bool", "list(string)". */
+const char *atr_param_type_name(atr_param_type_t t);
+/* The type named so, or 0. */
+atr_param_type_t atr_param_type_parse(const char *name);
+
 /* Parse template.yaml text (file_name used in messages). On failure
  * ATR_EINVAL and *errors gets a JSON array of {"field", "detail"}, every
  * problem found (not only the first). */

@@ -13,9 +13,11 @@
 
 #include "api.h"
 #include "atrium/error.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "provd.h"
 #include "ratelimit.h"
 #include "version.h"
 
@@ -32,6 +34,8 @@ typedef struct server {
   atr_http_server_t *http;
   atr_metric_t *in_flight;
   atr_api_env_t api;
+  atr_events_t *events;
+  atr_provd_t *provd;
   int exit_code;
   bool stopping;
 } server_t;
@@ -42,12 +46,21 @@ static void close_handle(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
+/* The daemons first (their jobs are canceled through the plugins and end
+ * failed, with the state the plugins returned), then the event hub. */
+static void stop_jobs(server_t *s) {
+  atr_provd_stop(s->provd);
+  s->provd = NULL;
+  atr_events_stop(s->events);
+}
+
 static void on_drained(uv_async_t *async) {
   server_t *s = async->data;
   uv_timer_stop(&s->drain_poll);
   uv_thread_join(&s->stopper);
   s->stopper_started = false;
   s->http = NULL;
+  stop_jobs(s);
   atr_log(ATR_LOG_INFO, "server", "stopped serving; exiting");
   uv_walk(&s->loop, close_handle, NULL);
 }
@@ -174,6 +187,9 @@ static int start_serving(server_t *s, char **err) {
   if (rc != 0)
     return rc;
   register_core_metrics(s);
+  rc = atr_events_start(&s->app->store, &s->events, err);
+  if (rc != 0)
+    return rc;
   s->api =
       (atr_api_env_t){.store = &s->app->store,
                       .loader = &s->app->loader,
@@ -185,7 +201,25 @@ static int start_serving(server_t *s, char **err) {
                       .login_by_ip = atr_ratelimit_new(c->login_rate, 4096),
                       .login_by_email = atr_ratelimit_new(c->login_rate, 4096),
                       .api_by_user = atr_ratelimit_new(c->api_rate, 1024),
-                      .secure_cookies = c->secure_cookies};
+                      .secure_cookies = c->secure_cookies,
+                      .events = s->events};
+  atr_provd_config_t pc = {
+      .store = &s->app->store,
+      .events = s->events,
+      .loader = &s->app->loader,
+      .data_dir = c->data_dir,
+      .daemons = c->prov_daemons,
+      .tags = c->prov_tags,
+      .poll_ms = c->prov_poll_ms,
+      .heartbeat_ms = c->prov_heartbeat_ms,
+      .hung_ms = c->prov_hung_ms,
+      .pending_ms = c->prov_pending_ms,
+      .reaper_ms = c->prov_reaper_ms,
+      .max_log = c->prov_max_log,
+      .archive_limits = {c->file_max_unpacked, (uint64_t)c->file_max_entries}};
+  rc = atr_provd_start(&pc, &s->provd, err);
+  if (rc != 0)
+    return rc;
   atr_http_config_t hc = {.address = c->http_address,
                           .threads = c->http_threads,
                           .request_timeout_ms = c->http_request_timeout_ms,
@@ -198,6 +232,9 @@ static int start_serving(server_t *s, char **err) {
 }
 
 static void free_limits(server_t *s) {
+  stop_jobs(s);
+  atr_events_free(s->events);
+  s->events = NULL;
   atr_ratelimit_free(s->api.login_by_ip);
   atr_ratelimit_free(s->api.login_by_email);
   atr_ratelimit_free(s->api.api_by_user);

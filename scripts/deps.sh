@@ -3,8 +3,9 @@
 
 ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
   libcivetweb-dev libuv1-dev libjansson-dev libyaml-dev uuid-dev \
-  libsqlite3-dev libpq-dev libargon2-dev libssl-dev libarchive-dev"
-ATRIUM_TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev python3 \
+  libsqlite3-dev libpq-dev libargon2-dev libssl-dev libarchive-dev \
+  libcurl4-openssl-dev"
+ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   postgresql-15 curl \
   clang-tidy cppcheck \
   clang-format"

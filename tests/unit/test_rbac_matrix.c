@@ -168,6 +168,68 @@ static const row_t matrix[] = {
     {" n     n     -     n     y     n     y     -     -",
      "GET /api/v2/files/{fileid}"},
 
+    /* templates: versions and their import jobs; template admins and organization admins author, every member reads */
+    {" n     n     -     n     y     n     y     n     y",
+     "POST /api/v2/organizations/{organization}/templateversions"},
+
+    /* the handlers check the version's organization: read for every member, cancel for template authors */
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/templateversions/{templateversion}"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/templateversions/{templateversion}/rich-parameters"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/templateversions/{templateversion}/logs"},
+    {" n     y     -     y     y     y     y     -     -",
+     "PATCH /api/v2/templateversions/{templateversion}/cancel"},
+    {" n     n     -     n     y     n     y     n     y",
+     "POST /api/v2/organizations/{organization}/templates"},
+
+    /* other y?: every member may read templates (as in Coder, where members see the templates they may use), also of an organization they are not in */
+    {" n     y?    -     y     y     y     y     y     y",
+     "GET /api/v2/organizations/{organization}/templates"},
+    {" n     y?    -     y     y     y     y     y     y",
+     "GET /api/v2/organizations/{organization}/templates/{templatename}"},
+
+    /* the handlers check the template's organization (update and delete: template authors) */
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/templates/{template}"},
+    {" n     y     -     y     y     y     y     -     -",
+     "PATCH /api/v2/templates/{template}"},
+    {" n     y     -     y     y     y     y     -     -",
+     "DELETE /api/v2/templates/{template}"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/templates/{template}/versions"},
+    {" n     y     -     y     y     y     y     -     -",
+     "PATCH /api/v2/templates/{template}/versions"},
+
+    /* workspaces: members create their own; owners for anyone */
+    {" n     n     y     n     n     n     y     n     n",
+     "POST /api/v2/organizations/{organization}/members/{user}/workspaces"},
+    {" n     n     y     n     n     n     y     -     -",
+     "POST /api/v2/users/{user}/workspaces"},
+    {" n     n     y     n     y     n     y     -     -",
+     "GET /api/v2/users/{user}/workspace/{workspacename}"},
+
+    /* the handlers check the workspace: its owner, or a role that may act on anyone's workspaces (read: template admins; everything: owners) */
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspaces"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspaces/{workspace}"},
+    {" n     y     -     y     y     y     y     -     -",
+     "POST /api/v2/workspaces/{workspace}/builds"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspaces/{workspace}/builds"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspacebuilds/{workspacebuild}"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspacebuilds/{workspacebuild}/logs"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspacebuilds/{workspacebuild}/parameters"},
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspacebuilds/{workspacebuild}/resources"},
+    {" n     y     -     y     y     y     y     -     -",
+     "PATCH /api/v2/workspacebuilds/{workspacebuild}/cancel"},
+
     /* audit */
     {" n     n     -     n     n     y     y     -     -", "GET /api/v2/audit"},
 };

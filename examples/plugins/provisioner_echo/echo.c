@@ -162,8 +162,29 @@ static bool pretend_to_work(echo_ctx_t *c, echo_job_t *j) {
   return false;
 }
 
+/* A line for the job's log: what the developer sees in the build log. */
+static void job_log(const atr_prov_apply_request_t *req, const char *fmt, ...)
+    ATR_PRINTF(2, 3);
+static void job_log(const atr_prov_apply_request_t *req, const char *fmt, ...) {
+  if (req->log == NULL)
+    return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  req->log(req->job, ATR_LOG_INFO, "Applying", line);
+}
+
 static void log_request(echo_ctx_t *c, const atr_prov_apply_request_t *req,
                         const char *transition) {
+  job_log(req, "echo: %s workspace %s, build %" PRId64, transition,
+          or_none(req->workspace_name), req->build_number);
+  /* The state is this plugin's own text, so showing it hides nothing. */
+  job_log(req, "echo: prior state %.*s",
+          req->prior_state ? (int)req->prior_state_len : 6,
+          req->prior_state ? req->prior_state : "(none)");
   c->host->log(c->h, ATR_LOG_INFO,
                "apply %s: workspace %s (%s), build %" PRId64, transition,
                or_none(req->workspace_name), or_none(req->workspace_id),
@@ -184,9 +205,11 @@ static void log_request(echo_ctx_t *c, const atr_prov_apply_request_t *req,
     return;
   for (size_t i = 0; i < req->nparams; i++) {
     const atr_param_value_t *p = &req->params[i];
+    const char *shown =
+        p->sensitive ? "(sensitive)" : (p->value ? p->value : "");
     c->host->log(c->h, ATR_LOG_INFO, "apply %s: parameter %s = %s", transition,
-                 or_none(p->name),
-                 p->sensitive ? "(sensitive)" : (p->value ? p->value : ""));
+                 or_none(p->name), shown);
+    job_log(req, "echo: parameter %s = %s", or_none(p->name), shown);
   }
 }
 
@@ -263,6 +286,7 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
   }
   c->host->log(c->h, ATR_LOG_INFO, "apply %s: done, state %s", transition,
                res->state);
+  job_log(req, "echo: %s done", transition);
   return 0;
 }
 

@@ -4,14 +4,23 @@
  * values into real resources. It is named by its type ("terraform",
  * "docker", a third party's), which templates choose in template.yaml.
  *
- * The host calls these operations on a provisioner daemon's worker thread,
- * one job per thread, several jobs at once: keep per-job state in the job,
- * not in the plugin context, or lock it. Operations block until done.
- * cancel() is called from another thread while an operation runs and must
- * only make that operation return soon (with ATR_ECANCELED).
+ * A provisioner daemon calls, for a template version import, parse(); for a
+ * workspace build, plan() when the plugin has one and then apply(), both in
+ * the same working directory (the unpacked template archive) with the same
+ * request. Every request carries the job's services: log() appends a line
+ * to the job's log (the build log the developer sees), canceled() tells
+ * whether the job was canceled.
+ *
+ * Threads: the host calls these operations on a provisioner daemon's worker
+ * thread, one job per thread, several jobs at once: keep per-job state in
+ * the job, not in the plugin context, or lock it. Operations block until
+ * done. cancel() is called from another thread while an operation runs and
+ * must only make that operation return soon (with ATR_ECANCELED); the
+ * canceled() flag is set before cancel() is called. log() and canceled()
+ * may be called from any thread while the operation runs.
  *
  * Memory: everything in a request is borrowed for the call. Results are
- * malloc'd by the plugin and freed by the host with free().
+ * malloc'd by the plugin and freed by the host with free(), field by field.
  */
 #ifndef ATRIUM_PROVISIONER_H
 #define ATRIUM_PROVISIONER_H
@@ -19,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atrium/host.h"
 #include "atrium/plugin.h"
 
 typedef enum atr_transition {
@@ -29,42 +39,78 @@ typedef enum atr_transition {
 
 typedef struct atr_param_value {
   const char *name;
+  /* Canonical text: "2", "true", "[\"a\",\"b\"]" for list(string). */
   const char *value;
+  /* "string", "number", "bool" or "list(string)". */
+  const char *type;
   int sensitive; /* never log the value */
 } atr_param_value_t;
 
-typedef struct atr_prov_job atr_prov_job_t; /* opaque, for cancel */
+typedef struct atr_prov_job atr_prov_job_t; /* opaque, one running job */
 
-/* Import of a template version: read the provisioner's own files. */
+/* A line for the job's log. stage groups lines ("Planning", "Applying");
+ * NULL or "" for none. Lines longer than 64 KiB are cut. */
+typedef void (*atr_prov_log_fn)(atr_prov_job_t *job, atr_log_level_t level,
+                                const char *stage, const char *line);
+/* Nonzero once the job was canceled. */
+typedef int (*atr_prov_canceled_fn)(atr_prov_job_t *job);
+
+/* Import of a template version: check the provisioner's own files. */
 typedef struct atr_prov_parse_request {
   uint32_t struct_size;
   atr_prov_job_t *job;
+  atr_prov_log_fn log;
+  atr_prov_canceled_fn canceled;
   const char *workdir; /* the unpacked template archive */
+  /* The parameters template.yaml declares, in its order. */
+  const char *const *param_names;
+  size_t nparams;
 } atr_prov_parse_request_t;
 
 /* One build: start, stop or delete a workspace. */
 typedef struct atr_prov_apply_request {
   uint32_t struct_size;
   atr_prov_job_t *job;
+  atr_prov_log_fn log;
+  atr_prov_canceled_fn canceled;
+  const char *workdir; /* the unpacked template archive, private to the job */
   atr_transition_t transition;
-  const char *workdir;
+  int64_t build_number;
   const char *workspace_id;
   const char *workspace_name;
+  const char *owner_id;
   const char *owner_name;
+  const char *owner_email;
+  const char *organization_id;
   const char *template_id;
-  int64_t build_number;
+  const char *template_name;
+  const char *template_version_id;
+  const char *template_version_name;
+  /* Every parameter of the version with this build's value. */
   const atr_param_value_t *params;
   size_t nparams;
-  const char *prior_state; /* what the last successful apply returned */
+  /* What the last build of this workspace returned as state; NULL/0 for
+   * the first build. */
+  const char *prior_state;
   size_t prior_state_len;
 } atr_prov_apply_request_t;
 
+typedef struct atr_prov_metadata {
+  char *key;
+  char *value;
+  int sensitive; /* shown as redacted in the API */
+} atr_prov_metadata_t;
+
 typedef struct atr_prov_resource {
-  char *type; /* "docker_container" */
+  char *type; /* "docker_container", "terraform_data" */
   char *name;
-  char *id;
+  char *id; /* the provider's id, or NULL */
+  atr_prov_metadata_t *metadata;
+  size_t nmetadata;
 } atr_prov_resource_t;
 
+/* apply() fills this also when it fails: a state set here is stored with
+ * the build even then, so the next build starts from what really exists. */
 typedef struct atr_prov_apply_result {
   char *state; /* opaque to the host, given back as prior_state */
   size_t state_len;
@@ -79,9 +125,19 @@ typedef struct atr_provisioner_ops {
   int (*apply)(void *ctx, const atr_prov_apply_request_t *req,
                atr_prov_apply_result_t *res, char **err);
   void (*cancel)(void *ctx, atr_prov_job_t *job);
+  /* Optional (NULL, or absent in an older plugin): work out what apply()
+   * will do, before it runs, in the same workdir. A failure fails the
+   * build without calling apply(). */
+  int (*plan)(void *ctx, const atr_prov_apply_request_t *req, char **err);
 } atr_provisioner_ops_t;
 
 #define ATR_PROVISIONER_OPS_MIN_SIZE                                           \
   (offsetof(atr_provisioner_ops_t, cancel) + sizeof(void (*)(void)))
+
+/* Whether ops has plan() (a plugin built against an older SDK has not). */
+#define ATR_PROVISIONER_HAS_PLAN(ops)                                          \
+  ((ops)->struct_size >=                                                       \
+       offsetof(atr_provisioner_ops_t, plan) + sizeof(void (*)(void)) &&       \
+   (ops)->plan != NULL)
 
 #endif /* ATRIUM_PROVISIONER_H */

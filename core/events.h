@@ -1,0 +1,54 @@
+/* core/events.h — job events inside one server, fed by the store's
+ * pub/sub so that they also arrive from other servers on the same
+ * PostgreSQL: a job was posted (daemons wake up and claim), a job changed
+ * (its logs grew or it ended: log followers re-read), a job was asked to
+ * cancel (the daemon running it stops it).
+ *
+ * Waiting is by generation counters: a waiter remembers the generation it
+ * last saw and sleeps until it moves or a timeout passes, then re-reads
+ * the database. Events only say "look again"; the database is the truth,
+ * so a missed or duplicated event costs a little latency, never
+ * correctness.
+ *
+ * Threads: all functions may be called from any thread. The cancel
+ * callback runs on the store's pub/sub thread and must not block.
+ */
+#ifndef ATRIUM_CORE_EVENTS_H
+#define ATRIUM_CORE_EVENTS_H
+
+#include <stdint.h>
+
+#include "db.h"
+
+typedef struct atr_events atr_events_t;
+typedef void (*atr_events_cancel_fn)(void *user_data, const char *job_id);
+
+/* Subscribe to the store. A store without pub/sub still works within
+ * this process (events are delivered directly). */
+int atr_events_start(atr_store_t *store, atr_events_t **out, char **err);
+/* Unsubscribe and wake every waiter (they see atr_events_stopping). */
+void atr_events_stop(atr_events_t *ev);
+/* After stop, once no thread waits on it any more. */
+void atr_events_free(atr_events_t *ev);
+
+void atr_events_job_posted(atr_events_t *ev);
+void atr_events_job_changed(atr_events_t *ev, const char *job_id);
+void atr_events_job_cancel(atr_events_t *ev, const char *job_id);
+/* The pool's hook for cancel events (one; NULL to remove). */
+void atr_events_on_cancel(atr_events_t *ev, atr_events_cancel_fn fn,
+                          void *user_data);
+
+typedef enum atr_event_kind {
+  ATR_EVENT_POSTED = 0,
+  ATR_EVENT_CHANGED = 1,
+} atr_event_kind_t;
+
+/* The current generation of a kind. */
+uint64_t atr_events_gen(atr_events_t *ev, atr_event_kind_t kind);
+/* Sleep until the generation of `kind` differs from `seen`, the hub
+ * stops, or timeout_ms passes; returns the generation now. */
+uint64_t atr_events_wait(atr_events_t *ev, atr_event_kind_t kind, uint64_t seen,
+                         int64_t timeout_ms);
+int atr_events_stopping(atr_events_t *ev);
+
+#endif

@@ -1,0 +1,360 @@
+/* core/jobrun_build.c — a workspace build: gather what the provisioner
+ * needs (workspace, owner, template, parameter values, the last state),
+ * plan and apply, and store the new state and resources with the build.
+ *
+ * The state is stored whatever the outcome: the provisioner's when it
+ * returned one (also from a failed or canceled apply), else the previous
+ * build's, so the next build always starts from what really exists. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atrium/error.h"
+#include "jobrun.h"
+
+#define FACTS 12
+
+typedef struct build {
+  char *build_id;
+  bool orphan;
+  /* facts: build_number, transition, workspace_id, workspace_name,
+   * owner_id, owner_name, owner_email, organization_id, template_id,
+   * template_name, template_version_id, template_version_name */
+  int64_t number;
+  char *fact[FACTS];
+  atr_param_value_t *params;
+  size_t nparams;
+  char *prior;
+  size_t prior_len;
+  atr_prov_apply_result_t res;
+  bool res_set;
+} build_t;
+
+enum {
+  F_TRANSITION = 0,
+  F_WORKSPACE_ID,
+  F_WORKSPACE_NAME,
+  F_OWNER_ID,
+  F_OWNER_NAME,
+  F_OWNER_EMAIL,
+  F_ORG_ID,
+  F_TEMPLATE_ID,
+  F_TEMPLATE_NAME,
+  F_VERSION_ID,
+  F_VERSION_NAME,
+};
+
+static void build_free(build_t *b) {
+  free(b->build_id);
+  for (int i = 0; i < FACTS; i++)
+    free(b->fact[i]);
+  for (size_t i = 0; i < b->nparams; i++) {
+    free((char *)b->params[i].name);
+    free((char *)b->params[i].value);
+    free((char *)b->params[i].type);
+  }
+  free(b->params);
+  free(b->prior);
+  free(b->res.state);
+  for (size_t i = 0; i < b->res.nresources; i++) {
+    atr_prov_resource_t *r = &b->res.resources[i];
+    free(r->type);
+    free(r->name);
+    free(r->id);
+    for (size_t j = 0; j < r->nmetadata; j++) {
+      free(r->metadata[j].key);
+      free(r->metadata[j].value);
+    }
+    free(r->metadata);
+  }
+  free(b->res.resources);
+}
+
+static char *dup0(const char *s) {
+  return strdup(s ? s : "");
+}
+
+static int load_facts(atr_db_t *db, build_t *b, char **err) {
+  atr_value_t k[] = {atr_v_text(b->build_id)};
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(
+      db,
+      "SELECT b.build_number, b.transition, w.id, w.name, u.id, u.username, "
+      "u.email, w.organization_id, t.id, t.name, v.id, v.name "
+      "FROM workspace_builds b JOIN workspaces w ON w.id = b.workspace_id "
+      "JOIN users u ON u.id = w.owner_id JOIN templates t ON t.id = "
+      "w.template_id JOIN template_versions v ON v.id = "
+      "b.template_version_id WHERE b.id = ?",
+      k, 1, &rows, err);
+  if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    b->number = atr_db_get_int(db, rows, 0);
+    for (int i = 0; i < FACTS - 1; i++)
+      b->fact[i] = dup0(atr_db_get_text(db, rows, (size_t)i + 1));
+    rc = 0;
+  } else if (rc == 0) {
+    rc = ATR_ENOENT;
+    if (err && asprintf(err, "build %s no longer exists", b->build_id) < 0)
+      *err = NULL;
+  }
+  atr_db_rows_close(db, rows);
+  return rc;
+}
+
+static void add_secret(struct atr_prov_job *job, const char *value) {
+  if (strlen(value) < 4)
+    return;
+  char **s = realloc(job->secrets, (job->nsecrets + 1) * sizeof *s);
+  if (!s)
+    return;
+  job->secrets = s;
+  s[job->nsecrets] = strdup(value);
+  if (s[job->nsecrets])
+    job->nsecrets++;
+}
+
+static int load_params(atr_db_t *db, build_t *b, struct atr_prov_job *job,
+                       char **err) {
+  atr_value_t k[] = {atr_v_text(b->fact[F_VERSION_ID]),
+                     atr_v_text(b->build_id)};
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(
+      db,
+      "SELECT p.name, p.value, tp.type, tp.sensitive FROM "
+      "workspace_build_parameters p JOIN template_version_parameters tp ON "
+      "tp.template_version_id = ? AND tp.name = p.name WHERE "
+      "p.workspace_build_id = ? ORDER BY tp.display_order, p.name",
+      k, 2, &rows, err);
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    atr_param_value_t *p =
+        realloc(b->params, (b->nparams + 1) * sizeof *b->params);
+    if (!p) {
+      rc = ATR_ENOMEM;
+      break;
+    }
+    b->params = p;
+    p[b->nparams] = (atr_param_value_t){
+        dup0(atr_db_get_text(db, rows, 0)), dup0(atr_db_get_text(db, rows, 1)),
+        dup0(atr_db_get_text(db, rows, 2)), atr_db_get_bool(db, rows, 3)};
+    if (p[b->nparams].sensitive)
+      add_secret(job, p[b->nparams].value);
+    b->nparams++;
+    rc = 0;
+  }
+  atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
+
+static int load_prior(atr_db_t *db, build_t *b, char **err) {
+  atr_value_t k[] = {atr_v_text(b->fact[F_WORKSPACE_ID]), atr_v_int(b->number)};
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(db,
+                        "SELECT provisioner_state FROM workspace_builds WHERE "
+                        "workspace_id = ? AND build_number < ? AND "
+                        "provisioner_state IS NOT NULL ORDER BY build_number "
+                        "DESC LIMIT 1",
+                        k, 2, &rows, err);
+  if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    size_t len = 0;
+    const void *data = atr_db_get_blob(db, rows, 0, &len);
+    b->prior = malloc(len + 1);
+    if (b->prior) {
+      memcpy(b->prior, data, len);
+      b->prior[len] = '\0';
+      b->prior_len = len;
+    }
+  }
+  atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
+
+static int load(struct atr_prov_job *job, build_t *b, char **err) {
+  json_t *in = json_loads(job->row.input, 0, NULL);
+  const char *id = json_string_value(json_object_get(in, "workspace_build_id"));
+  b->build_id = id ? strdup(id) : NULL;
+  b->orphan = json_is_true(json_object_get(in, "orphan"));
+  json_decref(in);
+  if (!b->build_id) {
+    *err = strdup("the job names no workspace build");
+    return ATR_EINVAL;
+  }
+  atr_db_t db;
+  int rc = atr_db_open(job->cfg->store, &db, err);
+  if (rc != 0)
+    return rc;
+  rc = load_facts(&db, b, err);
+  if (rc == 0)
+    rc = load_params(&db, b, job, err);
+  if (rc == 0)
+    rc = load_prior(&db, b, err);
+  atr_db_close(&db);
+  return rc;
+}
+
+/* ---- the outcome --------------------------------------------------------- */
+
+typedef struct outcome {
+  build_t *b;
+  const char *job_id;
+  bool succeeded;
+} outcome_t;
+
+static int insert_resource(atr_db_t *db, const build_t *b, const char *job_id,
+                           const atr_prov_resource_t *r, char **err) {
+  char id[37];
+  atr_db_new_uuid(id);
+  atr_value_t v[] = {atr_v_text(id),
+                     atr_v_time(atr_db_now_us()),
+                     atr_v_text(job_id),
+                     atr_v_text(b->fact[F_TRANSITION]),
+                     atr_v_text(r->type ? r->type : "unknown"),
+                     atr_v_text(r->name ? r->name : "")};
+  int rc = atr_db_exec(db,
+                       "INSERT INTO workspace_resources (id, created_at, "
+                       "job_id, transition, type, name) VALUES "
+                       "(?, ?, ?, ?, ?, ?)",
+                       v, 6, NULL, err);
+  if (rc == 0 && r->id) {
+    atr_value_t m[] = {atr_v_text(id), atr_v_text("id"), atr_v_text(r->id),
+                       atr_v_bool(false)};
+    rc = atr_db_exec(db,
+                     "INSERT INTO workspace_resource_metadata "
+                     "(workspace_resource_id, key, value, sensitive) VALUES "
+                     "(?, ?, ?, ?)",
+                     m, 4, NULL, err);
+  }
+  for (size_t i = 0; rc == 0 && i < r->nmetadata; i++) {
+    const atr_prov_metadata_t *md = &r->metadata[i];
+    if (!md->key || !*md->key || strcmp(md->key, "id") == 0)
+      continue;
+    atr_value_t m[] = {atr_v_text(id), atr_v_text(md->key),
+                       atr_v_text(md->value), atr_v_bool(md->sensitive)};
+    rc = atr_db_exec(db,
+                     "INSERT INTO workspace_resource_metadata "
+                     "(workspace_resource_id, key, value, sensitive) VALUES "
+                     "(?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                     m, 4, NULL, err);
+  }
+  return rc;
+}
+
+static int write_outcome(atr_db_t *db, void *ud, char **err) {
+  const outcome_t *o = ud;
+  build_t *b = o->b;
+  const char *state = b->res.state ? b->res.state : b->prior;
+  size_t len = b->res.state ? b->res.state_len : b->prior_len;
+  int64_t now = atr_db_now_us();
+  atr_value_t p[] = {state ? atr_v_blob(state, len) : atr_v_null(),
+                     atr_v_time(now), atr_v_text(b->build_id)};
+  int rc = atr_db_exec(db,
+                       "UPDATE workspace_builds SET provisioner_state = ?, "
+                       "updated_at = ? WHERE id = ?",
+                       p, 3, NULL, err);
+  for (size_t i = 0; rc == 0 && i < b->res.nresources; i++)
+    rc = insert_resource(db, b, o->job_id, &b->res.resources[i], err);
+  if (rc == 0 && o->succeeded && strcmp(b->fact[F_TRANSITION], "delete") == 0) {
+    atr_value_t w[] = {atr_v_time(now), atr_v_text(b->fact[F_WORKSPACE_ID])};
+    rc = atr_db_exec(db,
+                     "UPDATE workspaces SET deleted = TRUE, updated_at = ? "
+                     "WHERE id = ?",
+                     w, 2, NULL, err);
+  }
+  return rc;
+}
+
+/* ---- running it ---------------------------------------------------------- */
+
+static atr_transition_t transition_of(const char *name) {
+  if (strcmp(name, "stop") == 0)
+    return ATR_TRANSITION_STOP;
+  if (strcmp(name, "delete") == 0)
+    return ATR_TRANSITION_DELETE;
+  return ATR_TRANSITION_START;
+}
+
+static char *failure(const char *what, int rc, const char *err) {
+  char *msg = NULL;
+  if (asprintf(&msg, "%s failed: %s", what, err ? err : atr_strerror(rc)) < 0)
+    msg = NULL;
+  return msg ? msg : strdup(what);
+}
+
+/* Plan (when the plugin has it) and apply; NULL on success, else why. */
+static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
+  job->plugin = atr_provd_find(job->cfg->loader, job->row.provisioner);
+  if (!job->plugin) {
+    char *msg = NULL;
+    if (asprintf(&msg, "no running provisioner plugin has type %s",
+                 job->row.provisioner) < 0)
+      msg = NULL;
+    return msg ? msg : strdup("no provisioner");
+  }
+  job->ops = job->plugin->desc->ops;
+  atr_prov_apply_request_t req = {
+      .struct_size = sizeof req,
+      .job = job,
+      .log = atr__jobrun_log_fn(),
+      .canceled = atr__jobrun_canceled_fn(),
+      .workdir = dir,
+      .transition = transition_of(b->fact[F_TRANSITION]),
+      .build_number = b->number,
+      .workspace_id = b->fact[F_WORKSPACE_ID],
+      .workspace_name = b->fact[F_WORKSPACE_NAME],
+      .owner_id = b->fact[F_OWNER_ID],
+      .owner_name = b->fact[F_OWNER_NAME],
+      .owner_email = b->fact[F_OWNER_EMAIL],
+      .organization_id = b->fact[F_ORG_ID],
+      .template_id = b->fact[F_TEMPLATE_ID],
+      .template_name = b->fact[F_TEMPLATE_NAME],
+      .template_version_id = b->fact[F_VERSION_ID],
+      .template_version_name = b->fact[F_VERSION_NAME],
+      .params = b->params,
+      .nparams = b->nparams,
+      .prior_state = b->prior,
+      .prior_state_len = b->prior_len};
+  char *err = NULL;
+  int rc = 0;
+  if (ATR_PROVISIONER_HAS_PLAN(job->ops)) {
+    atr_jobrun_log(job, ATR_LOG_INFO, "Planning", "Planning %s of %s",
+                   b->fact[F_TRANSITION], b->fact[F_WORKSPACE_NAME]);
+    rc = job->ops->plan(job->plugin->ctx, &req, &err);
+    if (rc != 0) {
+      char *msg = failure("plan", rc, err);
+      free(err);
+      return msg;
+    }
+  }
+  if (atomic_load(&job->canceled))
+    return strdup("canceled");
+  atr_jobrun_log(job, ATR_LOG_INFO, "Applying", "Applying %s of %s, build %lld",
+                 b->fact[F_TRANSITION], b->fact[F_WORKSPACE_NAME],
+                 (long long)b->number);
+  rc = job->ops->apply(job->plugin->ctx, &req, &b->res, &err);
+  char *msg = rc == 0 ? NULL : failure("apply", rc, err);
+  free(err);
+  return msg;
+}
+
+void atr__jobrun_build(struct atr_prov_job *job, const char *dir) {
+  build_t b = {0};
+  char *err = NULL;
+  int rc = load(job, &b, &err);
+  if (rc != 0) {
+    char *msg = failure("loading the build", rc, err);
+    atr__jobrun_finish(job, msg, NULL, NULL);
+    free(msg);
+    free(err);
+    build_free(&b);
+    return;
+  }
+  char *msg = NULL;
+  if (b.orphan)
+    atr_jobrun_log(job, ATR_LOG_WARN, "Applying",
+                   "Orphan delete: the provisioner is not run; what it made "
+                   "stays in place");
+  else
+    msg = provision(job, &b, dir);
+  outcome_t o = {&b, job->row.id, msg == NULL};
+  atr__jobrun_finish(job, msg, write_outcome, &o);
+  free(msg);
+  build_free(&b);
+}
