@@ -1,0 +1,149 @@
+# terraform-local: a workspace is a directory, ${root}/${owner}/${workspace}.
+#
+#   start   makes the directory (once), writes parameters.json and the
+#           "running" marker, and .token (mode 0600)
+#   stop    removes the marker and .token; the directory stays, like a
+#           home volume
+#   delete  removes the directory
+#
+# Only the built-in terraform_data resource and local-exec are used, so it
+# works offline. The plugin writes atrium.auto.tfvars.json with the
+# template parameters and the atrium_* facts that are declared below.
+
+terraform {
+  required_version = ">= 1.4" # terraform_data
+}
+
+# ---- template parameters (template.yaml)
+
+variable "root" {
+  type = string
+}
+
+variable "greeting" {
+  type = string
+}
+
+variable "cpus" {
+  type = number
+}
+
+variable "secret_token" {
+  type      = string
+  sensitive = true
+}
+
+variable "sleep_seconds" {
+  type = number
+}
+
+variable "fail" {
+  type = bool
+}
+
+# ---- workspace facts (the plugin fills those that are declared)
+
+variable "atrium_owner_name" {
+  type = string
+}
+
+variable "atrium_workspace_name" {
+  type = string
+}
+
+variable "atrium_workspace_id" {
+  type = string
+}
+
+variable "atrium_transition" {
+  type = string # start, stop or delete
+}
+
+locals {
+  dir = "${var.root}/${var.atrium_owner_name}/${var.atrium_workspace_name}"
+  # Resources that exist only while the workspace runs have this count.
+  running = var.atrium_transition == "start" ? 1 : 0
+}
+
+# The workspace's home: made by the first start, kept while stopped,
+# removed on delete. Its input never changes afterwards (root is
+# immutable), so later builds leave it alone.
+resource "terraform_data" "home" {
+  input = {
+    dir = local.dir
+  }
+
+  provisioner "local-exec" {
+    command     = "mkdir -p \"$DIR\""
+    environment = { DIR = local.dir }
+  }
+
+  # Destroy-time provisioners may only refer to self: the directory comes
+  # from the input stored in the state.
+  provisioner "local-exec" {
+    when        = destroy
+    command     = "rm -rf \"$DIR\""
+    environment = { DIR = self.output.dir }
+  }
+}
+
+# What runs: recreated when a parameter changes, gone when stopped.
+resource "terraform_data" "running" {
+  count      = local.running
+  depends_on = [terraform_data.home]
+
+  triggers_replace = [var.greeting, var.cpus, var.sleep_seconds, var.fail]
+  input = {
+    dir = local.dir
+  }
+
+  provisioner "local-exec" {
+    interpreter = ["/bin/sh"]
+    command     = "${path.module}/scripts/start.sh"
+    environment = {
+      DIR           = local.dir
+      SLEEP_SECONDS = var.sleep_seconds
+      FAIL          = var.fail
+      PARAMETERS = jsonencode({
+        workspace_id  = var.atrium_workspace_id
+        greeting      = var.greeting
+        cpus          = var.cpus
+        sleep_seconds = var.sleep_seconds
+        fail          = var.fail
+      })
+    }
+  }
+
+  provisioner "local-exec" {
+    when        = destroy
+    command     = "rm -f \"$DIR/running\" \"$DIR/parameters.json\""
+    environment = { DIR = self.output.dir }
+  }
+}
+
+# The secret, kept apart: Terraform hides the output of a provisioner that
+# uses a sensitive value, and the start script's output stays visible.
+resource "terraform_data" "token" {
+  count      = local.running
+  depends_on = [terraform_data.home]
+
+  triggers_replace = [sha256(var.secret_token)]
+  input = {
+    dir = local.dir
+  }
+
+  provisioner "local-exec" {
+    command     = "umask 077 && printf '%s' \"$TOKEN\" > \"$DIR/.token\""
+    environment = { DIR = local.dir, TOKEN = var.secret_token }
+  }
+
+  provisioner "local-exec" {
+    when        = destroy
+    command     = "rm -f \"$DIR/.token\""
+    environment = { DIR = self.output.dir }
+  }
+}
+
+output "directory" {
+  value = local.dir
+}
