@@ -28,7 +28,8 @@ json_t *atr_api_job_row(atr_db_t *db, atr_db_rows_t *rows, size_t first) {
   bool failed = !atr_db_is_null(db, rows, c + 6);
   const char *worker = atr_db_get_text(db, rows, c + 8);
   return json_pack(
-      "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:{}}",
+      "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:b, "
+      "s:{}}",
       "id", text_or_empty(db, rows, c), "type", text_or_empty(db, rows, c + 1),
       "status", atr_job_status(started, completed, canceled, failed),
       "created_at", atr_api_time_json(atr_db_get_time(db, rows, c + 2)),
@@ -39,7 +40,8 @@ json_t *atr_api_job_row(atr_db_t *db, atr_db_rows_t *rows, size_t first) {
       text_or_empty(db, rows, c + 7), "worker_id",
       worker ? json_string(worker) : json_null(), "provisioner",
       text_or_empty(db, rows, c + 9), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, c + 10)), "tags");
+      atr_api_time_json(atr_db_get_time(db, rows, c + 10)), "logs_overflowed",
+      atr_db_get_bool(db, rows, c + 11), "tags");
 }
 
 int atr_api_job_add_tags(atr_db_t *db, json_t *job, char **err) {

@@ -13,7 +13,7 @@
 #define ATR_API_JOB_COLUMNS                                                    \
   "j.id, j.type, j.created_at, j.started_at, j.completed_at, "                 \
   "j.canceled_at, j.error, j.file_id, j.worker_id, j.provisioner, "            \
-  "j.updated_at, j.input"
+  "j.updated_at, j.logs_overflowed"
 #define ATR_API_JOB_NCOLUMNS 12
 
 /* A ProvisionerJob from the current row, columns from `first` on. */

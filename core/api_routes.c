@@ -115,6 +115,8 @@ const atr_api_route_t atr_api_routes[] = {
      atr_api_build_resources, SIGNED_IN},
     {"PATCH", "/api/v2/workspacebuilds/{workspacebuild}/cancel",
      atr_api_build_cancel, SIGNED_IN},
+    {"GET", "/api/v2/workspacebuilds/{workspacebuild}/state",
+     atr_api_build_state, SIGNED_IN},
     /* audit */
     {"GET", "/api/v2/audit", atr_api_audit_list, RBAC(AUDIT_LOG, READ)},
 };

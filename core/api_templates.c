@@ -146,6 +146,7 @@ typedef struct new_version {
   char id[37];
   char job_id[37];
   char name_buf[64];
+  json_t *answer; /* read in the transaction: its job as created, pending */
 } new_version_t;
 
 static int insert_version(atr_db_t *db, void *ud, char **err) {
@@ -176,11 +177,14 @@ static int insert_version(atr_db_t *db, void *ud, char **err) {
                      atr_v_text(nv->message ? nv->message : ""),
                      atr_v_text(nv->job_id),
                      atr_v_text(nv->user_id)};
-  return atr_db_exec(db,
-                     "INSERT INTO template_versions (id, template_id, "
-                     "organization_id, created_at, updated_at, name, message, "
-                     "job_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     p, 9, NULL, err);
+  rc = atr_db_exec(db,
+                   "INSERT INTO template_versions (id, template_id, "
+                   "organization_id, created_at, updated_at, name, message, "
+                   "job_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   p, 9, NULL, err);
+  json_decref(nv->answer);
+  nv->answer = NULL;
+  return rc == 0 ? load_version(db, nv->id, &nv->answer, err) : rc;
 }
 
 /* The provisioner named in the archive's template.yaml, into buf; a
@@ -338,15 +342,13 @@ int atr_api_template_version_create(atr_api_req_t *r) {
   free(err);
   err = NULL;
   if (r->status == 0) {
-    atr_events_job_posted(r->env->events);
-    json_t *out = NULL;
-    if (atr_db_open(r->env->store, &db, &err) == 0) {
-      load_version(&db, nv.id, &out, &err);
-      atr_db_close(&db);
-    }
-    atr_api_json(r, 201, out ? out : json_pack("{s:s}", "id", nv.id));
+    atr_api_json(r, 201, nv.answer);
+    nv.answer = NULL;
     audit(r, "create", "template_version", nv.id, nv.name, r->org_id, NULL);
+    /* After the answer is made, so it shows the job as created: pending. */
+    atr_events_job_posted(r->env->events);
   }
+  json_decref(nv.answer);
   free(err);
   json_decref(body);
   return 0;

@@ -299,7 +299,10 @@ typedef struct new_build {
   char build_id[37];
   char job_id[37];
   int64_t number;
-  json_t *errors;      /* validations when the values were refused */
+  json_t *errors; /* validations when the values were refused */
+  /* The Workspace (a new one) or WorkspaceBuild, read in the transaction:
+   * its job as created, pending. */
+  json_t *answer;
   const char *refused; /* a reason to answer 409/400 with */
   int refused_status;
 } new_build_t;
@@ -456,6 +459,17 @@ static int insert_build(atr_db_t *db, new_build_t *nb, json_t *resolved,
   return rc;
 }
 
+static int read_answer(atr_db_t *db, new_build_t *nb, char **err) {
+  json_decref(nb->answer);
+  nb->answer = NULL;
+  if (nb->new_workspace_id[0]) {
+    atr_value_t p[] = {atr_v_text(nb->workspace_id)};
+    return one_workspace(db, "WHERE w.id = ?", p, 1, &nb->answer, err);
+  }
+  atr_value_t p[] = {atr_v_text(nb->build_id)};
+  return one_build(db, "WHERE b.id = ?", p, 1, &nb->answer, err);
+}
+
 static int build_tx(atr_db_t *db, void *ud, char **err) {
   new_build_t *nb = ud;
   nb->number = 0;
@@ -465,6 +479,8 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
   json_t *previous = NULL;
   bool active = false;
   int rc = 0;
+  if (nb->new_workspace_id[0])
+    nb->workspace_id = ""; /* a retry: the first attempt rolled back */
   if (!nb->workspace_id[0])
     rc = insert_workspace(db, nb, err);
   else
@@ -484,6 +500,8 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
     nb->refused = "Invalid parameter values.";
   if (rc == 0 && !nb->refused)
     rc = insert_build(db, nb, resolved, err);
+  if (rc == 0 && !nb->refused)
+    rc = read_answer(db, nb, err);
   atr_manifest_free(&m);
   json_decref(resolved);
   json_decref(previous);
@@ -492,7 +510,8 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
 }
 
 /* Run build_tx and answer a refusal or failure; 0 when the build was made
- * (nothing answered yet). */
+ * (nothing answered yet). The caller announces the job after making its
+ * answer, so the answer shows the job as created: pending. */
 static int make_build(atr_api_req_t *r, new_build_t *nb) {
   char *err = NULL;
   int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, build_tx, nb, &err);
@@ -510,8 +529,6 @@ static int make_build(atr_api_req_t *r, new_build_t *nb) {
   free(err);
   json_decref(nb->errors);
   nb->errors = NULL;
-  if (rc == 0)
-    atr_events_job_posted(r->env->events);
   return rc;
 }
 
@@ -634,17 +651,6 @@ static bool is_member(atr_api_req_t *r, const char *org, const char *user) {
   return rc == 0;
 }
 
-static void answer_workspace(atr_api_req_t *r, int status, const char *id) {
-  json_t *w = NULL;
-  char *err = NULL;
-  int rc = load_workspace(r->env->store, id, &w, &err);
-  if (rc == 0)
-    atr_api_json(r, status, w);
-  else
-    atr_api_fail(r, rc, err);
-  free(err);
-}
-
 static bool read_ws_ttl(json_t *body, new_build_t *nb, json_t *v) {
   json_t *j = json_object_get(body, "ttl_ms");
   if (!j || json_is_null(j))
@@ -692,7 +698,9 @@ int atr_api_workspace_create(atr_api_req_t *r) {
     atr_api_validation(r, "Invalid workspace.", v);
     v = NULL;
   } else if (make_build(r, &nb) == 0) {
-    answer_workspace(r, 201, nb.workspace_id);
+    atr_api_json(r, 201, nb.answer);
+    nb.answer = NULL;
+    atr_events_job_posted(r->env->events);
     atr_audit_record(r, &(atr_audit_entry_t){.action = "create",
                                              .resource_type = "workspace",
                                              .resource_id = nb.workspace_id,
@@ -701,6 +709,7 @@ int atr_api_workspace_create(atr_api_req_t *r) {
                                              .status_code = r->status});
   }
   json_decref(nb.values);
+  json_decref(nb.answer);
   json_decref(t);
   json_decref(v);
   json_decref(body);
@@ -788,23 +797,6 @@ static bool valid_transition(const char *t) {
                strcmp(t, "delete") == 0);
 }
 
-static void answer_build(atr_api_req_t *r, int status, const char *id) {
-  atr_db_t db;
-  char *err = NULL;
-  json_t *b = NULL;
-  atr_value_t p[] = {atr_v_text(id)};
-  int rc = atr_db_open(r->env->store, &db, &err);
-  if (rc == 0) {
-    rc = one_build(&db, "WHERE b.id = ?", p, 1, &b, &err);
-    atr_db_close(&db);
-  }
-  if (rc == 0)
-    atr_api_json(r, status, b);
-  else
-    atr_api_fail(r, rc, err);
-  free(err);
-}
-
 /* The version a build uses: the one asked for (of the workspace's
  * template), else the last build's. */
 static const char *build_version(atr_api_req_t *r, json_t *w, json_t *body,
@@ -879,7 +871,9 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
     atr_api_validation(r, "Invalid build.", v);
     v = NULL;
   } else if (make_build(r, &nb) == 0) {
-    answer_build(r, 201, nb.build_id);
+    atr_api_json(r, 201, nb.answer);
+    nb.answer = NULL;
+    atr_events_job_posted(r->env->events);
     json_t *diff = NULL;
     atr_audit_diff_add(&diff, "transition", NULL, transition, false);
     atr_audit_record(r, &(atr_audit_entry_t){.action = "write",
@@ -892,6 +886,7 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
     json_decref(diff);
   }
   json_decref(nb.values);
+  json_decref(nb.answer);
   json_decref(w);
   json_decref(v);
   json_decref(body);
@@ -1034,6 +1029,51 @@ int atr_api_build_params(atr_api_req_t *r) {
   } else {
     atr_api_json(r, 200, a);
   }
+  json_decref(b);
+  free(err);
+  return 0;
+}
+
+/* The provisioner state the build stored, as it is (Coder's
+ * /workspacebuilds/{id}/state). States can hold secrets (Terraform keeps
+ * sensitive values in plain text), so only those who may change the
+ * workspace's template get it. */
+int atr_api_build_state(atr_api_req_t *r) {
+  json_t *b = build_for(r, ATR_ACT_READ);
+  if (!b)
+    return 0;
+  json_t *w = NULL;
+  char *err = NULL;
+  int rc = load_workspace(r->env->store, jget(b, "workspace_id"), &w, &err);
+  if (rc != 0) {
+    atr_api_fail(r, rc, err);
+  } else if (atr_api_authorize(r, jget(w, "organization_id"), ATR_RES_TEMPLATE,
+                               ATR_ACT_UPDATE, false)) {
+    atr_db_t db;
+    atr_db_rows_t *rows = NULL;
+    atr_value_t p[] = {atr_v_text(jget(b, "id"))};
+    rc = atr_db_open(r->env->store, &db, &err);
+    if (rc == 0) {
+      rc = atr_db_query(&db,
+                        "SELECT provisioner_state FROM workspace_builds "
+                        "WHERE id = ?",
+                        p, 1, &rows, &err);
+      if (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
+        size_t len = 0;
+        const void *data = atr_db_get_blob(&db, rows, 0, &len);
+        rc = 0;
+        if (atr_db_is_null(&db, rows, 0))
+          atr_api_no_content(r);
+        else
+          atr_api_raw(r, 200, "application/octet-stream", data, len);
+      }
+      atr_db_rows_close(&db, rows);
+      atr_db_close(&db);
+    }
+    if (rc < 0)
+      atr_api_fail(r, rc, err);
+  }
+  json_decref(w);
   json_decref(b);
   free(err);
   return 0;

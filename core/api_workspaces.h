@@ -18,5 +18,6 @@ int atr_api_build_logs(atr_api_req_t *r);
 int atr_api_build_params(atr_api_req_t *r);
 int atr_api_build_resources(atr_api_req_t *r);
 int atr_api_build_cancel(atr_api_req_t *r);
+int atr_api_build_state(atr_api_req_t *r);
 
 #endif

@@ -122,11 +122,11 @@ const atr_option_t atr_core_options[] = {
     {ATR_OPT_DURATION, "provisioner.reaper_interval", "30s", 0,
      ATR_CORE_FIELD(prov_reaper_ms), "How often the reaper looks for jobs.",
      NULL, 50, 3600000},
-    {ATR_OPT_SIZE, "provisioner.max_log_size", "2MiB", 0,
+    {ATR_OPT_SIZE, "provisioner.max_log_size", "1MiB", 0,
      ATR_CORE_FIELD(prov_max_log),
      "Log output kept per job; past it, one line says the log was cut and "
-     "the rest is dropped.",
-     NULL, 4096, 1073741824.0},
+     "the rest is dropped (the job shows logs_overflowed).",
+     NULL, 4096, 1048576},
     {ATR_OPT_DURATION, "shutdown_grace", "4s", 0,
      ATR_CORE_FIELD(shutdown_grace_ms),
      "On SIGTERM, how long in-flight requests may take to finish before the "

@@ -151,7 +151,7 @@ void atr_jobrun_flush(struct atr_prov_job *job, int64_t older_than_us) {
                                      job->lines[i].level, job->lines[i].stage,
                                      job->lines[i].output};
     rc = atr_jobs_append_logs(job->cfg->store, job->row.id, job->next_id, rows,
-                              job->nlines, &err);
+                              job->nlines, (int64_t)job->bytes, job->cut, &err);
   }
   free(rows);
   if (rc == 0) {

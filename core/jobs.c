@@ -271,33 +271,6 @@ int atr_jobs_cancel_requested(atr_store_t *store, const char *job_id,
   return rc;
 }
 
-typedef struct reap {
-  int64_t hung_ms, pending_ms;
-  json_t *ids;
-} reap_t;
-
-/* Fail the jobs `where` picks with `why`; collect their ids. */
-static int reap_where(atr_db_t *db, reap_t *r, const char *where,
-                      int64_t cutoff, const char *why, char **err) {
-  int64_t now = atr_db_now_us();
-  char *sql = NULL;
-  if (asprintf(&sql,
-               "UPDATE provisioner_jobs SET completed_at = ?, updated_at = ?, "
-               "error = ?, error_code = 'reaped' WHERE completed_at IS NULL "
-               "AND %s RETURNING id",
-               where) < 0)
-    return ATR_ENOMEM;
-  atr_value_t p[] = {atr_v_time(now), atr_v_time(now), atr_v_text(why),
-                     atr_v_time(cutoff)};
-  atr_db_rows_t *rows = NULL;
-  int rc = atr_db_query(db, sql, p, 4, &rows, err);
-  free(sql);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1)
-    json_array_append_new(r->ids, json_string(atr_db_get_text(db, rows, 0)));
-  atr_db_rows_close(db, rows);
-  return rc < 0 ? rc : 0;
-}
-
 int atr_jobs_keep_previous_state(atr_db_t *db, const char *job_id, char **err) {
   atr_value_t p[] = {atr_v_text(job_id)};
   return atr_db_exec(
@@ -310,24 +283,42 @@ int atr_jobs_keep_previous_state(atr_db_t *db, const char *job_id, char **err) {
       p, 1, NULL, err);
 }
 
+typedef struct reap {
+  const char *set;   /* what else the UPDATE sets, with one `?` */
+  const char *where; /* which jobs, with one `?` for the cutoff */
+  int64_t cutoff_us;
+  const char *why;
+  json_t *ids;
+} reap_t;
+
+/* Fail the jobs r->where picks with r->why, collect their ids, and give
+ * the builds among them their predecessor's state. */
 static int reap_tx(atr_db_t *db, void *ud, char **err) {
   reap_t *r = ud;
   json_array_clear(r->ids);
   int64_t now = atr_db_now_us();
-  char hung[160], pending[160];
-  snprintf(hung, sizeof hung,
-           "reaped: the provisioner daemon sent no heartbeat for %lldms "
-           "(provisioner.heartbeat_timeout); it probably died",
-           (long long)r->hung_ms);
-  snprintf(pending, sizeof pending,
-           "reaped: no provisioner daemon took the job within %lldms "
-           "(provisioner.pending_timeout); check the daemons and tags",
-           (long long)r->pending_ms);
-  int rc = reap_where(db, r, "started_at IS NOT NULL AND last_heartbeat_at < ?",
-                      now - r->hung_ms * 1000, hung, err);
-  if (rc == 0)
-    rc = reap_where(db, r, "started_at IS NULL AND created_at < ?",
-                    now - r->pending_ms * 1000, pending, err);
+  char *sql = NULL;
+  if (asprintf(&sql,
+               "UPDATE provisioner_jobs SET completed_at = ?, updated_at = ?, "
+               "error = ?, error_code = 'reaped'%s WHERE completed_at IS NULL "
+               "AND %s RETURNING id",
+               r->set, r->where) < 0)
+    return ATR_ENOMEM;
+  atr_value_t p[] = {atr_v_time(now), atr_v_time(now), atr_v_text(r->why),
+                     atr_v_time(now), atr_v_time(r->cutoff_us)};
+  bool with_set = strchr(r->set, '?') != NULL;
+  atr_value_t *params = p;
+  atr_value_t q[] = {p[0], p[1], p[2], p[4]};
+  if (!with_set)
+    params = q;
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(db, sql, params, with_set ? 5 : 4, &rows, err);
+  free(sql);
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    json_array_append_new(r->ids, json_string(atr_db_get_text(db, rows, 0)));
+    rc = 0;
+  }
+  atr_db_rows_close(db, rows);
   size_t i;
   json_t *id;
   json_array_foreach(r->ids, i, id) {
@@ -340,13 +331,41 @@ static int reap_tx(atr_db_t *db, void *ud, char **err) {
 
 int atr_jobs_reap(atr_store_t *store, int64_t hung_ms, int64_t pending_ms,
                   json_t **ids, char **err) {
-  reap_t r = {hung_ms, pending_ms, json_array()};
-  int rc = atr_db_tx(store, ATR_TX_WRITE, reap_tx, &r, err);
-  if (rc != 0) {
-    json_decref(r.ids);
-    r.ids = NULL;
+  char hung[160], pending[160];
+  snprintf(hung, sizeof hung,
+           "reaped: the provisioner daemon sent no heartbeat for %lldms "
+           "(provisioner.heartbeat_timeout); it probably died",
+           (long long)hung_ms);
+  snprintf(pending, sizeof pending,
+           "reaped: no provisioner daemon took the job within %lldms "
+           "(provisioner.pending_timeout); check the daemons and tags",
+           (long long)pending_ms);
+  int64_t now = atr_db_now_us();
+  /* A job that never started gets started_at too: "finished" implies
+   * "started or canceled" (the schema checks it). */
+  reap_t kinds[] = {{"", "started_at IS NOT NULL AND last_heartbeat_at < ?",
+                     now - hung_ms * 1000, hung, json_array()},
+                    {", started_at = ?",
+                     "started_at IS NULL AND canceled_at IS NULL AND "
+                     "created_at < ?",
+                     now - pending_ms * 1000, pending, json_array()}};
+  *ids = json_array();
+  int rc = 0;
+  /* Separately: one kind failing does not hold the other back. */
+  for (size_t k = 0; k < 2; k++) {
+    char *e = NULL;
+    int r = atr_db_tx(store, ATR_TX_WRITE, reap_tx, &kinds[k], &e);
+    if (r == 0)
+      json_array_extend(*ids, kinds[k].ids);
+    else if (rc == 0) {
+      rc = r;
+      if (err)
+        *err = e;
+      e = NULL;
+    }
+    free(e);
+    json_decref(kinds[k].ids);
   }
-  *ids = r.ids;
   return rc;
 }
 
@@ -373,6 +392,8 @@ typedef struct append {
   int64_t first_id;
   const atr_job_log_line_t *lines;
   size_t n;
+  int64_t total;
+  bool overflowed;
 } append_t;
 
 static int append_tx(atr_db_t *db, void *ud, char **err) {
@@ -392,14 +413,20 @@ static int append_tx(atr_db_t *db, void *ud, char **err) {
     if (rc != 0)
       return rc;
   }
-  return 0;
+  atr_value_t t[] = {atr_v_int(a->total), atr_v_bool(a->overflowed),
+                     atr_v_text(a->job_id)};
+  return atr_db_exec(db,
+                     "UPDATE provisioner_jobs SET logs_length = ?, "
+                     "logs_overflowed = ? WHERE id = ?",
+                     t, 3, NULL, err);
 }
 
 int atr_jobs_append_logs(atr_store_t *store, const char *job_id,
                          int64_t first_id, const atr_job_log_line_t *lines,
-                         size_t n, char **err) {
+                         size_t n, int64_t total_bytes, bool overflowed,
+                         char **err) {
   if (n == 0)
     return 0;
-  append_t a = {job_id, first_id, lines, n};
+  append_t a = {job_id, first_id, lines, n, total_bytes, overflowed};
   return atr_db_tx(store, ATR_TX_WRITE, append_tx, &a, err);
 }

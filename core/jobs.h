@@ -84,9 +84,10 @@ int atr_jobs_cancel_requested(atr_store_t *store, const char *job_id,
                               bool *canceled, char **err);
 
 /* The reaper: fail running jobs whose last heartbeat is older than
- * hung_ms and pending ones older than pending_ms. A reaped build keeps
- * the state of the build before it. *ids gets the reaped jobs' ids as a
- * JSON array (caller decrefs), for announcing. */
+ * hung_ms and pending ones older than pending_ms (two transactions: one
+ * failing does not stop the other). A reaped build keeps the state of the
+ * build before it. *ids gets the reaped jobs' ids as a JSON array (caller
+ * decrefs; also on error, with what was reaped), for announcing. */
 int atr_jobs_reap(atr_store_t *store, int64_t hung_ms, int64_t pending_ms,
                   json_t **ids, char **err);
 
@@ -109,9 +110,12 @@ typedef struct atr_job_log_line {
   const char *output;
 } atr_job_log_line_t;
 
-/* Store lines first_id, first_id+1, ... of a job in one transaction. */
+/* Store lines first_id, first_id+1, ... of a job in one transaction,
+ * with the job's output so far (logs_length, at most 1 MiB) and whether
+ * lines were dropped past the cap (logs_overflowed). */
 int atr_jobs_append_logs(atr_store_t *store, const char *job_id,
                          int64_t first_id, const atr_job_log_line_t *lines,
-                         size_t n, char **err);
+                         size_t n, int64_t total_bytes, bool overflowed,
+                         char **err);
 
 #endif

@@ -365,6 +365,13 @@ ws_json slow >"$tmp/ws.json"
 [ "$(jv 'j["latest_build"]["status"], j["latest_build"]["job"]["status"]' <"$tmp/ws.json")" = "('canceled', 'canceled')" ] ||
   fail "after cancel: $(cat "$tmp/ws.json")"
 [ -d "$root/admin/slow" ] || fail "cancel lost the directory the build had made"
+# The canceled build kept a state (what terraform saved on SIGINT): the
+# home directory it had made is in it.
+slow_build1=$(ws_json slow | jv 'j["latest_build"]["id"]')
+api GET "/api/v2/workspacebuilds/$slow_build1/state" >"$tmp/state.json"
+[ "$(status)" = 200 ] || fail "state of the canceled build: HTTP $(status)"
+grep -q '"terraform_data"' "$tmp/state.json" && grep -q '"home"' "$tmp/state.json" ||
+  fail "the canceled build's state lacks terraform_data.home: $(head -c 400 "$tmp/state.json")"
 run start slow --parameter sleep_seconds=0
 expect_rc 0 "start after cancel"
 out_has '^Build 2 \(start\) succeeded' "start after cancel"
@@ -378,6 +385,13 @@ run create broken --template terraform-local -y --parameter "root=$root" --param
 expect_rc 1 "create broken"
 err_has '^Build 1 \(start\) failed in [0-9.]+s' "create broken: the end"
 [ "$(ws_json broken | jv 'j["latest_build"]["status"]')" = failed ] || fail "broken is not failed"
+# The failed apply's state was saved: the home directory made before the
+# failing step is in it, so the next build knows about it.
+broken_build1=$(ws_json broken | jv 'j["latest_build"]["id"]')
+api GET "/api/v2/workspacebuilds/$broken_build1/state" >"$tmp/state.json"
+[ "$(status)" = 200 ] || fail "state of the failed build: HTTP $(status)"
+grep -q '"home"' "$tmp/state.json" ||
+  fail "the failed build's state lacks terraform_data.home: $(head -c 400 "$tmp/state.json")"
 run logs broken
 expect_rc 0 "logs broken"
 grep -q "failing on purpose because fail is true" "$tmp/out" || fail "logs: why it failed"

@@ -229,6 +229,9 @@ static const row_t matrix[] = {
      "GET /api/v2/workspacebuilds/{workspacebuild}/resources"},
     {" n     y     -     y     y     y     y     -     -",
      "PATCH /api/v2/workspacebuilds/{workspacebuild}/cancel"},
+    /* the handler also wants update on templates: states hold secrets */
+    {" n     y     -     y     y     y     y     -     -",
+     "GET /api/v2/workspacebuilds/{workspacebuild}/state"},
 
     /* audit */
     {" n     n     -     n     n     y     y     -     -", "GET /api/v2/audit"},

@@ -267,6 +267,9 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
   echo_job_t job = {.job = req->job};
   atomic_init(&job.canceled, false);
   jobs_add(c, &job);
+  /* A cancel that came before we were on the list found nothing to flag. */
+  if (req->canceled != NULL && req->canceled(req->job))
+    atomic_store(&job.canceled, true);
 
   c->host->metric_add(c->requests, (const char *const[]){transition}, 1);
   log_request(c, req, transition);
