@@ -459,6 +459,26 @@ static int insert_build(atr_db_t *db, new_build_t *nb, json_t *resolved,
   return rc;
 }
 
+/* Only a version whose import succeeded has a schema to build with. */
+static int check_imported(atr_db_t *db, new_build_t *nb, char **err) {
+  atr_value_t k[] = {atr_v_text(nb->version_id)};
+  int64_t ok = 0;
+  int rc = atr_db_query_int(db,
+                            "SELECT COUNT(*) FROM template_versions v JOIN "
+                            "provisioner_jobs j ON j.id = v.job_id WHERE v.id "
+                            "= ? AND j.completed_at IS NOT NULL AND j.error "
+                            "IS NULL AND j.canceled_at IS NULL",
+                            k, 1, &ok, err);
+  if (rc == 0 && ok == 0) {
+    nb->errors =
+        json_pack("[{s:s, s:s}]", "field", "template_version_id", "detail",
+                  "The template version's import has not succeeded; "
+                  "see its logs.");
+    nb->refused = "The template version cannot be built.";
+  }
+  return rc;
+}
+
 static int read_answer(atr_db_t *db, new_build_t *nb, char **err) {
   json_decref(nb->answer);
   nb->answer = NULL;
@@ -490,6 +510,8 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
                   "it or cancel it.";
     nb->refused_status = 409;
   }
+  if (rc == 0 && !nb->refused)
+    rc = check_imported(db, nb, err);
   atr_manifest_t m = {0};
   json_t *resolved = NULL;
   if (rc == 0 && !nb->refused)

@@ -2017,6 +2017,32 @@ static void members_build_only_their_own_workspaces(void **state) {
   assert_int_equal(count_workspaces(s, s->owner_token, ""), 3);
 }
 
+/* A version whose import failed has no schema: nothing is built from it. */
+static void a_failed_version_cannot_be_built(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  tmpl_t t;
+  make_template(s, "dev", &t);
+  char file[64], bad[37], path[128], ws[37], b1[37];
+  upload_yaml(s, BAD_YAML, file);
+  create_version(s, file, "broken", t.id, bad);
+  version_path(path, sizeof path, bad);
+  atr_tc_res_t r = wait_end(s, path, "failed", BUILD_MS);
+  atr_tc_res_free(&r);
+  new_workspace(s, "ws1", &t, VALUES("flavor", "small"), ws, b1);
+  wait_build(s, b1, "running");
+  snprintf(path, sizeof path, "/api/v2/workspaces/%s/builds", ws);
+  r = call(s, "POST", path, s->owner_token,
+           json_pack("{s:s, s:s}", "transition", "start", "template_version_id",
+                     bad));
+  ASSERT_ANSWER(r, 400);
+  json_t *v = json_array_get(json_object_get(r.json, "validations"), 0);
+  assert_string_equal(jstr(v, "field"), "template_version_id");
+  assert_contains(jstr(v, "detail"), "has not succeeded");
+  atr_tc_res_free(&r);
+  assert_int_equal(count_builds(s, ws), 1);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "sqlite") == 0) {
     on_postgres = false;
@@ -2056,6 +2082,7 @@ int main(int argc, char **argv) {
       T(a_new_build_starts_without_waiting_for_a_poll),
       T(members_build_only_their_own_workspaces),
       T_WITH(a_long_log_is_cut_at_the_cap, server_up_small_logs),
+      T(a_failed_version_cannot_be_built),
   };
 #undef T
 #undef T_WITH
