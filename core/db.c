@@ -10,6 +10,7 @@
 
 #include "atrium/error.h"
 #include "log.h"
+#include "stats.h"
 
 static void set_err(char **err, const char *msg) {
   if (err)
@@ -109,18 +110,32 @@ atr_value_t atr_v_uuid_or_null(const char *s) {
   return atr_uuid_valid(s) ? atr_v_text(s) : atr_v_null();
 }
 
+static double mono_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int atr_db_exec(atr_db_t *db, const char *sql, const atr_value_t *params,
                 size_t nparams, int64_t *changes, char **err) {
-  return db->store->ops->exec(db->conn, sql, params, nparams, changes, err);
+  double t0 = mono_seconds();
+  int rc = db->store->ops->exec(db->conn, sql, params, nparams, changes, err);
+  atr_stats_db_query(mono_seconds() - t0);
+  return rc;
 }
 
 int atr_db_exec_script(atr_db_t *db, const char *sql, char **err) {
   return db->store->ops->exec_script(db->conn, sql, err);
 }
 
+/* Times the statement up to its first row (SQLite steps lazily; the
+ * rest of the rows are the caller's reading). */
 int atr_db_query(atr_db_t *db, const char *sql, const atr_value_t *params,
                  size_t nparams, atr_db_rows_t **rows, char **err) {
-  return db->store->ops->query(db->conn, sql, params, nparams, rows, err);
+  double t0 = mono_seconds();
+  int rc = db->store->ops->query(db->conn, sql, params, nparams, rows, err);
+  atr_stats_db_query(mono_seconds() - t0);
+  return rc;
 }
 
 int atr_db_next(atr_db_t *db, atr_db_rows_t *rows, char **err) {

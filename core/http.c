@@ -277,10 +277,16 @@ static void account(atr_http_server_t *srv, const atr_http_exchange_t *x,
   char code[8];
   snprintf(code, sizeof code, "%d", status);
   double secs = (double)(now_ns() - started) / 1e9;
-  const char *labels[] = {method, route, code};
+  /* Methods a client made up would grow the series without bound. */
+  static const char *const known[] = {"GET",    "POST",    "PUT",  "PATCH",
+                                      "DELETE", "OPTIONS", "HEAD", NULL};
+  const char *m = "other";
+  for (const char *const *k = known; *k; k++)
+    if (strcmp(method, *k) == 0)
+      m = *k;
+  const char *labels[] = {m, route, code};
   atr_metric_add(srv->requests_total, labels, 1);
-  const char *route_label[] = {route};
-  atr_metric_observe(srv->request_seconds, route_label, secs);
+  atr_metric_observe(srv->request_seconds, labels, secs);
   atr_log(ATR_LOG_INFO, "http", "%s %s %d %.1fms user=%s request_id=%s", method,
           route, status, secs * 1000.0, who[0] ? who : "-", x->request_id);
 }
@@ -364,21 +370,24 @@ static int log_message(const struct mg_connection *conn, const char *msg) {
 }
 
 static int register_metrics(atr_http_server_t *srv) {
-  static const char *const req_labels[] = {"method", "route", "status", NULL};
-  static const char *const dur_labels[] = {"route", NULL};
-  srv->requests_total = atr_metrics_find("atrium_http_requests_total");
+  static const char *const req_labels[] = {"method", "route", "code", NULL};
+  static const char *const dur_labels[] = {"method", "route", NULL};
+  srv->requests_total = atr_metrics_find("atrium_api_requests_total");
   if (!srv->requests_total &&
       atr_metrics_register("core", ATR_METRIC_COUNTER,
-                           "atrium_http_requests_total",
-                           "HTTP requests served, by method, route and status.",
+                           "atrium_api_requests_total",
+                           "HTTP requests served, by method, route template "
+                           "and status code.",
                            req_labels, NULL, 0, &srv->requests_total) != 0)
     return -1;
   srv->request_seconds =
-      atr_metrics_find("atrium_http_request_duration_seconds");
+      atr_metrics_find("atrium_api_request_duration_seconds");
   if (!srv->request_seconds &&
       atr_metrics_register("core", ATR_METRIC_HISTOGRAM,
-                           "atrium_http_request_duration_seconds",
-                           "Time to answer an HTTP request, by route.",
+                           "atrium_api_request_duration_seconds",
+                           "Time to answer an HTTP request, by method and "
+                           "route template (a followed log counts until it "
+                           "ends).",
                            dur_labels, NULL, 0, &srv->request_seconds) != 0)
     return -1;
   return 0;

@@ -14,6 +14,7 @@
 #include "atrium/error.h"
 #include "log.h"
 #include "manifest.h"
+#include "stats.h"
 
 #define LINE_MAX_BYTES 65536
 #define FLUSH_LINES 64
@@ -180,6 +181,7 @@ void atr_jobrun_init(struct atr_prov_job *job, const atr_provd_config_t *cfg,
   atomic_init(&job->stopping, false);
   pthread_mutex_init(&job->log_lock, NULL);
   job->next_id = 1;
+  job->claimed_us = atr_db_now_us();
 }
 
 void atr_jobrun_free(struct atr_prov_job *job) {
@@ -293,6 +295,9 @@ int atr__jobrun_finish(struct atr_prov_job *job, const char *error,
     atr_jobrun_log(job, ATR_LOG_INFO, "Cleaning up", "Job %s.",
                    canceled ? "canceled" : "succeeded");
   atr_jobrun_flush(job, 0);
+  const char *result = error ? "failed" : canceled ? "canceled" : "succeeded";
+  atr_stats_job_ended(job->row.type, result,
+                      (double)(atr_db_now_us() - job->claimed_us) / 1e6);
   finish_t f = {job, error, write, ud, false};
   char *err = NULL;
   int rc = atr_db_tx(job->cfg->store, ATR_TX_WRITE, finish_tx, &f, &err);

@@ -38,6 +38,7 @@ struct atr_prov_job {
   const atr_provisioner_ops_t *ops;
   atomic_bool canceled;
   atomic_bool stopping; /* canceled because the server is stopping */
+  int64_t claimed_us;
   /* The log: lines not stored yet, and what was stored. */
   pthread_mutex_t log_lock; /* protects everything below */
   atr_log_buf_line_t *lines;

@@ -11,6 +11,7 @@
 
 #include "atrium/error.h"
 #include "jobrun.h"
+#include "stats.h"
 
 #define FACTS 12
 
@@ -355,6 +356,11 @@ void atr__jobrun_build(struct atr_prov_job *job, const char *dir) {
     msg = provision(job, &b, dir);
   outcome_t o = {&b, job->row.id, msg == NULL};
   atr__jobrun_finish(job, msg, write_outcome, &o);
+  atr_stats_build_ended(b.fact[F_TRANSITION],
+                        atomic_load(&job->stopping)   ? "failed"
+                        : atomic_load(&job->canceled) ? "canceled"
+                        : msg                         ? "failed"
+                                                      : "succeeded");
   free(msg);
   build_free(&b);
 }

@@ -13,10 +13,12 @@
 #include "atrium/provisioner.h"
 #include "jobrun.h"
 #include "log.h"
+#include "stats.h"
 #include "version.h"
 
 #define KEEPER_TICK_MS 100
 #define LOG_FLUSH_AGE_US 100000
+#define STATS_SAMPLE_MS 10000
 
 typedef struct daemon {
   struct atr_provd *pool;
@@ -284,6 +286,7 @@ static void reap(atr_provd_t *pool) {
   if (rc != 0)
     atr_log(ATR_LOG_WARN, "provisioner", "reaper: %s",
             err ? err : atr_strerror(rc));
+  atr_stats_reaped(json_array_size(ids));
   size_t i;
   json_t *id;
   json_array_foreach(ids, i, id) {
@@ -297,7 +300,9 @@ static void reap(atr_provd_t *pool) {
 
 static void *keeper_main(void *arg) {
   atr_provd_t *pool = arg;
-  int64_t since_beat = 0, since_reap = pool->cfg.reaper_ms; /* reap at once */
+  /* reap and sample at once */
+  int64_t since_beat = 0, since_reap = pool->cfg.reaper_ms,
+          since_sample = STATS_SAMPLE_MS;
   while (!atomic_load(&pool->stopping)) {
     flush_all(pool);
     if (since_beat >= pool->cfg.heartbeat_ms) {
@@ -308,12 +313,17 @@ static void *keeper_main(void *arg) {
       reap(pool);
       since_reap = 0;
     }
+    if (since_sample >= STATS_SAMPLE_MS) {
+      atr_stats_sample(pool->cfg.store);
+      since_sample = 0;
+    }
     int64_t tick = KEEPER_TICK_MS;
     if (pool->cfg.heartbeat_ms < tick)
       tick = pool->cfg.heartbeat_ms;
     usleep((useconds_t)tick * 1000);
     since_beat += tick;
     since_reap += tick;
+    since_sample += tick;
   }
   return NULL;
 }

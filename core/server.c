@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "provd.h"
 #include "ratelimit.h"
+#include "stats.h"
 #include "version.h"
 
 typedef struct server {
@@ -52,6 +53,7 @@ static void stop_jobs(server_t *s) {
   atr_provd_stop(s->provd);
   s->provd = NULL;
   atr_events_stop(s->events);
+  atr_stats_fini();
 }
 
 static void on_drained(uv_async_t *async) {
@@ -187,6 +189,7 @@ static int start_serving(server_t *s, char **err) {
   if (rc != 0)
     return rc;
   register_core_metrics(s);
+  atr_stats_init();
   rc = atr_events_start(&s->app->store, &s->events, err);
   if (rc != 0)
     return rc;
