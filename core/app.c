@@ -21,6 +21,7 @@ extern const char atr_default_config[];
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
+static const char *const log_formats[] = {"auto", "text", "json", NULL};
 
 const atr_option_t atr_core_options[] = {
     {ATR_OPT_STRING, "http.address", "127.0.0.1:3000", 0,
@@ -67,6 +68,12 @@ const atr_option_t atr_core_options[] = {
     {ATR_OPT_ENUM, "log.level", "info", ATR_OPT_RELOADABLE,
      ATR_CORE_FIELD(log_level), "Least severe log level written.", log_levels,
      0, 0},
+    {ATR_OPT_ENUM, "log.format", "auto", ATR_OPT_RELOADABLE,
+     ATR_CORE_FIELD(log_format),
+     "text: one readable line per message; json: one JSON object per line "
+     "({time, level, component, msg}) for log collectors; auto: text on a "
+     "terminal, json otherwise.",
+     log_formats, 0, 0},
     {ATR_OPT_DURATION, "session.lifetime", "24h", 0,
      ATR_CORE_FIELD(session_lifetime_ms),
      "How long a sign-in session lasts without use; each use extends it.", NULL,
@@ -155,6 +162,9 @@ static void apply_log_level(const atr_core_config_t *core) {
   atr_log_level_t level;
   if (atr_log_level_parse(core->log_level, &level) == 0)
     atr_log_set_level(level);
+  atr_log_format_t format;
+  if (atr_log_format_parse(core->log_format, &format) == 0)
+    atr_log_set_format(format);
 }
 
 int atr_app_load(atr_app_t *app, const char *config_path,

@@ -30,6 +30,7 @@ typedef struct atr_core_config {
   const char *data_dir;
   const char *const *plugin_dirs;
   const char *log_level;
+  const char *log_format;
   int64_t shutdown_grace_ms;
   int64_t session_lifetime_ms;
   int64_t token_max_lifetime_ms;

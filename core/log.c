@@ -1,19 +1,29 @@
 /* core/log.c — one line per message, never interleaved across threads. */
 #include "log.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "atrium/error.h"
 
 static atomic_int current_level = ATR_LOG_INFO;
+static atomic_int current_format = ATR_LOG_FORMAT_AUTO;
 static FILE *log_stream; /* NULL means stderr; guarded by stream_lock */
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The last lines written, for the support bundle; guarded by stream_lock.
+ * Always the text form, whatever the output format. */
+#define RECENT_MAX 1000
+static char *recent[RECENT_MAX];
+static size_t recent_next, recent_count;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const level_tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
@@ -29,6 +39,50 @@ atr_log_level_t atr_log_get_level(void) {
 void atr_log_set_stream(FILE *stream) {
   pthread_mutex_lock(&stream_lock);
   log_stream = stream;
+  pthread_mutex_unlock(&stream_lock);
+}
+
+void atr_log_set_format(atr_log_format_t format) {
+  atomic_store(&current_format, (int)format);
+}
+
+int atr_log_format_parse(const char *text, atr_log_format_t *out) {
+  static const char *const names[] = {"auto", "text", "json"};
+  for (int i = 0; i < 3; i++) {
+    if (text && strcasecmp(text, names[i]) == 0) {
+      *out = (atr_log_format_t)i;
+      return 0;
+    }
+  }
+  return ATR_EINVAL;
+}
+
+/* auto: text for a person at a terminal, JSON lines for a collector
+ * reading stderr. A stream set with atr_log_set_stream (a capture) gets
+ * text unless JSON was asked for. */
+static bool json_output(FILE *out) {
+  int f = atomic_load(&current_format);
+  if (f == ATR_LOG_FORMAT_AUTO)
+    return out == stderr && !isatty(fileno(out));
+  return f == ATR_LOG_FORMAT_JSON;
+}
+
+static void remember(const char *text_line) {
+  char *copy = strdup(text_line);
+  if (!copy)
+    return;
+  free(recent[recent_next]);
+  recent[recent_next] = copy;
+  recent_next = (recent_next + 1) % RECENT_MAX;
+  if (recent_count < RECENT_MAX)
+    recent_count++;
+}
+
+void atr_log_recent(void (*fn)(void *ud, const char *line), void *ud) {
+  pthread_mutex_lock(&stream_lock);
+  size_t first = (recent_next + RECENT_MAX - recent_count) % RECENT_MAX;
+  for (size_t i = 0; i < recent_count; i++)
+    fn(ud, recent[(first + i) % RECENT_MAX]);
   pthread_mutex_unlock(&stream_lock);
 }
 
@@ -63,19 +117,33 @@ void atr_logv(atr_log_level_t level, const char *component, const char *fmt,
   char *msg = NULL;
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
+  const char *text = msg ? msg : "(out of memory formatting log line)";
+  const char *comp = component ? component : "core";
   char *line = NULL;
-  int len = asprintf(&line, "%s %s [%s] %s\n", stamp, level_tags[level],
-                     component ? component : "core",
-                     msg ? msg : "(out of memory formatting log line)");
-  free(msg);
-  if (len < 0)
-    return;
+  int len =
+      asprintf(&line, "%s %s [%s] %s\n", stamp, level_tags[level], comp, text);
+  char *json = NULL;
   pthread_mutex_lock(&stream_lock);
   FILE *out = log_stream ? log_stream : stderr;
-  fwrite(line, 1, (size_t)len, out);
+  if (len >= 0 && json_output(out)) {
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level",
+                          level_names[level], "component", comp, "msg", text);
+    json = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(o);
+  }
+  if (json) {
+    fputs(json, out);
+    fputc('\n', out);
+  } else if (len >= 0) {
+    fwrite(line, 1, (size_t)len, out);
+  }
   fflush(out);
+  if (len >= 0)
+    remember(line);
   pthread_mutex_unlock(&stream_lock);
+  free(json);
   free(line);
+  free(msg);
 }
 
 void atr_log(atr_log_level_t level, const char *component, const char *fmt,

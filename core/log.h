@@ -20,6 +20,20 @@ void atr_log_set_level(atr_log_level_t level);
 atr_log_level_t atr_log_get_level(void);
 /* Where lines go; NULL restores stderr. */
 void atr_log_set_stream(FILE *stream);
+
+/* Text lines ("2026-11-26T09:00:00.000Z INFO  [http] ...") or JSON lines
+ * ({"time", "level", "component", "msg"}); auto: JSON when writing to a
+ * stderr that is not a terminal, text otherwise. */
+typedef enum atr_log_format {
+  ATR_LOG_FORMAT_AUTO = 0,
+  ATR_LOG_FORMAT_TEXT = 1,
+  ATR_LOG_FORMAT_JSON = 2,
+} atr_log_format_t;
+void atr_log_set_format(atr_log_format_t format);
+int atr_log_format_parse(const char *text, atr_log_format_t *out);
+/* The last lines written (at most 1000, oldest first, in text form),
+ * each passed to fn under the log's lock: fn must not log. */
+void atr_log_recent(void (*fn)(void *ud, const char *line), void *ud);
 /* "error", "warn", "info", "debug" → level; ATR_EINVAL otherwise. */
 int atr_log_level_parse(const char *text, atr_log_level_t *out);
 const char *atr_log_level_name(atr_log_level_t level);

@@ -4,6 +4,8 @@
 # the restore brings the earlier content back.
 #   db_cli.sh ATRIUM_BIN PLUGIN_DIR SOURCE_DIR
 set -euo pipefail
+# The server's log is read as text below (not a terminal: JSON by default).
+export ATRIUM_LOG_FORMAT=text
 atrium=$1 plugins=$2 src=$3
 tmp=$(mktemp -d /tmp/atrium-dbcli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -68,6 +68,9 @@ static void sleep_ms(int ms) {
 }
 
 static void exec_atrium(const char *const *args, const char *const *env) {
+  /* Tests read the log as text; one that wants JSON passes
+   * ATRIUM_LOG_FORMAT=json (or auto) in env. */
+  setenv("ATRIUM_LOG_FORMAT", "text", 0);
   for (const char *const *e = env; e && *e; e++)
     putenv((char *)*e);
   const char *argv[64] = {ATR_TEST_ATRIUM_BIN};

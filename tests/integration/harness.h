@@ -28,7 +28,9 @@ void atr_harness_write_config(atr_harness_t *h, const char *yaml);
 /* Start `atrium server --config <config> --http.address=127.0.0.1:<port>`
  * plus `extra` arguments (NULL-terminated, may be NULL), with `env`
  * ("NAME=value" strings, NULL-terminated, may be NULL) added; wait until
- * /healthz answers (fails the test after 15 s). */
+ * /healthz answers (fails the test after 15 s). The log is text
+ * (ATRIUM_LOG_FORMAT=text) unless the environment or `env` says
+ * otherwise. */
 void atr_harness_start(atr_harness_t *h, const char *const *extra,
                        const char *const *env);
 /* Wait up to timeout_ms for the server to exit; returns its exit status, or

@@ -4,6 +4,8 @@
 # and /healthz still 200; once the database is back /readyz is 200 again.
 #   server_postgres.sh ATRIUM_BIN PLUGIN_DIR PG_SCRIPT PG_DIR
 set -euo pipefail
+# The server's log is read as text below (not a terminal: JSON by default).
+export ATRIUM_LOG_FORMAT=text
 atrium=$1 plugins=$2 pg=$3 pgdir=$4
 tmp=$(mktemp -d /tmp/atrium-srvpg-XXXXXX)
 server=

@@ -10,6 +10,8 @@
 # on an emptied public schema, instead of SQLite. Exits 77 (skipped) when
 # /usr/local/bin/terraform is missing.
 set -euo pipefail
+# The server's log is read as text below (not a terminal: JSON by default).
+export ATRIUM_LOG_FORMAT=text
 atrium=$1 plugins=$2 src=$3 pgdir=${4:-}
 terraform=/usr/local/bin/terraform
 if [ ! -x "$terraform" ]; then

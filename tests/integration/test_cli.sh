@@ -7,6 +7,8 @@
 # With PGDIR (scripts/dev/postgres.sh's directory) it runs on PostgreSQL,
 # on an emptied public schema, instead of SQLite.
 set -euo pipefail
+# The server's log is read as text below (not a terminal: JSON by default).
+export ATRIUM_LOG_FORMAT=text
 atrium=$1 plugins=$2 pgdir=${3:-}
 tmp=$(mktemp -d /tmp/atrium-cli-XXXXXX)
 server_pid=

@@ -171,6 +171,42 @@ static void sighup_applies_reloadable_options_and_logs_them(void **state) {
   stop(h);
 }
 
+/* Not on a terminal, with log.format auto (the default), every line is a
+ * JSON object a collector can read. */
+static void log_is_json_lines_when_not_a_terminal(void **state) {
+  (void)state;
+  atr_harness_t *h = calloc(1, sizeof *h);
+  char *cfg = config_text("1s", "info", "4");
+  atr_harness_init(h, cfg);
+  atr_harness_start(h, NULL,
+                    (const char *const[]){"ATRIUM_LOG_FORMAT=auto", NULL});
+  atr_response_t r = atr_http_get(h, "/api/v2/buildinfo");
+  atr_response_free(&r);
+  assert_true(atr_harness_wait_log(h, "/api/v2/buildinfo 200", 5000));
+  char *log = atr_harness_read_log(h);
+  assert_non_null(log);
+  size_t lines = 0;
+  for (char *save = NULL, *line = strtok_r(log, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    json_error_t e;
+    json_t *o = json_loads(line, 0, &e);
+    if (!o)
+      fail_msg("not a JSON line: %s", line);
+    assert_non_null(json_string_value(json_object_get(o, "time")));
+    assert_non_null(json_string_value(json_object_get(o, "level")));
+    assert_non_null(json_string_value(json_object_get(o, "component")));
+    assert_non_null(json_string_value(json_object_get(o, "msg")));
+    json_decref(o);
+    lines++;
+  }
+  assert_true(lines >= 3);
+  free(log);
+  kill(h->pid, SIGTERM);
+  assert_int_equal(atr_harness_wait(h, 5000), 0);
+  free(cfg);
+  stop(h);
+}
+
 static void sighup_with_broken_config_keeps_running_values(void **state) {
   (void)state;
   atr_harness_t *h = start_default();
@@ -319,6 +355,7 @@ int main(void) {
       cmocka_unit_test(sigterm_finishes_in_flight_request_and_exits_0),
       cmocka_unit_test(sighup_applies_reloadable_options_and_logs_them),
       cmocka_unit_test(sighup_with_broken_config_keeps_running_values),
+      cmocka_unit_test(log_is_json_lines_when_not_a_terminal),
       cmocka_unit_test(print_config_redacts_secrets_and_names_sources),
       cmocka_unit_test(bad_config_value_names_file_line_and_column),
       cmocka_unit_test(unknown_flag_is_refused),
