@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "atrium/error.h"
+#include "audit.h"
 #include "http_exchange.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -471,9 +472,7 @@ int atr_api_list_window(atr_api_req_t *r, int64_t def, int64_t *limit,
     errno = 0;
     long long n = strtoll(s, &end, 10);
     if (!*s || *end || errno != 0 || n < 0)
-      json_array_append_new(v,
-                            json_pack("{s:s, s:s}", "field", names[i], "detail",
-                                      "Must be a whole number, 0 or more."));
+      atr_api_add_validation(v, names[i], "Must be a whole number, 0 or more.");
     else
       *outs[i] = n;
   }
@@ -546,9 +545,30 @@ const char *atr_api_opt_string(json_t *body, const char *field, json_t *v) {
   if (!j || json_is_null(j))
     return NULL;
   if (!json_is_string(j)) {
-    json_array_append_new(v, json_pack("{s:s, s:s}", "field", field, "detail",
-                                       "Must be a string."));
+    atr_api_add_validation(v, field, "Must be a string.");
     return NULL;
   }
   return json_string_value(j);
+}
+
+void atr_api_add_validation(json_t *v, const char *field, const char *detail) {
+  json_array_append_new(
+      v, json_pack("{s:s, s:s}", "field", field, "detail", detail));
+}
+
+const char *atr_api_jstr(const json_t *o, const char *key) {
+  const char *s = json_string_value(json_object_get(o, key));
+  return s ? s : "";
+}
+
+void atr_api_audit(const atr_api_req_t *r, const char *action, const char *type,
+                   const char *id, const char *target, const char *org_id,
+                   json_t *diff) {
+  atr_audit_record(r, &(atr_audit_entry_t){.action = action,
+                                           .resource_type = type,
+                                           .resource_id = id,
+                                           .resource_target = target,
+                                           .organization_id = org_id,
+                                           .diff = diff,
+                                           .status_code = r->status});
 }

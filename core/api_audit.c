@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "atrium/error.h"
 
@@ -411,16 +410,6 @@ static void build_where(const atr_audit_filter_t *f, where_t *w) {
     add(w, "a.time <= ?", atr_v_time(f->until_us));
 }
 
-static json_t *time_json(int64_t us) {
-  time_t secs = (time_t)(us / 1000000);
-  struct tm tm;
-  char buf[40];
-  gmtime_r(&secs, &tm);
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
-  return json_string(buf);
-}
-
 static json_t *text_json(const char *s) {
   return s ? json_string(s) : json_null();
 }
@@ -461,12 +450,12 @@ static json_t *row_json(atr_db_t *db, atr_db_rows_t *rows) {
   return json_pack(
       "{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:I, s:o, "
       "s:s}",
-      "id", TEXT(C_ID), "time", time_json(atr_db_get_time(db, rows, C_TIME)),
-      "user", user, "organization_id", text_json(TEXT(C_ORG)), "ip",
-      text_json(TEXT(C_IP)), "user_agent", text_json(TEXT(C_AGENT)),
-      "resource_type", TEXT(C_RTYPE), "resource_id", TEXT(C_RID),
-      "resource_target", TEXT(C_RTARGET), "action", TEXT(C_ACTION), "diff",
-      object_json(TEXT(C_DIFF)), "status_code",
+      "id", TEXT(C_ID), "time",
+      atr_api_time_json(atr_db_get_time(db, rows, C_TIME)), "user", user,
+      "organization_id", text_json(TEXT(C_ORG)), "ip", text_json(TEXT(C_IP)),
+      "user_agent", text_json(TEXT(C_AGENT)), "resource_type", TEXT(C_RTYPE),
+      "resource_id", TEXT(C_RID), "resource_target", TEXT(C_RTARGET), "action",
+      TEXT(C_ACTION), "diff", object_json(TEXT(C_DIFF)), "status_code",
       (json_int_t)atr_db_get_int(db, rows, C_STATUS), "additional_fields",
       object_json(TEXT(C_EXTRA)), "request_id", TEXT(C_REQUEST));
 #undef TEXT

@@ -11,12 +11,10 @@
 #include "api_orgs.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "atrium/error.h"
 #include "audit.h"
@@ -24,38 +22,6 @@
 #define ORG_ADMIN "organization-admin"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static json_t *time_json(int64_t us) {
-  if (us == 0)
-    return json_null();
-  time_t secs = (time_t)(us / 1000000);
-  struct tm tm;
-  char buf[40];
-  gmtime_r(&secs, &tm);
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
-  return json_string(buf);
-}
-
-/* A text column, "" for NULL (json_pack refuses NULL strings). */
-static const char *col(atr_db_t *db, atr_db_rows_t *rows, size_t i) {
-  const char *s = atr_db_get_text(db, rows, i);
-  return s ? s : "";
-}
-
-static void add_validation(json_t *v, const char *field, const char *detail) {
-  json_array_append_new(
-      v, json_pack("{s:s, s:s}", "field", field, "detail", detail));
-}
-
-/* An optional string field: *out is NULL when absent; a present value of
- * another type is a validation error. */
-static const char *opt_string(json_t *body, const char *field, json_t *v) {
-  json_t *j = json_object_get(body, field);
-  if (j && !json_is_string(j))
-    add_validation(v, field, "Must be a string.");
-  return json_string_value(j);
-}
 
 /* Organization names as Coder allows them: 1-32 of [a-z0-9-], no leading,
  * trailing or double hyphen; "new" and "create" would shadow routes. */
@@ -97,47 +63,6 @@ static bool looks_like_uuid(const char *s) {
   return true;
 }
 
-/* ?limit= and ?offset= (ARCHITECTURE: lists take both); limit 0 or absent
- * means no limit. Answers 400 and returns -1 on a bad value. */
-static int list_window(atr_api_req_t *r, int64_t *limit, int64_t *offset) {
-  static const char *const names[] = {"limit", "offset"};
-  int64_t *outs[] = {limit, offset};
-  json_t *v = json_array();
-  for (size_t i = 0; i < 2; i++) {
-    char buf[32], *end = NULL;
-    const char *s = atr_api_query(r, names[i], buf, sizeof buf);
-    *outs[i] = 0;
-    if (!s)
-      continue;
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    if (!*s || *end || errno != 0 || n < 0)
-      add_validation(v, names[i], "Must be a whole number, 0 or more.");
-    else
-      *outs[i] = n;
-  }
-  if (*limit == 0)
-    *limit = INT64_MAX;
-  if (json_array_size(v) > 0) {
-    atr_api_validation(r, "Invalid query parameters.", v);
-    return -1;
-  }
-  json_decref(v);
-  return 0;
-}
-
-static void audit(const atr_api_req_t *r, const char *action, const char *type,
-                  const char *id, const char *target, const char *org_id,
-                  json_t *diff) {
-  atr_audit_record(r, &(atr_audit_entry_t){.action = action,
-                                           .resource_type = type,
-                                           .resource_id = id,
-                                           .resource_target = target,
-                                           .organization_id = org_id,
-                                           .diff = diff,
-                                           .status_code = r->status});
-}
-
 /* ---- organizations -------------------------------------------------------- */
 
 #define ORG_COLUMNS                                                            \
@@ -145,31 +70,22 @@ static void audit(const atr_api_req_t *r, const char *action, const char *type,
   "o.updated_at, o.is_default"
 
 static json_t *org_row(atr_db_t *db, atr_db_rows_t *rows) {
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id",
-                   col(db, rows, 0), "name", col(db, rows, 1), "display_name",
-                   col(db, rows, 2), "description", col(db, rows, 3), "icon",
-                   col(db, rows, 4), "created_at",
-                   time_json(atr_db_get_time(db, rows, 5)), "updated_at",
-                   time_json(atr_db_get_time(db, rows, 6)), "is_default",
-                   atr_db_get_bool(db, rows, 7));
+  return json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id",
+      atr_api_col(db, rows, 0), "name", atr_api_col(db, rows, 1),
+      "display_name", atr_api_col(db, rows, 2), "description",
+      atr_api_col(db, rows, 3), "icon", atr_api_col(db, rows, 4), "created_at",
+      atr_api_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
+      atr_api_time_json(atr_db_get_time(db, rows, 6)), "is_default",
+      atr_db_get_bool(db, rows, 7));
 }
 
-/* Every row of an organization query, as a JSON array. */
-static int query_orgs(atr_db_t *db, const char *sql, const atr_value_t *p,
-                      size_t np, json_t *out, char **err) {
-  atr_db_rows_t *rows = NULL;
-  int rc = atr_db_query(db, sql, p, np, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_array_append_new(out, org_row(db, rows));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  return rc < 0 ? rc : 0;
-}
+static const atr_api_select_t orgs = {
+    "SELECT " ORG_COLUMNS " FROM organizations o ", org_row, NULL};
 
 int atr_api_orgs_list(atr_api_req_t *r) {
   int64_t limit = 0, offset = 0;
-  if (list_window(r, &limit, &offset) != 0)
+  if (atr_api_list_window(r, INT64_MAX, &limit, &offset) != 0)
     return 0;
   /* Site roles that may read any organization see all of them (Coder
    * filters the list by the same authorization); others see their own. */
@@ -179,21 +95,20 @@ int atr_api_orgs_list(atr_api_req_t *r) {
                         atr_v_int(offset)};
   atr_db_t db;
   char *err = NULL;
-  json_t *list = json_array();
+  json_t *list = NULL;
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0 && all)
-    rc = query_orgs(&db,
-                    "SELECT " ORG_COLUMNS " FROM organizations o WHERE "
-                    "o.deleted = FALSE ORDER BY lower(o.name), o.id LIMIT ? "
-                    "OFFSET ?",
-                    mine + 1, 2, list, &err);
+    rc = atr_api_query_list(&db, &orgs,
+                            "WHERE o.deleted = FALSE ORDER BY lower(o.name), "
+                            "o.id LIMIT ? OFFSET ?",
+                            mine + 1, 2, &list, &err);
   else if (rc == 0)
-    rc = query_orgs(&db,
-                    "SELECT " ORG_COLUMNS " FROM organizations o JOIN "
-                    "organization_members m ON m.organization_id = o.id "
-                    "WHERE o.deleted = FALSE AND m.user_id = ? ORDER BY "
-                    "lower(o.name), o.id LIMIT ? OFFSET ?",
-                    mine, 3, list, &err);
+    rc = atr_api_query_list(&db, &orgs,
+                            "JOIN organization_members m ON "
+                            "m.organization_id = o.id WHERE o.deleted = FALSE "
+                            "AND m.user_id = ? ORDER BY lower(o.name), o.id "
+                            "LIMIT ? OFFSET ?",
+                            mine, 3, &list, &err);
   atr_db_close(&db);
   if (rc != 0) {
     json_decref(list);
@@ -208,18 +123,12 @@ int atr_api_orgs_list(atr_api_req_t *r) {
 /* The organization with this id as JSON; ATR_ENOENT when it is gone. */
 static int load_org(atr_db_t *db, const char *org_id, json_t **out,
                     char **err) {
-  json_t *list = json_array();
   atr_value_t p[] = {atr_v_text(org_id)};
-  int rc = query_orgs(db,
-                      "SELECT " ORG_COLUMNS " FROM organizations o WHERE "
-                      "o.deleted = FALSE AND o.id = ?",
-                      p, 1, list, err);
-  if (rc == 0 && json_array_size(list) == 0) {
-    rc = ATR_ENOENT;
+  *out = NULL;
+  int rc = atr_api_query_one(db, &orgs, "WHERE o.deleted = FALSE AND o.id = ?",
+                             p, 1, out, err);
+  if (rc == ATR_ENOENT)
     *err = strdup("no such organization");
-  }
-  *out = rc == 0 ? json_incref(json_array_get(list, 0)) : NULL;
-  json_decref(list);
   return rc;
 }
 
@@ -289,8 +198,8 @@ static json_t *new_org_json(const new_org_t *o) {
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id", o->id,
                    "name", o->name, "display_name", o->display_name,
                    "description", o->description, "icon", o->icon, "created_at",
-                   time_json(o->now), "updated_at", time_json(o->now),
-                   "is_default", 0);
+                   atr_api_time_json(o->now), "updated_at",
+                   atr_api_time_json(o->now), "is_default", 0);
 }
 
 int atr_api_org_create(atr_api_req_t *r) {
@@ -299,17 +208,19 @@ int atr_api_org_create(atr_api_req_t *r) {
     return 0;
   json_t *v = json_array();
   new_org_t o = {.creator = r->actor.user_id, .now = atr_db_now_us()};
-  o.name = opt_string(body, "name", v);
+  o.name = atr_api_opt_string(body, "name", v);
   /* a value of the wrong type already has its validation */
   json_t *name = json_object_get(body, "name");
-  const char *why = !name || json_is_string(name) ? name_problem(o.name) : NULL;
+  const char *why = !name || json_is_string(name) || json_is_null(name)
+                        ? name_problem(o.name)
+                        : NULL;
   if (why)
-    add_validation(v, "name", why);
-  o.display_name = opt_string(body, "display_name", v);
+    atr_api_add_validation(v, "name", why);
+  o.display_name = atr_api_opt_string(body, "display_name", v);
   if ((why = display_name_problem(o.display_name)) != NULL)
-    add_validation(v, "display_name", why);
-  o.description = opt_string(body, "description", v);
-  o.icon = opt_string(body, "icon", v);
+    atr_api_add_validation(v, "display_name", why);
+  o.description = atr_api_opt_string(body, "description", v);
+  o.icon = atr_api_opt_string(body, "icon", v);
   if (json_array_size(v) > 0) {
     json_decref(body);
     return atr_api_validation(r, "Validation failed.", v);
@@ -332,8 +243,8 @@ int atr_api_org_create(atr_api_req_t *r) {
     atr_api_fail(r, rc, err);
   else
     atr_api_json(r, 201, new_org_json(&o));
-  audit(r, "create", "organization", made ? o.id : NULL, o.name,
-        made ? o.id : NULL, NULL);
+  atr_api_audit(r, "create", "organization", made ? o.id : NULL, o.name,
+                made ? o.id : NULL, NULL);
   free(err);
   json_decref(body);
   return 0;
@@ -364,15 +275,16 @@ static int query_members(atr_db_t *db, const char *org_id, const char *user_id,
   json_t *by_user = json_object(); /* user id → roles array */
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     json_t *roles = json_array();
-    json_object_set(by_user, col(db, rows, 0), roles);
+    json_object_set(by_user, atr_api_col(db, rows, 0), roles);
     json_array_append_new(
         out,
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "user_id",
-                  col(db, rows, 0), "username", col(db, rows, 1), "email",
-                  col(db, rows, 2), "name", col(db, rows, 3), "organization_id",
-                  col(db, rows, 4), "created_at",
-                  time_json(atr_db_get_time(db, rows, 5)), "updated_at",
-                  time_json(atr_db_get_time(db, rows, 6)), "roles", roles));
+        json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "user_id",
+            atr_api_col(db, rows, 0), "username", atr_api_col(db, rows, 1),
+            "email", atr_api_col(db, rows, 2), "name", atr_api_col(db, rows, 3),
+            "organization_id", atr_api_col(db, rows, 4), "created_at",
+            atr_api_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
+            atr_api_time_json(atr_db_get_time(db, rows, 6)), "roles", roles));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -388,11 +300,11 @@ static int query_members(atr_db_t *db, const char *org_id, const char *user_id,
                                 "organization_id = ? ORDER BY role",
                       p, user_id ? 2 : 1, &rows, err);
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_t *roles = json_object_get(by_user, col(db, rows, 0));
+    json_t *roles = json_object_get(by_user, atr_api_col(db, rows, 0));
     if (roles)
-      json_array_append_new(roles,
-                            json_pack("{s:s, s:s}", "name", col(db, rows, 1),
-                                      "organization_id", org_id));
+      json_array_append_new(roles, json_pack("{s:s, s:s}", "name",
+                                             atr_api_col(db, rows, 1),
+                                             "organization_id", org_id));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -402,7 +314,7 @@ static int query_members(atr_db_t *db, const char *org_id, const char *user_id,
 
 int atr_api_org_members_list(atr_api_req_t *r) {
   int64_t limit = 0, offset = 0;
-  if (list_window(r, &limit, &offset) != 0)
+  if (atr_api_list_window(r, INT64_MAX, &limit, &offset) != 0)
     return 0;
   atr_db_t db;
   char *err = NULL;
@@ -459,8 +371,8 @@ static int find_user(atr_api_req_t *r, atr_db_t *db, member_op_t *op,
                         p, 1, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     op->found = true;
-    snprintf(op->user_id, sizeof op->user_id, "%s", col(db, rows, 0));
-    snprintf(op->username, sizeof op->username, "%s", col(db, rows, 1));
+    snprintf(op->user_id, sizeof op->user_id, "%s", atr_api_col(db, rows, 0));
+    snprintf(op->username, sizeof op->username, "%s", atr_api_col(db, rows, 1));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -583,8 +495,8 @@ int atr_api_org_member_add(atr_api_req_t *r) {
     atr_api_fail(r, rc, err);
   else
     atr_api_json(r, 201, json_incref(op.result));
-  audit(r, "create", "organization_member", op.user_id, op.username, r->org_id,
-        NULL);
+  atr_api_audit(r, "create", "organization_member", op.user_id, op.username,
+                r->org_id, NULL);
   json_decref(op.result);
   free(err);
   return 0;
@@ -621,8 +533,8 @@ int atr_api_org_member_remove(atr_api_req_t *r) {
     last_admin_refused(r, &op);
   else
     atr_api_no_content(r);
-  audit(r, "delete", "organization_member", op.user_id, op.username, r->org_id,
-        NULL);
+  atr_api_audit(r, "delete", "organization_member", op.user_id, op.username,
+                r->org_id, NULL);
   free(err);
   return 0;
 }
@@ -632,9 +544,10 @@ int atr_api_org_member_remove(atr_api_req_t *r) {
 static uint32_t parse_roles(json_t *body, json_t *v) {
   json_t *list = json_object_get(body, "roles");
   if (!json_is_array(list)) {
-    add_validation(v, "roles",
-                   "Required: a list of organization role names, such as "
-                   "[\"" ORG_ADMIN "\"] (or [] for none).");
+    atr_api_add_validation(
+        v, "roles",
+        "Required: a list of organization role names, such as "
+        "[\"" ORG_ADMIN "\"] (or [] for none).");
     return 0;
   }
   uint32_t roles = 0;
@@ -662,7 +575,7 @@ static uint32_t parse_roles(json_t *body, json_t *v) {
                "\"" ORG_ADMIN "\".",
                name);
     if (!name || !role || !atr_role_assignable(role, true))
-      add_validation(v, "roles", detail);
+      atr_api_add_validation(v, "roles", detail);
   }
   return roles;
 }
@@ -684,7 +597,7 @@ static int read_roles(atr_db_t *db, member_op_t *op, char **err) {
                         p, 2, &rows, err);
   op->old_roles[0] = '\0';
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    append_role(op->old_roles, sizeof op->old_roles, col(db, rows, 0));
+    append_role(op->old_roles, sizeof op->old_roles, atr_api_col(db, rows, 0));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -763,8 +676,8 @@ int atr_api_org_member_roles(atr_api_req_t *r) {
   if (rc == 0 && op.member && !op.last_admin &&
       strcmp(op.old_roles, new_roles) != 0)
     atr_audit_diff_add(&diff, "roles", op.old_roles, new_roles, false);
-  audit(r, "write", "organization_member", op.user_id, op.username, r->org_id,
-        diff);
+  atr_api_audit(r, "write", "organization_member", op.user_id, op.username,
+                r->org_id, diff);
   json_decref(diff);
   json_decref(op.result);
   free(err);

@@ -24,28 +24,6 @@
 #define DEFAULT_TTL_MS 604800000LL
 #define MAX_TTL_MS (30LL * 24 * 3600 * 1000)
 
-static const char *col(atr_db_t *db, atr_db_rows_t *rows, size_t i) {
-  const char *s = atr_db_get_text(db, rows, i);
-  return s ? s : "";
-}
-
-static void add_validation(json_t *v, const char *field, const char *detail) {
-  json_array_append_new(
-      v, json_pack("{s:s, s:s}", "field", field, "detail", detail));
-}
-
-static void audit(const atr_api_req_t *r, const char *action, const char *type,
-                  const char *id, const char *target, const char *org_id,
-                  json_t *diff) {
-  atr_audit_record(r, &(atr_audit_entry_t){.action = action,
-                                           .resource_type = type,
-                                           .resource_id = id,
-                                           .resource_target = target,
-                                           .organization_id = org_id,
-                                           .diff = diff,
-                                           .status_code = r->status});
-}
-
 /* ---- template versions --------------------------------------------------- */
 
 #define VERSION_SELECT                                                         \
@@ -60,83 +38,50 @@ static json_t *version_row(atr_db_t *db, atr_db_rows_t *rows) {
   json_t *job = atr_api_job_row(db, rows, VERSION_NCOLS);
   return json_pack(
       "{s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s, s:o}",
-      "id", col(db, rows, 0), "template_id",
-      tid ? json_string(tid) : json_null(), "organization_id", col(db, rows, 2),
-      "name", col(db, rows, 3), "message", col(db, rows, 4), "created_at",
+      "id", atr_api_col(db, rows, 0), "template_id",
+      tid ? json_string(tid) : json_null(), "organization_id",
+      atr_api_col(db, rows, 2), "name", atr_api_col(db, rows, 3), "message",
+      atr_api_col(db, rows, 4), "created_at",
       atr_api_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
       atr_api_time_json(atr_db_get_time(db, rows, 6)), "created_by", "id",
-      col(db, rows, 7), "username", col(db, rows, 8), "archived",
-      atr_db_get_bool(db, rows, 9), "readme", col(db, rows, 10), "provisioner",
+      atr_api_col(db, rows, 7), "username", atr_api_col(db, rows, 8),
+      "archived", atr_db_get_bool(db, rows, 9), "readme",
+      atr_api_col(db, rows, 10), "provisioner",
       json_string_value(json_object_get(job, "provisioner")), "job", job);
 }
 
-/* Versions matching `where` (with params) as an array, tags included. */
-static int query_versions(atr_db_t *db, const char *where, const atr_value_t *p,
-                          size_t n, json_t **out, char **err) {
-  char sql[2048];
-  snprintf(sql, sizeof sql, "%s%s", VERSION_SELECT, where);
-  atr_db_rows_t *rows = NULL;
-  json_t *a = json_array();
-  int rc = atr_db_query(db, sql, p, n, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_array_append_new(a, version_row(db, rows));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  size_t i;
-  json_t *v;
-  json_array_foreach(a, i, v) {
-    if (rc != 0)
-      break;
-    rc = atr_api_job_add_tags(db, json_object_get(v, "job"), err);
-  }
-  if (rc < 0) {
-    json_decref(a);
-    return rc;
-  }
-  *out = a;
-  return 0;
+static int version_tags(atr_db_t *db, json_t *v, char **err) {
+  return atr_api_job_add_tags(db, json_object_get(v, "job"), err);
 }
+
+static const atr_api_select_t versions = {VERSION_SELECT, version_row,
+                                          version_tags};
 
 static int load_version(atr_db_t *db, const char *id, json_t **out,
                         char **err) {
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  json_t *a = NULL;
-  int rc = query_versions(db, "WHERE v.id = ?", p, 1, &a, err);
-  if (rc == 0 && json_array_size(a) == 0)
-    rc = ATR_ENOENT;
-  if (rc == 0)
-    *out = json_incref(json_array_get(a, 0));
-  json_decref(a);
-  return rc;
+  return atr_api_query_one(db, &versions, "WHERE v.id = ?", p, 1, out, err);
 }
 
-/* {templateversion} → the version, after checking the actor may `act` on
- * templates of its organization. NULL after answering. */
+/* o (a version or a template; NULL passes) when the actor may `act` on
+ * templates of its organization; else NULL after answering. */
+static json_t *authorized(atr_api_req_t *r, json_t *o, atr_action_t act) {
+  if (o && !atr_api_authorize(r, atr_api_jstr(o, "organization_id"),
+                              ATR_RES_TEMPLATE, act, false)) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* {templateversion} → the version the actor may `act` on; NULL after
+ * answering. */
 static json_t *version_for(atr_api_req_t *r, atr_action_t act) {
-  const char *id = atr_api_param(r, "templateversion");
-  atr_db_t db;
-  char *err = NULL;
-  json_t *v = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
-  if (rc == 0) {
-    rc = load_version(&db, id, &v, &err);
-    atr_db_close(&db);
-  }
-  if (rc == ATR_ENOENT)
-    atr_api_error(r, 404, "Template version not found.", id);
-  else if (rc != 0)
-    atr_api_fail(r, rc, err);
-  free(err);
-  if (rc != 0)
-    return NULL;
-  if (!atr_api_authorize(
-          r, json_string_value(json_object_get(v, "organization_id")),
-          ATR_RES_TEMPLATE, act, false)) {
-    json_decref(v);
-    return NULL;
-  }
-  return v;
+  return authorized(r,
+                    atr_api_load(r, &versions, "WHERE v.id = ?",
+                                 "templateversion",
+                                 "Template version not found."),
+                    act);
 }
 
 typedef struct new_version {
@@ -221,7 +166,8 @@ static void provisioner_from_file(atr_db_t *db, const char *file_id, char *buf,
   if (rc == 0)
     snprintf(buf, size, "%s", n->value);
   else
-    add_validation(v, "file_id", err ? err : "Cannot read template.yaml.");
+    atr_api_add_validation(v, "file_id",
+                           err ? err : "Cannot read template.yaml.");
   atr_conf_free(root);
   free(text);
   free(err);
@@ -242,7 +188,7 @@ static void check_provisioner(const atr_api_req_t *r, const char *type,
   snprintf(detail, sizeof detail,
            "No enabled provisioner plugin has type \"%s\"; enabled: %s.", type,
            n ? list : "none (enable one under plugins:)");
-  add_validation(v, "provisioner", detail);
+  atr_api_add_validation(v, "provisioner", detail);
 }
 
 static bool tags_ok(json_t *tags, json_t *v) {
@@ -253,7 +199,7 @@ static bool tags_ok(json_t *tags, json_t *v) {
   bool ok = json_is_object(tags);
   json_object_foreach(tags, key, val) ok = ok && json_is_string(val) && *key;
   if (!ok)
-    add_validation(v, "tags", "Must be an object of string values.");
+    atr_api_add_validation(v, "tags", "Must be an object of string values.");
   return ok;
 }
 
@@ -293,8 +239,8 @@ static void read_version_body(atr_api_req_t *r, atr_db_t *db, json_t *body,
   nv->tags = json_object_get(body, "tags");
   tags_ok(nv->tags, v);
   if (!nv->file_id || !atr_uuid_valid(nv->file_id))
-    add_validation(v, "file_id",
-                   "Required: the id POST /api/v2/files answered.");
+    atr_api_add_validation(v, "file_id",
+                           "Required: the id POST /api/v2/files answered.");
   else if (!nv->provisioner) {
     provisioner_from_file(db, nv->file_id, prov, 64, v);
     nv->provisioner = *prov ? prov : NULL;
@@ -302,9 +248,10 @@ static void read_version_body(atr_api_req_t *r, atr_db_t *db, json_t *body,
   if (nv->provisioner)
     check_provisioner(r, nv->provisioner, v);
   if (nv->template_id && !template_in_org(db, nv->template_id, r->org_id))
-    add_validation(v, "template_id", "No such template in this organization.");
+    atr_api_add_validation(v, "template_id",
+                           "No such template in this organization.");
   if (nv->name && strlen(nv->name) > 64)
-    add_validation(v, "name", "At most 64 characters.");
+    atr_api_add_validation(v, "name", "At most 64 characters.");
   if (!nv->name || !*nv->name) {
     random_name(nv->name_buf, sizeof nv->name_buf);
     nv->name = nv->name_buf;
@@ -344,7 +291,8 @@ int atr_api_template_version_create(atr_api_req_t *r) {
   if (r->status == 0) {
     atr_api_json(r, 201, nv.answer);
     nv.answer = NULL;
-    audit(r, "create", "template_version", nv.id, nv.name, r->org_id, NULL);
+    atr_api_audit(r, "create", "template_version", nv.id, nv.name, r->org_id,
+                  NULL);
     /* After the answer is made, so it shows the job as created: pending. */
     atr_events_job_posted(r->env->events);
   }
@@ -420,86 +368,33 @@ int atr_api_template_version_cancel(atr_api_req_t *r) {
 static json_t *template_row(atr_db_t *db, atr_db_rows_t *rows) {
   return json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I}", "id",
-      col(db, rows, 0), "organization_id", col(db, rows, 1), "name",
-      col(db, rows, 2), "display_name", col(db, rows, 3), "description",
-      col(db, rows, 4), "provisioner", col(db, rows, 5), "active_version_id",
-      col(db, rows, 6), "created_at",
+      atr_api_col(db, rows, 0), "organization_id", atr_api_col(db, rows, 1),
+      "name", atr_api_col(db, rows, 2), "display_name",
+      atr_api_col(db, rows, 3), "description", atr_api_col(db, rows, 4),
+      "provisioner", atr_api_col(db, rows, 5), "active_version_id",
+      atr_api_col(db, rows, 6), "created_at",
       atr_api_time_json(atr_db_get_time(db, rows, 7)), "updated_at",
       atr_api_time_json(atr_db_get_time(db, rows, 8)), "created_by_id",
-      col(db, rows, 9), "created_by_name", col(db, rows, 10), "default_ttl_ms",
-      (json_int_t)atr_db_get_int(db, rows, 11), "workspace_count",
-      (json_int_t)atr_db_get_int(db, rows, 12));
+      atr_api_col(db, rows, 9), "created_by_name", atr_api_col(db, rows, 10),
+      "default_ttl_ms", (json_int_t)atr_db_get_int(db, rows, 11),
+      "workspace_count", (json_int_t)atr_db_get_int(db, rows, 12));
 }
 
-static int query_templates(atr_db_t *db, const char *where,
-                           const atr_value_t *p, size_t n, json_t **out,
-                           char **err) {
-  char sql[2048];
-  snprintf(sql, sizeof sql, "%s%s", TEMPLATE_SELECT, where);
-  atr_db_rows_t *rows = NULL;
-  json_t *a = json_array();
-  int rc = atr_db_query(db, sql, p, n, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_array_append_new(a, template_row(db, rows));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  if (rc < 0) {
-    json_decref(a);
-    return rc;
-  }
-  *out = a;
-  return 0;
-}
-
-static int one_template(atr_db_t *db, const char *where, const atr_value_t *p,
-                        size_t n, json_t **out, char **err) {
-  json_t *a = NULL;
-  int rc = query_templates(db, where, p, n, &a, err);
-  if (rc == 0 && json_array_size(a) == 0)
-    rc = ATR_ENOENT;
-  if (rc == 0)
-    *out = json_incref(json_array_get(a, 0));
-  json_decref(a);
-  return rc;
-}
+static const atr_api_select_t templates = {TEMPLATE_SELECT, template_row, NULL};
 
 int atr_api_load_template(atr_db_t *db, const char *id, json_t **out,
                           char **err) {
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  return one_template(db, "AND t.id = ?", p, 1, out, err);
+  return atr_api_query_one(db, &templates, "AND t.id = ?", p, 1, out, err);
 }
 
-static const char *jget(json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
-}
-
-/* {template} → the template, after checking the actor may `act` on it.
- * NULL after answering. */
+/* {template} → the template the actor may `act` on; NULL after
+ * answering. */
 static json_t *template_for(atr_api_req_t *r, atr_action_t act) {
-  const char *id = atr_api_param(r, "template");
-  atr_db_t db;
-  char *err = NULL;
-  json_t *t = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
-  if (rc == 0) {
-    rc = atr_api_load_template(&db, id, &t, &err);
-    atr_db_close(&db);
-  }
-  if (rc == ATR_ENOENT)
-    atr_api_error(r, 404, "Template not found.", id);
-  else if (rc != 0)
-    atr_api_fail(r, rc, err);
-  free(err);
-  if (rc != 0)
-    return NULL;
-  if (!atr_api_authorize(r, jget(t, "organization_id"), ATR_RES_TEMPLATE, act,
-                         false)) {
-    json_decref(t);
-    return NULL;
-  }
-  return t;
+  return authorized(r,
+                    atr_api_load(r, &templates, "AND t.id = ?", "template",
+                                 "Template not found."),
+                    act);
 }
 
 /* default_ttl_ms when present: 0 .. 30 days. */
@@ -509,9 +404,10 @@ static bool read_ttl(json_t *body, int64_t *ttl, json_t *v) {
     return false;
   if (!json_is_integer(j) || json_integer_value(j) < 0 ||
       json_integer_value(j) > MAX_TTL_MS) {
-    add_validation(v, "default_ttl_ms",
-                   "Must be a whole number of milliseconds from 0 to 30 "
-                   "days.");
+    atr_api_add_validation(
+        v, "default_ttl_ms",
+        "Must be a whole number of milliseconds from 0 to 30 "
+        "days.");
     return false;
   }
   *ttl = json_integer_value(j);
@@ -545,7 +441,8 @@ static int check_version(atr_db_t *db, new_template_t *t, char **err) {
       t->problem = "The version's import has not finished yet.";
     else if (!atr_db_is_null(db, rows, 2) || !atr_db_is_null(db, rows, 3))
       t->problem = "The version's import did not succeed; see its logs.";
-    snprintf(t->provisioner, sizeof t->provisioner, "%s", col(db, rows, 4));
+    snprintf(t->provisioner, sizeof t->provisioner, "%s",
+             atr_api_col(db, rows, 4));
   } else if (rc == 0) {
     t->problem = "No such template version in this organization.";
   }
@@ -602,18 +499,18 @@ int atr_api_template_create(atr_api_req_t *r) {
   read_ttl(body, &t.ttl, v);
   const char *bad = atr_api_name_problem(t.name);
   if (bad)
-    add_validation(v, "name", bad);
+    atr_api_add_validation(v, "name", bad);
   if (!t.version_id || !atr_uuid_valid(t.version_id))
-    add_validation(v, "template_version_id",
-                   "Required: a template version id.");
+    atr_api_add_validation(v, "template_version_id",
+                           "Required: a template version id.");
   if (t.description && strlen(t.description) > 1024)
-    add_validation(v, "description", "At most 1024 characters.");
+    atr_api_add_validation(v, "description", "At most 1024 characters.");
   char *err = NULL;
   int rc = 0;
   if (json_array_size(v) == 0) {
     rc = atr_db_tx(r->env->store, ATR_TX_WRITE, insert_template, &t, &err);
     if (rc == 0 && t.problem)
-      add_validation(v, "template_version_id", t.problem);
+      atr_api_add_validation(v, "template_version_id", t.problem);
   }
   if (json_array_size(v) > 0) {
     atr_api_validation(r, "Invalid template.", v);
@@ -632,7 +529,7 @@ int atr_api_template_create(atr_api_req_t *r) {
       atr_db_close(&db);
     }
     atr_api_json(r, 201, out ? out : json_pack("{s:s}", "id", t.id));
-    audit(r, "create", "template", t.id, t.name, r->org_id, NULL);
+    atr_api_audit(r, "create", "template", t.id, t.name, r->org_id, NULL);
   }
   json_decref(v);
   json_decref(body);
@@ -641,28 +538,10 @@ int atr_api_template_create(atr_api_req_t *r) {
 }
 
 int atr_api_templates_list(atr_api_req_t *r) {
-  int64_t limit = 0, offset = 0;
-  if (atr_api_list_window(r, 100, &limit, &offset) != 0)
-    return 0;
-  atr_db_t db;
-  char *err = NULL;
-  json_t *a = NULL;
-  atr_value_t p[] = {atr_v_text(r->org_id), atr_v_int(limit),
-                     atr_v_int(offset)};
-  int rc = atr_db_open(r->env->store, &db, &err);
-  if (rc == 0) {
-    rc = query_templates(&db,
-                         "AND t.organization_id = ? ORDER BY lower(t.name) "
-                         "LIMIT ? OFFSET ?",
-                         p, 3, &a, &err);
-    atr_db_close(&db);
-  }
-  if (rc != 0)
-    atr_api_fail(r, rc, err);
-  else
-    atr_api_json(r, 200, a);
-  free(err);
-  return 0;
+  return atr_api_list_page(r, &templates,
+                           "AND t.organization_id = ? ORDER BY lower(t.name) "
+                           "LIMIT ? OFFSET ?",
+                           r->org_id, 100);
 }
 
 int atr_api_template_by_name(atr_api_req_t *r) {
@@ -673,10 +552,10 @@ int atr_api_template_by_name(atr_api_req_t *r) {
   atr_value_t p[] = {atr_v_text(r->org_id), atr_v_text(name)};
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0) {
-    rc = one_template(&db,
-                      "AND t.organization_id = ? AND lower(t.name) = "
-                      "lower(?)",
-                      p, 2, &t, &err);
+    rc = atr_api_query_one(&db, &templates,
+                           "AND t.organization_id = ? AND lower(t.name) = "
+                           "lower(?)",
+                           p, 2, &t, &err);
     atr_db_close(&db);
   }
   if (rc == ATR_ENOENT)
@@ -704,15 +583,16 @@ typedef struct update {
 static int update_tx(atr_db_t *db, void *ud, char **err) {
   const update_t *u = ud;
   atr_value_t p[] = {
-      atr_v_text(u->name ? u->name : jget(u->t, "name")),
+      atr_v_text(u->name ? u->name : atr_api_jstr(u->t, "name")),
       atr_v_text(u->display_name ? u->display_name
-                                 : jget(u->t, "display_name")),
-      atr_v_text(u->description ? u->description : jget(u->t, "description")),
+                                 : atr_api_jstr(u->t, "display_name")),
+      atr_v_text(u->description ? u->description
+                                : atr_api_jstr(u->t, "description")),
       atr_v_int(u->has_ttl ? u->ttl
                            : json_integer_value(
                                  json_object_get(u->t, "default_ttl_ms"))),
       atr_v_time(atr_db_now_us()),
-      atr_v_text(jget(u->t, "id"))};
+      atr_v_text(atr_api_jstr(u->t, "id"))};
   return atr_db_exec(db,
                      "UPDATE templates SET name = ?, display_name = ?, "
                      "description = ?, default_ttl = ?, updated_at = ? WHERE "
@@ -722,14 +602,17 @@ static int update_tx(atr_db_t *db, void *ud, char **err) {
 
 static json_t *update_diff(const update_t *u) {
   json_t *diff = NULL;
-  if (u->name && strcmp(u->name, jget(u->t, "name")) != 0)
-    atr_audit_diff_add(&diff, "name", jget(u->t, "name"), u->name, false);
+  if (u->name && strcmp(u->name, atr_api_jstr(u->t, "name")) != 0)
+    atr_audit_diff_add(&diff, "name", atr_api_jstr(u->t, "name"), u->name,
+                       false);
   if (u->display_name &&
-      strcmp(u->display_name, jget(u->t, "display_name")) != 0)
-    atr_audit_diff_add(&diff, "display_name", jget(u->t, "display_name"),
-                       u->display_name, false);
-  if (u->description && strcmp(u->description, jget(u->t, "description")) != 0)
-    atr_audit_diff_add(&diff, "description", jget(u->t, "description"),
+      strcmp(u->display_name, atr_api_jstr(u->t, "display_name")) != 0)
+    atr_audit_diff_add(&diff, "display_name",
+                       atr_api_jstr(u->t, "display_name"), u->display_name,
+                       false);
+  if (u->description &&
+      strcmp(u->description, atr_api_jstr(u->t, "description")) != 0)
+    atr_audit_diff_add(&diff, "description", atr_api_jstr(u->t, "description"),
                        u->description, false);
   if (u->has_ttl) {
     char was[32], now[32];
@@ -745,9 +628,7 @@ static json_t *update_diff(const update_t *u) {
 
 int atr_api_template_update(atr_api_req_t *r) {
   json_t *t = template_for(r, ATR_ACT_UPDATE);
-  if (!t)
-    return 0;
-  json_t *body = atr_api_body(r);
+  json_t *body = t ? atr_api_body(r) : NULL;
   if (!body) {
     json_decref(t);
     return 0;
@@ -760,7 +641,7 @@ int atr_api_template_update(atr_api_req_t *r) {
   u.has_ttl = read_ttl(body, &u.ttl, v);
   const char *bad = u.name ? atr_api_name_problem(u.name) : NULL;
   if (bad)
-    add_validation(v, "name", bad);
+    atr_api_add_validation(v, "name", bad);
   char *err = NULL;
   if (json_array_size(v) > 0) {
     atr_api_validation(r, "Invalid template.", v);
@@ -775,14 +656,14 @@ int atr_api_template_update(atr_api_req_t *r) {
       json_t *out = NULL;
       atr_db_t db;
       if (atr_db_open(r->env->store, &db, &err) == 0) {
-        atr_api_load_template(&db, jget(t, "id"), &out, &err);
+        atr_api_load_template(&db, atr_api_jstr(t, "id"), &out, &err);
         atr_db_close(&db);
       }
       atr_api_json(r, 200, out);
       json_t *diff = update_diff(&u);
-      audit(r, "write", "template", jget(t, "id"),
-            u.name ? u.name : jget(t, "name"), jget(t, "organization_id"),
-            diff);
+      atr_api_audit(r, "write", "template", atr_api_jstr(t, "id"),
+                    u.name ? u.name : atr_api_jstr(t, "name"),
+                    atr_api_jstr(t, "organization_id"), diff);
       json_decref(diff);
     }
   }
@@ -818,7 +699,7 @@ int atr_api_template_delete(atr_api_req_t *r) {
   json_t *t = template_for(r, ATR_ACT_DELETE);
   if (!t)
     return 0;
-  del_t d = {jget(t, "id"), 0};
+  del_t d = {atr_api_jstr(t, "id"), 0};
   char *err = NULL;
   int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, delete_tx, &d, &err);
   if (rc != 0) {
@@ -832,8 +713,8 @@ int atr_api_template_delete(atr_api_req_t *r) {
     atr_api_error(r, 400, "The template is in use.", detail);
   } else {
     atr_api_no_content(r);
-    audit(r, "delete", "template", d.id, jget(t, "name"),
-          jget(t, "organization_id"), NULL);
+    atr_api_audit(r, "delete", "template", d.id, atr_api_jstr(t, "name"),
+                  atr_api_jstr(t, "organization_id"), NULL);
   }
   json_decref(t);
   free(err);
@@ -844,30 +725,11 @@ int atr_api_template_versions_list(atr_api_req_t *r) {
   json_t *t = template_for(r, ATR_ACT_READ);
   if (!t)
     return 0;
-  int64_t limit = 0, offset = 0;
-  if (atr_api_list_window(r, 100, &limit, &offset) != 0) {
-    json_decref(t);
-    return 0;
-  }
-  atr_db_t db;
-  char *err = NULL;
-  json_t *a = NULL;
-  atr_value_t p[] = {atr_v_text(jget(t, "id")), atr_v_int(limit),
-                     atr_v_int(offset)};
-  int rc = atr_db_open(r->env->store, &db, &err);
-  if (rc == 0) {
-    rc = query_versions(&db,
-                        "WHERE v.template_id = ? ORDER BY v.created_at DESC, "
-                        "v.id LIMIT ? OFFSET ?",
-                        p, 3, &a, &err);
-    atr_db_close(&db);
-  }
-  if (rc != 0)
-    atr_api_fail(r, rc, err);
-  else
-    atr_api_json(r, 200, a);
+  atr_api_list_page(r, &versions,
+                    "WHERE v.template_id = ? ORDER BY v.created_at DESC, "
+                    "v.id LIMIT ? OFFSET ?",
+                    atr_api_jstr(t, "id"), 100);
   json_decref(t);
-  free(err);
   return 0;
 }
 
@@ -907,23 +769,22 @@ static int promote_tx(atr_db_t *db, void *ud, char **err) {
 
 int atr_api_template_version_promote(atr_api_req_t *r) {
   json_t *t = template_for(r, ATR_ACT_UPDATE);
-  if (!t)
-    return 0;
-  json_t *body = atr_api_body(r);
+  json_t *body = t ? atr_api_body(r) : NULL;
   if (!body) {
     json_decref(t);
     return 0;
   }
   json_t *v = json_array();
-  promote_t pr = {jget(t, "id"), atr_api_opt_string(body, "id", v), NULL};
+  promote_t pr = {atr_api_jstr(t, "id"), atr_api_opt_string(body, "id", v),
+                  NULL};
   char *err = NULL;
   int rc = 0;
   if (!pr.version_id)
-    add_validation(v, "id", "Required: the version to make active.");
+    atr_api_add_validation(v, "id", "Required: the version to make active.");
   if (json_array_size(v) == 0) {
     rc = atr_db_tx(r->env->store, ATR_TX_WRITE, promote_tx, &pr, &err);
     if (rc == 0 && pr.problem)
-      add_validation(v, "id", pr.problem);
+      atr_api_add_validation(v, "id", pr.problem);
   }
   if (json_array_size(v) > 0) {
     atr_api_validation(r, "Cannot change the active version.", v);
@@ -934,10 +795,12 @@ int atr_api_template_version_promote(atr_api_req_t *r) {
     atr_api_json(r, 200,
                  json_pack("{s:s}", "message", "Updated the active version."));
     json_t *diff = NULL;
-    atr_audit_diff_add(&diff, "active_version_id", jget(t, "active_version_id"),
-                       pr.version_id, false);
-    audit(r, "write", "template", pr.template_id, jget(t, "name"),
-          jget(t, "organization_id"), diff);
+    atr_audit_diff_add(&diff, "active_version_id",
+                       atr_api_jstr(t, "active_version_id"), pr.version_id,
+                       false);
+    atr_api_audit(r, "write", "template", pr.template_id,
+                  atr_api_jstr(t, "name"), atr_api_jstr(t, "organization_id"),
+                  diff);
     json_decref(diff);
   }
   json_decref(v);

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "atrium/auth.h"
 #include "atrium/error.h"
@@ -48,29 +47,8 @@ static const atr_auth_ops_t *password_auth_or_501(atr_api_req_t *r,
   return ops;
 }
 
-static void iso_time(int64_t us, char *buf, size_t size) {
-  time_t secs = (time_t)(us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, size - n, ".%06lldZ", (long long)(us % 1000000));
-}
-
-static json_t *time_json(int64_t us) {
-  if (us == 0)
-    return json_null();
-  char buf[40];
-  iso_time(us, buf, sizeof buf);
-  return json_string(buf);
-}
-
 static const char *jstr(json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
-}
-
-static void add_validation(json_t *v, const char *field, const char *detail) {
-  json_array_append_new(
-      v, json_pack("{s:s, s:s}", "field", field, "detail", detail));
 }
 
 /* Usernames as Coder allows them: 1-32 of [a-zA-Z0-9-], no leading,
@@ -170,19 +148,20 @@ static json_t *check_new_user(const char *email, const char *username,
                               void *ctx) {
   json_t *v = json_array();
   if (!valid_email(email))
-    add_validation(v, "email", "Must be a valid email address.");
+    atr_api_add_validation(v, "email", "Must be a valid email address.");
   if (!valid_username(username))
-    add_validation(v, "username",
-                   "Must be 1 to 32 letters, digits or single hyphens, "
-                   "not starting or ending with a hyphen, and not one of "
-                   "first, login, logout, authmethods or me.");
+    atr_api_add_validation(
+        v, "username",
+        "Must be 1 to 32 letters, digits or single hyphens, "
+        "not starting or ending with a hyphen, and not one of "
+        "first, login, logout, authmethods or me.");
   char *why = NULL;
   if (!password || !*password)
-    add_validation(v, "password", "Required.");
+    atr_api_add_validation(v, "password", "Required.");
   else if (ops->check_secret_policy &&
            ops->check_secret_policy(ctx, password, strlen(password), username,
                                     email, &why) != 0)
-    add_validation(v, "password", why ? why : "Not accepted.");
+    atr_api_add_validation(v, "password", why ? why : "Not accepted.");
   free(why);
   return v;
 }
@@ -325,9 +304,9 @@ int atr_api_login(atr_api_req_t *r) {
   if (!email || !password) {
     json_t *v = json_array();
     if (!email)
-      add_validation(v, "email", "Required.");
+      atr_api_add_validation(v, "email", "Required.");
     if (!password)
-      add_validation(v, "password", "Required.");
+      atr_api_add_validation(v, "password", "Required.");
     json_decref(body);
     return atr_api_validation(r, "Validation failed.", v);
   }
@@ -434,17 +413,17 @@ static int load_user(atr_api_req_t *r, atr_db_t *db, json_t **out, char **err) {
       "deleted = FALSE AND (id = ? OR lower(username) = lower(?))",
       p, 2, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s}", "id",
-                     atr_db_get_text(db, rows, 0), "username",
-                     atr_db_get_text(db, rows, 1), "email",
-                     atr_db_get_text(db, rows, 2), "name",
-                     atr_db_get_text(db, rows, 3), "created_at",
-                     time_json(atr_db_get_time(db, rows, 4)), "updated_at",
-                     time_json(atr_db_get_time(db, rows, 5)), "last_seen_at",
-                     time_json(atr_db_get_time(db, rows, 6)), "status",
-                     atr_db_get_text(db, rows, 7), "login_type",
-                     atr_db_get_text(db, rows, 8), "avatar_url",
-                     atr_db_get_text(db, rows, 9));
+    *out = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s}", "id",
+        atr_db_get_text(db, rows, 0), "username", atr_db_get_text(db, rows, 1),
+        "email", atr_db_get_text(db, rows, 2), "name",
+        atr_db_get_text(db, rows, 3), "created_at",
+        atr_api_time_json(atr_db_get_time(db, rows, 4)), "updated_at",
+        atr_api_time_json(atr_db_get_time(db, rows, 5)), "last_seen_at",
+        atr_api_time_json(atr_db_get_time(db, rows, 6)), "status",
+        atr_db_get_text(db, rows, 7), "login_type",
+        atr_db_get_text(db, rows, 8), "avatar_url",
+        atr_db_get_text(db, rows, 9));
     rc = 0;
   } else if (rc == 0) {
     rc = ATR_ENOENT;
@@ -560,8 +539,8 @@ int atr_api_users_list(atr_api_req_t *r) {
   int64_t offset = query_int_param(r, "offset", 0, INT64_MAX);
   if (limit < 0 || offset < 0) {
     json_t *v = json_array();
-    add_validation(v, limit < 0 ? "limit" : "offset",
-                   "Must be a whole number of 0 or more.");
+    atr_api_add_validation(v, limit < 0 ? "limit" : "offset",
+                           "Must be a whole number of 0 or more.");
     return atr_api_validation(r, "Invalid query parameters.", v);
   }
   char qbuf[128], like[140];
@@ -697,7 +676,7 @@ int atr_api_user_create(atr_api_req_t *r) {
   if (json_array_size(v) == 0 &&
       member_org(r, jstr(body, "organization_id"), org, &err) == ATR_ENOENT &&
       jstr(body, "organization_id"))
-    add_validation(v, "organization_id", "No such organization.");
+    atr_api_add_validation(v, "organization_id", "No such organization.");
   if (json_array_size(v) > 0) {
     free(err);
     json_decref(body);
@@ -865,13 +844,13 @@ int atr_api_user_password(atr_api_req_t *r) {
   json_t *v = json_array();
   char *why = NULL;
   if (!old_password_ok(r, &db, ops, actx, &t, jstr(body, "old_password")))
-    add_validation(v, "old_password", "Incorrect or missing.");
+    atr_api_add_validation(v, "old_password", "Incorrect or missing.");
   if (!password || !*password)
-    add_validation(v, "password", "Required.");
+    atr_api_add_validation(v, "password", "Required.");
   else if (ops->check_secret_policy &&
            ops->check_secret_policy(actx, password, strlen(password),
                                     t.username, NULL, &why) != 0)
-    add_validation(v, "password", why ? why : "Not accepted.");
+    atr_api_add_validation(v, "password", why ? why : "Not accepted.");
   free(why);
   if (json_array_size(v) > 0) {
     atr_api_validation(r, "Validation failed.", v);
@@ -981,7 +960,8 @@ static uint32_t parse_roles(json_t *list, json_t *validations) {
   size_t i;
   json_t *item;
   if (!json_is_array(list)) {
-    add_validation(validations, "roles", "Must be a list of role names.");
+    atr_api_add_validation(validations, "roles",
+                           "Must be a list of role names.");
     return 0;
   }
   json_array_foreach(list, i, item) {
@@ -992,7 +972,7 @@ static uint32_t parse_roles(json_t *list, json_t *validations) {
                "\"%s\" is not a site role; use owner, user-admin, "
                "template-admin or auditor.",
                json_string_value(item) ? json_string_value(item) : "?");
-      add_validation(validations, "roles", detail);
+      atr_api_add_validation(validations, "roles", detail);
     }
     roles |= role;
   }
@@ -1094,8 +1074,9 @@ int atr_api_tokens_create(atr_api_req_t *r) {
   int64_t ms = secs > 0 && secs <= max_ms / 1000 ? (int64_t)secs * 1000 : -1;
   json_t *v = json_array();
   if (!name || !valid_username(name))
-    add_validation(v, "token_name",
-                   "Required: 1 to 32 letters, digits or single hyphens.");
+    atr_api_add_validation(
+        v, "token_name",
+        "Required: 1 to 32 letters, digits or single hyphens.");
   if (!life && max_ms / 1000 > 0)
     ms = max_ms;
   if (life && (!json_is_integer(life) || ms <= 0)) {
@@ -1103,7 +1084,7 @@ int atr_api_tokens_create(atr_api_req_t *r) {
     snprintf(detail, sizeof detail,
              "Must be a whole number of seconds between 1 and %lld.",
              (long long)(max_ms / 1000));
-    add_validation(v, "lifetime", detail);
+    atr_api_add_validation(v, "lifetime", detail);
   }
   if (json_array_size(v) > 0) {
     json_decref(body);
@@ -1167,13 +1148,14 @@ int atr_api_tokens_list(atr_api_req_t *r) {
   while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
     json_array_append_new(
         list,
-        json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I}", "id",
-                  atr_db_get_text(&db, rows, 0), "user_id", t.id, "token_name",
-                  atr_db_get_text(&db, rows, 1), "created_at",
-                  time_json(atr_db_get_time(&db, rows, 2)), "expires_at",
-                  time_json(atr_db_get_time(&db, rows, 3)), "last_used",
-                  time_json(atr_db_get_time(&db, rows, 4)), "lifetime_seconds",
-                  (json_int_t)atr_db_get_int(&db, rows, 5)));
+        json_pack(
+            "{s:s, s:s, s:s, s:o, s:o, s:o, s:I}", "id",
+            atr_db_get_text(&db, rows, 0), "user_id", t.id, "token_name",
+            atr_db_get_text(&db, rows, 1), "created_at",
+            atr_api_time_json(atr_db_get_time(&db, rows, 2)), "expires_at",
+            atr_api_time_json(atr_db_get_time(&db, rows, 3)), "last_used",
+            atr_api_time_json(atr_db_get_time(&db, rows, 4)),
+            "lifetime_seconds", (json_int_t)atr_db_get_int(&db, rows, 5)));
     rc = 0;
   }
   atr_db_rows_close(&db, rows);

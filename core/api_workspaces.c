@@ -20,21 +20,6 @@
 
 #define MASKED "********"
 
-static const char *col(atr_db_t *db, atr_db_rows_t *rows, size_t i) {
-  const char *s = atr_db_get_text(db, rows, i);
-  return s ? s : "";
-}
-
-static const char *jget(json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
-}
-
-static void add_validation(json_t *v, const char *field, const char *detail) {
-  json_array_append_new(
-      v, json_pack("{s:s, s:s}", "field", field, "detail", detail));
-}
-
 /* ---- reading builds and workspaces --------------------------------------- */
 
 #define BUILD_SELECT                                                           \
@@ -68,22 +53,24 @@ static json_t *build_row(atr_db_t *db, atr_db_rows_t *rows) {
   json_t *b = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:o, "
       "s:o, s:o, s:s, s:[]}",
-      "id", col(db, rows, 0), "workspace_id", col(db, rows, 1),
-      "workspace_name", col(db, rows, 2), "workspace_owner_id",
-      col(db, rows, 3), "workspace_owner_name", col(db, rows, 4),
-      "template_version_id", col(db, rows, 5), "template_version_name",
-      col(db, rows, 6), "build_number", (json_int_t)atr_db_get_int(db, rows, 7),
-      "transition", col(db, rows, 8), "reason", col(db, rows, 9),
-      "initiator_id", col(db, rows, 10), "initiator_name",
+      "id", atr_api_col(db, rows, 0), "workspace_id", atr_api_col(db, rows, 1),
+      "workspace_name", atr_api_col(db, rows, 2), "workspace_owner_id",
+      atr_api_col(db, rows, 3), "workspace_owner_name",
+      atr_api_col(db, rows, 4), "template_version_id", atr_api_col(db, rows, 5),
+      "template_version_name", atr_api_col(db, rows, 6), "build_number",
+      (json_int_t)atr_db_get_int(db, rows, 7), "transition",
+      atr_api_col(db, rows, 8), "reason", atr_api_col(db, rows, 9),
+      "initiator_id", atr_api_col(db, rows, 10), "initiator_name",
       initiator_name ? json_string(initiator_name) : json_null(), "created_at",
       atr_api_time_json(atr_db_get_time(db, rows, 12)), "updated_at",
       atr_api_time_json(atr_db_get_time(db, rows, 13)), "job", job, "status",
-      build_status(jget(job, "status"), col(db, rows, 8)), "resources");
+      build_status(atr_api_jstr(job, "status"), atr_api_col(db, rows, 8)),
+      "resources");
   return b;
 }
 
 static int add_resources(atr_db_t *db, json_t *build, char **err) {
-  const char *job_id = jget(json_object_get(build, "job"), "id");
+  const char *job_id = atr_api_jstr(json_object_get(build, "job"), "id");
   atr_value_t k[] = {atr_v_text(job_id)};
   atr_db_rows_t *rows = NULL;
   int rc = atr_db_query(db,
@@ -98,12 +85,15 @@ static int add_resources(atr_db_t *db, json_t *build, char **err) {
   json_t *cur = NULL;
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     rc = 0;
-    if (!cur || strcmp(jget(cur, "id"), col(db, rows, 0)) != 0) {
+    if (!cur ||
+        strcmp(atr_api_jstr(cur, "id"), atr_api_col(db, rows, 0)) != 0) {
       cur = json_pack(
-          "{s:s, s:s, s:s, s:s, s:s, s:o, s:[]}", "id", col(db, rows, 0),
-          "job_id", col(db, rows, 1), "transition", col(db, rows, 2), "type",
-          col(db, rows, 3), "name", col(db, rows, 4), "created_at",
-          atr_api_time_json(atr_db_get_time(db, rows, 5)), "metadata");
+          "{s:s, s:s, s:s, s:s, s:s, s:o, s:[]}", "id",
+          atr_api_col(db, rows, 0), "job_id", atr_api_col(db, rows, 1),
+          "transition", atr_api_col(db, rows, 2), "type",
+          atr_api_col(db, rows, 3), "name", atr_api_col(db, rows, 4),
+          "created_at", atr_api_time_json(atr_db_get_time(db, rows, 5)),
+          "metadata");
       json_array_append_new(list, cur);
     }
     if (atr_db_is_null(db, rows, 6))
@@ -112,7 +102,7 @@ static int add_resources(atr_db_t *db, json_t *build, char **err) {
     const char *value = atr_db_get_text(db, rows, 7);
     json_array_append_new(
         json_object_get(cur, "metadata"),
-        json_pack("{s:s, s:o, s:b}", "key", col(db, rows, 6), "value",
+        json_pack("{s:s, s:o, s:b}", "key", atr_api_col(db, rows, 6), "value",
                   sensitive || !value ? json_null() : json_string(value),
                   "sensitive", sensitive));
   }
@@ -120,45 +110,13 @@ static int add_resources(atr_db_t *db, json_t *build, char **err) {
   return rc < 0 ? rc : 0;
 }
 
-static int query_builds(atr_db_t *db, const char *where, const atr_value_t *p,
-                        size_t n, json_t **out, char **err) {
-  char sql[3072];
-  snprintf(sql, sizeof sql, "%s%s", BUILD_SELECT, where);
-  atr_db_rows_t *rows = NULL;
-  json_t *a = json_array();
-  int rc = atr_db_query(db, sql, p, n, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_array_append_new(a, build_row(db, rows));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  size_t i;
-  json_t *b;
-  json_array_foreach(a, i, b) {
-    if (rc == 0)
-      rc = atr_api_job_add_tags(db, json_object_get(b, "job"), err);
-    if (rc == 0)
-      rc = add_resources(db, b, err);
-  }
-  if (rc < 0) {
-    json_decref(a);
-    return rc;
-  }
-  *out = a;
-  return 0;
+static int complete_build(atr_db_t *db, json_t *b, char **err) {
+  int rc = atr_api_job_add_tags(db, json_object_get(b, "job"), err);
+  return rc == 0 ? add_resources(db, b, err) : rc;
 }
 
-static int one_build(atr_db_t *db, const char *where, const atr_value_t *p,
-                     size_t n, json_t **out, char **err) {
-  json_t *a = NULL;
-  int rc = query_builds(db, where, p, n, &a, err);
-  if (rc == 0 && json_array_size(a) == 0)
-    rc = ATR_ENOENT;
-  if (rc == 0)
-    *out = json_incref(json_array_get(a, 0));
-  json_decref(a);
-  return rc;
-}
+static const atr_api_select_t builds = {BUILD_SELECT, build_row,
+                                        complete_build};
 
 #define WORKSPACE_SELECT                                                       \
   "SELECT w.id, w.name, w.owner_id, u.username, w.organization_id, "           \
@@ -169,10 +127,11 @@ static int one_build(atr_db_t *db, const char *where, const atr_value_t *p,
 static json_t *workspace_row(atr_db_t *db, atr_db_rows_t *rows) {
   return json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "id",
-      col(db, rows, 0), "name", col(db, rows, 1), "owner_id", col(db, rows, 2),
-      "owner_name", col(db, rows, 3), "organization_id", col(db, rows, 4),
-      "template_id", col(db, rows, 5), "template_name", col(db, rows, 6),
-      "template_active_version_id", col(db, rows, 7), "created_at",
+      atr_api_col(db, rows, 0), "name", atr_api_col(db, rows, 1), "owner_id",
+      atr_api_col(db, rows, 2), "owner_name", atr_api_col(db, rows, 3),
+      "organization_id", atr_api_col(db, rows, 4), "template_id",
+      atr_api_col(db, rows, 5), "template_name", atr_api_col(db, rows, 6),
+      "template_active_version_id", atr_api_col(db, rows, 7), "created_at",
       atr_api_time_json(atr_db_get_time(db, rows, 8)), "updated_at",
       atr_api_time_json(atr_db_get_time(db, rows, 9)), "ttl_ms",
       atr_db_is_null(db, rows, 10)
@@ -182,12 +141,12 @@ static json_t *workspace_row(atr_db_t *db, atr_db_rows_t *rows) {
 }
 
 static int add_latest_build(atr_db_t *db, json_t *w, char **err) {
-  atr_value_t p[] = {atr_v_text(jget(w, "id"))};
+  atr_value_t p[] = {atr_v_text(atr_api_jstr(w, "id"))};
   json_t *b = NULL;
-  int rc = one_build(db,
-                     "WHERE b.workspace_id = ? ORDER BY b.build_number DESC "
-                     "LIMIT 1",
-                     p, 1, &b, err);
+  int rc = atr_api_query_one(db, &builds,
+                             "WHERE b.workspace_id = ? ORDER BY "
+                             "b.build_number DESC LIMIT 1",
+                             p, 1, &b, err);
   if (rc == ATR_ENOENT) {
     json_object_set_new(w, "latest_build", json_null());
     return 0;
@@ -196,50 +155,14 @@ static int add_latest_build(atr_db_t *db, json_t *w, char **err) {
     return rc;
   json_object_set_new(
       w, "outdated",
-      json_boolean(strcmp(jget(b, "template_version_id"),
-                          jget(w, "template_active_version_id")) != 0));
+      json_boolean(strcmp(atr_api_jstr(b, "template_version_id"),
+                          atr_api_jstr(w, "template_active_version_id")) != 0));
   json_object_set_new(w, "latest_build", b);
   return 0;
 }
 
-static int query_workspaces(atr_db_t *db, const char *where,
-                            const atr_value_t *p, size_t n, json_t **out,
-                            char **err) {
-  char sql[2048];
-  snprintf(sql, sizeof sql, "%s%s", WORKSPACE_SELECT, where);
-  atr_db_rows_t *rows = NULL;
-  json_t *a = json_array();
-  int rc = atr_db_query(db, sql, p, n, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_array_append_new(a, workspace_row(db, rows));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  size_t i;
-  json_t *w;
-  json_array_foreach(a, i, w) {
-    if (rc == 0)
-      rc = add_latest_build(db, w, err);
-  }
-  if (rc < 0) {
-    json_decref(a);
-    return rc;
-  }
-  *out = a;
-  return 0;
-}
-
-static int one_workspace(atr_db_t *db, const char *where, const atr_value_t *p,
-                         size_t n, json_t **out, char **err) {
-  json_t *a = NULL;
-  int rc = query_workspaces(db, where, p, n, &a, err);
-  if (rc == 0 && json_array_size(a) == 0)
-    rc = ATR_ENOENT;
-  if (rc == 0)
-    *out = json_incref(json_array_get(a, 0));
-  json_decref(a);
-  return rc;
-}
+static const atr_api_select_t workspaces = {WORKSPACE_SELECT, workspace_row,
+                                            add_latest_build};
 
 static int load_workspace(atr_store_t *store, const char *id, json_t **out,
                           char **err) {
@@ -248,33 +171,24 @@ static int load_workspace(atr_store_t *store, const char *id, json_t **out,
   if (rc != 0)
     return rc;
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  rc = one_workspace(&db, "WHERE w.id = ?", p, 1, out, err);
+  rc = atr_api_query_one(&db, &workspaces, "WHERE w.id = ?", p, 1, out, err);
   atr_db_close(&db);
   return rc;
 }
 
 /* May the actor `act` on w? Answers 403 when not. */
 static bool may(atr_api_req_t *r, json_t *w, atr_action_t act) {
-  bool self = strcmp(jget(w, "owner_id"), r->actor.user_id) == 0;
-  return atr_api_authorize(r, jget(w, "organization_id"), ATR_RES_WORKSPACE,
-                           act, self);
+  bool self = strcmp(atr_api_jstr(w, "owner_id"), r->actor.user_id) == 0;
+  return atr_api_authorize(r, atr_api_jstr(w, "organization_id"),
+                           ATR_RES_WORKSPACE, act, self);
 }
 
 /* {workspace} → the workspace the actor may `act` on; NULL after
  * answering. */
 static json_t *workspace_for(atr_api_req_t *r, atr_action_t act) {
-  const char *id = atr_api_param(r, "workspace");
-  json_t *w = NULL;
-  char *err = NULL;
-  int rc = load_workspace(r->env->store, id, &w, &err);
-  if (rc == ATR_ENOENT)
-    atr_api_error(r, 404, "Workspace not found.", id);
-  else if (rc != 0)
-    atr_api_fail(r, rc, err);
-  free(err);
-  if (rc != 0)
-    return NULL;
-  if (!may(r, w, act)) {
+  json_t *w = atr_api_load(r, &workspaces, "WHERE w.id = ?", "workspace",
+                           "Workspace not found.");
+  if (w && !may(r, w, act)) {
     json_decref(w);
     return NULL;
   }
@@ -323,7 +237,7 @@ static int last_build(atr_db_t *db, new_build_t *nb, json_t **values,
                         "b.build_number DESC LIMIT 1",
                         k, 1, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    snprintf(id, sizeof id, "%s", col(db, rows, 0));
+    snprintf(id, sizeof id, "%s", atr_api_col(db, rows, 0));
     nb->number = atr_db_get_int(db, rows, 1);
     *active = atr_db_is_null(db, rows, 2);
     rc = 0;
@@ -333,17 +247,11 @@ static int last_build(atr_db_t *db, new_build_t *nb, json_t **values,
     return rc < 0 ? rc : 0;
   *values = json_object();
   atr_value_t p[] = {atr_v_text(id)};
-  rc = atr_db_query(db,
-                    "SELECT name, value FROM workspace_build_parameters "
-                    "WHERE workspace_build_id = ?",
-                    p, 1, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_object_set_new(*values, col(db, rows, 0),
-                        json_string(col(db, rows, 1)));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  return rc < 0 ? rc : 0;
+  return atr_api_query_object(db,
+                              "SELECT name, value FROM "
+                              "workspace_build_parameters WHERE "
+                              "workspace_build_id = ?",
+                              p, 1, *values, err);
 }
 
 /* The version's import job: its provisioner and tags. */
@@ -361,17 +269,11 @@ static int version_job(atr_db_t *db, const char *version_id, char prov[64],
   snprintf(prov, 64, "%s", p);
   free(p);
   *tags = json_object();
-  atr_db_rows_t *rows = NULL;
-  rc = atr_db_query(db,
-                    "SELECT t.key, t.value FROM provisioner_job_tags t JOIN "
-                    "template_versions v ON v.job_id = t.job_id WHERE v.id = ?",
-                    k, 1, &rows, err);
-  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_object_set_new(*tags, col(db, rows, 0), json_string(col(db, rows, 1)));
-    rc = 0;
-  }
-  atr_db_rows_close(db, rows);
-  return rc < 0 ? rc : 0;
+  return atr_api_query_object(db,
+                              "SELECT t.key, t.value FROM provisioner_job_tags "
+                              "t JOIN template_versions v ON v.job_id = "
+                              "t.job_id WHERE v.id = ?",
+                              k, 1, *tags, err);
 }
 
 static int insert_workspace(atr_db_t *db, new_build_t *nb, char **err) {
@@ -484,10 +386,12 @@ static int read_answer(atr_db_t *db, new_build_t *nb, char **err) {
   nb->answer = NULL;
   if (nb->new_workspace_id[0]) {
     atr_value_t p[] = {atr_v_text(nb->workspace_id)};
-    return one_workspace(db, "WHERE w.id = ?", p, 1, &nb->answer, err);
+    return atr_api_query_one(db, &workspaces, "WHERE w.id = ?", p, 1,
+                             &nb->answer, err);
   }
   atr_value_t p[] = {atr_v_text(nb->build_id)};
-  return one_build(db, "WHERE b.id = ?", p, 1, &nb->answer, err);
+  return atr_api_query_one(db, &builds, "WHERE b.id = ?", p, 1, &nb->answer,
+                           err);
 }
 
 static int build_tx(atr_db_t *db, void *ud, char **err) {
@@ -574,9 +478,10 @@ static json_t *read_values(json_t *body, json_t *v) {
     json_object_set(out, name, value);
   }
   if (!ok) {
-    add_validation(v, "rich_parameter_values",
-                   "Must be a list of {\"name\": ..., \"value\": \"...\"} "
-                   "with string values.");
+    atr_api_add_validation(
+        v, "rich_parameter_values",
+        "Must be a list of {\"name\": ..., \"value\": \"...\"} "
+        "with string values.");
     json_decref(out);
     return NULL;
   }
@@ -624,7 +529,7 @@ static json_t *pick_template(atr_api_req_t *r, json_t *body, json_t *v,
   json_t *t = NULL;
   char *vt = NULL;
   if (atr_db_open(r->env->store, &db, &err) != 0) {
-    add_validation(v, "template_id", "The database is not reachable.");
+    atr_api_add_validation(v, "template_id", "The database is not reachable.");
     free(err);
     return NULL;
   }
@@ -636,9 +541,10 @@ static json_t *pick_template(atr_api_req_t *r, json_t *body, json_t *v,
                         k, 1, &vt, &err) == 0)
     tid = vt;
   if (!tid || atr_api_load_template(&db, tid, &t, &err) != 0)
-    add_validation(v, vid && !tid ? "template_version_id" : "template_id",
-                   "Required: an existing template (template_id) or one of "
-                   "its versions (template_version_id).");
+    atr_api_add_validation(
+        v, vid && !tid ? "template_version_id" : "template_id",
+        "Required: an existing template (template_id) or one of "
+        "its versions (template_version_id).");
   char *check = NULL;
   atr_value_t q[] = {atr_v_uuid_or_null(vid), atr_v_text(tid)};
   if (t && vid &&
@@ -646,13 +552,14 @@ static json_t *pick_template(atr_api_req_t *r, json_t *body, json_t *v,
                         "SELECT id FROM template_versions WHERE id = ? AND "
                         "template_id = ?",
                         q, 2, &check, &err) != 0)
-    add_validation(v, "template_version_id", "Not a version of the template.");
+    atr_api_add_validation(v, "template_version_id",
+                           "Not a version of the template.");
   atr_db_close(&db);
   free(check);
   free(vt);
   free(err);
   if (t)
-    *version_id = vid ? vid : jget(t, "active_version_id");
+    *version_id = vid ? vid : atr_api_jstr(t, "active_version_id");
   return t;
 }
 
@@ -678,7 +585,8 @@ static bool read_ws_ttl(json_t *body, new_build_t *nb, json_t *v) {
   if (!j || json_is_null(j))
     return true;
   if (!json_is_integer(j) || json_integer_value(j) < 0) {
-    add_validation(v, "ttl_ms", "Must be a whole number of milliseconds.");
+    atr_api_add_validation(v, "ttl_ms",
+                           "Must be a whole number of milliseconds.");
     return false;
   }
   nb->has_ttl = true;
@@ -701,20 +609,20 @@ int atr_api_workspace_create(atr_api_req_t *r) {
   nb.ws_name = atr_api_opt_string(body, "name", v);
   const char *bad = atr_api_name_problem(nb.ws_name);
   if (bad)
-    add_validation(v, "name", bad);
+    atr_api_add_validation(v, "name", bad);
   read_ws_ttl(body, &nb, v);
   json_t *t = pick_template(r, body, v, &nb.version_id);
   nb.values = read_values(body, v);
   if (t) {
-    nb.template_id = jget(t, "id");
-    nb.org_id = jget(t, "organization_id");
+    nb.template_id = atr_api_jstr(t, "id");
+    nb.org_id = atr_api_jstr(t, "organization_id");
     if (r->org_id[0] && strcmp(r->org_id, nb.org_id) != 0)
-      add_validation(v, "template_id",
-                     "The template belongs to another organization.");
+      atr_api_add_validation(v, "template_id",
+                             "The template belongs to another organization.");
     else if (!is_member(r, nb.org_id, owner))
-      add_validation(v, "template_id",
-                     "The owner is not a member of the template's "
-                     "organization.");
+      atr_api_add_validation(v, "template_id",
+                             "The owner is not a member of the template's "
+                             "organization.");
   }
   if (json_array_size(v) > 0) {
     atr_api_validation(r, "Invalid workspace.", v);
@@ -723,12 +631,8 @@ int atr_api_workspace_create(atr_api_req_t *r) {
     atr_api_json(r, 201, nb.answer);
     nb.answer = NULL;
     atr_events_job_posted(r->env->events);
-    atr_audit_record(r, &(atr_audit_entry_t){.action = "create",
-                                             .resource_type = "workspace",
-                                             .resource_id = nb.workspace_id,
-                                             .resource_target = nb.ws_name,
-                                             .organization_id = nb.org_id,
-                                             .status_code = r->status});
+    atr_api_audit(r, "create", "workspace", nb.workspace_id, nb.ws_name,
+                  nb.org_id, NULL);
   }
   json_decref(nb.values);
   json_decref(nb.answer);
@@ -768,7 +672,7 @@ int atr_api_workspaces_list(atr_api_req_t *r) {
   json_t *a = NULL;
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0) {
-    rc = query_workspaces(&db, where, q, 9, &a, &err);
+    rc = atr_api_query_list(&db, &workspaces, where, q, 9, &a, &err);
     atr_db_close(&db);
   }
   if (rc != 0)
@@ -797,10 +701,10 @@ int atr_api_workspace_by_name(atr_api_req_t *r) {
   atr_value_t p[] = {atr_v_text(owner), atr_v_text(name)};
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0) {
-    rc = one_workspace(&db,
-                       "WHERE w.owner_id = ? AND lower(w.name) = lower(?) "
-                       "AND w.deleted = FALSE",
-                       p, 2, &w, &err);
+    rc = atr_api_query_one(&db, &workspaces,
+                           "WHERE w.owner_id = ? AND lower(w.name) = lower(?) "
+                           "AND w.deleted = FALSE",
+                           p, 2, &w, &err);
     atr_db_close(&db);
   }
   if (rc == ATR_ENOENT)
@@ -826,14 +730,14 @@ static const char *build_version(atr_api_req_t *r, json_t *w, json_t *body,
   const char *vid = atr_api_opt_string(body, "template_version_id", v);
   json_t *latest = json_object_get(w, "latest_build");
   if (!vid) {
-    snprintf(out, 37, "%s", jget(latest, "template_version_id"));
+    snprintf(out, 37, "%s", atr_api_jstr(latest, "template_version_id"));
     return out;
   }
   atr_db_t db;
   char *err = NULL;
   char *check = NULL;
   atr_value_t q[] = {atr_v_uuid_or_null(vid),
-                     atr_v_text(jget(w, "template_id"))};
+                     atr_v_text(atr_api_jstr(w, "template_id"))};
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0) {
     rc = atr_db_query_text(&db,
@@ -843,8 +747,8 @@ static const char *build_version(atr_api_req_t *r, json_t *w, json_t *body,
     atr_db_close(&db);
   }
   if (rc != 0)
-    add_validation(v, "template_version_id",
-                   "Not a version of the workspace's template.");
+    atr_api_add_validation(v, "template_version_id",
+                           "Not a version of the workspace's template.");
   snprintf(out, 37, "%s", vid);
   free(check);
   free(err);
@@ -859,7 +763,7 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
   const char *transition = atr_api_opt_string(body, "transition", v);
   json_t *w = NULL;
   if (!valid_transition(transition))
-    add_validation(v, "transition", "Must be start, stop or delete.");
+    atr_api_add_validation(v, "transition", "Must be start, stop or delete.");
   else
     w = workspace_for(r, strcmp(transition, "delete") == 0 ? ATR_ACT_DELETE
                                                            : ATR_ACT_UPDATE);
@@ -871,24 +775,25 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
   json_t *orphan = json_object_get(body, "orphan");
   bool is_orphan = json_is_true(orphan);
   if (orphan && !json_is_boolean(orphan))
-    add_validation(v, "orphan", "Must be true or false.");
+    atr_api_add_validation(v, "orphan", "Must be true or false.");
   if (is_orphan && transition && strcmp(transition, "delete") != 0)
-    add_validation(v, "orphan", "Only a delete can be an orphan delete.");
+    atr_api_add_validation(v, "orphan",
+                           "Only a delete can be an orphan delete.");
   char version[37] = "";
   new_build_t nb = {.transition = transition,
                     .initiator_id = r->actor.user_id,
                     .orphan = is_orphan,
                     .values = read_values(body, v)};
   if (w) {
-    nb.workspace_id = jget(w, "id");
-    nb.owner_id = jget(w, "owner_id");
-    nb.org_id = jget(w, "organization_id");
-    nb.template_id = jget(w, "template_id");
-    nb.ws_name = jget(w, "name");
+    nb.workspace_id = atr_api_jstr(w, "id");
+    nb.owner_id = atr_api_jstr(w, "owner_id");
+    nb.org_id = atr_api_jstr(w, "organization_id");
+    nb.template_id = atr_api_jstr(w, "template_id");
+    nb.ws_name = atr_api_jstr(w, "name");
     nb.version_id = build_version(r, w, body, v, version);
   }
   if (w && json_is_true(json_object_get(w, "deleted")))
-    atr_api_error(r, 400, "The workspace is deleted.", jget(w, "name"));
+    atr_api_error(r, 400, "The workspace is deleted.", atr_api_jstr(w, "name"));
   else if (json_array_size(v) > 0) {
     atr_api_validation(r, "Invalid build.", v);
     v = NULL;
@@ -898,13 +803,8 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
     atr_events_job_posted(r->env->events);
     json_t *diff = NULL;
     atr_audit_diff_add(&diff, "transition", NULL, transition, false);
-    atr_audit_record(r, &(atr_audit_entry_t){.action = "write",
-                                             .resource_type = "workspace",
-                                             .resource_id = nb.workspace_id,
-                                             .resource_target = nb.ws_name,
-                                             .organization_id = nb.org_id,
-                                             .diff = diff,
-                                             .status_code = r->status});
+    atr_api_audit(r, "write", "workspace", nb.workspace_id, nb.ws_name,
+                  nb.org_id, diff);
     json_decref(diff);
   }
   json_decref(nb.values);
@@ -919,30 +819,11 @@ int atr_api_workspace_builds_list(atr_api_req_t *r) {
   json_t *w = workspace_for(r, ATR_ACT_READ);
   if (!w)
     return 0;
-  int64_t limit = 0, offset = 0;
-  if (atr_api_list_window(r, 25, &limit, &offset) != 0) {
-    json_decref(w);
-    return 0;
-  }
-  atr_db_t db;
-  char *err = NULL;
-  json_t *a = NULL;
-  atr_value_t p[] = {atr_v_text(jget(w, "id")), atr_v_int(limit),
-                     atr_v_int(offset)};
-  int rc = atr_db_open(r->env->store, &db, &err);
-  if (rc == 0) {
-    rc = query_builds(&db,
-                      "WHERE b.workspace_id = ? ORDER BY b.build_number DESC "
-                      "LIMIT ? OFFSET ?",
-                      p, 3, &a, &err);
-    atr_db_close(&db);
-  }
-  if (rc != 0)
-    atr_api_fail(r, rc, err);
-  else
-    atr_api_json(r, 200, a);
+  atr_api_list_page(r, &builds,
+                    "WHERE b.workspace_id = ? ORDER BY b.build_number DESC "
+                    "LIMIT ? OFFSET ?",
+                    atr_api_jstr(w, "id"), 25);
   json_decref(w);
-  free(err);
   return 0;
 }
 
@@ -956,14 +837,15 @@ static json_t *build_for(atr_api_req_t *r, atr_action_t act) {
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0) {
-    rc = one_build(&db, "WHERE b.id = ?", p, 1, &b, &err);
+    rc = atr_api_query_one(&db, &builds, "WHERE b.id = ?", p, 1, &b, &err);
     atr_db_close(&db);
   }
   free(err);
   err = NULL;
   json_t *w = NULL;
   if (rc == 0)
-    rc = load_workspace(r->env->store, jget(b, "workspace_id"), &w, &err);
+    rc = load_workspace(r->env->store, atr_api_jstr(b, "workspace_id"), &w,
+                        &err);
   if (rc == ATR_ENOENT)
     atr_api_error(r, 404, "Workspace build not found.", id);
   else if (rc != 0)
@@ -986,7 +868,7 @@ int atr_api_build_get(atr_api_req_t *r) {
 int atr_api_build_logs(atr_api_req_t *r) {
   json_t *b = build_for(r, ATR_ACT_READ);
   if (b)
-    atr_api_job_logs(r, jget(json_object_get(b, "job"), "id"));
+    atr_api_job_logs(r, atr_api_jstr(json_object_get(b, "job"), "id"));
   json_decref(b);
   return 0;
 }
@@ -995,14 +877,10 @@ int atr_api_build_cancel(atr_api_req_t *r) {
   json_t *b = build_for(r, ATR_ACT_UPDATE);
   if (!b)
     return 0;
-  atr_api_job_cancel(r, jget(json_object_get(b, "job"), "id"));
+  atr_api_job_cancel(r, atr_api_jstr(json_object_get(b, "job"), "id"));
   if (r->status == 200)
-    atr_audit_record(
-        r, &(atr_audit_entry_t){.action = "write",
-                                .resource_type = "workspace_build",
-                                .resource_id = jget(b, "id"),
-                                .resource_target = jget(b, "workspace_name"),
-                                .status_code = r->status});
+    atr_api_audit(r, "write", "workspace_build", atr_api_jstr(b, "id"),
+                  atr_api_jstr(b, "workspace_name"), NULL, NULL);
   json_decref(b);
   return 0;
 }
@@ -1022,8 +900,8 @@ int atr_api_build_params(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   atr_db_rows_t *rows = NULL;
-  atr_value_t p[] = {atr_v_text(jget(b, "template_version_id")),
-                     atr_v_text(jget(b, "id"))};
+  atr_value_t p[] = {atr_v_text(atr_api_jstr(b, "template_version_id")),
+                     atr_v_text(atr_api_jstr(b, "id"))};
   json_t *a = json_array();
   int rc = atr_db_open(r->env->store, &db, &err);
   if (rc == 0) {
@@ -1036,10 +914,11 @@ int atr_api_build_params(atr_api_req_t *r) {
                       "p.name",
                       p, 2, &rows, &err);
     while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
-      json_array_append_new(
-          a, json_pack("{s:s, s:s}", "name", col(&db, rows, 0), "value",
-                       atr_db_get_bool(&db, rows, 2) ? MASKED
-                                                     : col(&db, rows, 1)));
+      json_array_append_new(a, json_pack("{s:s, s:s}", "name",
+                                         atr_api_col(&db, rows, 0), "value",
+                                         atr_db_get_bool(&db, rows, 2)
+                                             ? MASKED
+                                             : atr_api_col(&db, rows, 1)));
       rc = 0;
     }
     atr_db_rows_close(&db, rows);
@@ -1066,14 +945,15 @@ int atr_api_build_state(atr_api_req_t *r) {
     return 0;
   json_t *w = NULL;
   char *err = NULL;
-  int rc = load_workspace(r->env->store, jget(b, "workspace_id"), &w, &err);
+  int rc =
+      load_workspace(r->env->store, atr_api_jstr(b, "workspace_id"), &w, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
-  } else if (atr_api_authorize(r, jget(w, "organization_id"), ATR_RES_TEMPLATE,
-                               ATR_ACT_UPDATE, false)) {
+  } else if (atr_api_authorize(r, atr_api_jstr(w, "organization_id"),
+                               ATR_RES_TEMPLATE, ATR_ACT_UPDATE, false)) {
     atr_db_t db;
     atr_db_rows_t *rows = NULL;
-    atr_value_t p[] = {atr_v_text(jget(b, "id"))};
+    atr_value_t p[] = {atr_v_text(atr_api_jstr(b, "id"))};
     rc = atr_db_open(r->env->store, &db, &err);
     if (rc == 0) {
       rc = atr_db_query(&db,

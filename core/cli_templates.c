@@ -24,6 +24,10 @@
 #include <archive_entry.h>
 
 #include "atrium/error.h"
+#include "cli_follow.h"
+#include "cli_output.h"
+#include "cli_prompt.h"
+#include "cli_session.h"
 
 /* ---- packing -------------------------------------------------------------- */
 
@@ -292,37 +296,24 @@ static int upload(atr__cli_t *cli, const char *dir, char **file_id) {
 
 /* Follow the import; 0 only when it succeeded. */
 static int follow_import(atr__cli_t *cli, const json_t *version) {
-  char *path = atr__cli_path("/api/v2/templateversions/%s",
-                             atr__cli_str(version, "id"), NULL);
-  if (!path)
-    return atr__cli_oom(cli);
   atr__cli_job_end_t end;
-  int rc = atr__cli_follow(cli, path, true, &end);
-  json_t *v = NULL;
-  if (rc == 0 && atr__cli_get(cli, path, &v) != 0)
-    v = NULL;
-  free(path);
+  int rc = atr__cli_follow(cli, "/api/v2/templateversions/%s",
+                           atr__cli_str(version, "id"), true, &end);
   if (rc == 130)
     fprintf(stderr, "%s: stopped following; the import goes on.\n", cli->what);
-  if (rc != 0)
+  if (rc != 0) {
+    atr__cli_job_end_clear(&end);
     return rc;
-  const json_t *job = json_object_get(v, "job");
-  const char *from = atr__cli_str(job, "started_at");
-  double secs = atr__cli_seconds(from ? from : atr__cli_str(job, "created_at"),
-                                 atr__cli_str(job, "completed_at"));
-  char took[48] = "";
-  if (secs >= 0)
-    snprintf(took, sizeof took, " in %.1fs", secs);
+  }
   bool ok = strcmp(end.status, "succeeded") == 0;
   if (ok)
     printf("Template version %s imported%s.\n", atr__cli_txt(version, "name"),
-           took);
+           end.took);
   else
     fprintf(stderr, "%s: the import of template version %s %s%s%s%s\n",
-            cli->what, atr__cli_txt(version, "name"), end.status, took,
+            cli->what, atr__cli_txt(version, "name"), end.status, end.took,
             end.error[0] ? ": " : "", end.error);
   atr__cli_job_end_clear(&end);
-  json_decref(v);
   return ok ? 0 : 1;
 }
 
@@ -483,19 +474,24 @@ int atr__cli_templates_list(atr__cli_t *cli) {
   return rc;
 }
 
+int atr__cli_template_get(atr__cli_t *cli, const char *org, const char *name,
+                          json_t **tpl) {
+  char *path =
+      atr__cli_path("/api/v2/organizations/%s/templates/%s", org, name);
+  int rc = path ? atr__cli_get(cli, path, tpl) : atr__cli_oom(cli);
+  free(path);
+  return rc;
+}
+
 /* The template named cli->o.args[0]; *tpl owned. */
 static int named_template(atr__cli_t *cli, json_t **tpl) {
-  char *org = NULL, *path = NULL;
+  char *org = NULL;
   *tpl = NULL;
   int rc = atr__cli_connect(cli);
   if (rc == 0)
     rc = atr__cli_org(cli, &org);
-  if (rc == 0 && !(path = atr__cli_path("/api/v2/organizations/%s/templates/%s",
-                                        org, cli->o.args[0])))
-    rc = atr__cli_oom(cli);
   if (rc == 0)
-    rc = atr__cli_get(cli, path, tpl);
-  free(path);
+    rc = atr__cli_template_get(cli, org, cli->o.args[0], tpl);
   free(org);
   return rc;
 }
