@@ -149,6 +149,12 @@ static const char *host_data_dir(atr_handle_t *h) {
   return data_dir_path ? data_dir_path : ".";
 }
 
+static void plugins_each(atr_handle_t *h, atr_plugin_visit_fn visit,
+                         void *user_data) {
+  if (h != NULL)
+    atr_loader_each(h->loader, visit, user_data);
+}
+
 static const atr_host_t host_table = {
     .struct_size = sizeof(atr_host_t),
     .abi_major = ATR_ABI_MAJOR,
@@ -170,6 +176,7 @@ static const atr_host_t host_table = {
     .metric_observe = atr_metric_observe,
     .metrics_collect = atr_metrics_collect,
     .data_dir = host_data_dir,
+    .plugins_each = plugins_each,
 };
 
 const atr_host_t *atr_host_table(void) {

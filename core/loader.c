@@ -43,6 +43,15 @@ static const atr_option_t no_options[] = {{0}};
 /* Orders option reads from plugin threads (host.c) against the value swaps
  * of a reload; see plugin_opts.h. */
 static pthread_rwlock_t opts_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Guards every loader's plugin list and each plugin's state against
+ * atr_loader_each() on other threads; only the main thread writes them. */
+static pthread_rwlock_t plugins_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void set_state(atr_handle_t *h, atr_plugin_state_t state) {
+  pthread_rwlock_wrlock(&plugins_lock);
+  h->state = state;
+  pthread_rwlock_unlock(&plugins_lock);
+}
 
 ATR_PRINTF(2, 3)
 static void set_err(char **err, const char *fmt, ...) {
@@ -329,11 +338,7 @@ static void handle_free(atr_handle_t *h) {
 static int add_handle(atr_loader_t *l, const char *name, char *real, void *dl,
                       const atr_plugin_t *desc, atr_handle_t **out) {
   atr_handle_t *h = calloc(1, sizeof(*h));
-  atr_handle_t **grown =
-      realloc(l->plugins, (l->nplugins + 1) * sizeof(*grown));
-  if (grown != NULL)
-    l->plugins = grown;
-  if (h == NULL || grown == NULL || (h->name = strdup(name)) == NULL) {
+  if (h == NULL || (h->name = strdup(name)) == NULL) {
     free(h);
     return ATR_ENOMEM;
   }
@@ -341,7 +346,20 @@ static int add_handle(atr_loader_t *l, const char *name, char *real, void *dl,
   h->dl = dl;
   h->desc = desc;
   h->state = ATR_PLUGIN_LOADED;
-  l->plugins[l->nplugins++] = h;
+  h->loader = l;
+  pthread_rwlock_wrlock(&plugins_lock);
+  atr_handle_t **grown =
+      realloc(l->plugins, (l->nplugins + 1) * sizeof(*grown));
+  if (grown != NULL) {
+    l->plugins = grown;
+    l->plugins[l->nplugins++] = h;
+  }
+  pthread_rwlock_unlock(&plugins_lock);
+  if (grown == NULL) {
+    free(h->name);
+    free(h);
+    return ATR_ENOMEM;
+  }
   *out = h;
   return 0;
 }
@@ -395,7 +413,7 @@ int atr_loader_open(atr_loader_t *l, const char *name, const char *file,
 
 /* Record a failure on the handle too, for `atrium plugins list`. */
 static int mark_failed(atr_handle_t *h, int rc, char **err) {
-  h->state = ATR_PLUGIN_FAILED;
+  set_state(h, ATR_PLUGIN_FAILED);
   free(h->error);
   h->error = (err && *err) ? strdup(*err) : NULL;
   return rc;
@@ -450,7 +468,7 @@ int atr_loader_configure(atr_handle_t *h, const atr_conf_node_t *root,
   pthread_rwlock_unlock(&opts_lock);
   if (old.table != NULL)
     atr_optset_free(&old);
-  h->state = ATR_PLUGIN_LOADED;
+  set_state(h, ATR_PLUGIN_LOADED);
   free(h->error);
   h->error = NULL;
   return 0;
@@ -494,7 +512,7 @@ int atr_loader_start(atr_handle_t *h, char **err) {
       return init_failed(h, rc, perr, err);
     free(perr);
   }
-  h->state = ATR_PLUGIN_RUNNING;
+  set_state(h, ATR_PLUGIN_RUNNING);
   atr_log(ATR_LOG_INFO, "loader", "plugin %s: %s %s running from %s", h->name,
           atr_plugin_kind_name(h->desc->kind),
           h->desc->version ? h->desc->version : "", h->file);
@@ -678,6 +696,24 @@ int atr_loader_reload(atr_loader_t *l, const atr_conf_node_t *root,
   return applied;
 }
 
+void atr_loader_each(const atr_loader_t *l, atr_plugin_visit_fn visit,
+                     void *user_data) {
+  if (l == NULL || visit == NULL)
+    return;
+  pthread_rwlock_rdlock(&plugins_lock);
+  for (size_t i = 0; i < l->nplugins; i++) {
+    const atr_handle_t *h = l->plugins[i];
+    atr_plugin_info_t info = {.struct_size = sizeof(info),
+                              .name = h->name,
+                              .kind = atr_plugin_kind_name(h->desc->kind),
+                              .version =
+                                  h->desc->version ? h->desc->version : "",
+                              .state = atr_plugin_state_name(h->state)};
+    visit(user_data, &info);
+  }
+  pthread_rwlock_unlock(&plugins_lock);
+}
+
 const char *atr_plugin_kind_name(atr_plugin_kind_t kind) {
   switch (kind) {
   case ATR_KIND_STORAGE:
@@ -712,15 +748,19 @@ void atr_loader_shutdown(atr_loader_t *l) {
     if (h->state == ATR_PLUGIN_RUNNING) {
       if (h->desc->fini != NULL)
         h->desc->fini(h->ctx);
-      h->state = ATR_PLUGIN_STOPPED;
+      set_state(h, ATR_PLUGIN_STOPPED);
     }
     /* Handlers and metrics point into ctx, which is about to be freed. */
     atr_routes_remove_owner(h->name);
     atr_metrics_remove_owner(h->name);
   }
+  pthread_rwlock_wrlock(&plugins_lock);
   for (size_t i = 0; i < l->nplugins; i++)
     handle_free(l->plugins[i]);
   free(l->plugins);
+  l->plugins = NULL;
+  l->nplugins = 0;
+  pthread_rwlock_unlock(&plugins_lock);
   for (size_t i = 0; i < l->ndirs; i++)
     free(l->dirs[i]);
   free(l->dirs);

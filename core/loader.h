@@ -26,7 +26,7 @@
  * 10. init() succeeds, else everything it registered is removed:
  *     "plugin <name>: init failed: <its message or atr_strerror(rc)>"
  *
- * Threads: main thread only.
+ * Threads: main thread only, except atr_loader_each().
  */
 #ifndef ATRIUM_CORE_LOADER_H
 #define ATRIUM_CORE_LOADER_H
@@ -57,6 +57,7 @@ struct atr_handle {
   size_t nold_opts;
   atr_plugin_state_t state;
   char *error;
+  struct atr_loader *loader; /* the loader that opened it */
 };
 
 typedef struct atr_loader {
@@ -100,6 +101,13 @@ int atr_loader_reload(atr_loader_t *l, const atr_conf_node_t *root,
                       atr_getenv_fn env);
 
 atr_handle_t *atr_loader_find(const atr_loader_t *l, const char *name);
+
+/* Visit every plugin of `l` in load order (host->plugins_each). Unlike the
+ * rest of this file, callable from any thread: the list and each plugin's
+ * state are read under the loader's plugins_lock, which the main thread
+ * takes to grow the list, change a state or free the list. */
+void atr_loader_each(const atr_loader_t *l, atr_plugin_visit_fn visit,
+                     void *user_data);
 const char *atr_plugin_kind_name(atr_plugin_kind_t kind);
 const char *atr_plugin_state_name(atr_plugin_state_t state);
 

@@ -6,7 +6,7 @@ ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
   libsqlite3-dev libpq-dev libargon2-dev libssl-dev libarchive-dev \
   libcurl4-openssl-dev"
 ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
-  postgresql-15 curl \
+  postgresql-15 curl prometheus \
   clang-tidy cppcheck \
   clang-format"
 

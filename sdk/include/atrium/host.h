@@ -10,10 +10,10 @@
  * lines carry its name, and the routes and metrics it registers are owned by
  * it (if init() fails, the host removes them all again).
  *
- * Threads: log, option_get_*, clock_*, metric_add/set/observe and
- * metrics_collect may be called from any thread. route_add and
- * metric_register may only be called from init(). Route handlers run on the
- * HTTP worker threads, several at once.
+ * Threads: log, option_get_*, clock_*, metric_add/set/observe,
+ * metrics_collect and plugins_each may be called from any thread. route_add
+ * and metric_register may only be called from init(). Route handlers run on
+ * the HTTP worker threads, several at once.
  *
  * Memory: strings passed in are copied; pointers handed out (option values,
  * request fields) are borrowed and stay valid as documented on each function.
@@ -91,6 +91,18 @@ typedef void (*atr_metric_visit_fn)(void *user_data,
                                     const atr_metric_sample_t *samples,
                                     size_t nsamples);
 
+/* One plugin as plugins_each() shows it. Borrowed for the call only. */
+typedef struct atr_plugin_info {
+  uint32_t struct_size; /* sizeof(atr_plugin_info_t) in the host */
+  const char *name;     /* "storage_sqlite" */
+  const char *kind;     /* "storage", "auth", "provisioner", "observer" */
+  const char *version;  /* the plugin's own version */
+  const char *state;    /* "loaded", "running", "failed", "stopped" */
+} atr_plugin_info_t;
+
+typedef void (*atr_plugin_visit_fn)(void *user_data,
+                                    const atr_plugin_info_t *info);
+
 typedef struct atr_host {
   uint32_t struct_size; /* sizeof(atr_host_t) in the host */
   uint32_t abi_major;
@@ -153,6 +165,12 @@ typedef struct atr_host {
    * where a plugin keeps local files such as a SQLite database. Valid for
    * the plugin's lifetime. */
   const char *(*data_dir)(atr_handle_t *h);
+
+  /* Visit every plugin the host has opened (the caller too), in load order,
+   * under a lock that keeps the list still: the visitor must not call back
+   * into the host's plugin functions. */
+  void (*plugins_each)(atr_handle_t *h, atr_plugin_visit_fn visit,
+                       void *user_data);
 } atr_host_t;
 
 /* True when the host's table is long enough to contain `field`. */

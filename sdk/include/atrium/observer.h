@@ -1,9 +1,10 @@
 /* atrium/observer.h — the observer kind.
  *
  * An observer receives the host's events (requests served, builds, audit
- * entries, log lines) and may serve endpoints of its own through
- * host->route_add() — the Prometheus plugin serves /metrics by walking
- * host->metrics_collect(). Any number of observers may be loaded.
+ * entries, log lines) and may serve endpoints of its own, through
+ * host->route_add() or on a listener it runs itself — observer_prometheus
+ * serves /metrics on its own address by walking host->metrics_collect()
+ * and host->plugins_each(). Any number of observers may be loaded.
  *
  * on_event() is called on the thread where the event happened and must not
  * block: copy what you need and return. The event is borrowed for the call.
