@@ -7,6 +7,7 @@ ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
   libcurl4-openssl-dev"
 ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   postgresql-15 curl prometheus \
+  docker.io busybox-static \
   clang-tidy cppcheck \
   clang-format"
 
