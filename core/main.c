@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_builds.h"
 #include "cli_client.h"
+#include "cli_policy.h"
 #include "log.h"
 #include "server.h"
 #include "version.h"
@@ -33,6 +34,7 @@ static const char usage[] =
     "  list | show NAME               your workspaces, one workspace\n"
     "  start|stop|delete NAME         build a workspace, following the logs\n"
     "  logs NAME [-f] | cancel NAME   a build's logs; cancel a build\n"
+    "  policy test|eval POLICY.lua... run Lua policies offline (--help)\n"
     "  version                        print the version\n"
     "\n"
     "common options:\n"
@@ -154,6 +156,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "docs") == 0)
     return atr_cli_docs(argc - 2, argv + 2);
+  if (strcmp(cmd, "policy") == 0)
+    return atr_cli_policy(argc - 2, argv + 2);
   if (atr_cli_client_handles(cmd))
     return atr_cli_client(cmd, argc - 2, argv + 2);
   if (atr_cli_builds_handles(cmd))
