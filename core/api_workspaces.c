@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "events.h"
 #include "jobs.h"
+#include "policy_hooks.h"
 #include "schema.h"
 
 #define MASKED "********"
@@ -219,6 +220,8 @@ typedef struct new_build {
   json_t *answer;
   const char *refused; /* a reason to answer 409/400 with */
   int refused_status;
+  json_t *decision;  /* the policies' (atr_decision_to_json), when noteworthy */
+  char *deny_detail; /* every deny message, for the 403's detail */
 } new_build_t;
 
 /* The last build's values (name → value) as a JSON object, or NULL for the
@@ -394,12 +397,146 @@ static int read_answer(atr_db_t *db, new_build_t *nb, char **err) {
                            err);
 }
 
+/* ---- policies ------------------------------------------------------------ */
+
+static int policy_input(atr_db_t *db, const new_build_t *nb, json_t *previous,
+                        json_t *resolved, json_t **out, char **err) {
+  json_t *in = json_object();
+  int rc = atr_policy_input_people(db, nb->initiator_id, nb->org_id, in, err);
+  atr_value_t k[] = {atr_v_text(nb->template_id), atr_v_text(nb->version_id),
+                     atr_v_text(nb->owner_id)};
+  atr_db_rows_t *rows = NULL;
+  if (rc == 0)
+    rc = atr_db_query(db,
+                      "SELECT t.name, v.name, u.username FROM templates t, "
+                      "template_versions v, users u WHERE t.id = ? AND v.id "
+                      "= ? AND u.id = ?",
+                      k, 3, &rows, err);
+  if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    json_object_set_new(in, "template",
+                        json_pack("{s:s, s:s}", "id", nb->template_id, "name",
+                                  atr_api_col(db, rows, 0)));
+    json_object_set_new(in, "version",
+                        json_pack("{s:s, s:s}", "id", nb->version_id, "name",
+                                  atr_api_col(db, rows, 1)));
+    json_t *ws = json_pack("{s:s, s:s}", "name", nb->ws_name, "owner",
+                           atr_api_col(db, rows, 2));
+    if (!nb->new_workspace_id[0])
+      json_object_set_new(ws, "id", json_string(nb->workspace_id));
+    json_object_set_new(in, "workspace", ws);
+    rc = 0;
+  }
+  atr_db_rows_close(db, rows);
+  json_object_set_new(in, "transition", json_string(nb->transition));
+  json_object_set_new(
+      in, "parameters",
+      json_pack("{s:O?, s:O}", "old", previous, "new", resolved));
+  *out = in;
+  return rc < 0 ? rc : 0;
+}
+
+/* The template version's own policy (name and text), NULL when none. */
+static int template_policy(atr_db_t *db, const char *version_id, char **name,
+                           char **source, char **err) {
+  atr_value_t k[] = {atr_v_text(version_id)};
+  atr_db_rows_t *rows = NULL;
+  *name = *source = NULL;
+  int rc = atr_db_query(db,
+                        "SELECT policy_name, policy_source FROM "
+                        "template_versions WHERE id = ?",
+                        k, 1, &rows, err);
+  if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1 &&
+      !atr_db_is_null(db, rows, 1)) {
+    *name = strdup(atr_api_col(db, rows, 0));
+    *source = strdup(atr_api_col(db, rows, 1));
+  }
+  atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
+
+/* A deny: 403 with every message, and a validation for each that names a
+ * parameter. */
+static void refuse_by_policy(new_build_t *nb, const atr_decision_t *d) {
+  nb->refused = "Denied by policy.";
+  nb->refused_status = 403;
+  nb->errors = json_array();
+  size_t len = 0;
+  for (size_t i = 0; i < d->ndenies; i++)
+    len += strlen(d->denies[i].message) + strlen(d->denies[i].policy) + 8;
+  nb->deny_detail = calloc(1, len + 1);
+  for (size_t i = 0; i < d->ndenies; i++) {
+    const atr_policy_msg_t *m = &d->denies[i];
+    if (nb->deny_detail)
+      snprintf(nb->deny_detail + strlen(nb->deny_detail),
+               len + 1 - strlen(nb->deny_detail), "%s%s: %s", i ? "; " : "",
+               m->policy, m->message);
+    if (m->parameter)
+      atr_api_add_validation(nb->errors, m->parameter, m->message);
+  }
+}
+
+/* Values a policy set are checked against the schema like the caller's. */
+static int take_sets(new_build_t *nb, const atr_manifest_t *m,
+                     const atr_decision_t *d, json_t *previous,
+                     json_t **resolved) {
+  json_t *values = json_deep_copy(*resolved);
+  for (size_t i = 0; i < d->nsets; i++)
+    json_object_set_new(values, d->sets[i].name, json_string(d->sets[i].value));
+  json_t *again = NULL, *errors = NULL;
+  int rc = atr_manifest_check_values(m, values, previous, &again, &errors);
+  json_decref(values);
+  if (rc != 0) {
+    nb->refused = "A policy set a parameter to a value the template does "
+                  "not allow.";
+    nb->refused_status = 403;
+    nb->errors = errors;
+    return 0;
+  }
+  json_decref(*resolved);
+  *resolved = again;
+  return 0;
+}
+
+/* workspace_create or build: the deployment's policies and the version's
+ * own. A deny refuses the build; values a policy set replace the
+ * caller's; warnings go back with the answer. */
+static int apply_policies(atr_db_t *db, new_build_t *nb,
+                          const atr_manifest_t *m, json_t *previous,
+                          json_t **resolved, char **err) {
+  json_t *input = NULL;
+  char *name = NULL, *source = NULL;
+  int rc = policy_input(db, nb, previous, *resolved, &input, err);
+  if (rc == 0)
+    rc = template_policy(db, nb->version_id, &name, &source, err);
+  atr_decision_t d;
+  atr_decision_init(&d);
+  if (rc == 0)
+    rc = atr_policy_hooks_eval(nb->new_workspace_id[0] ? "workspace_create"
+                                                       : "build",
+                               input, name, source, &d);
+  if (rc == 0 && atr_policy_hooks_noteworthy(&d))
+    nb->decision = atr_decision_to_json(&d);
+  if (rc == 0 && atr_decision_denied(&d))
+    refuse_by_policy(nb, &d);
+  else if (rc == 0 && d.nsets > 0)
+    rc = take_sets(nb, m, &d, previous, resolved);
+  atr_decision_clear(&d);
+  json_decref(input);
+  free(name);
+  free(source);
+  return rc;
+}
+
 static int build_tx(atr_db_t *db, void *ud, char **err) {
   new_build_t *nb = ud;
   nb->number = 0;
   json_decref(nb->errors);
   nb->errors = NULL;
   nb->refused = NULL;
+  json_decref(nb->decision);
+  nb->decision = NULL;
+  free(nb->deny_detail);
+  nb->deny_detail = NULL;
   json_t *previous = NULL;
   bool active = false;
   int rc = 0;
@@ -425,6 +562,8 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
                                 &nb->errors) != 0)
     nb->refused = "Invalid parameter values.";
   if (rc == 0 && !nb->refused)
+    rc = apply_policies(db, nb, &m, previous, &resolved, err);
+  if (rc == 0 && !nb->refused)
     rc = insert_build(db, nb, resolved, err);
   if (rc == 0 && !nb->refused)
     rc = read_answer(db, nb, err);
@@ -435,13 +574,42 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
   return rc == 0 && nb->refused ? ATR_ECANCELED : rc;
 }
 
+/* Every decision that denies, warns or sets goes to the audit log, with
+ * the policies and their messages. */
+static void record_decision(atr_api_req_t *r, const new_build_t *nb,
+                            int status) {
+  if (!nb->decision)
+    return;
+  char *text = json_dumps(nb->decision, JSON_COMPACT | JSON_SORT_KEYS);
+  json_t *diff = NULL;
+  atr_audit_diff_add(&diff, "policy_decision", NULL, text, false);
+  atr_audit_record(
+      r, &(atr_audit_entry_t){
+             .action = "policy",
+             .resource_type = "workspace",
+             .resource_id = nb->new_workspace_id[0] ? NULL : nb->workspace_id,
+             .resource_target = nb->ws_name,
+             .organization_id = nb->org_id,
+             .diff = diff,
+             .status_code = status});
+  json_decref(diff);
+  free(text);
+}
+
 /* Run build_tx and answer a refusal or failure; 0 when the build was made
  * (nothing answered yet). The caller announces the job after making its
  * answer, so the answer shows the job as created: pending. */
 static int make_build(atr_api_req_t *r, new_build_t *nb) {
   char *err = NULL;
   int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, build_tx, nb, &err);
-  if (rc == ATR_ECANCELED && nb->errors) {
+  if (rc == ATR_ECANCELED && nb->refused_status == 403) {
+    json_t *body = json_pack(
+        "{s:s, s:s, s:o, s:O?}", "message", nb->refused, "detail",
+        nb->deny_detail ? nb->deny_detail : "", "validations",
+        nb->errors ? json_incref(nb->errors) : json_array(), "denies",
+        nb->decision ? json_object_get(nb->decision, "denies") : NULL);
+    atr_api_json(r, 403, body);
+  } else if (rc == ATR_ECANCELED && nb->errors) {
     atr_api_validation(r, nb->refused, nb->errors);
     nb->errors = NULL;
   } else if (rc == ATR_ECANCELED) {
@@ -455,6 +623,12 @@ static int make_build(atr_api_req_t *r, new_build_t *nb) {
   free(err);
   json_decref(nb->errors);
   nb->errors = NULL;
+  record_decision(r, nb, rc == 0 ? 201 : r->status);
+  if (rc == 0 && nb->decision && nb->answer)
+    json_object_set(nb->answer, "warnings",
+                    json_object_get(nb->decision, "warnings"));
+  free(nb->deny_detail);
+  nb->deny_detail = NULL;
   return rc;
 }
 
@@ -636,6 +810,7 @@ int atr_api_workspace_create(atr_api_req_t *r) {
   }
   json_decref(nb.values);
   json_decref(nb.answer);
+  json_decref(nb.decision);
   json_decref(t);
   json_decref(v);
   json_decref(body);
@@ -809,6 +984,7 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
   }
   json_decref(nb.values);
   json_decref(nb.answer);
+  json_decref(nb.decision);
   json_decref(w);
   json_decref(v);
   json_decref(body);

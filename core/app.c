@@ -134,6 +134,27 @@ const atr_option_t atr_core_options[] = {
      "Log output kept per job; past it, one line says the log was cut and "
      "the rest is dropped (the job shows logs_overflowed).",
      NULL, 4096, 1048576},
+    {ATR_OPT_LIST, "policy.files", "config/policies/*.lua", ATR_OPT_RELOADABLE,
+     ATR_CORE_FIELD(policy_files),
+     "Deployment policies (Lua): glob patterns, each pattern's files in "
+     "name order; they run before a template's own policy. Reloaded on "
+     "SIGHUP; when a file fails to load, the previous policies stay. See "
+     "docs/policies.md.",
+     NULL, 0, 0},
+    {ATR_OPT_INT, "policy.instruction_limit", "1000000", ATR_OPT_RELOADABLE,
+     ATR_CORE_FIELD(policy_instructions),
+     "Lua instructions one policy may run per evaluation; past it the "
+     "policy denies.",
+     NULL, 1000, 1000000000},
+    {ATR_OPT_DURATION, "policy.time_limit", "100ms", ATR_OPT_RELOADABLE,
+     ATR_CORE_FIELD(policy_time_ms),
+     "Wall-clock time one policy may take per evaluation; past it the "
+     "policy denies.",
+     NULL, 1, 60000},
+    {ATR_OPT_SIZE, "policy.memory_limit", "8MiB", ATR_OPT_RELOADABLE,
+     ATR_CORE_FIELD(policy_memory),
+     "Memory one policy evaluation may hold; past it the policy denies.", NULL,
+     65536, 1073741824.0},
     {ATR_OPT_DURATION, "shutdown_grace", "4s", 0,
      ATR_CORE_FIELD(shutdown_grace_ms),
      "On SIGTERM, how long in-flight requests may take to finish before the "

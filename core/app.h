@@ -48,6 +48,10 @@ typedef struct atr_core_config {
   int64_t prov_pending_ms;
   int64_t prov_reaper_ms;
   uint64_t prov_max_log;
+  const char *const *policy_files;
+  int64_t policy_instructions;
+  int64_t policy_time_ms;
+  uint64_t policy_memory;
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <glob.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "atrium/error.h"
 #include "policy.h"
@@ -77,6 +79,18 @@ static char *load_error(const char *path, const char *why) {
   return n < 0 ? NULL : out;
 }
 
+/* Whether the directory part of a pattern exists ("config/policies" for
+ * the default pattern); a pattern without one is in ".". */
+static bool dir_exists(const char *pattern) {
+  const char *slash = strrchr(pattern, '/');
+  if (!slash)
+    return true;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - pattern), pattern);
+  struct stat st;
+  return stat(dir[0] ? dir : "/", &st) == 0 || errno != ENOENT;
+}
+
 static int load_pattern(atr_policy_set_t *into, const char *pattern,
                         atr_policy_scope_t scope,
                         const atr_policy_limits_t *lim, char **err) {
@@ -89,6 +103,10 @@ static int load_pattern(atr_policy_set_t *into, const char *pattern,
     if (err && asprintf(err, "%s: %s", pattern, strerror(ENOENT)) < 0)
       *err = NULL;
     return ATR_ENOENT;
+  }
+  if (g == GLOB_ABORTED && strpbrk(pattern, "*?[") && !dir_exists(pattern)) {
+    globfree(&gl);
+    return 0; /* no such directory: no policies (the default's case) */
   }
   if (g != 0) {
     globfree(&gl);

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy_hooks.h"
 #include "provd.h"
 #include "ratelimit.h"
 #include "stats.h"
@@ -119,11 +120,20 @@ static void begin_shutdown(server_t *s, const char *why) {
   uv_timer_start(&s->drain_poll, on_drain_poll, 0, 10);
 }
 
+static atr_policy_limits_t policy_limits(const atr_core_config_t *c) {
+  return (atr_policy_limits_t){.instructions =
+                                   (uint64_t)c->policy_instructions,
+                               .time_ms = c->policy_time_ms,
+                               .memory = c->policy_memory};
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   server_t *s = h->data;
   if (signum == SIGHUP) {
     atr_log(ATR_LOG_INFO, "server", "SIGHUP: reloading the configuration");
     atr_app_reload(s->app);
+    atr_policy_limits_t lim = policy_limits(&s->app->core);
+    atr_policy_hooks_reload(s->app->core.policy_files, &lim);
     return;
   }
   begin_shutdown(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -190,6 +200,10 @@ static int start_serving(server_t *s, char **err) {
     return rc;
   register_core_metrics(s);
   atr_stats_init();
+  atr_policy_limits_t lim = policy_limits(c);
+  rc = atr_policy_hooks_configure(c->policy_files, &lim, err);
+  if (rc != 0)
+    return rc;
   rc = atr_events_start(&s->app->store, &s->events, err);
   if (rc != 0)
     return rc;
@@ -236,6 +250,7 @@ static int start_serving(server_t *s, char **err) {
 
 static void free_limits(server_t *s) {
   stop_jobs(s);
+  atr_policy_hooks_free();
   atr_events_free(s->events);
   s->events = NULL;
   atr_ratelimit_free(s->api.login_by_ip);
