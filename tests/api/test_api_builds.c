@@ -59,6 +59,7 @@ typedef struct srv_opts {
   const char *pending_timeout, *reaper_interval;      /* defaults */
   const char *tags;                                   /* "[pool=gpu]" */
   const char *max_log_size;                           /* default */
+  const char *policy_files;                           /* a YAML list of globs */
 } srv_opts_t;
 
 static const srv_opts_t FAST = {.delay = "200ms"};
@@ -188,8 +189,12 @@ static char *config_text(const srv_opts_t *o) {
   opt_line(prov, sizeof prov, "reaper_interval", o->reaper_interval);
   opt_line(prov, sizeof prov, "tags", o->tags);
   opt_line(prov, sizeof prov, "max_log_size", o->max_log_size);
+  char policy[600] = "";
+  if (o->policy_files)
+    snprintf(policy, sizeof policy, "policy:\n  files: %s\n", o->policy_files);
   char *text = NULL;
   if (asprintf(&text,
+               "%s"
                "data_dir: data\n"
                "plugin_dirs: [%s]\n"
                "log:\n  level: debug\n"
@@ -200,7 +205,7 @@ static char *config_text(const srv_opts_t *o) {
                "  auth_password:\n    enabled: true\n"
                "    memory_cost: 8MiB\n    time_cost: 1\n"
                "  provisioner_echo:\n    enabled: true\n    delay: %s\n",
-               ATR_TEST_PLUGIN_DIR, prov, storage,
+               policy, ATR_TEST_PLUGIN_DIR, prov, storage,
                o->delay ? o->delay : "200ms") < 0)
     return NULL;
   return text;
@@ -235,6 +240,60 @@ static int server_up_slow(void **state) {
 static int server_up_follow(void **state) {
   static const srv_opts_t o = {.delay = "1500ms"};
   return start(state, &o);
+}
+
+/* Deployment policies: caps.lua in a directory of the test's own. */
+static char policy_dir[64];
+static char policy_glob[128];
+
+static const char CAPS_LUA[] =
+    "function workspace_create(input)\n"
+    "  if policy.number(input, 'cpus') > 4 then\n"
+    "    policy.deny('at most 4 CPUs here', 'cpus')\n"
+    "  end\n"
+    "  policy.warn('workspaces stop at night')\n"
+    "end\n"
+    "function build(input)\n"
+    "  if input.transition == 'start' and policy.number(input, 'cpus') > 4 "
+    "then\n"
+    "    policy.deny('at most 4 CPUs here', 'cpus')\n"
+    "  end\n"
+    "  if input.transition == 'stop' then policy.warn('stopping ' .. "
+    "input.workspace.name) end\n"
+    "end\n"
+    "function template_push(input)\n"
+    "  for _, p in ipairs(input.manifest.parameters) do\n"
+    "    if p.name == 'forbidden' then policy.deny('no parameter may be "
+    "called forbidden') end\n"
+    "  end\n"
+    "end\n";
+
+static int server_up_policies(void **state) {
+  snprintf(policy_dir, sizeof policy_dir, "/tmp/atrium-policies-XXXXXX");
+  if (!mkdtemp(policy_dir))
+    return -1;
+  char path[128];
+  snprintf(path, sizeof path, "%s/caps.lua", policy_dir);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  fputs(CAPS_LUA, f);
+  fclose(f);
+  snprintf(policy_glob, sizeof policy_glob, "[%s/*.lua]", policy_dir);
+  static srv_opts_t o = {.delay = "200ms"};
+  o.policy_files = policy_glob;
+  return start(state, &o);
+}
+
+static int server_down(void **state);
+
+static int server_down_policies(void **state) {
+  int rc = server_down(state);
+  char path[128];
+  snprintf(path, sizeof path, "%s/caps.lua", policy_dir);
+  unlink(path);
+  rmdir(policy_dir);
+  return rc;
 }
 
 /* The smallest log cap there is. */
@@ -2043,6 +2102,126 @@ static void a_failed_version_cannot_be_built(void **state) {
   assert_int_equal(count_builds(s, ws), 1);
 }
 
+/* The template's own policy: it asks for the large flavor in eu, and tries
+ * to lift the deployment's CPU cap by setting cpus to 2 on a request for
+ * 8 — which does not undo the deployment's deny. */
+static const char TEMPLATE_POLICY_LUA[] =
+    "function workspace_create(input)\n"
+    "  if input.parameters.new.region == 'eu' then policy.set('flavor', "
+    "'large') end\n"
+    "  if policy.number(input, 'cpus') > 4 then policy.set('cpus', '2') end\n"
+    "end\n";
+
+static size_t policy_audits(const srv_t *s) {
+  atr_tc_res_t r = get(s, "/api/v2/audit?limit=1000", s->owner_token);
+  size_t n = 0, i;
+  json_t *e;
+  json_array_foreach(json_object_get(r.json, "audit_logs"), i, e) {
+    if (strcmp(jstr(e, "action"), "policy") == 0)
+      n++;
+  }
+  atr_tc_res_free(&r);
+  return n;
+}
+
+/* A deployment policy and a template policy together deny, warn and set on
+ * create and on build; the template cannot loosen the deployment's deny;
+ * every such decision is audited; template_push denies an import. */
+static void policies_deny_warn_and_set(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml, "%spolicy: policy.lua\n", TEMPLATE_YAML);
+  const char *files[] = {"template.yaml", yaml, "policy.lua",
+                         TEMPLATE_POLICY_LUA, NULL};
+  char file[64], version[37], path[128];
+  upload(s, files, file);
+  create_version(s, file, "v1", NULL, version);
+  version_path(path, sizeof path, version);
+  atr_tc_res_t r = wait_end(s, path, "succeeded", BUILD_MS);
+  atr_tc_res_free(&r);
+  snprintf(path, sizeof path, "/api/v2/organizations/%s/templates", s->org_id);
+  r = call(
+      s, "POST", path, s->owner_token,
+      json_pack("{s:s, s:s}", "name", "pol", "template_version_id", version));
+  ASSERT_ANSWER(r, 201);
+  tmpl_t t;
+  snprintf(t.id, sizeof t.id, "%s", field(&r, "id"));
+  atr_tc_res_free(&r);
+
+  /* create with 8 CPUs: denied, although the template set 2 */
+  r = create_workspace(s, s->owner_token, "me", "big", t.id,
+                       VALUES("cpus", "8", "flavor", "small"));
+  ASSERT_ANSWER(r, 403);
+  assert_string_equal(field(&r, "message"), "Denied by policy.");
+  json_t *v = json_array_get(json_object_get(r.json, "validations"), 0);
+  assert_string_equal(jstr(v, "field"), "cpus");
+  assert_string_equal(jstr(v, "detail"), "at most 4 CPUs here");
+  json_t *d = json_array_get(json_object_get(r.json, "denies"), 0);
+  assert_string_equal(jstr(d, "policy"), "caps.lua");
+  atr_tc_res_free(&r);
+  r = get(s, "/api/v2/users/me/workspace/big", s->owner_token);
+  assert_int_equal(r.status, 404);
+  atr_tc_res_free(&r);
+
+  /* create with 2: allowed, warned, and the template set flavor */
+  r = create_workspace(s, s->owner_token, "me", "ok", t.id,
+                       VALUES("cpus", "2", "flavor", "small"));
+  ASSERT_ANSWER(r, 201);
+  json_t *w = json_array_get(json_object_get(r.json, "warnings"), 0);
+  assert_string_equal(jstr(w, "message"), "workspaces stop at night");
+  assert_string_equal(jstr(w, "policy"), "caps.lua");
+  char ws[37], b1[37];
+  snprintf(ws, sizeof ws, "%s", field(&r, "id"));
+  snprintf(b1, sizeof b1, "%s", jstr2(r.json, "latest_build", "id"));
+  atr_tc_res_free(&r);
+  wait_build(s, b1, "running");
+  snprintf(path, sizeof path, "/api/v2/workspacebuilds/%s/parameters", b1);
+  r = get(s, path, s->owner_token);
+  size_t i;
+  json_t *p;
+  bool large = false;
+  json_array_foreach(r.json, i, p) {
+    if (strcmp(jstr(p, "name"), "flavor") == 0)
+      large = strcmp(jstr(p, "value"), "large") == 0;
+  }
+  assert_true(large);
+  atr_tc_res_free(&r);
+
+  /* a build asking for 6: denied by the build hook; nothing queued */
+  size_t before = count_builds(s, ws);
+  r = post_build(s, s->owner_token, ws, "start", VALUES("cpus", "6"));
+  ASSERT_ANSWER(r, 403);
+  assert_contains(field(&r, "detail"), "caps.lua: at most 4 CPUs here");
+  atr_tc_res_free(&r);
+  assert_int_equal(count_builds(s, ws), before);
+
+  /* stop: warned by name */
+  r = post_build(s, s->owner_token, ws, "stop", NULL);
+  ASSERT_ANSWER(r, 201);
+  w = json_array_get(json_object_get(r.json, "warnings"), 0);
+  assert_string_equal(jstr(w, "message"), "stopping ok");
+  char b2[37];
+  snprintf(b2, sizeof b2, "%s", field(&r, "id"));
+  atr_tc_res_free(&r);
+  wait_build(s, b2, "stopped");
+
+  /* deny (create), warn+set (create), deny (build), warn (stop) */
+  assert_int_equal(policy_audits(s), 4);
+
+  /* template_push: the deployment refuses a parameter name */
+  snprintf(yaml, sizeof yaml,
+           "name: bad\nprovisioner: echo\nparameters:\n"
+           "  - name: forbidden\n    type: string\n    default: x\n");
+  upload_yaml(s, yaml, file);
+  create_version(s, file, "v2", NULL, version);
+  version_path(path, sizeof path, version);
+  r = wait_end(s, path, "failed", BUILD_MS);
+  assert_contains(jstr(json_object_get(r.json, "job"), "error"),
+                  "no parameter may be called forbidden");
+  atr_tc_res_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "sqlite") == 0) {
     on_postgres = false;
@@ -2065,6 +2244,7 @@ int main(int argc, char **argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 #define T(f) cmocka_unit_test_setup_teardown(f, server_up, server_down)
 #define T_WITH(f, up) cmocka_unit_test_setup_teardown(f, up, server_down)
+#define T_WITH2(f, up, down) cmocka_unit_test_setup_teardown(f, up, down)
   const struct CMUnitTest tests[] = {
       T(a_template_is_imported_created_updated_and_promoted),
       T(new_jobs_are_answered_as_pending),
@@ -2083,9 +2263,12 @@ int main(int argc, char **argv) {
       T(members_build_only_their_own_workspaces),
       T_WITH(a_long_log_is_cut_at_the_cap, server_up_small_logs),
       T(a_failed_version_cannot_be_built),
+      T_WITH2(policies_deny_warn_and_set, server_up_policies,
+              server_down_policies),
   };
 #undef T
 #undef T_WITH
+#undef T_WITH2
   int failed = cmocka_run_group_tests_name(on_postgres ? "api_builds_postgres"
                                                        : "api_builds_sqlite",
                                            tests, NULL, NULL);
