@@ -104,6 +104,17 @@ static int params_json(const atr__cli_t *cli, json_t **out) {
 }
 
 /* POST a build with transition and follow it. */
+/* Policies' warnings from a create or build answer, on stderr. */
+static void print_warnings(json_t *answer) {
+  size_t i;
+  json_t *w;
+  json_array_foreach(json_object_get(answer, "warnings"), i, w) {
+    const char *msg = json_string_value(json_object_get(w, "message"));
+    const char *pol = json_string_value(json_object_get(w, "policy"));
+    fprintf(stderr, "warning (%s): %s\n", pol ? pol : "policy", msg ? msg : "");
+  }
+}
+
 static int new_build(atr__cli_t *cli, const char *transition) {
   const char *ref = cli->o.args[0];
   json_t *ws = NULL, *values = NULL, *build = NULL;
@@ -126,8 +137,10 @@ static int new_build(atr__cli_t *cli, const char *transition) {
     rc = atr__cli_oom(cli);
   if (rc == 0)
     rc = atr_client_request(cli->client, cli->what, "POST", path, body, &build);
-  if (rc == 0)
+  if (rc == 0) {
+    print_warnings(build);
     rc = follow_build(cli, ref, build);
+  }
   free(path);
   json_decref(body);
   json_decref(values);
@@ -311,6 +324,7 @@ int atr__cli_ws_create(atr__cli_t *cli) {
     rc = atr_client_request(cli->client, cli->what, "POST", path, body, &ws);
   wipe_values(body);
   if (rc == 0) {
+    print_warnings(ws);
     printf("Workspace %s created from template %s.\n", cli->o.args[0],
            cli->o.template_name);
     fflush(stdout);

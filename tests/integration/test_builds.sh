@@ -63,9 +63,26 @@ else
   storage="  storage_sqlite:
     enabled: true"
 fi
+# A deployment policy: a greeting that is refused, one that is warned
+# about, and one a policy replaces.
+mkdir -p "$tmp/policies"
+cat >"$tmp/policies/greetings.lua" <<'LUA'
+local function greeting(input) return input.parameters.new.greeting end
+function workspace_create(input)
+  if greeting(input) == "forbidden" then
+    policy.deny("that greeting is not allowed here", "greeting")
+  elseif greeting(input) == "hi" then
+    policy.warn("say hello, not hi")
+  elseif greeting(input) == "yo" then
+    policy.set("greeting", "hello")
+  end
+end
+LUA
 cat >"$tmp/atrium.yaml" <<YAML
 data_dir: $tmp/data
 plugin_dirs: [$plugins]
+policy:
+  files: [$tmp/policies/*.lua]
 provisioner:
   daemons: 4
   heartbeat_interval: 1s
@@ -380,6 +397,28 @@ out_has '^Build 2 \(start\) succeeded' "start after cancel"
 [ -f "$root/admin/slow/running" ] || fail "start after cancel: no running marker"
 run cancel slow
 expect_rc 1 "cancel a finished build"
+
+# ---- policies: deny, warn and set through the CLI -------------------------------
+step "policies"
+run create nope --template terraform-local -y --parameter "root=$root" --parameter greeting=forbidden
+expect_rc 1 "create denied by policy"
+err_has 'Denied by policy' "deny: the message"
+err_has 'greetings.lua: that greeting is not allowed here' "deny: policy and reason"
+err_has 'greeting: that greeting is not allowed here' "deny: the field"
+run create warned --template terraform-local -y --parameter "root=$root" --parameter greeting=hi
+expect_rc 0 "create warned"
+err_has '^warning \(greetings.lua\): say hello, not hi$' "warning printed"
+run create replaced --template terraform-local -y --parameter "root=$root" --parameter greeting=yo
+expect_rc 0 "create with a value the policy replaces"
+grep -q '"hello"' "$root/admin/replaced/parameters.json" ||
+  fail "the policy's value did not reach the workspace: $(cat "$root/admin/replaced/parameters.json")"
+api GET "/api/v2/audit?action=policy&limit=100" >"$tmp/audit.json"
+[ "$(jv 'len([e for e in j["audit_logs"] if e["action"] == "policy"])' <"$tmp/audit.json")" -ge 3 ] ||
+  fail "policy decisions are not all audited: $(head -c 600 "$tmp/audit.json")"
+run delete warned -y
+expect_rc 0 "delete warned"
+run delete replaced -y
+expect_rc 0 "delete replaced"
 
 # ---- a start that fails --------------------------------------------------------
 step "failing start"
