@@ -115,6 +115,10 @@ const atr_api_route_t atr_api_routes[] = {
      atr_api_build_resources, SIGNED_IN},
     {"PATCH", "/api/v2/workspacebuilds/{workspacebuild}/cancel",
      atr_api_build_cancel, SIGNED_IN},
+    {"PUT", "/api/v2/workspaces/{workspace}/autostart",
+     atr_api_workspace_autostart, SIGNED_IN},
+    {"PUT", "/api/v2/workspaces/{workspace}/ttl", atr_api_workspace_ttl,
+     SIGNED_IN},
     {"GET", "/api/v2/workspacebuilds/{workspacebuild}/state",
      atr_api_build_state, SIGNED_IN},
     /* audit */

@@ -122,12 +122,12 @@ static const atr_api_select_t builds = {BUILD_SELECT, build_row,
 #define WORKSPACE_SELECT                                                       \
   "SELECT w.id, w.name, w.owner_id, u.username, w.organization_id, "           \
   "w.template_id, t.name, t.active_version_id, w.created_at, w.updated_at, "   \
-  "w.ttl, w.deleted FROM workspaces w JOIN users u ON u.id = w.owner_id "      \
-  "JOIN templates t ON t.id = w.template_id "
+  "w.ttl, w.deleted, w.autostart_schedule FROM workspaces w JOIN users u "     \
+  "ON u.id = w.owner_id JOIN templates t ON t.id = w.template_id "
 
 static json_t *workspace_row(atr_db_t *db, atr_db_rows_t *rows) {
   return json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "id",
+      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id",
       atr_api_col(db, rows, 0), "name", atr_api_col(db, rows, 1), "owner_id",
       atr_api_col(db, rows, 2), "owner_name", atr_api_col(db, rows, 3),
       "organization_id", atr_api_col(db, rows, 4), "template_id",
@@ -138,7 +138,9 @@ static json_t *workspace_row(atr_db_t *db, atr_db_rows_t *rows) {
       atr_db_is_null(db, rows, 10)
           ? json_null()
           : json_integer((json_int_t)atr_db_get_int(db, rows, 10)),
-      "deleted", atr_db_get_bool(db, rows, 11));
+      "deleted", atr_db_get_bool(db, rows, 11), "autostart_schedule",
+      atr_db_is_null(db, rows, 12) ? json_null()
+                                   : json_string(atr_api_col(db, rows, 12)));
 }
 
 static int add_latest_build(atr_db_t *db, json_t *w, char **err) {
@@ -194,6 +196,10 @@ static json_t *workspace_for(atr_api_req_t *r, atr_action_t act) {
     return NULL;
   }
   return w;
+}
+
+json_t *atr__api_workspace_for(atr_api_req_t *r, atr_action_t act) {
+  return workspace_for(r, act);
 }
 
 /* ---- writing builds ------------------------------------------------------ */

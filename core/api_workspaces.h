@@ -19,5 +19,11 @@ int atr_api_build_params(atr_api_req_t *r);
 int atr_api_build_resources(atr_api_req_t *r);
 int atr_api_build_cancel(atr_api_req_t *r);
 int atr_api_build_state(atr_api_req_t *r);
+int atr_api_workspace_autostart(atr_api_req_t *r);
+int atr_api_workspace_ttl(atr_api_req_t *r);
+
+/* {workspace} → the Workspace the actor may `act` on; NULL after
+ * answering (api_schedule.c shares it). */
+json_t *atr__api_workspace_for(atr_api_req_t *r, atr_action_t act);
 
 #endif

@@ -261,6 +261,16 @@ static const char CAPS_LUA[] =
     "  if input.transition == 'stop' then policy.warn('stopping ' .. "
     "input.workspace.name) end\n"
     "end\n"
+    "function schedule(input)\n"
+    "  local n = input.schedule.new\n"
+    "  if n.autostart and n.autostart:find('0,6', 1, true) then\n"
+    "    policy.deny('no autostart at weekends', 'schedule')\n"
+    "  end\n"
+    "  if n.ttl_ms and n.ttl_ms > 28800000 then\n"
+    "    policy.set('ttl_ms', '28800000')\n"
+    "    policy.warn('autostop capped at 8 hours')\n"
+    "  end\n"
+    "end\n"
     "function template_push(input)\n"
     "  for _, p in ipairs(input.manifest.parameters) do\n"
     "    if p.name == 'forbidden' then policy.deny('no parameter may be "
@@ -2206,8 +2216,37 @@ static void policies_deny_warn_and_set(void **state) {
   atr_tc_res_free(&r);
   wait_build(s, b2, "stopped");
 
-  /* deny (create), warn+set (create), deny (build), warn (stop) */
-  assert_int_equal(policy_audits(s), 4);
+  /* schedule: a weekend autostart is denied, a long autostop capped */
+  snprintf(path, sizeof path, "/api/v2/workspaces/%s/autostart", ws);
+  r = call(s, "PUT", path, s->owner_token,
+           json_pack("{s:s}", "schedule", "30 8 * * 0,6"));
+  ASSERT_ANSWER(r, 403);
+  assert_contains(field(&r, "detail"), "no autostart at weekends");
+  atr_tc_res_free(&r);
+  r = call(s, "PUT", path, s->owner_token,
+           json_pack("{s:s}", "schedule", "CRON_TZ=Europe/Paris 30 8 * * 1-5"));
+  ASSERT_ANSWER(r, 200);
+  atr_tc_res_free(&r);
+  snprintf(path, sizeof path, "/api/v2/workspaces/%s/ttl", ws);
+  r = call(s, "PUT", path, s->owner_token,
+           json_pack("{s:I}", "ttl_ms", (json_int_t)36000000));
+  ASSERT_ANSWER(r, 200);
+  assert_int_equal(json_integer_value(json_object_get(r.json, "ttl_ms")),
+                   28800000);
+  w = json_array_get(json_object_get(r.json, "warnings"), 0);
+  assert_string_equal(jstr(w, "message"), "autostop capped at 8 hours");
+  atr_tc_res_free(&r);
+  snprintf(path, sizeof path, "/api/v2/workspaces/%s", ws);
+  r = get(s, path, s->owner_token);
+  assert_int_equal(json_integer_value(json_object_get(r.json, "ttl_ms")),
+                   28800000);
+  assert_string_equal(jstr(r.json, "autostart_schedule"),
+                      "CRON_TZ=Europe/Paris 30 8 * * 1-5");
+  atr_tc_res_free(&r);
+
+  /* deny (create), warn+set (create), deny (build), warn (stop), deny
+   * (autostart), warn+set (ttl) */
+  assert_int_equal(policy_audits(s), 6);
 
   /* template_push: the deployment refuses a parameter name */
   snprintf(yaml, sizeof yaml,
@@ -2220,6 +2259,58 @@ static void policies_deny_warn_and_set(void **state) {
   assert_contains(jstr(json_object_get(r.json, "job"), "error"),
                   "no parameter may be called forbidden");
   atr_tc_res_free(&r);
+}
+
+static void write_policy(const char *text) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/caps.lua", policy_dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* SIGHUP reloads the deployment policies; a file that does not compile
+ * keeps the running ones and the log says why. */
+static void policies_reload_on_sighup(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  tmpl_t t;
+  make_template(s, "dev", &t);
+  atr_tc_res_t r = create_workspace(s, s->owner_token, "me", "a", t.id,
+                                    VALUES("cpus", "8", "flavor", "small"));
+  ASSERT_ANSWER(r, 403);
+  atr_tc_res_free(&r);
+
+  write_policy("function workspace_create(input)\n  policy.deny('x' end\n");
+  kill(s->h.pid, SIGHUP);
+  assert_true(atr_harness_wait_log(
+      &s->h, "reload failed, the previous policies stay in force", 5000));
+  assert_true(atr_harness_wait_log(&s->h, "caps.lua:2:", 0));
+  r = create_workspace(s, s->owner_token, "me", "a", t.id,
+                       VALUES("cpus", "8", "flavor", "small"));
+  ASSERT_ANSWER(r, 403);
+  assert_contains(field(&r, "detail"), "at most 4 CPUs here");
+  atr_tc_res_free(&r);
+
+  write_policy("function workspace_create(input)\n"
+               "  policy.deny('closed for maintenance')\nend\n");
+  kill(s->h.pid, SIGHUP);
+  /* the new policy answers within a few seconds */
+  bool changed = false;
+  for (int i = 0; i < 100 && !changed; i++) {
+    char name[16]; /* a new name each time: an early try may succeed */
+    snprintf(name, sizeof name, "b%d", i);
+    r = create_workspace(s, s->owner_token, "me", name, t.id,
+                         VALUES("cpus", "2", "flavor", "small"));
+    changed = r.status == 403 &&
+              strstr(field(&r, "detail"), "closed for maintenance") != NULL;
+    atr_tc_res_free(&r);
+    if (!changed)
+      usleep(50000);
+  }
+  assert_true(changed);
+  write_policy(CAPS_LUA);
 }
 
 int main(int argc, char **argv) {
@@ -2264,6 +2355,8 @@ int main(int argc, char **argv) {
       T_WITH(a_long_log_is_cut_at_the_cap, server_up_small_logs),
       T(a_failed_version_cannot_be_built),
       T_WITH2(policies_deny_warn_and_set, server_up_policies,
+              server_down_policies),
+      T_WITH2(policies_reload_on_sighup, server_up_policies,
               server_down_policies),
   };
 #undef T

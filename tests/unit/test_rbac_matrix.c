@@ -229,6 +229,10 @@ static const row_t matrix[] = {
      "GET /api/v2/workspacebuilds/{workspacebuild}/resources"},
     {" n     y     -     y     y     y     y     -     -",
      "PATCH /api/v2/workspacebuilds/{workspacebuild}/cancel"},
+    {" n     y     -     y     y     y     y     -     -",
+     "PUT /api/v2/workspaces/{workspace}/autostart"},
+    {" n     y     -     y     y     y     y     -     -",
+     "PUT /api/v2/workspaces/{workspace}/ttl"},
     /* the handler also wants update on templates: states hold secrets */
     {" n     y     -     y     y     y     y     -     -",
      "GET /api/v2/workspacebuilds/{workspacebuild}/state"},
