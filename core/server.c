@@ -121,8 +121,7 @@ static void begin_shutdown(server_t *s, const char *why) {
 }
 
 static atr_policy_limits_t policy_limits(const atr_core_config_t *c) {
-  return (atr_policy_limits_t){.instructions =
-                                   (uint64_t)c->policy_instructions,
+  return (atr_policy_limits_t){.instructions = (uint64_t)c->policy_instructions,
                                .time_ms = c->policy_time_ms,
                                .memory = c->policy_memory};
 }
