@@ -47,6 +47,7 @@ static const char *cron_problem(const char *s) {
 typedef struct change {
   json_t *w;
   const char *autostart; /* NULL: off */
+  char *owned;           /* a value a policy set, freed by change() */
   bool ttl_null;
   int64_t ttl;
 } change_t;
@@ -116,8 +117,11 @@ static bool decide(atr_api_req_t *r, change_t *c, json_t **warnings) {
   } else {
     const char *a = atr_decision_get_set(&d, "autostart");
     const char *t = atr_decision_get_set(&d, "ttl_ms");
-    if (a)
-      c->autostart = *a ? strdup(a) : NULL; /* change() frees it */
+    if (a) {
+      free(c->owned);
+      c->owned = *a ? strdup(a) : NULL;
+      c->autostart = c->owned;
+    }
     if (t) {
       c->ttl_null = !*t;
       c->ttl = strtoll(t, NULL, 10);
@@ -159,9 +163,10 @@ static int store(atr_db_t *db, void *ud, char **err) {
 /* Decide, re-check what a policy set, store, answer. */
 static int change(atr_api_req_t *r, change_t *c) {
   json_t *warnings = NULL;
-  const char *asked = c->autostart;
-  if (!decide(r, c, &warnings))
+  if (!decide(r, c, &warnings)) {
+    free(c->owned);
     return 0;
+  }
   const char *bad = c->autostart ? cron_problem(c->autostart) : NULL;
   if (!bad && !c->ttl_null && (c->ttl < MIN_TTL_MS || c->ttl > MAX_TTL_MS))
     bad = "ttl_ms must be between one minute and 30 days.";
@@ -181,8 +186,8 @@ static int change(atr_api_req_t *r, change_t *c) {
                     "warnings", warnings ? warnings : json_array()));
     warnings = NULL;
   }
-  if (c->autostart != asked)
-    free((char *)c->autostart);
+  free(c->owned);
+  c->owned = NULL;
   json_decref(warnings);
   free(err);
   return 0;
