@@ -4,6 +4,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +313,81 @@ static bool csrf_ok(atr_api_req_t *r) {
   return cookie && header && *cookie && strcmp(cookie, header) == 0;
 }
 
+/* ---- owner keys while the database is down --------------------------- */
+
+/* Owners must be able to read the health report while the database is
+ * down, yet checking a key needs the database. So the keys of owners the
+ * database recently vouched for are remembered here: a SHA-256 of the
+ * whole key (never the key), the actor it signed in, and when the
+ * database last said so. Consulted only when the check fails with
+ * ATR_EUNAVAIL, and only on routes marked auth_when_db_down. A key the
+ * database refuses, or that no longer signs in an owner, is forgotten at
+ * once; an entry older than OWNER_KEY_TTL_MS is not used. The table is
+ * small and bounded: past OWNER_KEYS entries the stalest is replaced. */
+#define OWNER_KEYS 16
+#define OWNER_KEY_TTL_MS (10LL * 60 * 1000)
+
+typedef struct owner_key {
+  const atr_api_env_t *env; /* the server it is valid for; NULL: empty */
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  atr_actor_t actor;
+  int64_t checked_ms; /* monotonic: the database's last yes */
+} owner_key_t;
+
+static pthread_mutex_t owner_keys_lock = PTHREAD_MUTEX_INITIALIZER;
+static owner_key_t owner_keys[OWNER_KEYS]; /* owner_keys_lock */
+
+/* The entry for hash, or NULL. Caller holds owner_keys_lock. */
+static owner_key_t *owner_key_find(const atr_api_env_t *env,
+                                   const unsigned char *hash) {
+  for (size_t i = 0; i < OWNER_KEYS; i++)
+    if (owner_keys[i].env == env &&
+        CRYPTO_memcmp(owner_keys[i].hash, hash, SHA256_DIGEST_LENGTH) == 0)
+      return &owner_keys[i];
+  return NULL;
+}
+
+/* The database answered for key: remember it when it signed in an owner,
+ * forget it otherwise (refused, or no longer an owner). */
+static void owner_key_note(const atr_api_env_t *env, const char *key,
+                           const atr_actor_t *actor) {
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)key, strlen(key), hash);
+  bool owner = actor && (actor->roles & ATR_ROLE_OWNER);
+  pthread_mutex_lock(&owner_keys_lock);
+  owner_key_t *e = owner_key_find(env, hash);
+  if (!owner) {
+    if (e)
+      memset(e, 0, sizeof *e);
+    pthread_mutex_unlock(&owner_keys_lock);
+    return;
+  }
+  if (!e) { /* an empty slot (checked_ms 0), else the stalest */
+    e = &owner_keys[0];
+    for (size_t i = 1; i < OWNER_KEYS; i++)
+      if (owner_keys[i].checked_ms < e->checked_ms)
+        e = &owner_keys[i];
+  }
+  *e = (owner_key_t){.env = env, .actor = *actor, .checked_ms = mono_ms()};
+  memcpy(e->hash, hash, sizeof hash);
+  pthread_mutex_unlock(&owner_keys_lock);
+}
+
+/* The owner key's actor into *actor when the database vouched for it
+ * within the TTL. */
+static bool owner_key_lookup(const atr_api_env_t *env, const char *key,
+                             atr_actor_t *actor) {
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)key, strlen(key), hash);
+  pthread_mutex_lock(&owner_keys_lock);
+  const owner_key_t *e = owner_key_find(env, hash);
+  bool ok = e && mono_ms() - e->checked_ms < OWNER_KEY_TTL_MS;
+  if (ok)
+    *actor = e->actor;
+  pthread_mutex_unlock(&owner_keys_lock);
+  return ok;
+}
+
 /* 0 to go on; otherwise the request was answered. */
 static int authenticate(atr_api_req_t *r) {
   char buf[128];
@@ -319,9 +397,22 @@ static int authenticate(atr_api_req_t *r) {
     return 0;
   char *why = NULL;
   int rc = atr_session_authenticate(r->env->store, key, &r->actor, &why);
-  if (rc == ATR_EUNAVAIL) {
+  if (rc == 0 || rc == ATR_EPERM)
+    owner_key_note(r->env, key, rc == 0 ? &r->actor : NULL);
+  if (rc == ATR_EUNAVAIL && r->route->auth_when_db_down &&
+      owner_key_lookup(r->env, key, &r->actor)) {
+    atr_log(ATR_LOG_INFO, "api",
+            "request %s: the database is unavailable; owner %s signed in "
+            "by a key it checked in the last 10 minutes",
+            r->request_id, r->actor.username);
     free(why);
-    atr_api_fail(r, rc, NULL);
+    why = NULL;
+    rc = 0;
+  }
+  if (rc != 0 && rc != ATR_EPERM) {
+    /* The database could not say: not the caller's fault, so not 401. */
+    atr_api_fail(r, rc, why);
+    free(why);
     return -1;
   }
   if (rc != 0) {

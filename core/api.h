@@ -25,6 +25,7 @@
 
 /* What every handler may use; set once at start. */
 struct atr_ratelimit;
+struct atr_app;
 
 typedef struct atr_api_env {
   atr_store_t *store;
@@ -39,6 +40,9 @@ typedef struct atr_api_env {
   int64_t token_max_lifetime_ms;
   bool secure_cookies;
   struct atr_events *events; /* job events (events.h); may be NULL */
+  /* The configuration, for the debug routes (api_debug.h); NULL answers
+   * them 501. */
+  struct atr_app *app;
 } atr_api_env_t;
 
 typedef struct atr_actor {
@@ -71,6 +75,12 @@ typedef struct atr_api_route {
    * roles in it (organization-member, organization-admin) join their site
    * roles for this request; NULL. */
   const char *org_param;
+  /* Owners may call the route while the database is down: when checking
+   * the key fails with ATR_EUNAVAIL, an owner key that the database
+   * vouched for within the last 10 minutes still signs the request in
+   * (see authenticate() in api.c). Only for owner-only GETs that need no
+   * database themselves (the debug routes). */
+  bool auth_when_db_down;
 } atr_api_route_t;
 
 #define ATR_API_MAX_PARAMS 4

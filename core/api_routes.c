@@ -4,21 +4,27 @@
  * docs/api.md describes it. */
 #include "api.h"
 #include "api_audit.h"
+#include "api_debug.h"
 #include "api_files.h"
 #include "api_orgs.h"
 #include "api_templates.h"
 #include "api_users.h"
 #include "api_workspaces.h"
 
-#define PUBLIC ATR_AUTHZ_PUBLIC, ATR_RES_USER, ATR_ACT_READ, NULL, NULL
-#define SIGNED_IN ATR_AUTHZ_SIGNED_IN, ATR_RES_USER, ATR_ACT_READ, NULL, NULL
-#define RBAC(res, act) ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, NULL, NULL
+#define PUBLIC ATR_AUTHZ_PUBLIC, ATR_RES_USER, ATR_ACT_READ, NULL, NULL, false
+#define SIGNED_IN                                                              \
+  ATR_AUTHZ_SIGNED_IN, ATR_RES_USER, ATR_ACT_READ, NULL, NULL, false
+#define RBAC(res, act)                                                         \
+  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, NULL, NULL, false
 #define RBAC_SELF(res, act)                                                    \
-  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", NULL
+  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", NULL, false
 #define RBAC_ORG(res, act)                                                     \
-  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, NULL, "organization"
+  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, NULL, "organization", false
 #define RBAC_ORG_SELF(res, act)                                                \
-  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", "organization"
+  ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", "organization", false
+/* Owners only, and also while the database is down (auth_when_db_down). */
+#define OWNERS_EVEN_WITHOUT_DB                                                 \
+  ATR_AUTHZ_RBAC, ATR_RES_DEPLOYMENT_CONFIG, ATR_ACT_READ, NULL, NULL, true
 
 const atr_api_route_t atr_api_routes[] = {
     /* signing in */
@@ -123,6 +129,16 @@ const atr_api_route_t atr_api_routes[] = {
      atr_api_build_state, SIGNED_IN},
     /* audit */
     {"GET", "/api/v2/audit", atr_api_audit_list, RBAC(AUDIT_LOG, READ)},
+    /* debugging: health and the support bundle */
+    {"GET", "/api/v2/debug/health", atr_api_debug_health,
+     OWNERS_EVEN_WITHOUT_DB},
+    {"GET", "/api/v2/debug/config", atr_api_debug_config,
+     OWNERS_EVEN_WITHOUT_DB},
+    {"GET", "/api/v2/debug/plugins", atr_api_debug_plugins,
+     OWNERS_EVEN_WITHOUT_DB},
+    {"GET", "/api/v2/debug/logs", atr_api_debug_logs, OWNERS_EVEN_WITHOUT_DB},
+    {"GET", "/api/v2/debug/metrics", atr_api_debug_metrics,
+     OWNERS_EVEN_WITHOUT_DB},
 };
 
 const size_t atr_api_nroutes = sizeof atr_api_routes / sizeof atr_api_routes[0];

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,12 @@ const atr_option_t atr_core_options[] = {
      ATR_CORE_FIELD(file_max_entries),
      "How many entries (files, directories, links) an archive may hold.", NULL,
      1, 1000000},
+    {ATR_OPT_STRING, "access_url", "", 0, ATR_CORE_FIELD(access_url),
+     "The URL people and workspaces reach this deployment at "
+     "(https://atrium.example.com), as Coder's access URL. Empty means "
+     "http:// and the first http.address. The health report checks that "
+     "<access_url>/healthz answers.",
+     NULL, 0, 0},
     {ATR_OPT_STRING, "data_dir", "./atrium-data", 0, ATR_CORE_FIELD(data_dir),
      "Directory for local state (the SQLite database, job working "
      "directories); created with mode 0700 if missing.",
@@ -164,6 +171,10 @@ const atr_option_t atr_core_options[] = {
 };
 
 static const char *const core_skip_maps[] = {"plugins", NULL};
+
+/* Orders reads of the core's option values from HTTP threads
+ * (atr_app_config_json) against the swaps of a reload. */
+static pthread_rwlock_t core_opts_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 static const char *default_config_path(void) {
   static const char *const candidate = "config/atrium.yaml";
@@ -407,11 +418,14 @@ int atr_app_reload(atr_app_t *app) {
   }
   int applied = 0;
   atr_optset_diff(&app->core_opts, &next, log_core_change, &applied);
-  /* The core's reloadable options are scalars read on the main thread,
-   * so swapping values in place is safe; strings of the old set die with
-   * `next`, which only holds the replaced values now. */
+  /* The core's reloadable options are scalars read on the main thread, so
+   * swapping values in place is safe for them; strings of the old set die
+   * with `next`, which only holds the replaced values now. HTTP threads
+   * read the set itself (atr_app_config_json), hence the lock. */
+  pthread_rwlock_wrlock(&core_opts_lock);
   adopt_reloadable(&app->core_opts, &next);
   atr_optset_free(&next);
+  pthread_rwlock_unlock(&core_opts_lock);
   atr_optset_fill(&app->core_opts, &app->core);
   apply_log_level(&app->core);
   if (app->loader_ready)
@@ -422,6 +436,50 @@ int atr_app_reload(atr_app_t *app) {
           app->config_path ? app->config_path : "the embedded configuration",
           applied, applied == 1 ? "" : "s");
   return 0;
+}
+
+json_t *atr_app_config_json(const atr_app_t *app) {
+  pthread_rwlock_rdlock(&core_opts_lock);
+  json_t *core = atr_optset_to_json(&app->core_opts);
+  pthread_rwlock_unlock(&core_opts_lock);
+  json_t *plugins =
+      app->loader_ready ? atr_loader_options_json(&app->loader) : json_object();
+  return json_pack("{s:s, s:o, s:o}", "config_file",
+                   app->config_path ? app->config_path : "<embedded>", "core",
+                   core, "plugins", plugins);
+}
+
+char *atr_app_access_url(const atr_app_t *app) {
+  const char *url = app->core.access_url;
+  if (url && *url) {
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+      n--;
+    return strndup(url, n);
+  }
+  /* The first http.address, up to its port's colon (the last one, so
+   * "[::1]:3000" works); a wildcard host is reached on the loopback. */
+  const char *addr = app->core.http_address ? app->core.http_address : "";
+  addr += strspn(addr, " ");
+  int n = (int)strcspn(addr, ", ");
+  int host_len = n;
+  for (int i = 0; i < n; i++)
+    if (addr[i] == ':')
+      host_len = i;
+  const char *port = addr + host_len; /* ":3000", or "" */
+  int port_len = n - host_len;
+  const char *host = addr;
+  if (host_len == 0 || (host_len == 7 && strncmp(addr, "0.0.0.0", 7) == 0)) {
+    host = "127.0.0.1";
+    host_len = 9;
+  } else if (host_len == 4 && strncmp(addr, "[::]", 4) == 0) {
+    host = "[::1]";
+    host_len = 5;
+  }
+  char *out = NULL;
+  if (asprintf(&out, "http://%.*s%.*s", host_len, host, port_len, port) < 0)
+    return NULL;
+  return out;
 }
 
 void atr_app_free(atr_app_t *app) {

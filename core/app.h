@@ -7,11 +7,13 @@
  * atr_app_load_plugins() then opens and configures (and optionally starts)
  * every plugin the config enables.
  *
- * Threads: main thread only.
+ * Threads: main thread only, except atr_app_config_json and
+ * atr_app_access_url.
  */
 #ifndef ATRIUM_CORE_APP_H
 #define ATRIUM_CORE_APP_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +29,7 @@ typedef struct atr_core_config {
   int64_t http_request_timeout_ms;
   uint64_t http_max_body_size;
   uint64_t http_max_header_size;
+  const char *access_url; /* "" for http://<first http.address> */
   const char *data_dir;
   const char *const *plugin_dirs;
   const char *log_level;
@@ -94,6 +97,16 @@ int atr_app_check_flags(const atr_app_t *app, char **err);
  * changed; on a config error logs it and keeps the running values. */
 int atr_app_reload(atr_app_t *app);
 void atr_app_free(atr_app_t *app);
+
+/* The effective configuration as a new JSON object, every secret
+ * redacted: {"config_file", "core": {option: {value, source}},
+ * "plugins": {name: {enabled, file, options}}}. Any thread while the
+ * server runs (a reload's swaps are locked out). */
+json_t *atr_app_config_json(const atr_app_t *app);
+/* access_url without trailing slashes, or, when it is empty,
+ * "http://HOST:PORT" from the first http.address (a wildcard host as the
+ * loopback address). malloc'd; NULL when out of memory. */
+char *atr_app_access_url(const atr_app_t *app);
 
 /* Set up app->loader on the plugin directories in effect: extra_dirs
  * (may be NULL), then plugin_dirs, or <dir of the binary>/../lib/atrium/

@@ -38,6 +38,7 @@ static const flag_t flags[] = {
     {"password-stdin", 0, OPT(password_stdin), ATR__CLI_PASSWORD_STDIN,
      KIND_SWITCH},
     {"first-user", 0, OPT(first_user), ATR__CLI_FIRST_USER, KIND_SWITCH},
+    {"output", 'o', OPT(output_file), ATR__CLI_OUTPUT_FILE, KIND_VALUE},
 };
 
 int atr__cli_usage_error(const atr__cli_t *cli, const char *fmt,
@@ -54,26 +55,31 @@ int atr__cli_oom(const atr__cli_t *cli) {
 }
 
 /* The flag a names ("--name", "--name=value", "-y"), or NULL; *len: the
- * length of that name in a (all of a when there is no '='). */
-static const flag_t *find_flag(const char *a, size_t *len) {
+ * length of that name in a (all of a when there is no '='). A name two
+ * flags share (-o: a format or a file) is the one among `taken`'s. */
+static const flag_t *find_flag(const char *a, unsigned taken, size_t *len) {
   bool is_long = a[1] == '-';
   const char *eq = is_long ? strchr(a, '=') : NULL;
   *len = eq ? (size_t)(eq - a) : strlen(a);
+  const flag_t *found = NULL;
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
     const flag_t *f = &flags[i];
     if (is_long ? strlen(f->name) == *len - 2 &&
                       strncmp(f->name, a + 2, *len - 2) == 0
-                : f->short_name && a[1] == f->short_name && a[2] == '\0')
-      return f;
+                : f->short_name && a[1] == f->short_name && a[2] == '\0') {
+      if (taken & f->bit)
+        return f;
+      found = found ? found : f;
+    }
   }
-  return NULL;
+  return found;
 }
 
 /* One flag at argv[*i] ("--name", "--name=value", "-y"); 0 or 2. */
 static int take_flag(atr__cli_t *cli, int argc, char **argv, int *i) {
   const char *a = argv[*i];
   size_t len = 0;
-  const flag_t *f = find_flag(a, &len);
+  const flag_t *f = find_flag(a, cli->cmd->flags, &len);
   if (!f || !(cli->cmd->flags & f->bit)) {
     fprintf(stderr, "%s: unknown flag %.*s\n", cli->what, (int)len, a);
     fprintf(stderr, "usage:\n%s%s", cli->cmd->usage, cli->set->footer);

@@ -36,6 +36,8 @@ enum {
   ATR__CLI_ORPHAN = 1u << 13,         /* --orphan */
   ATR__CLI_PASSWORD_STDIN = 1u << 14, /* --password-stdin */
   ATR__CLI_FIRST_USER = 1u << 15,     /* --first-user */
+  ATR__CLI_OUTPUT_FILE = 1u << 16,    /* -o, --output FILE (instead of
+                                         ATR__CLI_OUTPUT) */
 };
 
 #define ATR__CLI_MAX_PARAMS 64
@@ -43,7 +45,7 @@ enum {
 /* What the command line gave; strings point into argv. */
 typedef struct atr__cli_opts {
   const char *output, *name, *org, *template_name, *build;
-  const char *email, *username, *lifetime;
+  const char *email, *username, *lifetime, *output_file;
   const char *params[ATR__CLI_MAX_PARAMS]; /* "name=value", as given */
   size_t nparams;
   bool activate, yes, all, follow, orphan, password_stdin, first_user, help;

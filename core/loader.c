@@ -35,6 +35,10 @@
 #include "routes.h"
 
 #define DESC_MIN_SIZE (offsetof(atr_plugin_t, ops) + sizeof(void *))
+/* Whether a descriptor built against an older SDK has `field` (appended
+ * later in the same major): its struct_size covers it. */
+#define DESC_HAS(d, field)                                                     \
+  ((d)->struct_size >= offsetof(atr_plugin_t, field) + sizeof((d)->field))
 
 /* Keys of plugins.<name> that belong to the loader, not the plugin. */
 static const char *const reserved_keys[] = {"enabled", "file", NULL};
@@ -712,6 +716,53 @@ void atr_loader_each(const atr_loader_t *l, atr_plugin_visit_fn visit,
     visit(user_data, &info);
   }
   pthread_rwlock_unlock(&plugins_lock);
+}
+
+int atr_loader_health(const atr_handle_t *h, char **message) {
+  *message = NULL;
+  if (h->state != ATR_PLUGIN_RUNNING || !DESC_HAS(h->desc, health) ||
+      h->desc->health == NULL)
+    return ATR_ENOTSUP;
+  return h->desc->health(h->ctx, message);
+}
+
+static json_t *str_or_null(const char *s) {
+  return s ? json_string(s) : json_null();
+}
+
+json_t *atr_loader_plugins_json(const atr_loader_t *l) {
+  json_t *list = json_array();
+  pthread_rwlock_rdlock(&plugins_lock);
+  for (size_t i = 0; list && i < l->nplugins; i++) {
+    const atr_handle_t *h = l->plugins[i];
+    json_array_append_new(
+        list,
+        json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:b}", "name", h->name,
+                  "kind", atr_plugin_kind_name(h->desc->kind), "version",
+                  str_or_null(h->desc->version), "description",
+                  str_or_null(h->desc->description), "state",
+                  atr_plugin_state_name(h->state), "file", str_or_null(h->file),
+                  "error", str_or_null(h->error), "health_check",
+                  DESC_HAS(h->desc, health) && h->desc->health != NULL));
+  }
+  pthread_rwlock_unlock(&plugins_lock);
+  return list;
+}
+
+json_t *atr_loader_options_json(const atr_loader_t *l) {
+  json_t *obj = json_object();
+  pthread_rwlock_rdlock(&plugins_lock);
+  pthread_rwlock_rdlock(&opts_lock);
+  for (size_t i = 0; obj && i < l->nplugins; i++) {
+    const atr_handle_t *h = l->plugins[i];
+    json_object_set_new(obj, h->name,
+                        json_pack("{s:b, s:o, s:o}", "enabled", 1, "file",
+                                  str_or_null(h->file), "options",
+                                  atr_optset_to_json(&h->opts)));
+  }
+  pthread_rwlock_unlock(&opts_lock);
+  pthread_rwlock_unlock(&plugins_lock);
+  return obj;
 }
 
 const char *atr_plugin_kind_name(atr_plugin_kind_t kind) {

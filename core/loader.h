@@ -26,11 +26,13 @@
  * 10. init() succeeds, else everything it registered is removed:
  *     "plugin <name>: init failed: <its message or atr_strerror(rc)>"
  *
- * Threads: main thread only, except atr_loader_each().
+ * Threads: main thread only, except atr_loader_each(), atr_loader_health()
+ * and the *_json functions.
  */
 #ifndef ATRIUM_CORE_LOADER_H
 #define ATRIUM_CORE_LOADER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -108,6 +110,18 @@ atr_handle_t *atr_loader_find(const atr_loader_t *l, const char *name);
  * takes to grow the list, change a state or free the list. */
 void atr_loader_each(const atr_loader_t *l, atr_plugin_visit_fn visit,
                      void *user_data);
+/* The plugin's own health callback (atr_plugin_t.health), for the health
+ * report: ATR_HEALTH_* with *message malloc'd or NULL, or ATR_ENOTSUP
+ * when the plugin is not running or has none (a descriptor built before
+ * the field existed never has one). Any thread, while serving. */
+int atr_loader_health(const atr_handle_t *h, char **message);
+/* Every plugin as a new JSON array of {name, kind, version, description,
+ * state, file, error, health_check}; any thread. */
+json_t *atr_loader_plugins_json(const atr_loader_t *l);
+/* Every plugin's effective options as a new JSON object: name →
+ * {enabled, file, options: atr_optset_to_json (secrets redacted)}; any
+ * thread (reads under the locks a reload takes). */
+json_t *atr_loader_options_json(const atr_loader_t *l);
 const char *atr_plugin_kind_name(atr_plugin_kind_t kind);
 const char *atr_plugin_state_name(atr_plugin_state_t state);
 

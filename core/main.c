@@ -9,6 +9,7 @@
 #include "cli_builds.h"
 #include "cli_client.h"
 #include "cli_policy.h"
+#include "cli_support.h"
 #include "log.h"
 #include "server.h"
 #include "version.h"
@@ -35,6 +36,8 @@ static const char usage[] =
     "  start|stop|delete NAME         build a workspace, following the logs\n"
     "  logs NAME [-f] | cancel NAME   a build's logs; cancel a build\n"
     "  policy test|eval POLICY.lua... run Lua policies offline (--help)\n"
+    "  support bundle [WORKSPACE] [-o FILE]\n"
+    "                                 collect a tar.gz for support (owners)\n"
     "  version                        print the version\n"
     "\n"
     "common options:\n"
@@ -162,6 +165,8 @@ int main(int argc, char **argv) {
     return atr_cli_client(cmd, argc - 2, argv + 2);
   if (atr_cli_builds_handles(cmd))
     return atr_cli_builds(cmd, argc - 2, argv + 2);
+  if (atr_cli_support_handles(cmd))
+    return atr_cli_support(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "server") == 0 || strcmp(cmd, "plugins") == 0 ||
       strcmp(cmd, "db") == 0)
     return run_with_app(cmd, argc - 2, argv + 2);

@@ -25,7 +25,8 @@ typedef struct daemon {
   int index;
   pthread_t thread;
   bool started;
-  char id[37]; /* "" until registered */
+  char id[37];            /* "" until registered; then fixed */
+  atomic_bool registered; /* id is set: the keeper may read it */
 } daemon_t;
 
 struct atr_provd {
@@ -231,6 +232,7 @@ static void *daemon_main(void *arg) {
                       pool->cfg.poll_ms);
       continue;
     }
+    atomic_store(&d->registered, true);
     atr_job_t row;
     char *err = NULL;
     int rc = atr_jobs_claim(pool->cfg.store, &who, &row, &err);
@@ -271,6 +273,38 @@ static void heartbeat_all(atr_provd_t *pool) {
   pthread_mutex_unlock(&pool->running_lock);
 }
 
+static int touch_tx(atr_db_t *db, void *ud, char **err) {
+  const atr_provd_t *pool = ud;
+  int64_t now = atr_db_now_us();
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < pool->ndaemons; i++) {
+    const daemon_t *d = &pool->daemons[i];
+    if (!atomic_load(&d->registered))
+      continue;
+    atr_value_t p[] = {atr_v_time(now), atr_v_text(d->id)};
+    rc = atr_db_exec(db,
+                     "UPDATE provisioner_daemons SET last_seen_at = ? "
+                     "WHERE id = ?",
+                     p, 2, NULL, err);
+  }
+  return rc;
+}
+
+/* Every registered daemon's last_seen_at, each heartbeat interval: the
+ * health report counts the daemons seen within the last minute. A failure
+ * (the database is down) is only logged at debug level: the health report
+ * and /readyz say it louder. */
+static void touch_daemons(atr_provd_t *pool) {
+  if (pool->ndaemons == 0)
+    return;
+  char *err = NULL;
+  int rc = atr_db_tx(pool->cfg.store, ATR_TX_WRITE, touch_tx, pool, &err);
+  if (rc != 0)
+    atr_log(ATR_LOG_DEBUG, "provisioner", "cannot update last_seen_at: %s",
+            err ? err : atr_strerror(rc));
+  free(err);
+}
+
 static void flush_all(atr_provd_t *pool) {
   pthread_mutex_lock(&pool->running_lock);
   for (struct atr_prov_job *j = pool->running; j; j = j->next)
@@ -307,6 +341,7 @@ static void *keeper_main(void *arg) {
     flush_all(pool);
     if (since_beat >= pool->cfg.heartbeat_ms) {
       heartbeat_all(pool);
+      touch_daemons(pool);
       since_beat = 0;
     }
     if (since_reap >= pool->cfg.reaper_ms) {
@@ -359,6 +394,7 @@ int atr_provd_start(const atr_provd_config_t *cfg, atr_provd_t **out,
   int rc = pool->types && pool->daemons ? 0 : ATR_ENOMEM;
   for (int i = 0; rc == 0 && i < n; i++) {
     pool->daemons[i] = (daemon_t){.pool = pool, .index = i};
+    atomic_init(&pool->daemons[i].registered, false);
     rc = pthread_create(&pool->daemons[i].thread, NULL, daemon_main,
                         &pool->daemons[i]) == 0
              ? 0

@@ -8,7 +8,9 @@
  * looks every poll interval. Each daemon is a row of provisioner_daemons
  * (registered once the default organization exists) holding the pool's
  * tags; it serves every organization and the types of every running
- * provisioner plugin.
+ * provisioner plugin. The keeper sets each registered daemon's
+ * last_seen_at every heartbeat interval, so the health report can tell
+ * the living daemons of the deployment from rows left by servers gone.
  *
  * Threads: start and stop on the main thread. stop() cancels the running
  * jobs through their plugins, waits for the workers and returns; their

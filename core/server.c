@@ -1,6 +1,7 @@
 /* core/server.c — the main loop of `atrium server`. */
 #include "server.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -218,7 +219,8 @@ static int start_serving(server_t *s, char **err) {
                       .login_by_email = atr_ratelimit_new(c->login_rate, 4096),
                       .api_by_user = atr_ratelimit_new(c->api_rate, 1024),
                       .secure_cookies = c->secure_cookies,
-                      .events = s->events};
+                      .events = s->events,
+                      .app = s->app};
   atr_provd_config_t pc = {
       .store = &s->app->store,
       .events = s->events,
@@ -261,6 +263,9 @@ int atr_server_run(atr_app_t *app) {
   server_t s = {.app = app};
   char *err = NULL;
   signal(SIGPIPE, SIG_IGN);
+  /* Before any thread: the health report's access_url check uses libcurl
+   * on HTTP worker threads. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   init_loop(&s); /* first, so a signal during start-up is not lost */
   int rc = start_serving(&s, &err);
   if (rc != 0) {
@@ -271,6 +276,7 @@ int atr_server_run(atr_app_t *app) {
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
     free_limits(&s);
+    curl_global_cleanup();
     return 1;
   }
   uv_timer_start(&s.tick, on_tick, 0, 1000);
@@ -279,5 +285,6 @@ int atr_server_run(atr_app_t *app) {
   uv_run(&s.loop, UV_RUN_DEFAULT);
   uv_loop_close(&s.loop);
   free_limits(&s);
+  curl_global_cleanup();
   return s.exit_code;
 }

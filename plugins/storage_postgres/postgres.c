@@ -142,6 +142,40 @@ static int spg_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
   return 0;
 }
 
+/* The pool as it stands, without a round trip of its own: unhealthy when
+ * the last connection attempt failed (the host's database check, which
+ * runs just before, has made one if a connection needed it), degraded
+ * when every pooled connection is in use. */
+static int spg_health(void *ctx, char **message) {
+  spg_ctx_t *c = ctx;
+  size_t busy = 0;
+  pthread_mutex_lock(&c->pool_lock);
+  for (size_t i = 0; i < c->nslots; i++)
+    busy += c->slots[i].in_use;
+  pthread_mutex_unlock(&c->pool_lock);
+  int status = ATR_HEALTH_HEALTHY;
+  int n;
+  if (!atomic_load(&c->reachable)) {
+    status = ATR_HEALTH_UNHEALTHY;
+    n = asprintf(message,
+                 "cannot reach the database at %s: the last connection "
+                 "attempt failed",
+                 c->where);
+  } else if (busy == c->nslots) {
+    status = ATR_HEALTH_DEGRADED;
+    n = asprintf(message,
+                 "all %zu connections to %s are in use; requests wait up to "
+                 "acquire_timeout (%lld ms) for one: raise pool_size",
+                 c->nslots, c->where, (long long)c->acquire_timeout_ms);
+  } else {
+    n = asprintf(message, "%s: %zu of %zu pooled connections in use", c->where,
+                 busy, c->nslots);
+  }
+  if (n < 0)
+    *message = NULL;
+  return status;
+}
+
 static const atr_storage_ops_t spg_ops = {
     .struct_size = sizeof(atr_storage_ops_t),
     .dialect = "postgres",
@@ -179,6 +213,7 @@ static const atr_plugin_t spg_plugin = {
     .init = spg_init,
     .fini = spg_fini,
     .ops = &spg_ops,
+    .health = spg_health,
 };
 
 ATR_PLUGIN_DEFINE(spg_plugin)

@@ -18,10 +18,13 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 static const char *const sync_modes[] = {"NORMAL", "FULL", NULL};
 
@@ -179,6 +182,46 @@ static void sqlite_fini(void *ctx) {
   c->db_path = NULL;
 }
 
+/* What can go wrong with a file database without a query: the file gone
+ * (deleted or its volume unmounted under the server) is unhealthy; a
+ * filesystem nearly full (under 5% or 256 MiB free) is degraded, since
+ * SQLite fails every write once it is full. */
+#define SS_FREE_MIN_BYTES (256.0 * 1024 * 1024)
+#define SS_FREE_MIN_SHARE 0.05
+
+static int sqlite_health(void *ctx, char **message) {
+  const ss_ctx_t *c = ctx;
+  struct stat st;
+  struct statvfs fs;
+  int n;
+  if (stat(c->db_path, &st) != 0) {
+    n = asprintf(message, "the database file %s is gone: %s", c->db_path,
+                 strerror(errno));
+    if (n < 0)
+      *message = NULL;
+    return ATR_HEALTH_UNHEALTHY;
+  }
+  if (statvfs(c->db_path, &fs) != 0 || fs.f_blocks == 0) {
+    n = asprintf(message, "%s: %.1f MiB", c->db_path,
+                 (double)st.st_size / (1024 * 1024));
+    if (n < 0)
+      *message = NULL;
+    return ATR_HEALTH_HEALTHY;
+  }
+  double avail = (double)fs.f_bavail * (double)fs.f_frsize;
+  double share = (double)fs.f_bavail / (double)fs.f_blocks;
+  bool low = avail < SS_FREE_MIN_BYTES || share < SS_FREE_MIN_SHARE;
+  n = asprintf(message,
+               "%s: %.1f MiB; %.1f GiB (%.0f%%) free on its "
+               "filesystem%s",
+               c->db_path, (double)st.st_size / (1024 * 1024),
+               avail / (1024.0 * 1024 * 1024), share * 100,
+               low ? ", too little: writes fail once it is full" : "");
+  if (n < 0)
+    *message = NULL;
+  return low ? ATR_HEALTH_DEGRADED : ATR_HEALTH_HEALTHY;
+}
+
 static const atr_storage_ops_t sqlite_ops = {
     .struct_size = sizeof(atr_storage_ops_t),
     .dialect = "sqlite",
@@ -214,6 +257,7 @@ static const atr_plugin_t sqlite_plugin = {
     .init = sqlite_init,
     .fini = sqlite_fini,
     .ops = &sqlite_ops,
+    .health = sqlite_health,
 };
 
 ATR_PLUGIN_DEFINE(sqlite_plugin)

@@ -891,6 +891,52 @@ static void a_flag_keeps_winning_after_reload(void **state) {
   atr_loader_shutdown(&l);
 }
 
+/* ---- health callbacks (appended to the descriptor in ABI 1.0) --- */
+
+static const json_t *plugin_in(const json_t *list, const char *name) {
+  size_t i;
+  const json_t *p;
+  json_array_foreach(list, i, p) {
+    if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0)
+      return p;
+  }
+  fail_msg("plugin %s is not in the list", name);
+  return NULL;
+}
+
+static void
+a_health_callback_is_called_only_when_the_descriptor_has_it(void **state) {
+  atr_loader_t l;
+  loader_in(&l, plugdir);
+  atr_handle_t *now = open_ok(&l, "fixture_health");
+  atr_handle_t *old = open_ok(&l, "fixture_health_old");
+  configure_ok(now, "plugins: {}\n");
+  configure_ok(old, "plugins: {}\n");
+  char *msg = NULL;
+  /* not running yet: no callback */
+  assert_int_equal(atr_loader_health(now, &msg), ATR_ENOTSUP);
+  assert_null(msg);
+  start_ok(now);
+  start_ok(old);
+  assert_int_equal(atr_loader_health(now, &msg), ATR_HEALTH_DEGRADED);
+  assert_string_equal(msg, "half the widgets are out");
+  free(msg);
+  msg = NULL;
+  /* struct_size ends before the field: never read, never called */
+  assert_int_equal(atr_loader_health(old, &msg), ATR_ENOTSUP);
+  assert_null(msg);
+  json_t *list = atr_loader_plugins_json(&l);
+  assert_true(json_is_true(
+      json_object_get(plugin_in(list, "fixture_health"), "health_check")));
+  assert_true(json_is_false(
+      json_object_get(plugin_in(list, "fixture_health_old"), "health_check")));
+  assert_string_equal(json_string_value(json_object_get(
+                          plugin_in(list, "fixture_health"), "state")),
+                      "running");
+  json_decref(list);
+  atr_loader_shutdown(&l);
+}
+
 static void names_of_kinds_and_states(void **state) {
   assert_string_equal(atr_plugin_kind_name(ATR_KIND_STORAGE), "storage");
   assert_string_equal(atr_plugin_kind_name(ATR_KIND_AUTH), "auth");
@@ -933,6 +979,7 @@ int main(void) {
       T(load_config_uses_the_configured_file),
       T(reload_applies_only_reloadable_options),
       T(a_flag_keeps_winning_after_reload),
+      T(a_health_callback_is_called_only_when_the_descriptor_has_it),
       T(names_of_kinds_and_states),
   };
   return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

@@ -239,6 +239,19 @@ static const row_t matrix[] = {
 
     /* audit */
     {" n     n     -     n     n     y     y     -     -", "GET /api/v2/audit"},
+
+    /* debugging: owners only (deployment_config read); the auditor sees
+     * the audit log but not the configuration, logs or health */
+    {" n     n     -     n     n     n     y     -     -",
+     "GET /api/v2/debug/health"},
+    {" n     n     -     n     n     n     y     -     -",
+     "GET /api/v2/debug/config"},
+    {" n     n     -     n     n     n     y     -     -",
+     "GET /api/v2/debug/plugins"},
+    {" n     n     -     n     n     n     y     -     -",
+     "GET /api/v2/debug/logs"},
+    {" n     n     -     n     n     n     y     -     -",
+     "GET /api/v2/debug/metrics"},
 };
 
 #define NROWS (sizeof matrix / sizeof matrix[0])
@@ -432,6 +445,35 @@ static void without_a_session_only_public_routes_answer(void **state) {
       fail_msg("%s %s: signed out with every role, expected %s", rt->method,
                rt->pattern, public_route ? "allow" : "deny");
   }
+}
+
+/* The owner key cache stands in for the database only on routes that
+ * read, need no database and only owners may call: every route so marked
+ * must be a GET that no actor but the owner passes. */
+static void
+only_owner_reads_authenticate_while_the_database_is_down(void **state) {
+  (void)state;
+  size_t marked = 0;
+  for (size_t i = 0; i < atr_api_nroutes; i++) {
+    const atr_api_route_t *rt = &atr_api_routes[i];
+    if (!rt->auth_when_db_down)
+      continue;
+    marked++;
+    if (strcmp(rt->method, "GET") != 0 || rt->authz != ATR_AUTHZ_RBAC)
+      fail_msg("%s %s authenticates while the database is down but is not "
+               "an RBAC-guarded GET",
+               rt->method, rt->pattern);
+    for (int a = 0; a < NACTORS; a++)
+      if (a != OWNER && applies(rt, a) && router_allows(rt, &actors[a]))
+        fail_msg("%s %s authenticates while the database is down, yet "
+                 "allows %s",
+                 rt->method, rt->pattern, actors[a].name);
+    if (strncmp(rt->pattern, "/api/v2/debug/", 14) != 0)
+      fail_msg("%s %s: only the debug routes need no database; a route "
+               "that reads it has no use for the owner key cache",
+               rt->method, rt->pattern);
+  }
+  assert_int_equal(marked, 5); /* the debug routes */
 }
 
 /* ---- the route table itself ----------------------------------------------- */
@@ -825,6 +867,8 @@ int main(void) {
       cmocka_unit_test(each_route_allows_exactly_the_actors_of_its_row),
       cmocka_unit_test(self_counts_only_where_the_route_names_a_user),
       cmocka_unit_test(without_a_session_only_public_routes_answer),
+      cmocka_unit_test(
+          only_owner_reads_authenticate_while_the_database_is_down),
       cmocka_unit_test(route_parameters_name_real_path_segments),
       cmocka_unit_test(every_route_is_reachable_by_its_own_paths),
       cmocka_unit_test(literal_paths_win_over_parameters),

@@ -71,7 +71,24 @@ typedef struct atr_plugin {
    * options (their fields are already updated). NULL if not needed. */
   int (*reload)(void *ctx, char **err);
   const void *ops; /* the kind's ops table; starts with atr_ops_header_t */
+  /* Optional, appended in ABI 1.0 (the host reads it only when struct_size
+   * covers it): how the plugin is doing, for the health report (GET
+   * /api/v2/debug/health). Return ATR_HEALTH_HEALTHY, ATR_HEALTH_DEGRADED
+   * or ATR_HEALTH_UNHEALTHY, and set *message to a malloc'd line saying
+   * why (the host frees it; NULL says nothing). Called on HTTP worker
+   * threads, several at once, only while the plugin runs: answer from
+   * state at hand within milliseconds, never block on the network for
+   * long, and never put a secret in the message. NULL: the plugin counts
+   * as healthy while it runs. */
+  int (*health)(void *ctx, char **message);
 } atr_plugin_t;
+
+/* What health() returns. */
+enum {
+  ATR_HEALTH_HEALTHY = 0,
+  ATR_HEALTH_DEGRADED = 1,
+  ATR_HEALTH_UNHEALTHY = 2,
+};
 
 typedef const atr_plugin_t *(*atr_plugin_entry_fn)(void);
 
