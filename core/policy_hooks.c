@@ -9,6 +9,7 @@
 #include "log.h"
 #include "rbac.h"
 #include "session.h"
+#include "stats.h"
 
 static pthread_mutex_t deployment_lock = PTHREAD_MUTEX_INITIALIZER;
 static atr_policy_set_t deployment; /* guarded by deployment_lock */
@@ -96,6 +97,7 @@ int atr_policy_hooks_eval(const char *hook, json_t *input,
                         &tpl, &err) != 0) {
       atr_decision_init(out);
       deny_load_error(out, name, err);
+      atr_stats_policy_decision(hook, "deny");
       free(err);
       atr_policy_set_clear(&set);
       return 0;
@@ -107,6 +109,11 @@ int atr_policy_hooks_eval(const char *hook, json_t *input,
     rc = atr_policy_set_eval(&set, hook, input, &lim, out);
   else
     atr_decision_init(out);
+  if (rc == 0 && set.n > 0)
+    atr_stats_policy_decision(hook, out->ndenies     ? "deny"
+                                    : out->nsets     ? "set"
+                                    : out->nwarnings ? "warn"
+                                                     : "allow");
   atr_policy_set_clear(&set);
   return rc;
 }

@@ -15,7 +15,7 @@ static const double job_buckets[] = {.1, .5, 1,   2.5, 5,   10,
                                      30, 60, 120, 300, 600, 1800};
 
 static _Atomic(atr_metric_t *) db_seconds, job_seconds, builds, reaped, jobs,
-    workspaces, users;
+    workspaces, users, policy_decisions;
 
 static atr_metric_t *family(atr_metric_type_t type, const char *name,
                             const char *help, const char *const *labels,
@@ -32,6 +32,7 @@ void atr_stats_init(void) {
   static const char *const build_labels[] = {"transition", "result", NULL};
   static const char *const state[] = {"state", NULL};
   static const char *const status[] = {"status", NULL};
+  static const char *const decision[] = {"hook", "result", NULL};
   atomic_store(&db_seconds,
                family(ATR_METRIC_HISTOGRAM, "atrium_db_query_duration_seconds",
                       "Time the storage plugin took for one statement.", NULL,
@@ -62,6 +63,11 @@ void atr_stats_init(void) {
                       "Workspaces that are not deleted, by the status of "
                       "their latest build, sampled from the database.",
                       status, NULL, 0));
+  atomic_store(&policy_decisions,
+               family(ATR_METRIC_COUNTER, "atrium_policy_decisions_total",
+                      "Policy evaluations by hook and result (allow, warn, "
+                      "set, deny: the strongest in the decision).",
+                      decision, NULL, 0));
   atomic_store(&users, family(ATR_METRIC_GAUGE, "atrium_users",
                               "Users by status, sampled from the database.",
                               status, NULL, 0));
@@ -96,6 +102,12 @@ void atr_stats_reaped(size_t n) {
   atr_metric_t *m = atomic_load(&reaped);
   if (m && n > 0)
     atr_metric_add(m, NULL, (double)n);
+}
+
+void atr_stats_policy_decision(const char *hook, const char *result) {
+  atr_metric_t *m = atomic_load(&policy_decisions);
+  if (m)
+    atr_metric_add(m, (const char *const[]){hook, result}, 1);
 }
 
 /* ---- gauges ------------------------------------------------------------- */

@@ -23,6 +23,9 @@ void atr_stats_db_query(double seconds);
 void atr_stats_job_ended(const char *type, const char *result, double seconds);
 void atr_stats_build_ended(const char *transition, const char *result);
 void atr_stats_reaped(size_t n);
+/* One policy evaluation of a hook; result: allow, warn, set or deny (the
+ * strongest the decision holds). */
+void atr_stats_policy_decision(const char *hook, const char *result);
 /* Refresh the gauges from the database (the keeper thread, now and then). */
 void atr_stats_sample(atr_store_t *store);
 
