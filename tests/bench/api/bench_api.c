@@ -8,8 +8,12 @@
  * C client threads each keep one connection open (HTTP/1.1 keep-alive
  * over loopback) and send N / C requests one after another, after a short
  * untimed warm-up. Prints requests/s and p50/p99 latency for both servers
- * and their ratio. Bounded: at most S seconds (default 60) of requests per
- * server, and every request goes to 127.0.0.1.
+ * and their ratio. The real server runs twice, the second time with the
+ * observer_prometheus plugin on (its /metrics scraped once during the
+ * timed part), and the on/off throughput ratio is printed; that row is
+ * left out when the build has no such plugin. Bounded: at most S seconds
+ * (default 60) of requests per server, and every request goes to
+ * 127.0.0.1.
  *
  * Figures only: nothing here is asserted on timing. The exit status is 1
  * when a request failed (not 200) or the setup did; the test suite runs it
@@ -286,7 +290,14 @@ static bool drive(int port, const char *token, const options_t *o,
 
 /* ---- the real server --------------------------------------------------------- */
 
-static char *config_text(int threads) {
+/* `metrics_port` > 0 turns observer_prometheus on, listening there. */
+static char *config_text(int threads, int metrics_port) {
+  char prom[160] = "";
+  if (metrics_port > 0)
+    snprintf(prom, sizeof prom,
+             "  observer_prometheus:\n    enabled: true\n"
+             "    listen_address: \"127.0.0.1:%d\"\n",
+             metrics_port);
   char *text = NULL;
   /* warn: the per-request info line is not what is being measured; the
    * rate limits would turn the load away with 429 */
@@ -299,8 +310,8 @@ static char *config_text(int threads) {
                "plugins:\n"
                "  storage_sqlite:\n    enabled: true\n"
                "  auth_password:\n    enabled: true\n"
-               "    memory_cost: 8MiB\n    time_cost: 1\n",
-               ATR_TEST_PLUGIN_DIR, threads) < 0)
+               "    memory_cost: 8MiB\n    time_cost: 1\n%s",
+               ATR_TEST_PLUGIN_DIR, threads, prom) < 0)
     return NULL;
   return text;
 }
@@ -342,6 +353,85 @@ static char *sign_in(const atr_harness_t *h, char **me_body) {
   }
   atr_tc_res_free(&r);
   return copy;
+}
+
+#ifdef ATR_BENCH_PROMETHEUS
+/* A loopback port free right now, for the metrics listener. The plugin
+ * could take port 0, but it says which port only in an info line, and the
+ * server logs at warn here; the short race with other processes is
+ * harmless in a bench. 0 when there is none. */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return 0;
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+#endif
+
+typedef struct scrape {
+  const atr_harness_t *server;
+  int port;    /* the metrics listener */
+  long status; /* of GET /metrics, 0 when it failed */
+  size_t len;  /* bytes of the answer */
+} scrape_t;
+
+/* One GET /metrics while the load runs, so the plugin does its work. */
+static void *run_scrape(void *arg) {
+  scrape_t *s = arg;
+  atr_harness_t metrics = *s->server;
+  metrics.port = s->port;
+  atr_response_t r = atr_http_get(&metrics, "/metrics");
+  s->status = r.status;
+  s->len = r.len;
+  atr_response_free(&r);
+  return NULL;
+}
+
+/* Start the real server (with observer_prometheus listening on
+ * `metrics_port` when it is > 0), sign in and drive it; stop it. *body
+ * gets the answer of GET PATH when it is NULL. False when it could not
+ * run. */
+static bool run_real(const options_t *o, int threads, int metrics_port,
+                     result_t *out, char **body) {
+  char *cfg = config_text(threads, metrics_port);
+  atr_harness_t h;
+  atr_harness_init(&h, cfg);
+  free(cfg);
+  atr_harness_start(&h, NULL, NULL);
+  char *me = NULL;
+  char *token = sign_in(&h, &me);
+  bool ok = token != NULL;
+  scrape_t scrape = {.server = &h, .port = metrics_port};
+  pthread_t scraper;
+  bool scraping = ok && metrics_port > 0 &&
+                  pthread_create(&scraper, NULL, run_scrape, &scrape) == 0;
+  if (ok)
+    ok = drive(h.port, token, o, out);
+  if (scraping) {
+    pthread_join(scraper, NULL);
+    if (scrape.status != 200) {
+      fprintf(stderr, "bench_api: GET /metrics on port %d: %ld\n", metrics_port,
+              scrape.status);
+      ok = false;
+    }
+  }
+  kill(h.pid, SIGTERM);
+  atr_harness_wait(&h, 10000);
+  atr_harness_cleanup(&h);
+  free(token);
+  if (!*body)
+    *body = me;
+  else
+    free(me);
+  return ok;
 }
 
 /* ---- the bare server ------------------------------------------------------------ */
@@ -447,20 +537,22 @@ int main(int argc, char **argv) {
   /* one worker thread per connection (each serves one keep-alive
    * connection at a time), and two to spare */
   int threads = o.connections + 2;
-  char *cfg = config_text(threads);
-  atr_harness_t h;
-  atr_harness_init(&h, cfg);
-  free(cfg);
-  atr_harness_start(&h, NULL, NULL);
   char *body = NULL;
-  char *token = sign_in(&h, &body);
-  result_t real = {0}, bare = {0};
-  bool ok = token != NULL;
-  if (ok)
-    ok = drive(h.port, token, &o, &real);
-  kill(h.pid, SIGTERM);
-  atr_harness_wait(&h, 10000);
-  atr_harness_cleanup(&h);
+  result_t real = {0}, prom = {0}, bare = {0};
+  bool ok = run_real(&o, threads, 0, &real, &body);
+  bool prom_ran = false;
+#ifdef ATR_BENCH_PROMETHEUS
+  if (ok) {
+    int metrics_port = free_port();
+    if (metrics_port == 0) {
+      fail("no free port for the metrics listener", NULL);
+      ok = false;
+    } else {
+      ok = run_real(&o, threads, metrics_port, &prom, &body);
+      prom_ran = true;
+    }
+  }
+#endif
 
   int bare_port = 0;
   struct mg_context *ctx = ok ? bare_start(body, threads, &bare_port) : NULL;
@@ -485,6 +577,8 @@ int main(int argc, char **argv) {
     printf("%-34s %9s %7s %11s %9s %9s\n", "server", "requests", "errors",
            "requests/s", "p50 ms", "p99 ms");
     print_row("atrium (auth, RBAC, storage)", &real);
+    if (prom_ran)
+      print_row("atrium + observer_prometheus", &prom);
     print_row("bare civetweb (same bytes)", &bare);
     if (real.seconds > 0 && bare.seconds > 0 && real.p50_ms > 0)
       printf("\natrium / bare: %.2fx the throughput, %.2fx the p50, "
@@ -492,17 +586,25 @@ int main(int argc, char **argv) {
              ((double)real.done / real.seconds) /
                  ((double)bare.done / bare.seconds),
              real.p50_ms / bare.p50_ms, real.p99_ms / bare.p99_ms);
-    if (real.done < o.requests || bare.done < o.requests)
+    if (!prom_ran)
+      printf(
+          "prometheus plugin on/off throughput: skipped (observer_prometheus "
+          "was not built)\n");
+    else if (real.seconds > 0 && prom.seconds > 0 && real.done > 0)
+      printf("prometheus plugin on/off throughput: %.2f\n",
+             ((double)prom.done / prom.seconds) /
+                 ((double)real.done / real.seconds));
+    if (real.done < o.requests || bare.done < o.requests ||
+        (prom_ran && prom.done < o.requests))
       printf("note: stopped at the %d s limit before all requests were "
              "sent\n",
              o.seconds);
-    if (real.reconnects + bare.reconnects > 0)
+    if (real.reconnects + prom.reconnects + bare.reconnects > 0)
       printf("note: %ld reconnection(s) during the timed part\n",
-             real.reconnects + bare.reconnects);
+             real.reconnects + prom.reconnects + bare.reconnects);
   }
-  free(token);
   free(body);
   mg_exit_library();
   curl_global_cleanup();
-  return ok && real.errors == 0 && bare.errors == 0 ? 0 : 1;
+  return ok && real.errors == 0 && prom.errors == 0 && bare.errors == 0 ? 0 : 1;
 }
