@@ -5,6 +5,11 @@
 #  - the scrape itself: content type, the families with HELP and TYPE, API
 #    requests by route template (never a raw id), the plugin list, process
 #    metrics, and `promtool check metrics` on it;
+#  - before it, an integration run (password sign-in, provisioner_echo, a
+#    deployment policy): first user, a template pushed and imported, a
+#    workspace started (the policy warns), a stop the policy denies (403);
+#    the scrape has their builds, job durations, policy decisions and
+#    database statements;
 #  - Prometheus (Debian package prometheus, on 127.0.0.1, scraping every
 #    1s, storage in a temp dir) answers /api/v1/query for atrium_build_info
 #    and atrium_api_requests_total, the target is healthy and every alert
@@ -53,12 +58,27 @@ port=$(free_port)
 url=http://127.0.0.1:$port
 
 # ---- atrium with the plugin on a port of its choosing ------------------------
+# A deployment policy: warns on every workspace creation, denies stops.
+mkdir -p "$tmp/policies"
+cat >"$tmp/policies/scrape.lua" <<'LUA'
+function workspace_create(input) policy.warn("hello") end
+function build(input)
+  if input.transition == "stop" then policy.deny("no stopping here") end
+end
+LUA
 cat >"$tmp/atrium.yaml" <<YAML
 data_dir: $tmp/data
 plugin_dirs: [$plugins]
+policy:
+  files: [$tmp/policies/*.lua]
 plugins:
   storage_sqlite:
     enabled: true
+  auth_password:
+    enabled: true
+  provisioner_echo:
+    enabled: true
+    delay: 0s
   observer_prometheus:
     enabled: true
     listen_address: 127.0.0.1:0
@@ -86,6 +106,68 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' "$url/api/v2/users/me")
 curl -sS -o /dev/null "$url/no/such/path"
 curl -sS -o /dev/null "$url/api/v2/workspaces/6c4cf7e2-3f0b-4d55-9d2a-0f6f4a1f7c11"
 
+# ---- an integration run: first user, template, workspace, policies -----------
+# api METHOD PATH [JSON]: the answer's body into $tmp/api.json, the status on
+# stdout.
+api() {
+  local data=()
+  [ $# -lt 3 ] || data=(-H "Content-Type: application/json" -d "$3")
+  curl -sS -X "$1" ${token:+-H "Atrium-Session-Token: $token"} "${data[@]}" \
+    -o "$tmp/api.json" -w '%{http_code}' "$url$2"
+}
+# field EXPR: a Python expression over $tmp/api.json (as j).
+field() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$tmp/api.json" "$1"; }
+password="Scrape-$RANDOM$RANDOM-pw"
+token=
+code=$(api POST /api/v2/users/first \
+  "{\"email\":\"admin@example.com\",\"username\":\"admin\",\"password\":\"$password\"}")
+[ "$code" = 201 ] || fail "POST /api/v2/users/first: $code $(cat "$tmp/api.json")"
+org=$(field 'j["organization_id"]')
+code=$(api POST /api/v2/users/login "{\"email\":\"admin@example.com\",\"password\":\"$password\"}")
+[ "$code" = 201 ] || fail "POST /api/v2/users/login: $code $(cat "$tmp/api.json")"
+token=$(field 'j["session_token"]')
+
+mkdir -p "$tmp/template"
+printf 'name: t\nprovisioner: echo\nparameters:\n  - name: cpus\n    type: number\n    default: 1\n    mutable: true\n' \
+  >"$tmp/template/template.yaml"
+tar -C "$tmp/template" -czf "$tmp/template.tar.gz" template.yaml
+code=$(curl -sS -X POST -H "Atrium-Session-Token: $token" -H "Content-Type: application/gzip" \
+  --data-binary @"$tmp/template.tar.gz" -o "$tmp/api.json" -w '%{http_code}' "$url/api/v2/files")
+case $code in 200 | 201) ;; *) fail "POST /api/v2/files: $code $(cat "$tmp/api.json")" ;; esac
+file_id=$(field 'j["hash"]')
+code=$(api POST "/api/v2/organizations/$org/templateversions" "{\"file_id\":\"$file_id\"}")
+[ "$code" = 201 ] || fail "POST templateversions: $code $(cat "$tmp/api.json")"
+version=$(field 'j["id"]')
+for _ in $(seq 150); do
+  api GET "/api/v2/templateversions/$version" >/dev/null
+  jstatus=$(field 'j["job"]["status"]')
+  case $jstatus in succeeded | failed | canceled) break ;; esac
+  sleep 0.1
+done
+[ "$jstatus" = succeeded ] || fail "the template import: $jstatus $(cat "$tmp/api.json")"
+code=$(api POST "/api/v2/organizations/$org/templates" \
+  "{\"name\":\"t\",\"template_version_id\":\"$version\"}")
+[ "$code" = 201 ] || fail "POST templates: $code $(cat "$tmp/api.json")"
+template_id=$(field 'j["id"]')
+ok "a template imported by the echo provisioner"
+
+code=$(api POST /api/v2/users/me/workspaces "{\"name\":\"w\",\"template_id\":\"$template_id\"}")
+[ "$code" = 201 ] || fail "POST /api/v2/users/me/workspaces: $code $(cat "$tmp/api.json")"
+grep -q hello "$tmp/api.json" || fail "the policy's warning is not in the answer: $(cat "$tmp/api.json")"
+workspace=$(field 'j["id"]')
+for _ in $(seq 150); do
+  api GET "/api/v2/workspaces/$workspace" >/dev/null
+  wstatus=$(field 'j["latest_build"]["status"]')
+  case $wstatus in running | failed | canceled) break ;; esac
+  sleep 0.1
+done
+[ "$wstatus" = running ] || fail "the workspace build: $wstatus $(cat "$tmp/api.json")"
+ok "a workspace started, with the policy's warning"
+code=$(api POST "/api/v2/workspaces/$workspace/builds" '{"transition":"stop"}')
+[ "$code" = 403 ] || fail "POST builds stop: $code, wanted 403 (policy deny): $(cat "$tmp/api.json")"
+grep -q 'no stopping here' "$tmp/api.json" || fail "the deny message: $(cat "$tmp/api.json")"
+ok "the policy denies a stop with 403"
+
 # ---- the scrape ----------------------------------------------------------------
 curl -fsS -D "$tmp/headers" -o "$tmp/scrape.txt" "$metrics" || fail "GET $metrics"
 grep -qi '^Content-Type: text/plain; version=0.0.4; charset=utf-8' "$tmp/headers" ||
@@ -109,6 +191,24 @@ if grep -Eq 'route="[^"]*[0-9a-f]{8}-[0-9a-f]{4}-' "$tmp/scrape.txt"; then
   fail "a route label holds a raw id: $(grep -E 'route="[^"]*[0-9a-f]{8}-' "$tmp/scrape.txt" | head -n 1)"
 fi
 ok "the scrape has the families, the request counts and route templates"
+# What the integration run left in the scrape. The sampled gauges
+# (atrium_provisioner_jobs, atrium_workspaces) refresh every 10 s: not required.
+# sample_ge REGEX MIN: some sample line matching ^REGEX has a value >= MIN.
+sample_ge() {
+  awk -v re="^$1 " -v min="$2" '$0 ~ re && $NF + 0 >= min + 0 { found = 1 } END { exit !found }' \
+    "$tmp/scrape.txt" || fail "no sample /$1/ >= $2: $(grep -F -- "${1%%[^a-z_]*}" "$tmp/scrape.txt" | grep -v "^#" | head -n 8)"
+}
+has '# TYPE atrium_workspace_builds_total counter'
+sample_ge 'atrium_workspace_builds_total\{transition="start",result="succeeded"\}' 1
+has '# TYPE atrium_provisioner_job_duration_seconds histogram'
+sample_ge 'atrium_provisioner_job_duration_seconds_count\{type="template_version_import",result="succeeded"\}' 1
+sample_ge 'atrium_provisioner_job_duration_seconds_count\{type="workspace_build",result="succeeded"\}' 1
+has '# TYPE atrium_policy_decisions_total counter'
+sample_ge 'atrium_policy_decisions_total\{hook="workspace_create",result="warn"\}' 1
+sample_ge 'atrium_policy_decisions_total\{hook="build",result="deny"\}' 1
+has '# TYPE atrium_db_query_duration_seconds histogram'
+sample_ge 'atrium_db_query_duration_seconds_count' 1
+ok "the scrape counts the builds, jobs, policy decisions and database statements"
 promtool check metrics <"$tmp/scrape.txt" >"$tmp/promtool.txt" 2>&1 ||
   fail "promtool check metrics: $(cat "$tmp/promtool.txt")"
 ok "promtool check metrics passes"
