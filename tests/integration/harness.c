@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,34 @@ static void exec_atrium(const char *const *args, const char *const *env) {
   _exit(127);
 }
 
+/* Every server started, so that a test that fails half-way (cmocka jumps
+ * out of it before its stop) still leaves no server running: at exit
+ * the ones not reaped yet are killed. Only the test's main thread starts
+ * and reaps servers. */
+#define MAX_SERVERS 64
+static pid_t started[MAX_SERVERS];
+
+static void kill_leftovers(void) {
+  for (size_t i = 0; i < MAX_SERVERS; i++)
+    if (started[i] > 0 && waitpid(started[i], NULL, WNOHANG) == 0) {
+      kill(started[i], SIGKILL);
+      waitpid(started[i], NULL, 0);
+    }
+}
+
+static void remember_server(pid_t pid) {
+  static bool registered;
+  if (!registered)
+    registered = atexit(kill_leftovers) == 0;
+  /* A slot is free once its process is gone and reaped (kill fails);
+   * reaping here would steal an exit status a test still waits for. */
+  for (size_t i = 0; i < MAX_SERVERS; i++)
+    if (started[i] <= 0 || kill(started[i], 0) != 0) {
+      started[i] = pid;
+      return;
+    }
+}
+
 void atr_harness_start(atr_harness_t *h, const char *const *extra,
                        const char *const *env) {
   char addr[64];
@@ -94,6 +123,8 @@ void atr_harness_start(atr_harness_t *h, const char *const *extra,
   h->pid = fork();
   if (h->pid < 0)
     die("fork: %s", strerror(errno));
+  if (h->pid > 0)
+    remember_server(h->pid);
   if (h->pid == 0) {
     int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd < 0 || chdir(h->dir) != 0)
