@@ -77,6 +77,11 @@ function workspace_create(input)
     policy.set("greeting", "hello")
   end
 end
+function build(input)
+  if input.transition == "stop" and greeting(input) == "stay-up" then
+    policy.deny("this workspace stays up")
+  end
+end
 LUA
 cat >"$tmp/atrium.yaml" <<YAML
 data_dir: $tmp/data
@@ -415,6 +420,13 @@ grep -q '"hello"' "$root/admin/replaced/parameters.json" ||
 api GET "/api/v2/audit?action=policy&limit=100" >"$tmp/audit.json"
 [ "$(jv 'len([e for e in j["audit_logs"] if e["action"] == "policy"])' <"$tmp/audit.json")" -ge 3 ] ||
   fail "policy decisions are not all audited: $(head -c 600 "$tmp/audit.json")"
+run create stayup --template terraform-local -y --parameter "root=$root" --parameter greeting=stay-up
+expect_rc 0 "create stayup"
+run stop stayup
+expect_rc 1 "stop denied by policy"
+err_has 'greetings.lua: this workspace stays up' "build deny: policy and reason"
+run delete stayup -y
+expect_rc 0 "delete stayup"
 run delete warned -y
 expect_rc 0 "delete warned"
 run delete replaced -y
