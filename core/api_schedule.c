@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_policy.h"
 #include "api_workspaces.h"
 #include "atrium/error.h"
-#include "audit.h"
 #include "policy_hooks.h"
 
 #define MIN_TTL_MS 60000LL
@@ -101,19 +101,7 @@ static bool decide(atr_api_req_t *r, change_t *c, json_t **warnings) {
   if (rc != 0) {
     atr_api_fail(r, rc, "the policies could not be evaluated");
   } else if (!ok) {
-    json_t *v = json_array();
-    char detail[1024] = "";
-    for (size_t i = 0; i < d.ndenies; i++) {
-      snprintf(detail + strlen(detail), sizeof detail - strlen(detail),
-               "%s%s: %s", i ? "; " : "", d.denies[i].policy,
-               d.denies[i].message);
-      if (d.denies[i].parameter)
-        atr_api_add_validation(v, d.denies[i].parameter, d.denies[i].message);
-    }
-    atr_api_json(r, 403,
-                 json_pack("{s:s, s:s, s:o, s:O}", "message",
-                           "Denied by policy.", "detail", detail, "validations",
-                           v, "denies", json_object_get(dj, "denies")));
+    atr_api_json(r, 403, atr_api_policy_denied(&d));
   } else {
     const char *a = atr_decision_get_set(&d, "autostart");
     const char *t = atr_decision_get_set(&d, "ttl_ms");
@@ -128,22 +116,9 @@ static bool decide(atr_api_req_t *r, change_t *c, json_t **warnings) {
     }
     *warnings = json_incref(json_object_get(dj, "warnings"));
   }
-  if (dj) {
-    json_t *diff = NULL;
-    char *text = json_dumps(dj, JSON_COMPACT | JSON_SORT_KEYS);
-    atr_audit_diff_add(&diff, "policy_decision", NULL, text, false);
-    atr_audit_record(
-        r, &(atr_audit_entry_t){.action = "policy",
-                                .resource_type = "workspace",
-                                .resource_id = atr_api_jstr(c->w, "id"),
-                                .resource_target = atr_api_jstr(c->w, "name"),
-                                .organization_id =
-                                    atr_api_jstr(c->w, "organization_id"),
-                                .diff = diff,
-                                .status_code = ok ? 200 : 403});
-    json_decref(diff);
-    free(text);
-  }
+  atr_api_policy_audit(r, dj, atr_api_jstr(c->w, "id"),
+                       atr_api_jstr(c->w, "name"),
+                       atr_api_jstr(c->w, "organization_id"), ok ? 200 : 403);
   json_decref(dj);
   atr_decision_clear(&d);
   return ok;

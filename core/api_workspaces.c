@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api_jobs.h"
+#include "api_policy.h"
 #include "api_templates.h"
 #include "atrium/error.h"
 #include "audit.h"
@@ -34,20 +35,6 @@
   "ON iu.id = b.initiator_id JOIN provisioner_jobs j ON j.id = b.job_id "
 #define BUILD_NCOLS 14
 
-/* Coder's workspace status from the job's status and the transition. */
-static const char *build_status(const char *job, const char *transition) {
-  static const struct {
-    const char *job, *start, *stop, *del;
-  } map[] = {{"running", "starting", "stopping", "deleting"},
-             {"succeeded", "running", "stopped", "deleted"}};
-  for (size_t i = 0; i < 2; i++)
-    if (strcmp(job, map[i].job) == 0)
-      return strcmp(transition, "start") == 0  ? map[i].start
-             : strcmp(transition, "stop") == 0 ? map[i].stop
-                                               : map[i].del;
-  return job; /* pending, canceling, canceled, failed */
-}
-
 static json_t *build_row(atr_db_t *db, atr_db_rows_t *rows) {
   json_t *job = atr_api_job_row(db, rows, BUILD_NCOLS);
   const char *initiator_name = atr_db_get_text(db, rows, 11);
@@ -65,7 +52,8 @@ static json_t *build_row(atr_db_t *db, atr_db_rows_t *rows) {
       initiator_name ? json_string(initiator_name) : json_null(), "created_at",
       atr_api_time_json(atr_db_get_time(db, rows, 12)), "updated_at",
       atr_api_time_json(atr_db_get_time(db, rows, 13)), "job", job, "status",
-      build_status(atr_api_jstr(job, "status"), atr_api_col(db, rows, 8)),
+      atr_workspace_status(atr_api_jstr(job, "status"),
+                           atr_api_col(db, rows, 8)),
       "resources");
   return b;
 }
@@ -227,7 +215,7 @@ typedef struct new_build {
   const char *refused; /* a reason to answer 409/400 with */
   int refused_status;
   json_t *decision;  /* the policies' (atr_decision_to_json), when noteworthy */
-  char *deny_detail; /* every deny message, for the 403's detail */
+  json_t *deny_body; /* the 403 answer of a policy's deny */
 } new_build_t;
 
 /* The last build's values (name → value) as a JSON object, or NULL for the
@@ -460,25 +448,11 @@ static int template_policy(atr_db_t *db, const char *version_id, char **name,
   return rc < 0 ? rc : 0;
 }
 
-/* A deny: 403 with every message, and a validation for each that names a
- * parameter. */
+/* A deny: 403 with every message (api_policy.h). */
 static void refuse_by_policy(new_build_t *nb, const atr_decision_t *d) {
   nb->refused = "Denied by policy.";
   nb->refused_status = 403;
-  nb->errors = json_array();
-  size_t len = 0;
-  for (size_t i = 0; i < d->ndenies; i++)
-    len += strlen(d->denies[i].message) + strlen(d->denies[i].policy) + 8;
-  nb->deny_detail = calloc(1, len + 1);
-  for (size_t i = 0; i < d->ndenies; i++) {
-    const atr_policy_msg_t *m = &d->denies[i];
-    if (nb->deny_detail)
-      snprintf(nb->deny_detail + strlen(nb->deny_detail),
-               len + 1 - strlen(nb->deny_detail), "%s%s: %s", i ? "; " : "",
-               m->policy, m->message);
-    if (m->parameter)
-      atr_api_add_validation(nb->errors, m->parameter, m->message);
-  }
+  nb->deny_body = atr_api_policy_denied(d);
 }
 
 /* Values a policy set are checked against the schema like the caller's. */
@@ -541,8 +515,8 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
   nb->refused = NULL;
   json_decref(nb->decision);
   nb->decision = NULL;
-  free(nb->deny_detail);
-  nb->deny_detail = NULL;
+  json_decref(nb->deny_body);
+  nb->deny_body = NULL;
   json_t *previous = NULL;
   bool active = false;
   int rc = 0;
@@ -580,41 +554,20 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
   return rc == 0 && nb->refused ? ATR_ECANCELED : rc;
 }
 
-/* Every decision that denies, warns or sets goes to the audit log, with
- * the policies and their messages. */
-static void record_decision(atr_api_req_t *r, const new_build_t *nb,
-                            int status) {
-  if (!nb->decision)
-    return;
-  char *text = json_dumps(nb->decision, JSON_COMPACT | JSON_SORT_KEYS);
-  json_t *diff = NULL;
-  atr_audit_diff_add(&diff, "policy_decision", NULL, text, false);
-  atr_audit_record(
-      r, &(atr_audit_entry_t){
-             .action = "policy",
-             .resource_type = "workspace",
-             .resource_id = nb->new_workspace_id[0] ? NULL : nb->workspace_id,
-             .resource_target = nb->ws_name,
-             .organization_id = nb->org_id,
-             .diff = diff,
-             .status_code = status});
-  json_decref(diff);
-  free(text);
-}
-
 /* Run build_tx and answer a refusal or failure; 0 when the build was made
  * (nothing answered yet). The caller announces the job after making its
  * answer, so the answer shows the job as created: pending. */
 static int make_build(atr_api_req_t *r, new_build_t *nb) {
   char *err = NULL;
   int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, build_tx, nb, &err);
-  if (rc == ATR_ECANCELED && nb->refused_status == 403) {
-    json_t *body = json_pack(
-        "{s:s, s:s, s:o, s:O?}", "message", nb->refused, "detail",
-        nb->deny_detail ? nb->deny_detail : "", "validations",
-        nb->errors ? json_incref(nb->errors) : json_array(), "denies",
-        nb->decision ? json_object_get(nb->decision, "denies") : NULL);
-    atr_api_json(r, 403, body);
+  if (rc == ATR_ECANCELED && nb->deny_body) {
+    atr_api_json(r, 403, nb->deny_body);
+    nb->deny_body = NULL;
+  } else if (rc == ATR_ECANCELED && nb->refused_status == 403) {
+    /* a value a policy set that the schema refuses */
+    atr_api_json(r, 403,
+                 json_pack("{s:s, s:s, s:O}", "message", nb->refused, "detail",
+                           "", "validations", nb->errors));
   } else if (rc == ATR_ECANCELED && nb->errors) {
     atr_api_validation(r, nb->refused, nb->errors);
     nb->errors = NULL;
@@ -629,12 +582,14 @@ static int make_build(atr_api_req_t *r, new_build_t *nb) {
   free(err);
   json_decref(nb->errors);
   nb->errors = NULL;
-  record_decision(r, nb, rc == 0 ? 201 : r->status);
+  atr_api_policy_audit(r, nb->decision,
+                       nb->new_workspace_id[0] ? NULL : nb->workspace_id,
+                       nb->ws_name, nb->org_id, rc == 0 ? 201 : r->status);
   if (rc == 0 && nb->decision && nb->answer)
     json_object_set(nb->answer, "warnings",
                     json_object_get(nb->decision, "warnings"));
-  free(nb->deny_detail);
-  nb->deny_detail = NULL;
+  json_decref(nb->deny_body);
+  nb->deny_body = NULL;
   return rc;
 }
 

@@ -380,6 +380,17 @@ const char *atr_job_status(bool started, bool completed, bool canceled,
   return started ? "running" : "pending";
 }
 
+const char *atr_workspace_status(const char *job_status,
+                                 const char *transition) {
+  bool start = strcmp(transition, "start") == 0;
+  bool stop = strcmp(transition, "stop") == 0;
+  if (strcmp(job_status, "running") == 0)
+    return start ? "starting" : stop ? "stopping" : "deleting";
+  if (strcmp(job_status, "succeeded") == 0)
+    return start ? "running" : stop ? "stopped" : "deleted";
+  return job_status;
+}
+
 bool atr_job_status_ended(const char *status) {
   return strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
          strcmp(status, "canceled") == 0;

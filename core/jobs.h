@@ -98,6 +98,11 @@ int atr_jobs_keep_previous_state(atr_db_t *db, const char *job_id, char **err);
 /* Coder's job status from the job's columns. */
 const char *atr_job_status(bool started, bool completed, bool canceled,
                            bool failed);
+/* Coder's workspace status from a build's job status and transition:
+ * running → starting / stopping / deleting, succeeded → running / stopped
+ * / deleted; pending, canceling, canceled and failed stay as they are. */
+const char *atr_workspace_status(const char *job_status,
+                                 const char *transition);
 /* Whether a status is final (succeeded, failed, canceled). */
 bool atr_job_status_ended(const char *status);
 

@@ -61,10 +61,17 @@ int atr_log_format_parse(const char *text, atr_log_format_t *out) {
  * reading stderr. A stream set with atr_log_set_stream (a capture) gets
  * text unless JSON was asked for. */
 static bool json_output(FILE *out) {
+  /* Whether stderr is a terminal is asked once, not per line (called
+   * under stream_lock). */
+  static int stderr_tty = -1;
   int f = atomic_load(&current_format);
-  if (f == ATR_LOG_FORMAT_AUTO)
-    return out == stderr && !isatty(fileno(out));
-  return f == ATR_LOG_FORMAT_JSON;
+  if (f != ATR_LOG_FORMAT_AUTO)
+    return f == ATR_LOG_FORMAT_JSON;
+  if (out != stderr)
+    return false;
+  if (stderr_tty < 0)
+    stderr_tty = isatty(fileno(stderr)) ? 1 : 0;
+  return !stderr_tty;
 }
 
 static void remember(const char *text_line) {

@@ -160,16 +160,6 @@ static const char *const ws_states[] = {
 static const char *const user_states[] = {"active", "dormant", "suspended",
                                           NULL};
 
-static const char *ws_status(const char *job, const char *transition) {
-  bool start = strcmp(transition, "start") == 0;
-  bool stop = strcmp(transition, "stop") == 0;
-  if (strcmp(job, "running") == 0)
-    return start ? "starting" : stop ? "stopping" : "deleting";
-  if (strcmp(job, "succeeded") == 0)
-    return start ? "running" : stop ? "stopped" : "deleted";
-  return job;
-}
-
 static void sample_jobs(atr_db_t *db) {
   atr_db_rows_t *rows = NULL;
   char *err = NULL;
@@ -213,7 +203,7 @@ static void sample_workspaces(atr_db_t *db) {
           atr_db_get_bool(db, rows, 1), atr_db_get_bool(db, rows, 2),
           atr_db_get_bool(db, rows, 3), atr_db_get_bool(db, rows, 4));
       const char *tr = atr_db_get_text(db, rows, 0);
-      tally_add(&t, ws_status(job, tr ? tr : "start"));
+      tally_add(&t, atr_workspace_status(job, tr ? tr : "start"));
     }
     tally_publish(atomic_load(&workspaces), &t, ws_states);
   }
