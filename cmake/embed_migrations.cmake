@@ -1,4 +1,4 @@
-# cmake -DDIR=core/migrations -DOUT=migrations_gen.c -P embed_migrations.cmake
+# cmake -DDIR=core/store/migrations -DOUT=migrations_gen.c -P embed_migrations.cmake
 # Compiles every NNNN_name.sql of DIR, in order, into atr_migrations[].
 file(GLOB files ${DIR}/*.sql)
 list(SORT files)
@@ -19,7 +19,7 @@ foreach(f IN LISTS files)
   math(EXPR count "${count} + 1")
 endforeach()
 file(WRITE ${OUT}
-  "/* Generated from core/migrations/ by cmake/embed_migrations.cmake. */\n"
+  "/* Generated from core/store/migrations/ by cmake/embed_migrations.cmake. */\n"
   "#include \"migrate.h\"\n\n${arrays}\n"
   "const atr_migration_t atr_migrations[] = {\n${entries}    {0, 0, 0}};\n"
   "const size_t atr_nmigrations = ${count};\n")

@@ -11,7 +11,7 @@
 #include "cli_policy.h"
 #include "cli_support.h"
 #include "log.h"
-#include "server.h"
+#include "main_server.h"
 #include "version.h"
 
 static const char usage[] =

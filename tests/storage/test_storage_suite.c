@@ -22,7 +22,7 @@
 #include "atrium/error.h"
 #include "conf.h"
 #include "db.h"
-#include "jobs.h"
+#include "queue.h"
 #include "loader.h"
 #include "log.h"
 #include "migrate.h"

@@ -149,7 +149,7 @@ static int setup(void **state) {
     fprintf(stderr, "setup: %s\n", err);
     return -1;
   }
-  env = (atr_api_env_t){.store = &store, .loader = &loader};
+  env = (atr_api_env_t){.dom = {.store = &store, .loader = &loader}};
   add_user(alice_id, "alice");
   add_user(bob_id, "bob");
   return 0;
@@ -182,6 +182,16 @@ static atr_api_req_t request(const char *query) {
                          .request_id = REQUEST_ID,
                          .remote_ip = "192.0.2.7",
                          .user_agent = "atrium-test/1.0"};
+}
+
+/* Record as the domain does for the request's actor. */
+static void record(const atr_api_req_t *r, const atr_audit_entry_t *e) {
+  atr_actor_t a = r->signed_in ? r->actor : (atr_actor_t){0};
+  a.ip = r->remote_ip;
+  a.user_agent = r->user_agent;
+  a.request_id = r->request_id;
+  a.org_id = r->org_id[0] ? r->org_id : NULL;
+  atr_audit_record(env.dom.store, &a, e);
 }
 
 static atr_api_req_t signed_in_as(const char *user_id, const char *username) {
@@ -316,13 +326,13 @@ static void a_record_is_one_row_with_the_requests_context(void **state) {
   json_t *diff = NULL;
   atr_audit_diff_add(&diff, "status", "active", "suspended", false);
   atr_audit_diff_add(&diff, "name", NULL, "Bob", false);
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "write",
-                                            .resource_type = "user",
-                                            .resource_id = upper,
-                                            .resource_target = "bob",
-                                            .organization_id = ORG_ID,
-                                            .diff = diff,
-                                            .status_code = 200});
+  record(&r, &(atr_audit_entry_t){.action = "write",
+                                  .resource_type = "user",
+                                  .resource_id = upper,
+                                  .resource_target = "bob",
+                                  .organization_id = ORG_ID,
+                                  .diff = diff,
+                                  .status_code = 200});
   json_decref(diff);
   assert_int_equal(count_rows("SELECT COUNT(*) FROM audit_logs"), 1);
   char want[1024];
@@ -343,16 +353,16 @@ static void a_record_is_one_row_with_the_requests_context(void **state) {
 static void a_login_is_recorded_for_the_user_it_names(void **state) {
   (void)state;
   atr_api_req_t r = request(NULL); /* not signed in yet */
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "login",
-                                            .resource_type = "user",
-                                            .resource_id = alice_id,
-                                            .resource_target = "alice",
-                                            .user_id = alice_id,
-                                            .status_code = 201});
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "login",
-                                            .resource_type = "user",
-                                            .resource_target = "nobody",
-                                            .status_code = 401});
+  record(&r, &(atr_audit_entry_t){.action = "login",
+                                  .resource_type = "user",
+                                  .resource_id = alice_id,
+                                  .resource_target = "alice",
+                                  .user_id = alice_id,
+                                  .status_code = 201});
+  record(&r, &(atr_audit_entry_t){.action = "login",
+                                  .resource_type = "user",
+                                  .resource_target = "nobody",
+                                  .status_code = 401});
   char want[1024];
   snprintf(want, sizeof want,
            "{\"user_id\": \"%s\", \"organization_id\": null, "
@@ -381,11 +391,11 @@ static void ids_that_are_not_uuids_go_to_additional_fields(void **state) {
   r.remote_ip = "";
   r.user_agent = NULL;
   snprintf(r.org_id, sizeof r.org_id, "%s", ORG_ID); /* from the route */
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "create",
-                                            .resource_type = "api_key",
-                                            .resource_id = "Ab3dE5gH9k",
-                                            .resource_target = "ci-token",
-                                            .status_code = 201});
+  record(&r, &(atr_audit_entry_t){.action = "create",
+                                  .resource_type = "api_key",
+                                  .resource_id = "Ab3dE5gH9k",
+                                  .resource_target = "ci-token",
+                                  .status_code = 201});
   char want[1024];
   snprintf(want, sizeof want,
            "{\"user_id\": \"%s\", \"organization_id\": \"%s\", "
@@ -403,10 +413,10 @@ static void ids_that_are_not_uuids_go_to_additional_fields(void **state) {
 static void a_request_without_context_still_records(void **state) {
   (void)state;
   atr_api_req_t r = {.env = &env}; /* no ids, no ip, not signed in */
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "delete",
-                                            .resource_type = "organization",
-                                            .resource_target = "old-org",
-                                            .status_code = 204});
+  record(&r, &(atr_audit_entry_t){.action = "delete",
+                                  .resource_type = "organization",
+                                  .resource_target = "old-org",
+                                  .status_code = 204});
   assert_row("old-org",
              "{\"user_id\": null, \"organization_id\": null, \"ip\": null, "
              "\"user_agent\": null, \"resource_type\": \"organization\", "
@@ -438,12 +448,12 @@ static void record_secret_changes(void) {
                       json_pack("{s:n, s:{s:s, s:[{s:s}]}, s:b}", "old", "new",
                                 "theme", "dark", "providers", "client_secret",
                                 CANARY, "secret", 0));
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "write",
-                                            .resource_type = "user",
-                                            .resource_id = bob_id,
-                                            .resource_target = "bob",
-                                            .diff = diff,
-                                            .status_code = 200});
+  record(&r, &(atr_audit_entry_t){.action = "write",
+                                  .resource_type = "user",
+                                  .resource_id = bob_id,
+                                  .resource_target = "bob",
+                                  .diff = diff,
+                                  .status_code = 200});
   json_decref(diff);
 }
 
@@ -496,15 +506,15 @@ static void diff_add_builds_the_documented_shape(void **state) {
 static void rename_table_and_record(void) {
   exec_ok("ALTER TABLE audit_logs RENAME TO audit_logs_away", NULL, 0);
   atr_api_req_t r = signed_in_as(alice_id, "alice");
-  atr_audit_record(&r, &(atr_audit_entry_t){.action = "delete",
-                                            .resource_type = "user",
-                                            .resource_id = bob_id,
-                                            .resource_target = "bob",
-                                            .status_code = 204});
+  record(&r, &(atr_audit_entry_t){.action = "delete",
+                                  .resource_type = "user",
+                                  .resource_id = bob_id,
+                                  .resource_target = "bob",
+                                  .status_code = 204});
   exec_ok("ALTER TABLE audit_logs_away RENAME TO audit_logs", NULL, 0);
-  atr_audit_record(&r, &(atr_audit_entry_t){.resource_type = "user",
-                                            .resource_target = "no-action",
-                                            .status_code = 200});
+  record(&r, &(atr_audit_entry_t){.resource_type = "user",
+                                  .resource_target = "no-action",
+                                  .status_code = 200});
 }
 
 static void a_storage_error_is_logged_and_the_request_goes_on(void **state) {
@@ -544,15 +554,14 @@ static void seed_log(void) {
     json_t *diff = NULL;
     if (i == 3)
       atr_audit_diff_add(&diff, "name", "", "Bob", false);
-    atr_audit_record(
-        &r, &(atr_audit_entry_t){.action = s->action,
-                                 .resource_type = s->resource_type,
-                                 .resource_id = s->resource_id,
-                                 .resource_target = s->target,
-                                 .user_id = s->actor,
-                                 .organization_id = i == 2 ? ORG_ID : NULL,
-                                 .diff = diff,
-                                 .status_code = s->status});
+    record(&r, &(atr_audit_entry_t){.action = s->action,
+                                    .resource_type = s->resource_type,
+                                    .resource_id = s->resource_id,
+                                    .resource_target = s->target,
+                                    .user_id = s->actor,
+                                    .organization_id = i == 2 ? ORG_ID : NULL,
+                                    .diff = diff,
+                                    .status_code = s->status});
     json_decref(diff);
     atr_value_t p[] = {atr_v_time(s->time_us), atr_v_text(s->target)};
     exec_ok("UPDATE audit_logs SET time = ? WHERE resource_target = ?", p, 2);

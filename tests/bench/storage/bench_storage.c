@@ -20,7 +20,7 @@
 
 #include "conf.h"
 #include "db.h"
-#include "jobs.h"
+#include "queue.h"
 #include "loader.h"
 #include "log.h"
 #include "migrate.h"

@@ -63,7 +63,7 @@ static json_t *policy_input(atr_api_req_t *r, json_t *w, const change_t *c) {
   json_t *in = json_object();
   atr_db_t db;
   char *err = NULL;
-  if (atr_db_open(r->env->store, &db, &err) == 0) {
+  if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
     atr_policy_input_people(&db, r->actor.user_id,
                             atr_api_jstr(w, "organization_id"), in, &err);
     atr_db_close(&db);
@@ -149,7 +149,7 @@ static int change(atr_api_req_t *r, change_t *c) {
   if (bad) {
     atr_api_error(r, 403, "A policy set a schedule that is not valid.", bad);
   } else {
-    int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, store, c, &err);
+    int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, store, c, &err);
     if (rc != 0)
       atr_api_fail(r, rc, err);
     else

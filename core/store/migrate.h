@@ -1,6 +1,6 @@
 /* core/migrate.h — the schema's numbered migrations.
  *
- * Migrations live in core/migrations/NNNN_name.sql (portable SQL, several
+ * Migrations live in core/store/migrations/NNNN_name.sql (portable SQL, several
  * statements each) and are compiled into the binary in order. Each is applied
  * in its own write transaction together with its row in schema_migrations
  * (version, name, applied_at). On PostgreSQL the transaction first locks
@@ -27,7 +27,7 @@ typedef struct atr_migration {
   const char *sql;
 } atr_migration_t;
 
-/* The binary's migrations, ascending (generated from core/migrations/). */
+/* The binary's migrations, ascending (generated from core/store/migrations/). */
 extern const atr_migration_t atr_migrations[];
 extern const size_t atr_nmigrations;
 

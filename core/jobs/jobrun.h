@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 #include "atrium/provisioner.h"
-#include "jobs.h"
 #include "provd.h"
+#include "queue.h"
 
 typedef struct atr_log_buf_line {
   int64_t at_us;

@@ -1,5 +1,5 @@
 /* core/schema.c — see schema.h. */
-#include "schema.h"
+#include "params.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -533,7 +533,7 @@ int atr_api_audit_list(atr_api_req_t *r) {
     return atr_api_validation(r, "Invalid query parameters.", validations);
   json_t *out = NULL;
   char *err = NULL;
-  int rc = atr_audit_query(r->env->store, &f, &out, &err);
+  int rc = atr_audit_query(r->env->dom.store, &f, &out, &err);
   if (rc == 0)
     atr_api_json(r, 200, out);
   else /* ATR_EINVAL from storage is a bad query of ours, not the caller's */

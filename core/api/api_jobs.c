@@ -9,7 +9,7 @@
 
 #include "atrium/error.h"
 #include "events.h"
-#include "jobs.h"
+#include "queue.h"
 
 #define LOG_PAGE 1000
 #define KEEPALIVE_MS 15000
@@ -121,15 +121,15 @@ static int64_t now_ms(void) {
 /* Send lines as they come until the job ends, the client goes, or the
  * server stops. */
 static void follow(atr_api_req_t *r, const char *job_id, int64_t after) {
-  atr_events_t *ev = r->env->events;
+  atr_events_t *ev = r->env->dom.events;
   int64_t last_write = now_ms();
   for (;;) {
     uint64_t seen = ev ? atr_events_gen(ev, ATR_EVENT_CHANGED) : 0;
     json_t *lines = NULL;
     char status[16] = "", error[512] = "";
     char *err = NULL;
-    int rc =
-        read_logs(r->env->store, job_id, after, &lines, status, error, &err);
+    int rc = read_logs(r->env->dom.store, job_id, after, &lines, status, error,
+                       &err);
     free(err);
     size_t i;
     json_t *line;
@@ -190,7 +190,8 @@ int atr_api_job_logs(atr_api_req_t *r, const char *job_id) {
   json_t *lines = NULL;
   char status[16], error[512];
   char *err = NULL;
-  int rc = read_logs(r->env->store, job_id, after, &lines, status, error, &err);
+  int rc =
+      read_logs(r->env->dom.store, job_id, after, &lines, status, error, &err);
   if (rc != 0) {
     json_decref(lines);
     atr_api_fail(r, rc, err);
@@ -221,7 +222,7 @@ static int cancel_tx(atr_db_t *db, void *ud, char **err) {
 int atr_api_job_cancel(atr_api_req_t *r, const char *job_id) {
   cancel_t c = {job_id, false};
   char *err = NULL;
-  int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, cancel_tx, &c, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, cancel_tx, &c, &err);
   if (rc == ATR_EINVAL) {
     atr_api_error(r, 400, "The job has already ended or is being canceled.",
                   err ? err : "");
@@ -229,9 +230,9 @@ int atr_api_job_cancel(atr_api_req_t *r, const char *job_id) {
     atr_api_fail(r, rc, err);
   } else {
     if (c.ended)
-      atr_events_job_changed(r->env->events, job_id);
+      atr_events_job_changed(r->env->dom.events, job_id);
     else
-      atr_events_job_cancel(r->env->events, job_id);
+      atr_events_job_cancel(r->env->dom.events, job_id);
     atr_api_json(r, 200, json_pack("{s:s}", "message", "Job canceled."));
   }
   free(err);

@@ -24,8 +24,8 @@
 
 static const atr_auth_ops_t *password_auth(const atr_api_env_t *env,
                                            void **ctx) {
-  for (size_t i = 0; env->loader && i < env->loader->nplugins; i++) {
-    atr_handle_t *h = env->loader->plugins[i];
+  for (size_t i = 0; env->dom.loader && i < env->dom.loader->nplugins; i++) {
+    atr_handle_t *h = env->dom.loader->plugins[i];
     if (h->state != ATR_PLUGIN_RUNNING || h->desc->kind != ATR_KIND_AUTH)
       continue;
     const atr_auth_ops_t *ops = h->desc->ops;
@@ -81,7 +81,7 @@ static bool valid_email(const char *s) {
 int atr_api_first_user_exists(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   int64_t n = 0;
   if (rc == 0)
     rc = atr_db_query_int(&db, "SELECT COUNT(*) FROM users", NULL, 0, &n, &err);
@@ -193,7 +193,8 @@ int atr_api_first_user_create(atr_api_req_t *r) {
   atr_db_new_uuid(f.user_id);
   atr_db_new_uuid(f.org_id);
   if (rc == 0)
-    rc = atr_db_tx(r->env->store, ATR_TX_SERIALIZABLE, insert_first, &f, &err);
+    rc = atr_db_tx(r->env->dom.store, ATR_TX_SERIALIZABLE, insert_first, &f,
+                   &err);
   if (rc != 0)
     atr_api_fail(r, rc, err);
   else if (f.exists)
@@ -321,7 +322,7 @@ int atr_api_login(atr_api_req_t *r) {
   }
   login_row_t u = {0};
   char *err = NULL;
-  int rc = find_login(r->env->store, email, &u, &err);
+  int rc = find_login(r->env->dom.store, email, &u, &err);
   if (rc != 0 && rc != ATR_ENOENT) {
     atr_api_fail(r, rc, err);
   } else {
@@ -334,17 +335,17 @@ int atr_api_login(atr_api_req_t *r) {
     bool known = rc == 0;
     if (!ok || rc != 0 || !u.active) {
       login_refused(r);
-    } else if ((rc = atr_session_create(r->env->store, u.user_id, "",
-                                        r->env->session_lifetime_ms,
+    } else if ((rc = atr_session_create(r->env->dom.store, u.user_id, "",
+                                        r->env->dom.session_lifetime_ms,
                                         r->remote_ip, &key, &err)) != 0) {
       atr_api_fail(r, rc, err);
     } else {
-      set_session_cookies(r, key, r->env->session_lifetime_ms);
+      set_session_cookies(r, key, r->env->dom.session_lifetime_ms);
       atr_api_json(r, 201, json_pack("{s:s}", "session_token", key));
       OPENSSL_cleanse(key, strlen(key));
     }
     free(key);
-    atr_audit_record(r,
+    atr_audit_record(r->env->dom.store, &r->actor,
                      &(atr_audit_entry_t){
                          .action = r->status == 201 ? "login" : "login_failed",
                          .resource_type = "user",
@@ -361,7 +362,7 @@ int atr_api_login(atr_api_req_t *r) {
 
 int atr_api_logout(atr_api_req_t *r) {
   char *err = NULL;
-  int rc = atr_session_delete(r->env->store, r->actor.key_id, &err);
+  int rc = atr_session_delete(r->env->dom.store, r->actor.key_id, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
   } else {
@@ -373,11 +374,12 @@ int atr_api_logout(atr_api_req_t *r) {
     atr_api_json(r, 200,
                  json_pack("{s:s}", "message", "Successfully logged out."));
   }
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "logout",
-                                           .resource_type = "user",
-                                           .resource_id = r->actor.user_id,
-                                           .resource_target = r->actor.username,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "logout",
+                                        .resource_type = "user",
+                                        .resource_id = r->actor.user_id,
+                                        .resource_target = r->actor.username,
+                                        .status_code = r->status});
   free(err);
   return 0;
 }
@@ -438,7 +440,7 @@ int atr_api_user_get(atr_api_req_t *r) {
   char *err = NULL;
   json_t *user = NULL;
   uint32_t roles = 0;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0)
     rc = load_user(r, &db, &user, &err);
   if (rc == 0)
@@ -502,7 +504,7 @@ static int answer_user(atr_api_req_t *r, int status, const char *user_id) {
   char *err = NULL;
   json_t *user = NULL;
   uint32_t roles = 0;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   atr_api_req_t tmp = *r;
   tmp.nparams = 1;
   tmp.param_names[0] = "user}";
@@ -552,7 +554,7 @@ int atr_api_users_list(atr_api_req_t *r) {
   char *err = NULL;
   int64_t count = 0;
   json_t *users = json_array();
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0)
     rc = atr_db_query_int(&db,
                           "SELECT COUNT(*) FROM users WHERE deleted = FALSE "
@@ -576,7 +578,7 @@ int atr_api_users_list(atr_api_req_t *r) {
     snprintf(tmp.param_values[0], sizeof tmp.param_values[0], "%s",
              atr_db_get_text(&db, rows, 0));
     atr_db_t db2;
-    if (atr_db_open(r->env->store, &db2, &e2) == 0) {
+    if (atr_db_open(r->env->dom.store, &db2, &e2) == 0) {
       if (load_user(&tmp, &db2, &user, &e2) == 0 &&
           atr_user_roles(&db2, tmp.param_values[0], &roles, &e2) == 0)
         json_object_set_new(user, "roles", roles_json(roles));
@@ -637,7 +639,7 @@ static int insert_user(atr_db_t *db, void *ud, char **err) {
 static int member_org(atr_api_req_t *r, const char *wanted, char out[37],
                       char **err) {
   atr_db_t db;
-  int rc = atr_db_open(r->env->store, &db, err);
+  int rc = atr_db_open(r->env->dom.store, &db, err);
   if (rc != 0)
     return rc;
   char *id = NULL;
@@ -690,7 +692,7 @@ int atr_api_user_create(atr_api_req_t *r) {
   rc = ops->hash_secret(actx, password, strlen(password), &hash, &err);
   u.hash = hash;
   if (rc == 0)
-    rc = atr_db_tx(r->env->store, ATR_TX_WRITE, insert_user, &u, &err);
+    rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, insert_user, &u, &err);
   if (rc == ATR_ECONSTRAINT)
     atr_api_error(r, 409, "A user with this username or email already exists.",
                   u.username);
@@ -698,11 +700,12 @@ int atr_api_user_create(atr_api_req_t *r) {
     atr_api_fail(r, rc, err);
   else
     answer_user(r, 201, u.id);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "create",
-                                           .resource_type = "user",
-                                           .resource_id = rc == 0 ? u.id : NULL,
-                                           .resource_target = u.username,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "create",
+                                        .resource_type = "user",
+                                        .resource_id = rc == 0 ? u.id : NULL,
+                                        .resource_target = u.username,
+                                        .status_code = r->status});
   if (hash)
     OPENSSL_cleanse(hash, strlen(hash));
   free(hash);
@@ -717,7 +720,7 @@ static int change_user(atr_api_req_t *r, const char *sql,
   atr_db_t db;
   char *err = NULL;
   target_t t;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
     free(err);
@@ -758,12 +761,13 @@ static int change_user(atr_api_req_t *r, const char *sql,
     answer_user(r, 200, t.id);
   else
     atr_api_no_content(r);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = action,
-                                           .resource_type = "user",
-                                           .resource_id = t.id,
-                                           .resource_target = t.username,
-                                           .diff = diff,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = action,
+                                        .resource_type = "user",
+                                        .resource_id = t.id,
+                                        .resource_target = t.username,
+                                        .diff = diff,
+                                        .status_code = r->status});
   json_decref(diff);
   free(err);
   return 0;
@@ -834,7 +838,7 @@ int atr_api_user_password(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL, *hash = NULL;
   target_t t;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc != 0 || resolve_target(r, &db, &t) != 0) {
     if (rc != 0)
       atr_api_fail(r, rc, err);
@@ -878,12 +882,13 @@ int atr_api_user_password(atr_api_req_t *r) {
     atr_api_no_content(r);
   json_t *diff = NULL;
   atr_audit_diff_add(&diff, "password", NULL, NULL, true);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "write",
-                                           .resource_type = "user",
-                                           .resource_id = t.id,
-                                           .resource_target = t.username,
-                                           .diff = diff,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "write",
+                                        .resource_type = "user",
+                                        .resource_id = t.id,
+                                        .resource_target = t.username,
+                                        .diff = diff,
+                                        .status_code = r->status});
   json_decref(diff);
 done:
   atr_db_close(&db);
@@ -910,7 +915,7 @@ int atr_api_user_roles_get(atr_api_req_t *r) {
   char *err = NULL;
   target_t t;
   uint32_t roles = 0;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0 && resolve_target(r, &db, &t) == 0) {
     rc = atr_user_roles(&db, t.id, &roles, &err);
     if (rc != 0)
@@ -994,7 +999,7 @@ int atr_api_user_roles_put(atr_api_req_t *r) {
     return atr_api_validation(r, "Validation failed.", v);
   }
   json_decref(v);
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc != 0 || resolve_target(r, &db, &t) != 0) {
     if (rc != 0)
       atr_api_fail(r, rc, err);
@@ -1017,7 +1022,7 @@ int atr_api_user_roles_put(atr_api_req_t *r) {
   }
   role_change_t c = {t.id, roles, false};
   if (rc == 0)
-    rc = atr_db_tx(r->env->store, ATR_TX_WRITE, replace_roles, &c, &err);
+    rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, replace_roles, &c, &err);
   if (rc != 0)
     atr_api_fail(r, rc, err);
   else if (c.last_owner)
@@ -1032,12 +1037,13 @@ int atr_api_user_roles_put(atr_api_req_t *r) {
   json_decref(old_j);
   json_decref(new_j);
   atr_audit_diff_add(&diff, "roles", old_s, new_s, false);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "write",
-                                           .resource_type = "user",
-                                           .resource_id = t.id,
-                                           .resource_target = t.username,
-                                           .diff = diff,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "write",
+                                        .resource_type = "user",
+                                        .resource_id = t.id,
+                                        .resource_target = t.username,
+                                        .diff = diff,
+                                        .status_code = r->status});
   json_decref(diff);
   free(old_s);
   free(new_s);
@@ -1050,7 +1056,7 @@ int atr_api_user_roles_put(atr_api_req_t *r) {
 
 static int open_target(atr_api_req_t *r, atr_db_t *db, target_t *t) {
   char *err = NULL;
-  int rc = atr_db_open(r->env->store, db, &err);
+  int rc = atr_db_open(r->env->dom.store, db, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
     free(err);
@@ -1068,7 +1074,7 @@ int atr_api_tokens_create(atr_api_req_t *r) {
     return 0;
   const char *name = jstr(body, "token_name");
   json_t *life = json_object_get(body, "lifetime");
-  int64_t max_ms = r->env->token_max_lifetime_ms;
+  int64_t max_ms = r->env->dom.token_max_lifetime_ms;
   /* compare in seconds first: a huge value must not overflow the ms */
   json_int_t secs = life ? json_integer_value(life) : max_ms / 1000;
   int64_t ms = secs > 0 && secs <= max_ms / 1000 ? (int64_t)secs * 1000 : -1;
@@ -1106,8 +1112,8 @@ int atr_api_tokens_create(atr_api_req_t *r) {
                          t.username);
   }
   char *key = NULL, *err = NULL;
-  int rc = atr_session_create(r->env->store, t.id, name, ms, r->remote_ip, &key,
-                              &err);
+  int rc = atr_session_create(r->env->dom.store, t.id, name, ms, r->remote_ip,
+                              &key, &err);
   if (rc == ATR_ECONSTRAINT)
     atr_api_error(r, 409, "A token with this name already exists.", name);
   else if (rc != 0)
@@ -1117,11 +1123,12 @@ int atr_api_tokens_create(atr_api_req_t *r) {
   char key_id[ATR_KEY_ID_LEN + 1] = "";
   if (key)
     snprintf(key_id, sizeof key_id, "%.*s", ATR_KEY_ID_LEN, key);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "create",
-                                           .resource_type = "api_key",
-                                           .resource_id = key_id,
-                                           .resource_target = name,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "create",
+                                        .resource_type = "api_key",
+                                        .resource_id = key_id,
+                                        .resource_target = name,
+                                        .status_code = r->status});
   if (key)
     OPENSSL_cleanse(key, strlen(key));
   free(key);
@@ -1197,11 +1204,12 @@ int atr_api_key_delete(atr_api_req_t *r) {
     atr_api_fail(r, rc, err);
   else
     atr_api_no_content(r);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "delete",
-                                           .resource_type = "api_key",
-                                           .resource_id = key_id,
-                                           .resource_target = name,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "delete",
+                                        .resource_type = "api_key",
+                                        .resource_id = key_id,
+                                        .resource_target = name,
+                                        .status_code = r->status});
   free(name);
   free(err);
   return 0;

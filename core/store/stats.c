@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs.h"
 #include "metrics.h"
+#include "queue.h"
 
 static const double db_buckets[] = {.0001, .00025, .0005, .001, .0025, .005,
                                     .01,   .025,   .05,   .1,   .25,   1};

@@ -74,7 +74,7 @@ json_t *atr_api_load(atr_api_req_t *r, const atr_api_select_t *s,
   atr_db_t db;
   char *err = NULL;
   json_t *out = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_api_query_one(&db, s, where, p, 1, &out, &err);
     atr_db_close(&db);
@@ -96,7 +96,7 @@ int atr_api_list_page(atr_api_req_t *r, const atr_api_select_t *s,
   atr_db_t db;
   char *err = NULL;
   json_t *a = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_api_query_list(&db, s, where, p, 3, &a, &err);
     atr_db_close(&db);

@@ -16,9 +16,9 @@
 #include "audit.h"
 #include "conf.h"
 #include "events.h"
-#include "jobs.h"
+#include "params.h"
 #include "provd.h"
-#include "schema.h"
+#include "queue.h"
 
 #define MANIFEST_MAX ((size_t)1024 * 1024)
 #define DEFAULT_TTL_MS 604800000LL
@@ -175,10 +175,10 @@ static void provisioner_from_file(atr_db_t *db, const char *file_id, char *buf,
 
 static void check_provisioner(const atr_api_req_t *r, const char *type,
                               json_t *v) {
-  if (atr_provd_find(r->env->loader, type))
+  if (atr_provd_find(r->env->dom.loader, type))
     return;
   size_t n = 0;
-  const char **types = atr_provd_types(r->env->loader, &n);
+  const char **types = atr_provd_types(r->env->dom.loader, &n);
   char list[512] = "";
   for (size_t i = 0; types && i < n; i++)
     snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
@@ -267,7 +267,7 @@ int atr_api_template_version_create(atr_api_req_t *r) {
   char prov[64] = "";
   atr_db_t db;
   char *err = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     read_version_body(r, &db, body, &nv, prov, v);
     atr_db_close(&db);
@@ -276,7 +276,7 @@ int atr_api_template_version_create(atr_api_req_t *r) {
     atr_api_validation(r, "Invalid template version.", v);
     v = NULL;
   } else if (rc == 0) {
-    rc = atr_db_tx(r->env->store, ATR_TX_WRITE, insert_version, &nv, &err);
+    rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, insert_version, &nv, &err);
     if (atr_db_unique_violation(rc, err))
       atr_api_error(r, 409, "A version of this template has that name.",
                     nv.name);
@@ -294,7 +294,7 @@ int atr_api_template_version_create(atr_api_req_t *r) {
     atr_api_audit(r, "create", "template_version", nv.id, nv.name, r->org_id,
                   NULL);
     /* After the answer is made, so it shows the job as created: pending. */
-    atr_events_job_posted(r->env->events);
+    atr_events_job_posted(r->env->dom.events);
   }
   json_decref(nv.answer);
   free(err);
@@ -314,7 +314,7 @@ int atr_api_template_version_params(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   atr_manifest_t m = {0};
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_schema_load(&db, json_string_value(json_object_get(v, "id")), &m,
                          &err);
@@ -508,7 +508,7 @@ int atr_api_template_create(atr_api_req_t *r) {
   char *err = NULL;
   int rc = 0;
   if (json_array_size(v) == 0) {
-    rc = atr_db_tx(r->env->store, ATR_TX_WRITE, insert_template, &t, &err);
+    rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, insert_template, &t, &err);
     if (rc == 0 && t.problem)
       atr_api_add_validation(v, "template_version_id", t.problem);
   }
@@ -524,7 +524,7 @@ int atr_api_template_create(atr_api_req_t *r) {
     atr_db_t db;
     free(err);
     err = NULL;
-    if (atr_db_open(r->env->store, &db, &err) == 0) {
+    if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
       atr_api_load_template(&db, t.id, &out, &err);
       atr_db_close(&db);
     }
@@ -550,7 +550,7 @@ int atr_api_template_by_name(atr_api_req_t *r) {
   char *err = NULL;
   json_t *t = NULL;
   atr_value_t p[] = {atr_v_text(r->org_id), atr_v_text(name)};
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_api_query_one(&db, &templates,
                            "AND t.organization_id = ? AND lower(t.name) = "
@@ -647,7 +647,7 @@ int atr_api_template_update(atr_api_req_t *r) {
     atr_api_validation(r, "Invalid template.", v);
     v = NULL;
   } else {
-    int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, update_tx, &u, &err);
+    int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, update_tx, &u, &err);
     if (atr_db_unique_violation(rc, err)) {
       atr_api_error(r, 409, "A template with this name exists.", u.name);
     } else if (rc != 0) {
@@ -655,7 +655,7 @@ int atr_api_template_update(atr_api_req_t *r) {
     } else {
       json_t *out = NULL;
       atr_db_t db;
-      if (atr_db_open(r->env->store, &db, &err) == 0) {
+      if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
         atr_api_load_template(&db, atr_api_jstr(t, "id"), &out, &err);
         atr_db_close(&db);
       }
@@ -701,7 +701,7 @@ int atr_api_template_delete(atr_api_req_t *r) {
     return 0;
   del_t d = {atr_api_jstr(t, "id"), 0};
   char *err = NULL;
-  int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, delete_tx, &d, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, delete_tx, &d, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
   } else if (d.in_use > 0) {
@@ -782,7 +782,7 @@ int atr_api_template_version_promote(atr_api_req_t *r) {
   if (!pr.version_id)
     atr_api_add_validation(v, "id", "Required: the version to make active.");
   if (json_array_size(v) == 0) {
-    rc = atr_db_tx(r->env->store, ATR_TX_WRITE, promote_tx, &pr, &err);
+    rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, promote_tx, &pr, &err);
     if (rc == 0 && pr.problem)
       atr_api_add_validation(v, "id", pr.problem);
   }

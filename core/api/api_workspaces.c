@@ -16,9 +16,9 @@
 #include "atrium/error.h"
 #include "audit.h"
 #include "events.h"
-#include "jobs.h"
+#include "params.h"
 #include "policy_hooks.h"
-#include "schema.h"
+#include "queue.h"
 
 #define MASKED "********"
 
@@ -559,7 +559,7 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
  * answer, so the answer shows the job as created: pending. */
 static int make_build(atr_api_req_t *r, new_build_t *nb) {
   char *err = NULL;
-  int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, build_tx, nb, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, build_tx, nb, &err);
   if (rc == ATR_ECANCELED && nb->deny_body) {
     atr_api_json(r, 403, nb->deny_body);
     nb->deny_body = NULL;
@@ -634,7 +634,7 @@ static int resolve_user(atr_api_req_t *r, char out[37]) {
   char *err = NULL;
   char *id = NULL;
   atr_value_t p[] = {atr_v_uuid_or_null(who), atr_v_text(who)};
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_db_query_text(&db,
                            "SELECT id FROM users WHERE deleted = FALSE AND "
@@ -663,7 +663,7 @@ static json_t *pick_template(atr_api_req_t *r, json_t *body, json_t *v,
   char *err = NULL;
   json_t *t = NULL;
   char *vt = NULL;
-  if (atr_db_open(r->env->store, &db, &err) != 0) {
+  if (atr_db_open(r->env->dom.store, &db, &err) != 0) {
     atr_api_add_validation(v, "template_id", "The database is not reachable.");
     free(err);
     return NULL;
@@ -702,7 +702,7 @@ static bool is_member(atr_api_req_t *r, const char *org, const char *user) {
   atr_db_t db;
   char *err = NULL;
   int64_t one = 0;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   atr_value_t p[] = {atr_v_text(org), atr_v_text(user)};
   if (rc == 0) {
     rc = atr_db_query_int(&db,
@@ -765,7 +765,7 @@ int atr_api_workspace_create(atr_api_req_t *r) {
   } else if (make_build(r, &nb) == 0) {
     atr_api_json(r, 201, nb.answer);
     nb.answer = NULL;
-    atr_events_job_posted(r->env->events);
+    atr_events_job_posted(r->env->dom.events);
     atr_api_audit(r, "create", "workspace", nb.workspace_id, nb.ws_name,
                   nb.org_id, NULL);
   }
@@ -806,7 +806,7 @@ int atr_api_workspaces_list(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   json_t *a = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_api_query_list(&db, &workspaces, where, q, 9, &a, &err);
     atr_db_close(&db);
@@ -835,7 +835,7 @@ int atr_api_workspace_by_name(atr_api_req_t *r) {
   char *err = NULL;
   json_t *w = NULL;
   atr_value_t p[] = {atr_v_text(owner), atr_v_text(name)};
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_api_query_one(&db, &workspaces,
                            "WHERE w.owner_id = ? AND lower(w.name) = lower(?) "
@@ -874,7 +874,7 @@ static const char *build_version(atr_api_req_t *r, json_t *w, json_t *body,
   char *check = NULL;
   atr_value_t q[] = {atr_v_uuid_or_null(vid),
                      atr_v_text(atr_api_jstr(w, "template_id"))};
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_db_query_text(&db,
                            "SELECT id FROM template_versions WHERE id = ? AND "
@@ -936,7 +936,7 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
   } else if (make_build(r, &nb) == 0) {
     atr_api_json(r, 201, nb.answer);
     nb.answer = NULL;
-    atr_events_job_posted(r->env->events);
+    atr_events_job_posted(r->env->dom.events);
     json_t *diff = NULL;
     atr_audit_diff_add(&diff, "transition", NULL, transition, false);
     atr_api_audit(r, "write", "workspace", nb.workspace_id, nb.ws_name,
@@ -972,7 +972,7 @@ static json_t *build_for(atr_api_req_t *r, atr_action_t act) {
   char *err = NULL;
   json_t *b = NULL;
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_api_query_one(&db, &builds, "WHERE b.id = ?", p, 1, &b, &err);
     atr_db_close(&db);
@@ -981,7 +981,7 @@ static json_t *build_for(atr_api_req_t *r, atr_action_t act) {
   err = NULL;
   json_t *w = NULL;
   if (rc == 0)
-    rc = load_workspace(r->env->store, atr_api_jstr(b, "workspace_id"), &w,
+    rc = load_workspace(r->env->dom.store, atr_api_jstr(b, "workspace_id"), &w,
                         &err);
   if (rc == ATR_ENOENT)
     atr_api_error(r, 404, "Workspace build not found.", id);
@@ -1040,7 +1040,7 @@ int atr_api_build_params(atr_api_req_t *r) {
   atr_value_t p[] = {atr_v_text(atr_api_jstr(b, "template_version_id")),
                      atr_v_text(atr_api_jstr(b, "id"))};
   json_t *a = json_array();
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_db_query(&db,
                       "SELECT p.name, p.value, tp.sensitive FROM "
@@ -1082,8 +1082,8 @@ int atr_api_build_state(atr_api_req_t *r) {
     return 0;
   json_t *w = NULL;
   char *err = NULL;
-  int rc =
-      load_workspace(r->env->store, atr_api_jstr(b, "workspace_id"), &w, &err);
+  int rc = load_workspace(r->env->dom.store, atr_api_jstr(b, "workspace_id"),
+                          &w, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
   } else if (atr_api_authorize(r, atr_api_jstr(w, "organization_id"),
@@ -1091,7 +1091,7 @@ int atr_api_build_state(atr_api_req_t *r) {
     atr_db_t db;
     atr_db_rows_t *rows = NULL;
     atr_value_t p[] = {atr_v_text(atr_api_jstr(b, "id"))};
-    rc = atr_db_open(r->env->store, &db, &err);
+    rc = atr_db_open(r->env->dom.store, &db, &err);
     if (rc == 0) {
       rc = atr_db_query(&db,
                         "SELECT provisioner_state FROM workspace_builds "

@@ -151,35 +151,34 @@ static int insert_row(atr_db_t *db, void *user_data, char **err) {
       row->v, 14, NULL, err);
 }
 
-static void log_lost(const atr_api_req_t *r, const atr_audit_entry_t *e,
+static void log_lost(const atr_actor_t *a, const atr_audit_entry_t *e,
                      const char *why) {
   atr_log(ATR_LOG_ERROR, "audit",
           "entry not recorded (action %s, resource_type %s, request %s): %s",
           e && e->action ? e->action : "(none)",
           e && e->resource_type ? e->resource_type : "(none)",
-          r && r->request_id ? r->request_id : "(none)", why);
+          a && a->request_id ? a->request_id : "(none)", why);
 }
 
 /* Who acted: the entry's user (a login), else the signed-in actor. */
-static const char *actor_id(const atr_api_req_t *r,
-                            const atr_audit_entry_t *e) {
+static const char *actor_id(const atr_actor_t *a, const atr_audit_entry_t *e) {
   if (e->user_id)
     return e->user_id;
-  return r && r->signed_in && r->actor.user_id[0] ? r->actor.user_id : NULL;
+  return atr_actor_is_user(a) ? a->user_id : NULL;
 }
 
-/* The entry's organization, else the one the route resolved. */
-static const char *org_id(const atr_api_req_t *r, const atr_audit_entry_t *e) {
+/* The entry's organization, else the one the caller named. */
+static const char *org_id(const atr_actor_t *a, const atr_audit_entry_t *e) {
   if (e->organization_id)
     return e->organization_id;
-  return r && r->org_id[0] ? r->org_id : NULL;
+  return a && a->org_id && *a->org_id ? a->org_id : NULL;
 }
 
-void atr_audit_record(const atr_api_req_t *r, const atr_audit_entry_t *e) {
-  atr_store_t *store = r && r->env ? r->env->store : NULL;
+void atr_audit_record(atr_store_t *store, const atr_actor_t *a,
+                      const atr_audit_entry_t *e) {
   if (!e || !e->action || !*e->action || !e->resource_type ||
       !*e->resource_type || !store) {
-    log_lost(r, e,
+    log_lost(a, e,
              store ? "an entry needs an action and a resource_type"
                    : "no store");
     return;
@@ -188,27 +187,29 @@ void atr_audit_record(const atr_api_req_t *r, const atr_audit_entry_t *e) {
   json_t *extra = json_object();
   json_t *diff = scrub_diff(e->diff);
   atr_db_new_uuid(id);
-  const char *user_id = id_column(actor_id(r, e), "user_id", NULL, extra, user);
+  if (a && a->system)
+    json_object_set_new(extra, "actor", json_string(a->username));
+  const char *user_id = id_column(actor_id(a, e), "user_id", NULL, extra, user);
   const char *org_col =
-      id_column(org_id(r, e), "organization_id", NULL, extra, org);
+      id_column(org_id(a, e), "organization_id", NULL, extra, org);
   const char *resource_id =
       id_column(e->resource_id, "resource_id", NIL_UUID, extra, resource);
-  const char *request_id = id_column(r ? r->request_id : NULL, "request_id",
+  const char *request_id = id_column(a ? a->request_id : NULL, "request_id",
                                      NIL_UUID, extra, request);
   char *diff_text = json_dumps(diff, JSON_COMPACT | JSON_SORT_KEYS);
   char *extra_text = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(diff);
   json_decref(extra);
   if (!diff_text || !extra_text) {
-    log_lost(r, e, "out of memory");
+    log_lost(a, e, "out of memory");
     free(diff_text);
     free(extra_text);
     return;
   }
   row_t row = {
       {atr_v_text(id), atr_v_time(atr_db_now_us()), atr_v_text(user_id),
-       atr_v_text(org_col), atr_v_text(text_or_null(r ? r->remote_ip : NULL)),
-       atr_v_text(text_or_null(r ? r->user_agent : NULL)),
+       atr_v_text(org_col), atr_v_text(text_or_null(a ? a->ip : NULL)),
+       atr_v_text(text_or_null(a ? a->user_agent : NULL)),
        atr_v_text(e->resource_type), atr_v_text(resource_id),
        atr_v_text(e->resource_target ? e->resource_target : ""),
        atr_v_text(e->action), atr_v_text(diff_text), atr_v_int(e->status_code),
@@ -216,7 +217,7 @@ void atr_audit_record(const atr_api_req_t *r, const atr_audit_entry_t *e) {
   char *err = NULL;
   int rc = atr_db_tx(store, ATR_TX_WRITE, insert_row, &row, &err);
   if (rc != 0)
-    log_lost(r, e, err ? err : atr_strerror(rc));
+    log_lost(a, e, err ? err : atr_strerror(rc));
   free(err);
   free(diff_text);
   free(extra_text);

@@ -1,5 +1,5 @@
 /* core/jobs.c — see jobs.h. */
-#include "jobs.h"
+#include "queue.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
-/* core/server.c — the main loop of `atrium server`. */
-#include "server.h"
+/* core/main_server.c — `atrium server`: the main loop, and where every layer
+ * is put together. */
+#include "main_server.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -208,18 +209,18 @@ static int start_serving(server_t *s, char **err) {
   if (rc != 0)
     return rc;
   s->api =
-      (atr_api_env_t){.store = &s->app->store,
-                      .loader = &s->app->loader,
-                      .session_lifetime_ms = c->session_lifetime_ms,
-                      .file_max_size = c->file_max_size,
-                      .file_max_unpacked = c->file_max_unpacked,
-                      .file_max_entries = c->file_max_entries,
-                      .token_max_lifetime_ms = c->token_max_lifetime_ms,
+      (atr_api_env_t){.dom = {.store = &s->app->store,
+                              .events = s->events,
+                              .loader = &s->app->loader,
+                              .session_lifetime_ms = c->session_lifetime_ms,
+                              .token_max_lifetime_ms = c->token_max_lifetime_ms,
+                              .file_max_size = c->file_max_size,
+                              .file_max_unpacked = c->file_max_unpacked,
+                              .file_max_entries = c->file_max_entries},
                       .login_by_ip = atr_ratelimit_new(c->login_rate, 4096),
                       .login_by_email = atr_ratelimit_new(c->login_rate, 4096),
                       .api_by_user = atr_ratelimit_new(c->api_rate, 1024),
                       .secure_cookies = c->secure_cookies,
-                      .events = s->events,
                       .app = s->app};
   atr_provd_config_t pc = {
       .store = &s->app->store,

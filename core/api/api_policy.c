@@ -41,13 +41,14 @@ void atr_api_policy_audit(const atr_api_req_t *r, json_t *decision,
   char *text = json_dumps(decision, JSON_COMPACT | JSON_SORT_KEYS);
   json_t *diff = NULL;
   atr_audit_diff_add(&diff, "policy_decision", NULL, text, false);
-  atr_audit_record(r, &(atr_audit_entry_t){.action = "policy",
-                                           .resource_type = "workspace",
-                                           .resource_id = workspace_id,
-                                           .resource_target = workspace_name,
-                                           .organization_id = org_id,
-                                           .diff = diff,
-                                           .status_code = status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = "policy",
+                                        .resource_type = "workspace",
+                                        .resource_id = workspace_id,
+                                        .resource_target = workspace_name,
+                                        .organization_id = org_id,
+                                        .diff = diff,
+                                        .status_code = status});
   json_decref(diff);
   free(text);
 }

@@ -30,8 +30,8 @@ int atr_api_debug_health(atr_api_req_t *r) {
   if (!app)
     return no_app(r);
   char *url = atr_app_access_url(app);
-  atr_health_config_t cfg = {.store = r->env->store,
-                             .loader = r->env->loader,
+  atr_health_config_t cfg = {.store = r->env->dom.store,
+                             .loader = r->env->dom.loader,
                              .access_url = url,
                              .builtin_daemons = app->core.prov_daemons};
   int worst = ATR_HEALTH_HEALTHY;
@@ -50,9 +50,9 @@ int atr_api_debug_config(atr_api_req_t *r) {
 }
 
 int atr_api_debug_plugins(atr_api_req_t *r) {
-  return atr_api_json(
-      r, 200,
-      json_pack("{s:o}", "plugins", atr_loader_plugins_json(r->env->loader)));
+  return atr_api_json(r, 200,
+                      json_pack("{s:o}", "plugins",
+                                atr_loader_plugins_json(r->env->dom.loader)));
 }
 
 /* ---- logs ------------------------------------------------------------------- */

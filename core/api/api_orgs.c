@@ -96,7 +96,7 @@ int atr_api_orgs_list(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   json_t *list = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0 && all)
     rc = atr_api_query_list(&db, &orgs,
                             "WHERE o.deleted = FALSE ORDER BY lower(o.name), "
@@ -136,7 +136,7 @@ int atr_api_org_get(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   json_t *org = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0)
     rc = load_org(&db, r->org_id, &org, &err);
   atr_db_close(&db);
@@ -234,7 +234,7 @@ int atr_api_org_create(atr_api_req_t *r) {
     o.icon = "";
   atr_db_new_uuid(o.id);
   char *err = NULL;
-  int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, insert_org, &o, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, insert_org, &o, &err);
   bool made = rc == 0 && !o.taken;
   if (o.taken || rc == ATR_ECONSTRAINT)
     atr_api_error(r, 409, "An organization with this name already exists.",
@@ -319,7 +319,7 @@ int atr_api_org_members_list(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   json_t *list = json_array();
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0)
     rc = query_members(&db, r->org_id, NULL, limit, offset, list, &err);
   atr_db_close(&db);
@@ -384,7 +384,7 @@ static int find_user(atr_api_req_t *r, atr_db_t *db, member_op_t *op,
 static int resolve_user(atr_api_req_t *r, member_op_t *op) {
   atr_db_t db;
   char *err = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0)
     rc = find_user(r, &db, op, &err);
   atr_db_close(&db);
@@ -487,7 +487,7 @@ int atr_api_org_member_add(atr_api_req_t *r) {
   if (resolve_user(r, &op) != 0)
     return 0;
   char *err = NULL;
-  int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, add_member, &op, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, add_member, &op, &err);
   if (op.member || rc == ATR_ECONSTRAINT)
     atr_api_error(r, 409, "User is already a member of this organization.",
                   op.username);
@@ -523,8 +523,8 @@ int atr_api_org_member_remove(atr_api_req_t *r) {
   if (resolve_user(r, &op) != 0)
     return 0;
   char *err = NULL;
-  int rc =
-      atr_db_tx(r->env->store, ATR_TX_SERIALIZABLE, remove_member, &op, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_SERIALIZABLE, remove_member, &op,
+                     &err);
   if (rc != 0)
     atr_api_fail(r, rc, err);
   else if (!op.member)
@@ -661,7 +661,8 @@ int atr_api_org_member_roles(atr_api_req_t *r) {
   if (resolve_user(r, &op) != 0)
     return 0;
   char *err = NULL;
-  int rc = atr_db_tx(r->env->store, ATR_TX_SERIALIZABLE, set_roles, &op, &err);
+  int rc =
+      atr_db_tx(r->env->dom.store, ATR_TX_SERIALIZABLE, set_roles, &op, &err);
   if (rc != 0)
     atr_api_fail(r, rc, err);
   else if (!op.member)

@@ -1,15 +1,17 @@
 /* core/audit.h — the audit log: who did what to which resource, from where,
  * with what result.
  *
- * Handlers call atr_audit_record() once per auditable action (logins,
- * failed logins, logouts, user create/update/suspend/activate/delete,
- * password and role changes, token create/delete, organization and member
- * changes) after they know the status code. The actor, IP, user agent and
- * request id come from the request. A diff names each changed field with
+ * Domain functions call atr_audit_record() once per auditable action
+ * (logins, failed logins, logouts, user create/update/suspend/activate/
+ * delete, password and role changes, token create/delete, organization and
+ * member changes, templates, workspaces, builds, policy decisions) once
+ * they know the outcome, given as the HTTP-style status code Coder's audit
+ * log keeps. The actor, IP, user agent and request id come from the actor
+ * (actor.h); the system's own actions name it in additional_fields. A diff names each changed field with
  * its old and new value; a field marked secret shows only that it changed.
  * Recording never fails the request: a storage error is logged.
  *
- * Threads: any HTTP worker thread.
+ * Threads: any; each entry is written in its own transaction.
  */
 #ifndef ATRIUM_CORE_AUDIT_H
 #define ATRIUM_CORE_AUDIT_H
@@ -17,7 +19,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "api.h"
+#include "actor.h"
+#include "db.h"
 
 typedef struct atr_audit_entry {
   const char *action;          /* create, write, delete, login, logout,
@@ -30,11 +33,12 @@ typedef struct atr_audit_entry {
   json_t *diff;                /* borrowed; NULL for none — build it with
                                   atr_audit_diff_add */
   int status_code;
-  const char *user_id; /* the actor when r is not signed in (a login); NULL
-                          takes r->actor */
+  const char *user_id; /* who acted when the actor is not signed in (a
+                          login); NULL takes the actor */
 } atr_audit_entry_t;
 
-void atr_audit_record(const atr_api_req_t *r, const atr_audit_entry_t *e);
+void atr_audit_record(atr_store_t *store, const atr_actor_t *actor,
+                      const atr_audit_entry_t *e);
 
 /* Add {"field": {"old": o, "new": n, "secret": s}} to *diff (created when
  * NULL). For secret fields old and new are not stored, only that it

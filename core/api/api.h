@@ -18,8 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor.h"
 #include "atrium/host.h"
 #include "db.h"
+#include "domain.h"
+#include "fault.h"
 #include "loader.h"
 #include "rbac.h"
 
@@ -28,29 +31,15 @@ struct atr_ratelimit;
 struct atr_app;
 
 typedef struct atr_api_env {
-  atr_store_t *store;
+  atr_domain_t dom; /* what handlers pass to domain functions */
   struct atr_ratelimit *login_by_ip;    /* sign-in attempts per IP */
   struct atr_ratelimit *login_by_email; /* ... and per account */
   struct atr_ratelimit *api_by_user;    /* every API call per user */
-  atr_loader_t *loader;
-  int64_t session_lifetime_ms; /* sliding */
-  uint64_t file_max_size;      /* POST /files body cap */
-  uint64_t file_max_unpacked;  /* what an archive may unpack to */
-  int64_t file_max_entries;
-  int64_t token_max_lifetime_ms;
   bool secure_cookies;
-  struct atr_events *events; /* job events (events.h); may be NULL */
   /* The configuration, for the debug routes (api_debug.h); NULL answers
    * them 501. */
   struct atr_app *app;
 } atr_api_env_t;
-
-typedef struct atr_actor {
-  char user_id[37];
-  char username[65];
-  uint32_t roles;
-  char key_id[17]; /* the API key that authenticated this request */
-} atr_actor_t;
 
 typedef struct atr_api_req atr_api_req_t;
 typedef int (*atr_api_fn)(atr_api_req_t *r);
@@ -152,6 +141,10 @@ int atr_api_validation(atr_api_req_t *r, const char *message,
  * ATR_ENOENT → 404, ATR_EPERM → 403, ATR_ECONSTRAINT / ATR_EEXIST → 409,
  * ATR_EINVAL → 400, else 500 (details logged, not sent). */
 int atr_api_fail(atr_api_req_t *r, int rc, const char *err);
+/* Answer a domain call's refusal (fault.h): its status from the code, its
+ * message, detail, validations and extra members; a code without a user
+ * message (an internal error) answers as atr_api_fail does. Clears f. */
+int atr_api_fault(atr_api_req_t *r, atr_fault_t *f);
 /* Add a response header before answering (Set-Cookie, Retry-After). */
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
 

@@ -86,15 +86,15 @@ int atr_api_file_upload(atr_api_req_t *r) {
                          "(application/gzip).");
   if (r->body_len == 0)
     return atr_api_error(r, 400, "The file is empty.", "");
-  if (r->body_len > r->env->file_max_size) {
+  if (r->body_len > r->env->dom.file_max_size) {
     char detail[128];
     snprintf(detail, sizeof detail,
              "Files may be at most %llu bytes (files.max_size).",
-             (unsigned long long)r->env->file_max_size);
+             (unsigned long long)r->env->dom.file_max_size);
     return atr_api_error(r, 413, "File too large.", detail);
   }
-  atr_archive_limits_t lim = {r->env->file_max_unpacked,
-                              (uint64_t)r->env->file_max_entries};
+  atr_archive_limits_t lim = {r->env->dom.file_max_unpacked,
+                              (uint64_t)r->env->dom.file_max_entries};
   char *err = NULL;
   if (atr_archive_check(r->body, r->body_len, &lim, &err) != 0) {
     atr_api_error(r, 400, "The file is not a usable template archive.",
@@ -109,18 +109,19 @@ int atr_api_file_upload(atr_api_req_t *r) {
                 .user_id = r->actor.user_id,
                 .data = r->body,
                 .len = r->body_len};
-  int rc = atr_db_tx(r->env->store, ATR_TX_WRITE, store_file, &u, &err);
+  int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, store_file, &u, &err);
   if (rc != 0)
     atr_api_fail(r, rc, err);
   else
     atr_api_json(r, u.existed ? 200 : 201,
                  json_pack("{s:s, s:s}", "hash", u.id, "sha256", hash));
   if (rc == 0 && !u.existed)
-    atr_audit_record(r, &(atr_audit_entry_t){.action = "create",
-                                             .resource_type = "file",
-                                             .resource_id = u.id,
-                                             .resource_target = hash,
-                                             .status_code = r->status});
+    atr_audit_record(r->env->dom.store, &r->actor,
+                     &(atr_audit_entry_t){.action = "create",
+                                          .resource_type = "file",
+                                          .resource_id = u.id,
+                                          .resource_target = hash,
+                                          .status_code = r->status});
   free(err);
   return 0;
 }
@@ -131,7 +132,7 @@ int atr_api_file_get(atr_api_req_t *r) {
     return atr_api_error(r, 404, "File not found.", id);
   atr_db_t db;
   char *err = NULL;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   atr_db_rows_t *rows = NULL;
   atr_value_t p[] = {atr_v_text(id)};
   if (rc == 0)

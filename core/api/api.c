@@ -216,6 +216,50 @@ int atr_api_fail(atr_api_req_t *r, int rc, const char *err) {
   }
 }
 
+int atr_api_fault(atr_api_req_t *r, atr_fault_t *f) {
+  int code = atr_fault_code(f);
+  int status = 500;
+  switch (code) {
+  case ATR_ENOENT:
+    status = 404;
+    break;
+  case ATR_EPERM:
+  case ATR_EACCES:
+    status = 403;
+    break;
+  case ATR_EEXIST:
+  case ATR_ECONSTRAINT:
+  case ATR_EBUSY:
+    status = 409;
+    break;
+  case ATR_EINVAL:
+  case ATR_ERANGE:
+    status = 400;
+    break;
+  case ATR_ENOTSUP:
+    status = 501;
+    break;
+  default:
+    break;
+  }
+  int rc;
+  if (status == 500 || (!f->message && !atr_fault_has_fields(f))) {
+    rc = atr_api_fail(r, code ? code : ATR_EIO, f->detail);
+  } else {
+    json_t *body = json_pack("{s:s}", "message",
+                             f->message ? f->message : "Invalid request.");
+    if (f->detail)
+      json_object_set_new(body, "detail", json_string(f->detail));
+    if (atr_fault_has_fields(f))
+      json_object_set(body, "validations", f->validations);
+    if (json_is_object(f->extra))
+      json_object_update(body, f->extra);
+    rc = atr_api_json(r, status, body);
+  }
+  atr_fault_clear(f);
+  return rc;
+}
+
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value) {
   atr__http_add_header(r->x, name, value);
 }
@@ -388,6 +432,18 @@ static bool owner_key_lookup(const atr_api_env_t *env, const char *key,
   return ok;
 }
 
+/* The actor of the request: who (NULL: anonymous) and where from. */
+static void set_actor(atr_api_req_t *r, const atr_actor_t *who) {
+  if (who)
+    r->actor = *who;
+  else
+    r->actor = (atr_actor_t){0};
+  r->actor.ip = r->remote_ip;
+  r->actor.user_agent = r->user_agent;
+  r->actor.request_id = r->request_id;
+  r->actor.org_id = r->org_id[0] ? r->org_id : NULL;
+}
+
 /* 0 to go on; otherwise the request was answered. */
 static int authenticate(atr_api_req_t *r) {
   char buf[128];
@@ -396,7 +452,7 @@ static int authenticate(atr_api_req_t *r) {
   if (!key)
     return 0;
   char *why = NULL;
-  int rc = atr_session_authenticate(r->env->store, key, &r->actor, &why);
+  int rc = atr_session_authenticate(r->env->dom.store, key, &r->actor, &why);
   if (rc == 0 || rc == ATR_EPERM)
     owner_key_note(r->env, key, rc == 0 ? &r->actor : NULL);
   if (rc == ATR_EUNAVAIL && r->route->auth_when_db_down &&
@@ -416,6 +472,7 @@ static int authenticate(atr_api_req_t *r) {
     return -1;
   }
   if (rc != 0) {
+    set_actor(r, NULL);
     atr_log(ATR_LOG_INFO, "api", "request %s: key refused: %s", r->request_id,
             why ? why : atr_strerror(rc));
     free(why);
@@ -433,6 +490,7 @@ static int authenticate(atr_api_req_t *r) {
     return -1;
   }
   r->signed_in = true;
+  set_actor(r, &r->actor);
   return 0;
 }
 
@@ -446,7 +504,7 @@ static int add_org_roles(atr_api_req_t *r, uint32_t *roles) {
   atr_db_t db;
   char *err = NULL;
   uint32_t org_roles = 0;
-  int rc = atr_db_open(r->env->store, &db, &err);
+  int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0)
     rc = atr_org_roles(&db, org, r->actor.user_id, r->org_id, &org_roles, &err);
   atr_db_close(&db);
@@ -457,6 +515,7 @@ static int add_org_roles(atr_api_req_t *r, uint32_t *roles) {
   }
   free(err);
   *roles |= org_roles;
+  set_actor(r, &r->actor);
   return rc;
 }
 
@@ -516,6 +575,7 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      .request_id = req->request_id,
                      .remote_ip = remote_ip ? remote_ip : "",
                      .user_agent = user_agent ? user_agent : ""};
+  set_actor(&r, NULL);
   bool mismatch = false;
   r.route = atr_api_match(req->method, req->path, &r, &mismatch);
   if (r.route) {
@@ -585,7 +645,7 @@ bool atr_api_authorize(atr_api_req_t *r, const char *org_id, atr_resource_t res,
     char *err = NULL;
     char resolved[37];
     uint32_t org_roles = 0;
-    if (atr_db_open(r->env->store, &db, &err) == 0) {
+    if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
       if (atr_org_roles(&db, org_id, r->actor.user_id, resolved, &org_roles,
                         &err) == 0)
         roles |= org_roles;
@@ -655,11 +715,12 @@ const char *atr_api_jstr(const json_t *o, const char *key) {
 void atr_api_audit(const atr_api_req_t *r, const char *action, const char *type,
                    const char *id, const char *target, const char *org_id,
                    json_t *diff) {
-  atr_audit_record(r, &(atr_audit_entry_t){.action = action,
-                                           .resource_type = type,
-                                           .resource_id = id,
-                                           .resource_target = target,
-                                           .organization_id = org_id,
-                                           .diff = diff,
-                                           .status_code = r->status});
+  atr_audit_record(r->env->dom.store, &r->actor,
+                   &(atr_audit_entry_t){.action = action,
+                                        .resource_type = type,
+                                        .resource_id = id,
+                                        .resource_target = target,
+                                        .organization_id = org_id,
+                                        .diff = diff,
+                                        .status_code = r->status});
 }
