@@ -597,18 +597,6 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
 
 /* ---- shared by handlers ------------------------------------------------ */
 
-json_t *atr_api_time_json(int64_t us) {
-  if (us == 0)
-    return json_null();
-  time_t secs = (time_t)(us / 1000000);
-  struct tm tm;
-  char buf[40];
-  gmtime_r(&secs, &tm);
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
-  return json_string(buf);
-}
-
 int atr_api_list_window(atr_api_req_t *r, int64_t def, int64_t *limit,
                         int64_t *offset) {
   static const char *const names[] = {"limit", "offset"};
@@ -679,18 +667,6 @@ bool atr_api_draining(const atr_api_req_t *r) {
   return atr__http_draining(r->x);
 }
 
-const char *atr_api_name_problem(const char *s) {
-  size_t n = s ? strlen(s) : 0;
-  if (n == 0)
-    return "Required.";
-  bool ok = n <= 32 && s[0] != '-' && s[n - 1] != '-';
-  for (size_t i = 0; ok && i < n; i++)
-    ok = isalnum((unsigned char)s[i]) || (s[i] == '-' && s[i + 1] != '-');
-  return ok ? NULL
-            : "Must be 1 to 32 letters, digits or single hyphens, not "
-              "starting or ending with a hyphen.";
-}
-
 const char *atr_api_opt_string(json_t *body, const char *field, json_t *v) {
   json_t *j = json_object_get(body, field);
   if (!j || json_is_null(j))
@@ -705,11 +681,6 @@ const char *atr_api_opt_string(json_t *body, const char *field, json_t *v) {
 void atr_api_add_validation(json_t *v, const char *field, const char *detail) {
   json_array_append_new(
       v, json_pack("{s:s, s:s}", "field", field, "detail", detail));
-}
-
-const char *atr_api_jstr(const json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
 }
 
 void atr_api_audit(const atr_api_req_t *r, const char *action, const char *type,

@@ -25,6 +25,7 @@
 #include "fault.h"
 #include "loader.h"
 #include "rbac.h"
+#include "rows.h"
 
 /* What every handler may use; set once at start. */
 struct atr_ratelimit;
@@ -150,8 +151,6 @@ void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
 
 /* ---- shared by handlers ------------------------------------------------ */
 
-/* RFC 3339 UTC with microseconds, or null for 0. */
-json_t *atr_api_time_json(int64_t us);
 /* ?limit= and ?offset=: whole numbers of 0 or more; limit absent or 0
  * gives def. Answers 400 and returns -1 on a bad value. */
 int atr_api_list_window(atr_api_req_t *r, int64_t def, int64_t *limit,
@@ -162,17 +161,11 @@ int atr_api_list_window(atr_api_req_t *r, int64_t def, int64_t *limit,
 bool atr_api_authorize(atr_api_req_t *r, const char *org_id, atr_resource_t res,
                        atr_action_t act, bool self);
 
-/* Why a template or workspace name is not acceptable (NULL when it is):
- * 1 to 32 letters, digits or single hyphens, not starting or ending with
- * a hyphen (Coder's rule). */
-const char *atr_api_name_problem(const char *s);
 /* A body field that must be a string when present: its value, NULL when
  * absent; a wrong type adds a validation to v. */
 const char *atr_api_opt_string(json_t *body, const char *field, json_t *v);
 /* Add {"field": field, "detail": detail} to the validations v. */
 void atr_api_add_validation(json_t *v, const char *field, const char *detail);
-/* A string member of o, "" when it is absent or not a string. */
-const char *atr_api_jstr(const json_t *o, const char *key);
 /* Audit what the request did to a resource, with the status it answered;
  * diff is borrowed and may be NULL. */
 void atr_api_audit(const atr_api_req_t *r, const char *action, const char *type,
@@ -202,39 +195,14 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
 
 /* ---- rows as JSON (api_query.c) ------------------------------------------ */
 
-/* A text column, "" for NULL (json_pack refuses NULL strings). */
-const char *atr_api_col(atr_db_t *db, atr_db_rows_t *rows, size_t i);
-/* Rows of one kind as JSON: a SELECT that a WHERE (or JOIN) clause is
- * appended to, each row as JSON, and what to add to each once all rows are
- * read (another query may run then; NULL for nothing). */
-typedef struct atr_api_select {
-  const char *sql;
-  json_t *(*row)(atr_db_t *db, atr_db_rows_t *rows);
-  int (*complete)(atr_db_t *db, json_t *item, char **err);
-} atr_api_select_t;
-
-/* Every row of s's SELECT with `where` (and its n params) as a new JSON
- * array in *out. */
-int atr_api_query_list(atr_db_t *db, const atr_api_select_t *s,
-                       const char *where, const atr_value_t *p, size_t n,
-                       json_t **out, char **err);
-/* The first of those rows in *out (owned); ATR_ENOENT when there is none. */
-int atr_api_query_one(atr_db_t *db, const atr_api_select_t *s,
-                      const char *where, const atr_value_t *p, size_t n,
-                      json_t **out, char **err);
-/* Rows of two text columns, a name and its value, set in the object into
- * (NULL columns as ""). */
-int atr_api_query_object(atr_db_t *db, const char *sql, const atr_value_t *p,
-                         size_t n, json_t *into, char **err);
 /* The one row of s with `where` whose (UUID) value is the path parameter
  * param; NULL after answering 404 (not_found, with the value) or the
  * error. */
-json_t *atr_api_load(atr_api_req_t *r, const atr_api_select_t *s,
-                     const char *where, const char *param,
-                     const char *not_found);
+json_t *atr_api_load(atr_api_req_t *r, const atr_select_t *s, const char *where,
+                     const char *param, const char *not_found);
 /* Answer a page of the rows of s with `where`, whose values are id, then
  * ?limit= (default def) and ?offset=, as a JSON array; 0. */
-int atr_api_list_page(atr_api_req_t *r, const atr_api_select_t *s,
+int atr_api_list_page(atr_api_req_t *r, const atr_select_t *s,
                       const char *where, const char *id, int64_t def);
 
 #endif

@@ -451,7 +451,7 @@ static json_t *row_json(atr_db_t *db, atr_db_rows_t *rows) {
       "{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:I, s:o, "
       "s:s}",
       "id", TEXT(C_ID), "time",
-      atr_api_time_json(atr_db_get_time(db, rows, C_TIME)), "user", user,
+      atr_time_json(atr_db_get_time(db, rows, C_TIME)), "user", user,
       "organization_id", text_json(TEXT(C_ORG)), "ip", text_json(TEXT(C_IP)),
       "user_agent", text_json(TEXT(C_AGENT)), "resource_type", TEXT(C_RTYPE),
       "resource_id", TEXT(C_RID), "resource_target", TEXT(C_RTARGET), "action",

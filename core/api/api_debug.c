@@ -39,8 +39,8 @@ int atr_api_debug_health(atr_api_req_t *r) {
   free(url);
   return atr_api_json(
       r, 200,
-      json_pack("{s:o, s:s, s:o}", "time", atr_api_time_json(now_us()),
-                "status", atr_health_status_name(worst), "checks", checks));
+      json_pack("{s:o, s:s, s:o}", "time", atr_time_json(now_us()), "status",
+                atr_health_status_name(worst), "checks", checks));
 }
 
 int atr_api_debug_config(atr_api_req_t *r) {
@@ -142,7 +142,6 @@ int atr_api_debug_metrics(atr_api_req_t *r) {
   json_t *families = json_array();
   atr_metrics_collect(add_family, families);
   return atr_api_json(r, 200,
-                      json_pack("{s:o, s:o}", "time",
-                                atr_api_time_json(now_us()), "metrics",
-                                families));
+                      json_pack("{s:o, s:o}", "time", atr_time_json(now_us()),
+                                "metrics", families));
 }

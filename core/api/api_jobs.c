@@ -25,26 +25,25 @@ json_t *atr_api_job_row(atr_db_t *db, atr_db_rows_t *rows, size_t first) {
   return json_pack(
       "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:b, "
       "s:{}}",
-      "id", atr_api_col(db, rows, c), "type", atr_api_col(db, rows, c + 1),
+      "id", atr_row_text(db, rows, c), "type", atr_row_text(db, rows, c + 1),
       "status", atr_job_status(started, completed, canceled, failed),
-      "created_at", atr_api_time_json(atr_db_get_time(db, rows, c + 2)),
-      "started_at", atr_api_time_json(atr_db_get_time(db, rows, c + 3)),
-      "completed_at", atr_api_time_json(atr_db_get_time(db, rows, c + 4)),
-      "canceled_at", atr_api_time_json(atr_db_get_time(db, rows, c + 5)),
-      "error", atr_api_col(db, rows, c + 6), "file_id",
-      atr_api_col(db, rows, c + 7), "worker_id",
-      worker ? json_string(worker) : json_null(), "provisioner",
-      atr_api_col(db, rows, c + 9), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, c + 10)), "logs_overflowed",
+      "created_at", atr_time_json(atr_db_get_time(db, rows, c + 2)),
+      "started_at", atr_time_json(atr_db_get_time(db, rows, c + 3)),
+      "completed_at", atr_time_json(atr_db_get_time(db, rows, c + 4)),
+      "canceled_at", atr_time_json(atr_db_get_time(db, rows, c + 5)), "error",
+      atr_row_text(db, rows, c + 6), "file_id", atr_row_text(db, rows, c + 7),
+      "worker_id", worker ? json_string(worker) : json_null(), "provisioner",
+      atr_row_text(db, rows, c + 9), "updated_at",
+      atr_time_json(atr_db_get_time(db, rows, c + 10)), "logs_overflowed",
       atr_db_get_bool(db, rows, c + 11), "tags");
 }
 
 int atr_api_job_add_tags(atr_db_t *db, json_t *job, char **err) {
   atr_value_t k[] = {atr_v_text(json_string_value(json_object_get(job, "id")))};
-  return atr_api_query_object(db,
-                              "SELECT key, value FROM provisioner_job_tags "
-                              "WHERE job_id = ? ORDER BY key",
-                              k, 1, json_object_get(job, "tags"), err);
+  return atr_select_object(db,
+                           "SELECT key, value FROM provisioner_job_tags "
+                           "WHERE job_id = ? ORDER BY key",
+                           k, 1, json_object_get(job, "tags"), err);
 }
 
 /* ---- logs ---------------------------------------------------------------- */
@@ -70,7 +69,7 @@ static int read_logs(atr_store_t *store, const char *job_id, int64_t after,
              atr_job_status(
                  !atr_db_is_null(&db, rows, 0), !atr_db_is_null(&db, rows, 1),
                  !atr_db_is_null(&db, rows, 2), !atr_db_is_null(&db, rows, 3)));
-    snprintf(error, 512, "%s", atr_api_col(&db, rows, 3));
+    snprintf(error, 512, "%s", atr_row_text(&db, rows, 3));
     rc = 0;
   } else if (rc == 0) {
     rc = ATR_ENOENT;
@@ -89,10 +88,11 @@ static int read_logs(atr_store_t *store, const char *job_id, int64_t after,
         *lines,
         json_pack("{s:I, s:o, s:s, s:s, s:s, s:s}", "id",
                   (json_int_t)atr_db_get_int(&db, rows, 0), "created_at",
-                  atr_api_time_json(atr_db_get_time(&db, rows, 1)),
-                  "log_source", atr_api_col(&db, rows, 2), "log_level",
-                  atr_api_col(&db, rows, 3), "stage", atr_api_col(&db, rows, 4),
-                  "output", atr_api_col(&db, rows, 5)));
+                  atr_time_json(atr_db_get_time(&db, rows, 1)), "log_source",
+                  atr_row_text(&db, rows, 2), "log_level",
+                  atr_row_text(&db, rows, 3), "stage",
+                  atr_row_text(&db, rows, 4), "output",
+                  atr_row_text(&db, rows, 5)));
     rc = 0;
   }
   atr_db_rows_close(&db, rows);

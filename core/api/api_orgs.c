@@ -70,17 +70,16 @@ static bool looks_like_uuid(const char *s) {
   "o.updated_at, o.is_default"
 
 static json_t *org_row(atr_db_t *db, atr_db_rows_t *rows) {
-  return json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id",
-      atr_api_col(db, rows, 0), "name", atr_api_col(db, rows, 1),
-      "display_name", atr_api_col(db, rows, 2), "description",
-      atr_api_col(db, rows, 3), "icon", atr_api_col(db, rows, 4), "created_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 6)), "is_default",
-      atr_db_get_bool(db, rows, 7));
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id",
+                   atr_row_text(db, rows, 0), "name", atr_row_text(db, rows, 1),
+                   "display_name", atr_row_text(db, rows, 2), "description",
+                   atr_row_text(db, rows, 3), "icon", atr_row_text(db, rows, 4),
+                   "created_at", atr_time_json(atr_db_get_time(db, rows, 5)),
+                   "updated_at", atr_time_json(atr_db_get_time(db, rows, 6)),
+                   "is_default", atr_db_get_bool(db, rows, 7));
 }
 
-static const atr_api_select_t orgs = {
+static const atr_select_t orgs = {
     "SELECT " ORG_COLUMNS " FROM organizations o ", org_row, NULL};
 
 int atr_api_orgs_list(atr_api_req_t *r) {
@@ -98,17 +97,17 @@ int atr_api_orgs_list(atr_api_req_t *r) {
   json_t *list = NULL;
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0 && all)
-    rc = atr_api_query_list(&db, &orgs,
-                            "WHERE o.deleted = FALSE ORDER BY lower(o.name), "
-                            "o.id LIMIT ? OFFSET ?",
-                            mine + 1, 2, &list, &err);
+    rc = atr_select_list(&db, &orgs,
+                         "WHERE o.deleted = FALSE ORDER BY lower(o.name), "
+                         "o.id LIMIT ? OFFSET ?",
+                         mine + 1, 2, &list, &err);
   else if (rc == 0)
-    rc = atr_api_query_list(&db, &orgs,
-                            "JOIN organization_members m ON "
-                            "m.organization_id = o.id WHERE o.deleted = FALSE "
-                            "AND m.user_id = ? ORDER BY lower(o.name), o.id "
-                            "LIMIT ? OFFSET ?",
-                            mine, 3, &list, &err);
+    rc = atr_select_list(&db, &orgs,
+                         "JOIN organization_members m ON "
+                         "m.organization_id = o.id WHERE o.deleted = FALSE "
+                         "AND m.user_id = ? ORDER BY lower(o.name), o.id "
+                         "LIMIT ? OFFSET ?",
+                         mine, 3, &list, &err);
   atr_db_close(&db);
   if (rc != 0) {
     json_decref(list);
@@ -125,8 +124,8 @@ static int load_org(atr_db_t *db, const char *org_id, json_t **out,
                     char **err) {
   atr_value_t p[] = {atr_v_text(org_id)};
   *out = NULL;
-  int rc = atr_api_query_one(db, &orgs, "WHERE o.deleted = FALSE AND o.id = ?",
-                             p, 1, out, err);
+  int rc = atr_select_one(db, &orgs, "WHERE o.deleted = FALSE AND o.id = ?", p,
+                          1, out, err);
   if (rc == ATR_ENOENT)
     *err = strdup("no such organization");
   return rc;
@@ -198,8 +197,8 @@ static json_t *new_org_json(const new_org_t *o) {
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id", o->id,
                    "name", o->name, "display_name", o->display_name,
                    "description", o->description, "icon", o->icon, "created_at",
-                   atr_api_time_json(o->now), "updated_at",
-                   atr_api_time_json(o->now), "is_default", 0);
+                   atr_time_json(o->now), "updated_at", atr_time_json(o->now),
+                   "is_default", 0);
 }
 
 int atr_api_org_create(atr_api_req_t *r) {
@@ -275,16 +274,16 @@ static int query_members(atr_db_t *db, const char *org_id, const char *user_id,
   json_t *by_user = json_object(); /* user id → roles array */
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     json_t *roles = json_array();
-    json_object_set(by_user, atr_api_col(db, rows, 0), roles);
+    json_object_set(by_user, atr_row_text(db, rows, 0), roles);
     json_array_append_new(
         out,
-        json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "user_id",
-            atr_api_col(db, rows, 0), "username", atr_api_col(db, rows, 1),
-            "email", atr_api_col(db, rows, 2), "name", atr_api_col(db, rows, 3),
-            "organization_id", atr_api_col(db, rows, 4), "created_at",
-            atr_api_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
-            atr_api_time_json(atr_db_get_time(db, rows, 6)), "roles", roles));
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "user_id",
+                  atr_row_text(db, rows, 0), "username",
+                  atr_row_text(db, rows, 1), "email", atr_row_text(db, rows, 2),
+                  "name", atr_row_text(db, rows, 3), "organization_id",
+                  atr_row_text(db, rows, 4), "created_at",
+                  atr_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
+                  atr_time_json(atr_db_get_time(db, rows, 6)), "roles", roles));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -300,10 +299,10 @@ static int query_members(atr_db_t *db, const char *org_id, const char *user_id,
                                 "organization_id = ? ORDER BY role",
                       p, user_id ? 2 : 1, &rows, err);
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    json_t *roles = json_object_get(by_user, atr_api_col(db, rows, 0));
+    json_t *roles = json_object_get(by_user, atr_row_text(db, rows, 0));
     if (roles)
       json_array_append_new(roles, json_pack("{s:s, s:s}", "name",
-                                             atr_api_col(db, rows, 1),
+                                             atr_row_text(db, rows, 1),
                                              "organization_id", org_id));
     rc = 0;
   }
@@ -371,8 +370,9 @@ static int find_user(atr_api_req_t *r, atr_db_t *db, member_op_t *op,
                         p, 1, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     op->found = true;
-    snprintf(op->user_id, sizeof op->user_id, "%s", atr_api_col(db, rows, 0));
-    snprintf(op->username, sizeof op->username, "%s", atr_api_col(db, rows, 1));
+    snprintf(op->user_id, sizeof op->user_id, "%s", atr_row_text(db, rows, 0));
+    snprintf(op->username, sizeof op->username, "%s",
+             atr_row_text(db, rows, 1));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -597,7 +597,7 @@ static int read_roles(atr_db_t *db, member_op_t *op, char **err) {
                         p, 2, &rows, err);
   op->old_roles[0] = '\0';
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    append_role(op->old_roles, sizeof op->old_roles, atr_api_col(db, rows, 0));
+    append_role(op->old_roles, sizeof op->old_roles, atr_row_text(db, rows, 0));
     rc = 0;
   }
   atr_db_rows_close(db, rows);

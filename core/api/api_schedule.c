@@ -65,7 +65,7 @@ static json_t *policy_input(atr_api_req_t *r, json_t *w, const change_t *c) {
   char *err = NULL;
   if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
     atr_policy_input_people(&db, r->actor.user_id,
-                            atr_api_jstr(w, "organization_id"), in, &err);
+                            atr_json_str(w, "organization_id"), in, &err);
     atr_db_close(&db);
   }
   free(err);
@@ -79,12 +79,12 @@ static json_t *policy_input(atr_api_req_t *r, json_t *w, const change_t *c) {
                 schedule_json(c->autostart, c->ttl_null, c->ttl)));
   json_object_set_new(in, "template",
                       json_pack("{s:s, s:s}", "id",
-                                atr_api_jstr(w, "template_id"), "name",
-                                atr_api_jstr(w, "template_name")));
+                                atr_json_str(w, "template_id"), "name",
+                                atr_json_str(w, "template_name")));
   json_object_set_new(in, "workspace",
-                      json_pack("{s:s, s:s, s:s}", "id", atr_api_jstr(w, "id"),
-                                "name", atr_api_jstr(w, "name"), "owner",
-                                atr_api_jstr(w, "owner_name")));
+                      json_pack("{s:s, s:s, s:s}", "id", atr_json_str(w, "id"),
+                                "name", atr_json_str(w, "name"), "owner",
+                                atr_json_str(w, "owner_name")));
   return in;
 }
 
@@ -116,9 +116,9 @@ static bool decide(atr_api_req_t *r, change_t *c, json_t **warnings) {
     }
     *warnings = json_incref(json_object_get(dj, "warnings"));
   }
-  atr_api_policy_audit(r, dj, atr_api_jstr(c->w, "id"),
-                       atr_api_jstr(c->w, "name"),
-                       atr_api_jstr(c->w, "organization_id"), ok ? 200 : 403);
+  atr_api_policy_audit(r, dj, atr_json_str(c->w, "id"),
+                       atr_json_str(c->w, "name"),
+                       atr_json_str(c->w, "organization_id"), ok ? 200 : 403);
   json_decref(dj);
   atr_decision_clear(&d);
   return ok;
@@ -128,7 +128,7 @@ static int store(atr_db_t *db, void *ud, char **err) {
   const change_t *c = ud;
   atr_value_t p[] = {
       atr_v_text(c->autostart), c->ttl_null ? atr_v_null() : atr_v_int(c->ttl),
-      atr_v_time(atr_db_now_us()), atr_v_text(atr_api_jstr(c->w, "id"))};
+      atr_v_time(atr_db_now_us()), atr_v_text(atr_json_str(c->w, "id"))};
   return atr_db_exec(db,
                      "UPDATE workspaces SET autostart_schedule = ?, ttl = ?, "
                      "updated_at = ? WHERE id = ?",

@@ -38,15 +38,15 @@ static json_t *version_row(atr_db_t *db, atr_db_rows_t *rows) {
   json_t *job = atr_api_job_row(db, rows, VERSION_NCOLS);
   return json_pack(
       "{s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s, s:o}",
-      "id", atr_api_col(db, rows, 0), "template_id",
+      "id", atr_row_text(db, rows, 0), "template_id",
       tid ? json_string(tid) : json_null(), "organization_id",
-      atr_api_col(db, rows, 2), "name", atr_api_col(db, rows, 3), "message",
-      atr_api_col(db, rows, 4), "created_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 6)), "created_by", "id",
-      atr_api_col(db, rows, 7), "username", atr_api_col(db, rows, 8),
+      atr_row_text(db, rows, 2), "name", atr_row_text(db, rows, 3), "message",
+      atr_row_text(db, rows, 4), "created_at",
+      atr_time_json(atr_db_get_time(db, rows, 5)), "updated_at",
+      atr_time_json(atr_db_get_time(db, rows, 6)), "created_by", "id",
+      atr_row_text(db, rows, 7), "username", atr_row_text(db, rows, 8),
       "archived", atr_db_get_bool(db, rows, 9), "readme",
-      atr_api_col(db, rows, 10), "provisioner",
+      atr_row_text(db, rows, 10), "provisioner",
       json_string_value(json_object_get(job, "provisioner")), "job", job);
 }
 
@@ -54,19 +54,19 @@ static int version_tags(atr_db_t *db, json_t *v, char **err) {
   return atr_api_job_add_tags(db, json_object_get(v, "job"), err);
 }
 
-static const atr_api_select_t versions = {VERSION_SELECT, version_row,
-                                          version_tags};
+static const atr_select_t versions = {VERSION_SELECT, version_row,
+                                      version_tags};
 
 static int load_version(atr_db_t *db, const char *id, json_t **out,
                         char **err) {
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  return atr_api_query_one(db, &versions, "WHERE v.id = ?", p, 1, out, err);
+  return atr_select_one(db, &versions, "WHERE v.id = ?", p, 1, out, err);
 }
 
 /* o (a version or a template; NULL passes) when the actor may `act` on
  * templates of its organization; else NULL after answering. */
 static json_t *authorized(atr_api_req_t *r, json_t *o, atr_action_t act) {
-  if (o && !atr_api_authorize(r, atr_api_jstr(o, "organization_id"),
+  if (o && !atr_api_authorize(r, atr_json_str(o, "organization_id"),
                               ATR_RES_TEMPLATE, act, false)) {
     json_decref(o);
     return NULL;
@@ -368,24 +368,24 @@ int atr_api_template_version_cancel(atr_api_req_t *r) {
 static json_t *template_row(atr_db_t *db, atr_db_rows_t *rows) {
   return json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:I}", "id",
-      atr_api_col(db, rows, 0), "organization_id", atr_api_col(db, rows, 1),
-      "name", atr_api_col(db, rows, 2), "display_name",
-      atr_api_col(db, rows, 3), "description", atr_api_col(db, rows, 4),
-      "provisioner", atr_api_col(db, rows, 5), "active_version_id",
-      atr_api_col(db, rows, 6), "created_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 7)), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 8)), "created_by_id",
-      atr_api_col(db, rows, 9), "created_by_name", atr_api_col(db, rows, 10),
+      atr_row_text(db, rows, 0), "organization_id", atr_row_text(db, rows, 1),
+      "name", atr_row_text(db, rows, 2), "display_name",
+      atr_row_text(db, rows, 3), "description", atr_row_text(db, rows, 4),
+      "provisioner", atr_row_text(db, rows, 5), "active_version_id",
+      atr_row_text(db, rows, 6), "created_at",
+      atr_time_json(atr_db_get_time(db, rows, 7)), "updated_at",
+      atr_time_json(atr_db_get_time(db, rows, 8)), "created_by_id",
+      atr_row_text(db, rows, 9), "created_by_name", atr_row_text(db, rows, 10),
       "default_ttl_ms", (json_int_t)atr_db_get_int(db, rows, 11),
       "workspace_count", (json_int_t)atr_db_get_int(db, rows, 12));
 }
 
-static const atr_api_select_t templates = {TEMPLATE_SELECT, template_row, NULL};
+static const atr_select_t templates = {TEMPLATE_SELECT, template_row, NULL};
 
 int atr_api_load_template(atr_db_t *db, const char *id, json_t **out,
                           char **err) {
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  return atr_api_query_one(db, &templates, "AND t.id = ?", p, 1, out, err);
+  return atr_select_one(db, &templates, "AND t.id = ?", p, 1, out, err);
 }
 
 /* {template} → the template the actor may `act` on; NULL after
@@ -442,7 +442,7 @@ static int check_version(atr_db_t *db, new_template_t *t, char **err) {
     else if (!atr_db_is_null(db, rows, 2) || !atr_db_is_null(db, rows, 3))
       t->problem = "The version's import did not succeed; see its logs.";
     snprintf(t->provisioner, sizeof t->provisioner, "%s",
-             atr_api_col(db, rows, 4));
+             atr_row_text(db, rows, 4));
   } else if (rc == 0) {
     t->problem = "No such template version in this organization.";
   }
@@ -497,7 +497,7 @@ int atr_api_template_create(atr_api_req_t *r) {
   t.description = atr_api_opt_string(body, "description", v);
   t.version_id = atr_api_opt_string(body, "template_version_id", v);
   read_ttl(body, &t.ttl, v);
-  const char *bad = atr_api_name_problem(t.name);
+  const char *bad = atr_name_problem(t.name);
   if (bad)
     atr_api_add_validation(v, "name", bad);
   if (!t.version_id || !atr_uuid_valid(t.version_id))
@@ -552,10 +552,10 @@ int atr_api_template_by_name(atr_api_req_t *r) {
   atr_value_t p[] = {atr_v_text(r->org_id), atr_v_text(name)};
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
-    rc = atr_api_query_one(&db, &templates,
-                           "AND t.organization_id = ? AND lower(t.name) = "
-                           "lower(?)",
-                           p, 2, &t, &err);
+    rc = atr_select_one(&db, &templates,
+                        "AND t.organization_id = ? AND lower(t.name) = "
+                        "lower(?)",
+                        p, 2, &t, &err);
     atr_db_close(&db);
   }
   if (rc == ATR_ENOENT)
@@ -583,16 +583,16 @@ typedef struct update {
 static int update_tx(atr_db_t *db, void *ud, char **err) {
   const update_t *u = ud;
   atr_value_t p[] = {
-      atr_v_text(u->name ? u->name : atr_api_jstr(u->t, "name")),
+      atr_v_text(u->name ? u->name : atr_json_str(u->t, "name")),
       atr_v_text(u->display_name ? u->display_name
-                                 : atr_api_jstr(u->t, "display_name")),
+                                 : atr_json_str(u->t, "display_name")),
       atr_v_text(u->description ? u->description
-                                : atr_api_jstr(u->t, "description")),
+                                : atr_json_str(u->t, "description")),
       atr_v_int(u->has_ttl ? u->ttl
                            : json_integer_value(
                                  json_object_get(u->t, "default_ttl_ms"))),
       atr_v_time(atr_db_now_us()),
-      atr_v_text(atr_api_jstr(u->t, "id"))};
+      atr_v_text(atr_json_str(u->t, "id"))};
   return atr_db_exec(db,
                      "UPDATE templates SET name = ?, display_name = ?, "
                      "description = ?, default_ttl = ?, updated_at = ? WHERE "
@@ -602,17 +602,17 @@ static int update_tx(atr_db_t *db, void *ud, char **err) {
 
 static json_t *update_diff(const update_t *u) {
   json_t *diff = NULL;
-  if (u->name && strcmp(u->name, atr_api_jstr(u->t, "name")) != 0)
-    atr_audit_diff_add(&diff, "name", atr_api_jstr(u->t, "name"), u->name,
+  if (u->name && strcmp(u->name, atr_json_str(u->t, "name")) != 0)
+    atr_audit_diff_add(&diff, "name", atr_json_str(u->t, "name"), u->name,
                        false);
   if (u->display_name &&
-      strcmp(u->display_name, atr_api_jstr(u->t, "display_name")) != 0)
+      strcmp(u->display_name, atr_json_str(u->t, "display_name")) != 0)
     atr_audit_diff_add(&diff, "display_name",
-                       atr_api_jstr(u->t, "display_name"), u->display_name,
+                       atr_json_str(u->t, "display_name"), u->display_name,
                        false);
   if (u->description &&
-      strcmp(u->description, atr_api_jstr(u->t, "description")) != 0)
-    atr_audit_diff_add(&diff, "description", atr_api_jstr(u->t, "description"),
+      strcmp(u->description, atr_json_str(u->t, "description")) != 0)
+    atr_audit_diff_add(&diff, "description", atr_json_str(u->t, "description"),
                        u->description, false);
   if (u->has_ttl) {
     char was[32], now[32];
@@ -639,7 +639,7 @@ int atr_api_template_update(atr_api_req_t *r) {
   u.display_name = atr_api_opt_string(body, "display_name", v);
   u.description = atr_api_opt_string(body, "description", v);
   u.has_ttl = read_ttl(body, &u.ttl, v);
-  const char *bad = u.name ? atr_api_name_problem(u.name) : NULL;
+  const char *bad = u.name ? atr_name_problem(u.name) : NULL;
   if (bad)
     atr_api_add_validation(v, "name", bad);
   char *err = NULL;
@@ -656,14 +656,14 @@ int atr_api_template_update(atr_api_req_t *r) {
       json_t *out = NULL;
       atr_db_t db;
       if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
-        atr_api_load_template(&db, atr_api_jstr(t, "id"), &out, &err);
+        atr_api_load_template(&db, atr_json_str(t, "id"), &out, &err);
         atr_db_close(&db);
       }
       atr_api_json(r, 200, out);
       json_t *diff = update_diff(&u);
-      atr_api_audit(r, "write", "template", atr_api_jstr(t, "id"),
-                    u.name ? u.name : atr_api_jstr(t, "name"),
-                    atr_api_jstr(t, "organization_id"), diff);
+      atr_api_audit(r, "write", "template", atr_json_str(t, "id"),
+                    u.name ? u.name : atr_json_str(t, "name"),
+                    atr_json_str(t, "organization_id"), diff);
       json_decref(diff);
     }
   }
@@ -699,7 +699,7 @@ int atr_api_template_delete(atr_api_req_t *r) {
   json_t *t = template_for(r, ATR_ACT_DELETE);
   if (!t)
     return 0;
-  del_t d = {atr_api_jstr(t, "id"), 0};
+  del_t d = {atr_json_str(t, "id"), 0};
   char *err = NULL;
   int rc = atr_db_tx(r->env->dom.store, ATR_TX_WRITE, delete_tx, &d, &err);
   if (rc != 0) {
@@ -713,8 +713,8 @@ int atr_api_template_delete(atr_api_req_t *r) {
     atr_api_error(r, 400, "The template is in use.", detail);
   } else {
     atr_api_no_content(r);
-    atr_api_audit(r, "delete", "template", d.id, atr_api_jstr(t, "name"),
-                  atr_api_jstr(t, "organization_id"), NULL);
+    atr_api_audit(r, "delete", "template", d.id, atr_json_str(t, "name"),
+                  atr_json_str(t, "organization_id"), NULL);
   }
   json_decref(t);
   free(err);
@@ -728,7 +728,7 @@ int atr_api_template_versions_list(atr_api_req_t *r) {
   atr_api_list_page(r, &versions,
                     "WHERE v.template_id = ? ORDER BY v.created_at DESC, "
                     "v.id LIMIT ? OFFSET ?",
-                    atr_api_jstr(t, "id"), 100);
+                    atr_json_str(t, "id"), 100);
   json_decref(t);
   return 0;
 }
@@ -775,7 +775,7 @@ int atr_api_template_version_promote(atr_api_req_t *r) {
     return 0;
   }
   json_t *v = json_array();
-  promote_t pr = {atr_api_jstr(t, "id"), atr_api_opt_string(body, "id", v),
+  promote_t pr = {atr_json_str(t, "id"), atr_api_opt_string(body, "id", v),
                   NULL};
   char *err = NULL;
   int rc = 0;
@@ -796,10 +796,10 @@ int atr_api_template_version_promote(atr_api_req_t *r) {
                  json_pack("{s:s}", "message", "Updated the active version."));
     json_t *diff = NULL;
     atr_audit_diff_add(&diff, "active_version_id",
-                       atr_api_jstr(t, "active_version_id"), pr.version_id,
+                       atr_json_str(t, "active_version_id"), pr.version_id,
                        false);
     atr_api_audit(r, "write", "template", pr.template_id,
-                  atr_api_jstr(t, "name"), atr_api_jstr(t, "organization_id"),
+                  atr_json_str(t, "name"), atr_json_str(t, "organization_id"),
                   diff);
     json_decref(diff);
   }

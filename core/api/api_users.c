@@ -420,9 +420,9 @@ static int load_user(atr_api_req_t *r, atr_db_t *db, json_t **out, char **err) {
         atr_db_get_text(db, rows, 0), "username", atr_db_get_text(db, rows, 1),
         "email", atr_db_get_text(db, rows, 2), "name",
         atr_db_get_text(db, rows, 3), "created_at",
-        atr_api_time_json(atr_db_get_time(db, rows, 4)), "updated_at",
-        atr_api_time_json(atr_db_get_time(db, rows, 5)), "last_seen_at",
-        atr_api_time_json(atr_db_get_time(db, rows, 6)), "status",
+        atr_time_json(atr_db_get_time(db, rows, 4)), "updated_at",
+        atr_time_json(atr_db_get_time(db, rows, 5)), "last_seen_at",
+        atr_time_json(atr_db_get_time(db, rows, 6)), "status",
         atr_db_get_text(db, rows, 7), "login_type",
         atr_db_get_text(db, rows, 8), "avatar_url",
         atr_db_get_text(db, rows, 9));
@@ -1155,14 +1155,14 @@ int atr_api_tokens_list(atr_api_req_t *r) {
   while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
     json_array_append_new(
         list,
-        json_pack(
-            "{s:s, s:s, s:s, s:o, s:o, s:o, s:I}", "id",
-            atr_db_get_text(&db, rows, 0), "user_id", t.id, "token_name",
-            atr_db_get_text(&db, rows, 1), "created_at",
-            atr_api_time_json(atr_db_get_time(&db, rows, 2)), "expires_at",
-            atr_api_time_json(atr_db_get_time(&db, rows, 3)), "last_used",
-            atr_api_time_json(atr_db_get_time(&db, rows, 4)),
-            "lifetime_seconds", (json_int_t)atr_db_get_int(&db, rows, 5)));
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I}", "id",
+                  atr_db_get_text(&db, rows, 0), "user_id", t.id, "token_name",
+                  atr_db_get_text(&db, rows, 1), "created_at",
+                  atr_time_json(atr_db_get_time(&db, rows, 2)), "expires_at",
+                  atr_time_json(atr_db_get_time(&db, rows, 3)), "last_used",
+                  atr_time_json(atr_db_get_time(&db, rows, 4)),
+                  "lifetime_seconds",
+                  (json_int_t)atr_db_get_int(&db, rows, 5)));
     rc = 0;
   }
   atr_db_rows_close(&db, rows);

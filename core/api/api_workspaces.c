@@ -41,25 +41,26 @@ static json_t *build_row(atr_db_t *db, atr_db_rows_t *rows) {
   json_t *b = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:o, "
       "s:o, s:o, s:s, s:[]}",
-      "id", atr_api_col(db, rows, 0), "workspace_id", atr_api_col(db, rows, 1),
-      "workspace_name", atr_api_col(db, rows, 2), "workspace_owner_id",
-      atr_api_col(db, rows, 3), "workspace_owner_name",
-      atr_api_col(db, rows, 4), "template_version_id", atr_api_col(db, rows, 5),
-      "template_version_name", atr_api_col(db, rows, 6), "build_number",
+      "id", atr_row_text(db, rows, 0), "workspace_id",
+      atr_row_text(db, rows, 1), "workspace_name", atr_row_text(db, rows, 2),
+      "workspace_owner_id", atr_row_text(db, rows, 3), "workspace_owner_name",
+      atr_row_text(db, rows, 4), "template_version_id",
+      atr_row_text(db, rows, 5), "template_version_name",
+      atr_row_text(db, rows, 6), "build_number",
       (json_int_t)atr_db_get_int(db, rows, 7), "transition",
-      atr_api_col(db, rows, 8), "reason", atr_api_col(db, rows, 9),
-      "initiator_id", atr_api_col(db, rows, 10), "initiator_name",
+      atr_row_text(db, rows, 8), "reason", atr_row_text(db, rows, 9),
+      "initiator_id", atr_row_text(db, rows, 10), "initiator_name",
       initiator_name ? json_string(initiator_name) : json_null(), "created_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 12)), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 13)), "job", job, "status",
-      atr_workspace_status(atr_api_jstr(job, "status"),
-                           atr_api_col(db, rows, 8)),
+      atr_time_json(atr_db_get_time(db, rows, 12)), "updated_at",
+      atr_time_json(atr_db_get_time(db, rows, 13)), "job", job, "status",
+      atr_workspace_status(atr_json_str(job, "status"),
+                           atr_row_text(db, rows, 8)),
       "resources");
   return b;
 }
 
 static int add_resources(atr_db_t *db, json_t *build, char **err) {
-  const char *job_id = atr_api_jstr(json_object_get(build, "job"), "id");
+  const char *job_id = atr_json_str(json_object_get(build, "job"), "id");
   atr_value_t k[] = {atr_v_text(job_id)};
   atr_db_rows_t *rows = NULL;
   int rc = atr_db_query(db,
@@ -75,14 +76,14 @@ static int add_resources(atr_db_t *db, json_t *build, char **err) {
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     rc = 0;
     if (!cur ||
-        strcmp(atr_api_jstr(cur, "id"), atr_api_col(db, rows, 0)) != 0) {
-      cur = json_pack(
-          "{s:s, s:s, s:s, s:s, s:s, s:o, s:[]}", "id",
-          atr_api_col(db, rows, 0), "job_id", atr_api_col(db, rows, 1),
-          "transition", atr_api_col(db, rows, 2), "type",
-          atr_api_col(db, rows, 3), "name", atr_api_col(db, rows, 4),
-          "created_at", atr_api_time_json(atr_db_get_time(db, rows, 5)),
-          "metadata");
+        strcmp(atr_json_str(cur, "id"), atr_row_text(db, rows, 0)) != 0) {
+      cur = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:[]}", "id",
+                      atr_row_text(db, rows, 0), "job_id",
+                      atr_row_text(db, rows, 1), "transition",
+                      atr_row_text(db, rows, 2), "type",
+                      atr_row_text(db, rows, 3), "name",
+                      atr_row_text(db, rows, 4), "created_at",
+                      atr_time_json(atr_db_get_time(db, rows, 5)), "metadata");
       json_array_append_new(list, cur);
     }
     if (atr_db_is_null(db, rows, 6))
@@ -91,7 +92,7 @@ static int add_resources(atr_db_t *db, json_t *build, char **err) {
     const char *value = atr_db_get_text(db, rows, 7);
     json_array_append_new(
         json_object_get(cur, "metadata"),
-        json_pack("{s:s, s:o, s:b}", "key", atr_api_col(db, rows, 6), "value",
+        json_pack("{s:s, s:o, s:b}", "key", atr_row_text(db, rows, 6), "value",
                   sensitive || !value ? json_null() : json_string(value),
                   "sensitive", sensitive));
   }
@@ -104,8 +105,7 @@ static int complete_build(atr_db_t *db, json_t *b, char **err) {
   return rc == 0 ? add_resources(db, b, err) : rc;
 }
 
-static const atr_api_select_t builds = {BUILD_SELECT, build_row,
-                                        complete_build};
+static const atr_select_t builds = {BUILD_SELECT, build_row, complete_build};
 
 #define WORKSPACE_SELECT                                                       \
   "SELECT w.id, w.name, w.owner_id, u.username, w.organization_id, "           \
@@ -116,28 +116,28 @@ static const atr_api_select_t builds = {BUILD_SELECT, build_row,
 static json_t *workspace_row(atr_db_t *db, atr_db_rows_t *rows) {
   return json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id",
-      atr_api_col(db, rows, 0), "name", atr_api_col(db, rows, 1), "owner_id",
-      atr_api_col(db, rows, 2), "owner_name", atr_api_col(db, rows, 3),
-      "organization_id", atr_api_col(db, rows, 4), "template_id",
-      atr_api_col(db, rows, 5), "template_name", atr_api_col(db, rows, 6),
-      "template_active_version_id", atr_api_col(db, rows, 7), "created_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 8)), "updated_at",
-      atr_api_time_json(atr_db_get_time(db, rows, 9)), "ttl_ms",
+      atr_row_text(db, rows, 0), "name", atr_row_text(db, rows, 1), "owner_id",
+      atr_row_text(db, rows, 2), "owner_name", atr_row_text(db, rows, 3),
+      "organization_id", atr_row_text(db, rows, 4), "template_id",
+      atr_row_text(db, rows, 5), "template_name", atr_row_text(db, rows, 6),
+      "template_active_version_id", atr_row_text(db, rows, 7), "created_at",
+      atr_time_json(atr_db_get_time(db, rows, 8)), "updated_at",
+      atr_time_json(atr_db_get_time(db, rows, 9)), "ttl_ms",
       atr_db_is_null(db, rows, 10)
           ? json_null()
           : json_integer((json_int_t)atr_db_get_int(db, rows, 10)),
       "deleted", atr_db_get_bool(db, rows, 11), "autostart_schedule",
       atr_db_is_null(db, rows, 12) ? json_null()
-                                   : json_string(atr_api_col(db, rows, 12)));
+                                   : json_string(atr_row_text(db, rows, 12)));
 }
 
 static int add_latest_build(atr_db_t *db, json_t *w, char **err) {
-  atr_value_t p[] = {atr_v_text(atr_api_jstr(w, "id"))};
+  atr_value_t p[] = {atr_v_text(atr_json_str(w, "id"))};
   json_t *b = NULL;
-  int rc = atr_api_query_one(db, &builds,
-                             "WHERE b.workspace_id = ? ORDER BY "
-                             "b.build_number DESC LIMIT 1",
-                             p, 1, &b, err);
+  int rc = atr_select_one(db, &builds,
+                          "WHERE b.workspace_id = ? ORDER BY "
+                          "b.build_number DESC LIMIT 1",
+                          p, 1, &b, err);
   if (rc == ATR_ENOENT) {
     json_object_set_new(w, "latest_build", json_null());
     return 0;
@@ -146,14 +146,14 @@ static int add_latest_build(atr_db_t *db, json_t *w, char **err) {
     return rc;
   json_object_set_new(
       w, "outdated",
-      json_boolean(strcmp(atr_api_jstr(b, "template_version_id"),
-                          atr_api_jstr(w, "template_active_version_id")) != 0));
+      json_boolean(strcmp(atr_json_str(b, "template_version_id"),
+                          atr_json_str(w, "template_active_version_id")) != 0));
   json_object_set_new(w, "latest_build", b);
   return 0;
 }
 
-static const atr_api_select_t workspaces = {WORKSPACE_SELECT, workspace_row,
-                                            add_latest_build};
+static const atr_select_t workspaces = {WORKSPACE_SELECT, workspace_row,
+                                        add_latest_build};
 
 static int load_workspace(atr_store_t *store, const char *id, json_t **out,
                           char **err) {
@@ -162,15 +162,15 @@ static int load_workspace(atr_store_t *store, const char *id, json_t **out,
   if (rc != 0)
     return rc;
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
-  rc = atr_api_query_one(&db, &workspaces, "WHERE w.id = ?", p, 1, out, err);
+  rc = atr_select_one(&db, &workspaces, "WHERE w.id = ?", p, 1, out, err);
   atr_db_close(&db);
   return rc;
 }
 
 /* May the actor `act` on w? Answers 403 when not. */
 static bool may(atr_api_req_t *r, json_t *w, atr_action_t act) {
-  bool self = strcmp(atr_api_jstr(w, "owner_id"), r->actor.user_id) == 0;
-  return atr_api_authorize(r, atr_api_jstr(w, "organization_id"),
+  bool self = strcmp(atr_json_str(w, "owner_id"), r->actor.user_id) == 0;
+  return atr_api_authorize(r, atr_json_str(w, "organization_id"),
                            ATR_RES_WORKSPACE, act, self);
 }
 
@@ -234,7 +234,7 @@ static int last_build(atr_db_t *db, new_build_t *nb, json_t **values,
                         "b.build_number DESC LIMIT 1",
                         k, 1, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    snprintf(id, sizeof id, "%s", atr_api_col(db, rows, 0));
+    snprintf(id, sizeof id, "%s", atr_row_text(db, rows, 0));
     nb->number = atr_db_get_int(db, rows, 1);
     *active = atr_db_is_null(db, rows, 2);
     rc = 0;
@@ -244,11 +244,11 @@ static int last_build(atr_db_t *db, new_build_t *nb, json_t **values,
     return rc < 0 ? rc : 0;
   *values = json_object();
   atr_value_t p[] = {atr_v_text(id)};
-  return atr_api_query_object(db,
-                              "SELECT name, value FROM "
-                              "workspace_build_parameters WHERE "
-                              "workspace_build_id = ?",
-                              p, 1, *values, err);
+  return atr_select_object(db,
+                           "SELECT name, value FROM "
+                           "workspace_build_parameters WHERE "
+                           "workspace_build_id = ?",
+                           p, 1, *values, err);
 }
 
 /* The version's import job: its provisioner and tags. */
@@ -266,11 +266,11 @@ static int version_job(atr_db_t *db, const char *version_id, char prov[64],
   snprintf(prov, 64, "%s", p);
   free(p);
   *tags = json_object();
-  return atr_api_query_object(db,
-                              "SELECT t.key, t.value FROM provisioner_job_tags "
-                              "t JOIN template_versions v ON v.job_id = "
-                              "t.job_id WHERE v.id = ?",
-                              k, 1, *tags, err);
+  return atr_select_object(db,
+                           "SELECT t.key, t.value FROM provisioner_job_tags "
+                           "t JOIN template_versions v ON v.job_id = "
+                           "t.job_id WHERE v.id = ?",
+                           k, 1, *tags, err);
 }
 
 static int insert_workspace(atr_db_t *db, new_build_t *nb, char **err) {
@@ -383,12 +383,11 @@ static int read_answer(atr_db_t *db, new_build_t *nb, char **err) {
   nb->answer = NULL;
   if (nb->new_workspace_id[0]) {
     atr_value_t p[] = {atr_v_text(nb->workspace_id)};
-    return atr_api_query_one(db, &workspaces, "WHERE w.id = ?", p, 1,
-                             &nb->answer, err);
+    return atr_select_one(db, &workspaces, "WHERE w.id = ?", p, 1, &nb->answer,
+                          err);
   }
   atr_value_t p[] = {atr_v_text(nb->build_id)};
-  return atr_api_query_one(db, &builds, "WHERE b.id = ?", p, 1, &nb->answer,
-                           err);
+  return atr_select_one(db, &builds, "WHERE b.id = ?", p, 1, &nb->answer, err);
 }
 
 /* ---- policies ------------------------------------------------------------ */
@@ -409,12 +408,12 @@ static int policy_input(atr_db_t *db, const new_build_t *nb, json_t *previous,
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     json_object_set_new(in, "template",
                         json_pack("{s:s, s:s}", "id", nb->template_id, "name",
-                                  atr_api_col(db, rows, 0)));
+                                  atr_row_text(db, rows, 0)));
     json_object_set_new(in, "version",
                         json_pack("{s:s, s:s}", "id", nb->version_id, "name",
-                                  atr_api_col(db, rows, 1)));
+                                  atr_row_text(db, rows, 1)));
     json_t *ws = json_pack("{s:s, s:s}", "name", nb->ws_name, "owner",
-                           atr_api_col(db, rows, 2));
+                           atr_row_text(db, rows, 2));
     if (!nb->new_workspace_id[0])
       json_object_set_new(ws, "id", json_string(nb->workspace_id));
     json_object_set_new(in, "workspace", ws);
@@ -441,8 +440,8 @@ static int template_policy(atr_db_t *db, const char *version_id, char **name,
                         k, 1, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1 &&
       !atr_db_is_null(db, rows, 1)) {
-    *name = strdup(atr_api_col(db, rows, 0));
-    *source = strdup(atr_api_col(db, rows, 1));
+    *name = strdup(atr_row_text(db, rows, 0));
+    *source = strdup(atr_row_text(db, rows, 1));
   }
   atr_db_rows_close(db, rows);
   return rc < 0 ? rc : 0;
@@ -694,7 +693,7 @@ static json_t *pick_template(atr_api_req_t *r, json_t *body, json_t *v,
   free(vt);
   free(err);
   if (t)
-    *version_id = vid ? vid : atr_api_jstr(t, "active_version_id");
+    *version_id = vid ? vid : atr_json_str(t, "active_version_id");
   return t;
 }
 
@@ -742,15 +741,15 @@ int atr_api_workspace_create(atr_api_req_t *r) {
                     .transition = "start",
                     .initiator_id = r->actor.user_id};
   nb.ws_name = atr_api_opt_string(body, "name", v);
-  const char *bad = atr_api_name_problem(nb.ws_name);
+  const char *bad = atr_name_problem(nb.ws_name);
   if (bad)
     atr_api_add_validation(v, "name", bad);
   read_ws_ttl(body, &nb, v);
   json_t *t = pick_template(r, body, v, &nb.version_id);
   nb.values = read_values(body, v);
   if (t) {
-    nb.template_id = atr_api_jstr(t, "id");
-    nb.org_id = atr_api_jstr(t, "organization_id");
+    nb.template_id = atr_json_str(t, "id");
+    nb.org_id = atr_json_str(t, "organization_id");
     if (r->org_id[0] && strcmp(r->org_id, nb.org_id) != 0)
       atr_api_add_validation(v, "template_id",
                              "The template belongs to another organization.");
@@ -808,7 +807,7 @@ int atr_api_workspaces_list(atr_api_req_t *r) {
   json_t *a = NULL;
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
-    rc = atr_api_query_list(&db, &workspaces, where, q, 9, &a, &err);
+    rc = atr_select_list(&db, &workspaces, where, q, 9, &a, &err);
     atr_db_close(&db);
   }
   if (rc != 0)
@@ -837,10 +836,10 @@ int atr_api_workspace_by_name(atr_api_req_t *r) {
   atr_value_t p[] = {atr_v_text(owner), atr_v_text(name)};
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
-    rc = atr_api_query_one(&db, &workspaces,
-                           "WHERE w.owner_id = ? AND lower(w.name) = lower(?) "
-                           "AND w.deleted = FALSE",
-                           p, 2, &w, &err);
+    rc = atr_select_one(&db, &workspaces,
+                        "WHERE w.owner_id = ? AND lower(w.name) = lower(?) "
+                        "AND w.deleted = FALSE",
+                        p, 2, &w, &err);
     atr_db_close(&db);
   }
   if (rc == ATR_ENOENT)
@@ -866,14 +865,14 @@ static const char *build_version(atr_api_req_t *r, json_t *w, json_t *body,
   const char *vid = atr_api_opt_string(body, "template_version_id", v);
   json_t *latest = json_object_get(w, "latest_build");
   if (!vid) {
-    snprintf(out, 37, "%s", atr_api_jstr(latest, "template_version_id"));
+    snprintf(out, 37, "%s", atr_json_str(latest, "template_version_id"));
     return out;
   }
   atr_db_t db;
   char *err = NULL;
   char *check = NULL;
   atr_value_t q[] = {atr_v_uuid_or_null(vid),
-                     atr_v_text(atr_api_jstr(w, "template_id"))};
+                     atr_v_text(atr_json_str(w, "template_id"))};
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
     rc = atr_db_query_text(&db,
@@ -921,15 +920,15 @@ int atr_api_workspace_build_create(atr_api_req_t *r) {
                     .orphan = is_orphan,
                     .values = read_values(body, v)};
   if (w) {
-    nb.workspace_id = atr_api_jstr(w, "id");
-    nb.owner_id = atr_api_jstr(w, "owner_id");
-    nb.org_id = atr_api_jstr(w, "organization_id");
-    nb.template_id = atr_api_jstr(w, "template_id");
-    nb.ws_name = atr_api_jstr(w, "name");
+    nb.workspace_id = atr_json_str(w, "id");
+    nb.owner_id = atr_json_str(w, "owner_id");
+    nb.org_id = atr_json_str(w, "organization_id");
+    nb.template_id = atr_json_str(w, "template_id");
+    nb.ws_name = atr_json_str(w, "name");
     nb.version_id = build_version(r, w, body, v, version);
   }
   if (w && json_is_true(json_object_get(w, "deleted")))
-    atr_api_error(r, 400, "The workspace is deleted.", atr_api_jstr(w, "name"));
+    atr_api_error(r, 400, "The workspace is deleted.", atr_json_str(w, "name"));
   else if (json_array_size(v) > 0) {
     atr_api_validation(r, "Invalid build.", v);
     v = NULL;
@@ -959,7 +958,7 @@ int atr_api_workspace_builds_list(atr_api_req_t *r) {
   atr_api_list_page(r, &builds,
                     "WHERE b.workspace_id = ? ORDER BY b.build_number DESC "
                     "LIMIT ? OFFSET ?",
-                    atr_api_jstr(w, "id"), 25);
+                    atr_json_str(w, "id"), 25);
   json_decref(w);
   return 0;
 }
@@ -974,14 +973,14 @@ static json_t *build_for(atr_api_req_t *r, atr_action_t act) {
   atr_value_t p[] = {atr_v_uuid_or_null(id)};
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
-    rc = atr_api_query_one(&db, &builds, "WHERE b.id = ?", p, 1, &b, &err);
+    rc = atr_select_one(&db, &builds, "WHERE b.id = ?", p, 1, &b, &err);
     atr_db_close(&db);
   }
   free(err);
   err = NULL;
   json_t *w = NULL;
   if (rc == 0)
-    rc = load_workspace(r->env->dom.store, atr_api_jstr(b, "workspace_id"), &w,
+    rc = load_workspace(r->env->dom.store, atr_json_str(b, "workspace_id"), &w,
                         &err);
   if (rc == ATR_ENOENT)
     atr_api_error(r, 404, "Workspace build not found.", id);
@@ -1005,7 +1004,7 @@ int atr_api_build_get(atr_api_req_t *r) {
 int atr_api_build_logs(atr_api_req_t *r) {
   json_t *b = build_for(r, ATR_ACT_READ);
   if (b)
-    atr_api_job_logs(r, atr_api_jstr(json_object_get(b, "job"), "id"));
+    atr_api_job_logs(r, atr_json_str(json_object_get(b, "job"), "id"));
   json_decref(b);
   return 0;
 }
@@ -1014,10 +1013,10 @@ int atr_api_build_cancel(atr_api_req_t *r) {
   json_t *b = build_for(r, ATR_ACT_UPDATE);
   if (!b)
     return 0;
-  atr_api_job_cancel(r, atr_api_jstr(json_object_get(b, "job"), "id"));
+  atr_api_job_cancel(r, atr_json_str(json_object_get(b, "job"), "id"));
   if (r->status == 200)
-    atr_api_audit(r, "write", "workspace_build", atr_api_jstr(b, "id"),
-                  atr_api_jstr(b, "workspace_name"), NULL, NULL);
+    atr_api_audit(r, "write", "workspace_build", atr_json_str(b, "id"),
+                  atr_json_str(b, "workspace_name"), NULL, NULL);
   json_decref(b);
   return 0;
 }
@@ -1037,8 +1036,8 @@ int atr_api_build_params(atr_api_req_t *r) {
   atr_db_t db;
   char *err = NULL;
   atr_db_rows_t *rows = NULL;
-  atr_value_t p[] = {atr_v_text(atr_api_jstr(b, "template_version_id")),
-                     atr_v_text(atr_api_jstr(b, "id"))};
+  atr_value_t p[] = {atr_v_text(atr_json_str(b, "template_version_id")),
+                     atr_v_text(atr_json_str(b, "id"))};
   json_t *a = json_array();
   int rc = atr_db_open(r->env->dom.store, &db, &err);
   if (rc == 0) {
@@ -1052,10 +1051,10 @@ int atr_api_build_params(atr_api_req_t *r) {
                       p, 2, &rows, &err);
     while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
       json_array_append_new(a, json_pack("{s:s, s:s}", "name",
-                                         atr_api_col(&db, rows, 0), "value",
+                                         atr_row_text(&db, rows, 0), "value",
                                          atr_db_get_bool(&db, rows, 2)
                                              ? MASKED
-                                             : atr_api_col(&db, rows, 1)));
+                                             : atr_row_text(&db, rows, 1)));
       rc = 0;
     }
     atr_db_rows_close(&db, rows);
@@ -1082,15 +1081,15 @@ int atr_api_build_state(atr_api_req_t *r) {
     return 0;
   json_t *w = NULL;
   char *err = NULL;
-  int rc = load_workspace(r->env->dom.store, atr_api_jstr(b, "workspace_id"),
+  int rc = load_workspace(r->env->dom.store, atr_json_str(b, "workspace_id"),
                           &w, &err);
   if (rc != 0) {
     atr_api_fail(r, rc, err);
-  } else if (atr_api_authorize(r, atr_api_jstr(w, "organization_id"),
+  } else if (atr_api_authorize(r, atr_json_str(w, "organization_id"),
                                ATR_RES_TEMPLATE, ATR_ACT_UPDATE, false)) {
     atr_db_t db;
     atr_db_rows_t *rows = NULL;
-    atr_value_t p[] = {atr_v_text(atr_api_jstr(b, "id"))};
+    atr_value_t p[] = {atr_v_text(atr_json_str(b, "id"))};
     rc = atr_db_open(r->env->dom.store, &db, &err);
     if (rc == 0) {
       rc = atr_db_query(&db,

@@ -22,10 +22,10 @@
 #include "atrium/error.h"
 #include "conf.h"
 #include "db.h"
-#include "queue.h"
 #include "loader.h"
 #include "log.h"
 #include "migrate.h"
+#include "queue.h"
 #include "seed.h"
 
 static const char *backend;

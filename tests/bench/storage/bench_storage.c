@@ -20,10 +20,10 @@
 
 #include "conf.h"
 #include "db.h"
-#include "queue.h"
 #include "loader.h"
 #include "log.h"
 #include "migrate.h"
+#include "queue.h"
 #include "seed.h"
 
 static atr_store_t store;
