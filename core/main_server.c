@@ -190,6 +190,15 @@ static int database_ready(void *ud, char **err) {
   return rc;
 }
 
+/* The API answers /api/ paths for the HTTP listener (http.h). */
+static int api_dispatch(void *user_data, atr_http_exchange_t *x,
+                        const atr_http_request_t *req, const char *remote_ip,
+                        const char *user_agent, const char **route_template,
+                        char *who, size_t who_size) {
+  return atr_api_dispatch(user_data, x, req, remote_ip, user_agent,
+                          route_template, who, who_size);
+}
+
 static int start_serving(server_t *s, char **err) {
   const atr_core_config_t *c = &s->app->core;
   int rc = atr_app_load_plugins(s->app, true, NULL, err);
@@ -246,7 +255,8 @@ static int start_serving(server_t *s, char **err) {
                           .max_header_size = c->http_max_header_size,
                           .ready = database_ready,
                           .ready_user_data = s,
-                          .api = &s->api};
+                          .dispatch = api_dispatch,
+                          .dispatch_user_data = &s->api};
   return atr_http_start(&hc, &s->http, err);
 }
 

@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "api.h"
 #include "atrium/error.h"
 #include "atrium/plugin.h"
 #include "http_exchange.h"
@@ -34,7 +33,9 @@ struct atr_http_server {
   atr_metric_t *request_seconds;
   int (*ready)(void *user_data, char **err);
   void *ready_user_data;
-  const atr_api_env_t *api;
+  int (*dispatch)(void *, atr_http_exchange_t *, const atr_http_request_t *,
+                  const char *, const char *, const char **, char *, size_t);
+  void *dispatch_user_data;
 };
 
 /* One request on its way through; the opaque atr_http_exchange_t. */
@@ -345,9 +346,10 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
                                 .body_len = body_len,
                                 .request_id = rid};
       const char *tpl = NULL;
-      if (!srv->api || !atr_api_dispatch(srv->api, &x, &req, ri->remote_addr,
-                                         mg_get_header(conn, "User-Agent"),
-                                         &tpl, who, sizeof who))
+      if (!srv->dispatch ||
+          !srv->dispatch(srv->dispatch_user_data, &x, &req, ri->remote_addr,
+                         mg_get_header(conn, "User-Agent"), &tpl, who,
+                         sizeof who))
         dispatch_plugin(&x, &req);
       route = tpl;
     }
@@ -406,7 +408,8 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
   srv->max_header_size = cfg->max_header_size;
   srv->ready = cfg->ready;
   srv->ready_user_data = cfg->ready_user_data;
-  srv->api = cfg->api;
+  srv->dispatch = cfg->dispatch;
+  srv->dispatch_user_data = cfg->dispatch_user_data;
   char threads[32], timeout[32], request_size[32];
   snprintf(threads, sizeof threads, "%lld", (long long)cfg->threads);
   /* civetweb answers a bare 400 past its own limit, so it gets room to

@@ -1,4 +1,4 @@
-/* core/http.h — the HTTP server (civetweb) and the core's own routes.
+/* core/server/http.h — the HTTP server (civetweb) and the core's own routes.
  *
  * Every request goes through one handler that assigns a request id, reads
  * the body (413 past http.max_body_size), dispatches to the core's routes
@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_exchange.h"
+
 typedef struct atr_http_server atr_http_server_t;
 
 typedef struct atr_http_config {
@@ -28,8 +30,16 @@ typedef struct atr_http_config {
    * answers), else a negative ATR_E* with *err saying why (→ 503). */
   int (*ready)(void *user_data, char **err);
   void *ready_user_data;
-  /* The /api/ layer (api.h); NULL serves no API routes. */
-  const struct atr_api_env *api;
+  /* The layer above that answers /api/ paths (atr_api_dispatch, set by
+   * whoever starts the server, so this layer never calls up): 1 when it
+   * answered, 0 when the path is not its own. *route_template gets the
+   * matched pattern for logs and metrics, who the signed-in username. NULL
+   * serves no API routes. */
+  int (*dispatch)(void *user_data, atr_http_exchange_t *x,
+                  const atr_http_request_t *req, const char *remote_ip,
+                  const char *user_agent, const char **route_template,
+                  char *who, size_t who_size);
+  void *dispatch_user_data;
 } atr_http_config_t;
 
 /* Binds and starts serving. On failure *err says what could not be bound. */
