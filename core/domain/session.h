@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api.h"
+#include "actor.h"
 #include "db.h"
 
 #define ATR_KEY_ID_LEN 10

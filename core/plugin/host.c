@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "atrium/error.h"
-#include "http_exchange.h"
+#include "host_http.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -168,8 +168,8 @@ static const atr_host_t host_table = {
     .clock_now_ms = clock_now_ms,
     .clock_monotonic_ns = clock_monotonic_ns,
     .route_add = route_add,
-    .http_respond = atr__http_respond,
-    .http_header = atr__http_header,
+    .http_respond = atr__host_http_respond,
+    .http_header = atr__host_http_header,
     .metric_register = metric_register,
     .metric_add = atr_metric_add,
     .metric_set = atr_metric_set,

@@ -17,6 +17,7 @@
 
 #include "atrium/error.h"
 #include "atrium/plugin.h"
+#include "host_http.h"
 #include "http_exchange.h"
 #include "log.h"
 #include "metrics.h"
@@ -398,6 +399,8 @@ static int register_metrics(atr_http_server_t *srv) {
 int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
                    char **err) {
   pthread_once(&library_once, library_init);
+  atr_host_http_bind(&(atr_host_http_t){.respond = atr__http_respond,
+                                        .header = atr__http_header});
   atr_http_server_t *srv = calloc(1, sizeof *srv);
   if (!srv || register_metrics(srv) != 0) {
     free(srv);
