@@ -501,13 +501,10 @@ static int add_org_roles(atr_api_req_t *r, uint32_t *roles) {
   if (!r->route->org_param || !r->signed_in)
     return 0;
   const char *org = atr_api_param(r, r->route->org_param);
-  atr_db_t db;
   char *err = NULL;
   uint32_t org_roles = 0;
-  int rc = atr_db_open(r->env->dom.store, &db, &err);
-  if (rc == 0)
-    rc = atr_org_roles(&db, org, r->actor.user_id, r->org_id, &org_roles, &err);
-  atr_db_close(&db);
+  int rc = atr_actor_org_roles(r->env->dom.store, &r->actor, org, r->org_id,
+                               &org_roles, &err);
   if (rc == ATR_ENOENT) {
     atr_api_error(r, 404, "Organization not found.", org);
   } else if (rc != 0) {
@@ -629,16 +626,13 @@ bool atr_api_authorize(atr_api_req_t *r, const char *org_id, atr_resource_t res,
                        atr_action_t act, bool self) {
   uint32_t roles = r->actor.roles;
   if (org_id && *org_id) {
-    atr_db_t db;
     char *err = NULL;
     char resolved[37];
     uint32_t org_roles = 0;
-    if (atr_db_open(r->env->dom.store, &db, &err) == 0) {
-      if (atr_org_roles(&db, org_id, r->actor.user_id, resolved, &org_roles,
-                        &err) == 0)
-        roles |= org_roles;
-      atr_db_close(&db);
-    }
+    /* an organization that cannot be read grants nothing more */
+    if (atr_actor_org_roles(r->env->dom.store, &r->actor, org_id, resolved,
+                            &org_roles, &err) == 0)
+      roles |= org_roles;
     free(err);
   }
   if (atr_rbac_allowed(roles, res, act, self))

@@ -33,6 +33,19 @@ int atr_actor_roles(atr_db_t *db, const atr_actor_t *actor, const char *org_id,
   return rc;
 }
 
+int atr_actor_org_roles(atr_store_t *store, const atr_actor_t *actor,
+                        const char *org, char org_id[37], uint32_t *roles,
+                        char **err) {
+  *roles = 0;
+  org_id[0] = '\0';
+  atr_db_t db = {0};
+  int rc = atr_db_open(store, &db, err);
+  if (rc == 0)
+    rc = atr_org_roles(&db, org, actor->user_id, org_id, roles, err);
+  atr_db_close(&db);
+  return rc;
+}
+
 int atr_actor_allowed(atr_db_t *db, const atr_actor_t *actor,
                       const char *org_id, atr_resource_t res, atr_action_t act,
                       bool self, char **err) {

@@ -46,6 +46,13 @@ bool atr_actor_is_user(const atr_actor_t *actor);
 int atr_actor_roles(atr_db_t *db, const atr_actor_t *actor, const char *org_id,
                     uint32_t *roles, char **err);
 
+/* The organization named org (an id or a name, case-insensitive) into
+ * org_id, and the roles the actor holds in it (0 for a non-member), on a
+ * connection of its own. ATR_ENOENT when there is no such organization. */
+int atr_actor_org_roles(atr_store_t *store, const atr_actor_t *actor,
+                        const char *org, char org_id[37], uint32_t *roles,
+                        char **err);
+
 /* May the actor do act on res in org_id (NULL or "" for none)? self: the
  * target is the actor's own. 0 when allowed; ATR_EPERM with *err naming
  * what was refused when not; another ATR_E… when the roles could not be
