@@ -86,6 +86,13 @@ void atr__policy_state_close(lua_State *L, atr__policy_run_t *run);
  * read-only; the stack is left as it was. Raises (out of memory): call it
  * from a protected C function. */
 void atr__sandbox_open(lua_State *L);
+
+/* Run fn(arg) on a thread with a stack of ATR__POLICY_STACK bytes and wait
+ * for it: the same room for every evaluation, on an HTTP worker (whose
+ * stack is small) as offline on the main thread. 0, or ATR_ENOMEM when
+ * no thread could be started (then fn did not run). */
+#define ATR__POLICY_STACK (8u << 20)
+int atr__policy_on_own_stack(void (*fn)(void *arg), void *arg);
 /* Push `input` as a deeply read-only table named "input" (JSON null is
  * nil). Raises on a too deep input; call protected. */
 void atr__sandbox_push_input(lua_State *L, json_t *input);
