@@ -16,6 +16,7 @@
 #include "atrium/error.h"
 #include "audit.h"
 #include "http_exchange.h"
+#include "json_bounds.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "session.h"
@@ -264,7 +265,25 @@ void atr_api_header(atr_api_req_t *r, const char *name, const char *value) {
   atr__http_add_header(r->x, name, value);
 }
 
+/* What a body may hold before jansson builds it: enough for any request the
+ * API takes, far less than what would exhaust a worker's stack or the
+ * memory of the server. Before sign-in only the small bodies of sign-in
+ * and the first user are legitimate. */
+static const atr_json_bounds_t body_bounds = {.max_depth = 64,
+                                              .max_values = 100000};
+static const atr_json_bounds_t anonymous_body_bounds = {.max_depth = 16,
+                                                        .max_values = 1000};
+
 json_t *atr_api_body(atr_api_req_t *r) {
+  char why[100];
+  if (atr_json_measure(r->body, r->body_len,
+                       r->signed_in ? &body_bounds : &anonymous_body_bounds,
+                       why, sizeof why) != 0) {
+    char detail[200];
+    snprintf(detail, sizeof detail, "The body is %s.", why);
+    atr_api_error(r, 413, "Request body too complex.", detail);
+    return NULL;
+  }
   json_error_t jerr;
   json_t *j = r->body_len ? json_loadb(r->body, r->body_len,
                                        JSON_REJECT_DUPLICATES, &jerr)
