@@ -17,6 +17,7 @@
 #include "atrium/error.h"
 #include "events.h"
 #include "http.h"
+#include "integrity.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy_hooks.h"
@@ -44,6 +45,10 @@ typedef struct server {
   bool stopping;
 } server_t;
 
+/* How often SQLite's quick_check runs after the one at start: it reads
+ * every page, so not often; an hour bounds how long damage goes unseen. */
+#define INTEGRITY_INTERVAL_MS (60 * 60 * 1000)
+
 static void close_handle(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h))
@@ -56,6 +61,7 @@ static void stop_jobs(server_t *s) {
   atr_provd_stop(s->provd);
   s->provd = NULL;
   atr_events_stop(s->events);
+  atr_integrity_stop();
   atr_stats_fini();
 }
 
@@ -177,7 +183,8 @@ static void init_loop(server_t *s) {
   s->drained.data = s;
 }
 
-/* /readyz: the database answers a trivial query. */
+/* /readyz: the database answers a trivial query, and its last integrity
+ * check found no damage. */
 static int database_ready(void *ud, char **err) {
   server_t *s = ud;
   atr_db_t db;
@@ -187,6 +194,14 @@ static int database_ready(void *ud, char **err) {
   int64_t one = 0;
   rc = atr_db_query_int(&db, "SELECT 1", NULL, 0, &one, err);
   atr_db_close(&db);
+  char *found = NULL;
+  if (rc == 0 && atr_integrity_last(&found, NULL) == ATR_INTEGRITY_DAMAGED) {
+    rc = ATR_EIO;
+    if (asprintf(err, "the database integrity check failed: %s",
+                 found ? found : "(no detail)") < 0)
+      *err = NULL;
+  }
+  free(found);
   return rc;
 }
 
@@ -206,6 +221,9 @@ static int start_serving(server_t *s, char **err) {
     rc = atr_app_check_flags(s->app, err);
   if (rc == 0)
     rc = atr_app_open_store(s->app, true, err);
+  if (rc != 0)
+    return rc;
+  rc = atr_integrity_start(&s->app->store, INTEGRITY_INTERVAL_MS, err);
   if (rc != 0)
     return rc;
   register_core_metrics(s);

@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "atrium/error.h"
+#include "integrity.h"
 #include "provd.h"
+#include "rows.h"
 
 #define DB_ROUNDS 3
 
@@ -169,6 +171,35 @@ static void daemons_message(const atr_health_config_t *cfg, size_t ntypes,
   }
 }
 
+/* The last integrity check (integrity.h): damage is unhealthy; a check that
+ * has not run yet is degraded, so nobody reads "healthy" for a file that
+ * was never looked at. */
+static json_t *check_integrity(int *status) {
+  char *found = NULL;
+  int64_t at = 0;
+  atr_integrity_state_t state = atr_integrity_last(&found, &at);
+  static const struct {
+    int status;
+    const char *message;
+  } by_state[] = {
+      [ATR_INTEGRITY_UNKNOWN] = {ATR_HEALTH_DEGRADED,
+                                 "the integrity check has not run yet"},
+      [ATR_INTEGRITY_OK] = {ATR_HEALTH_HEALTHY, "quick_check found nothing"},
+      [ATR_INTEGRITY_DAMAGED] = {ATR_HEALTH_UNHEALTHY,
+                                 "quick_check found damage: restore the last "
+                                 "backup"},
+      [ATR_INTEGRITY_NOT_APPLICABLE] = {ATR_HEALTH_HEALTHY,
+                                        "not applicable: the database checks "
+                                        "its own pages"}};
+  *status = by_state[state].status;
+  json_t *c = check_new("database_integrity", *status, by_state[state].message);
+  if (found && state == ATR_INTEGRITY_DAMAGED)
+    json_object_set_new(c, "found", json_string(found));
+  json_object_set_new(c, "checked_at", atr_time_json(at));
+  free(found);
+  return c;
+}
+
 static json_t *check_daemons(const atr_health_config_t *cfg, int *status) {
   int64_t now = atr_db_now_us();
   int64_t count = 0, last_us = 0;
@@ -307,6 +338,8 @@ json_t *atr_health_checks(const atr_health_config_t *cfg, int *worst) {
   /* The database first: its round trip also tells a storage plugin's
    * pool whether the server is back, which that plugin's check reports. */
   json_t *c = check_database(cfg->store, &status);
+  add(checks, c, status, worst);
+  c = check_integrity(&status);
   add(checks, c, status, worst);
   c = check_daemons(cfg, &status);
   add(checks, c, status, worst);

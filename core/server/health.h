@@ -9,6 +9,8 @@
  *                        borrowing a connection): healthy under 10 ms (the
  *                        Coder Validated Architecture's figure), degraded
  *                        at or over it, unhealthy when it fails
+ *   database_integrity   the last integrity check (integrity.h): damage
+ *                        is unhealthy, not yet run degraded
  *   provisioner_daemons  daemons of the deployment (every replica) whose
  *                        last_seen_at is within the last minute; see
  *                        atr_health_checks for the rule

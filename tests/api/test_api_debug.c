@@ -388,14 +388,15 @@ static void the_health_report_names_every_check(void **state) {
   const char *storage =
       on_postgres ? "plugin:storage_postgres" : "plugin:storage_sqlite";
   const char *const order[] = {"database",
+                               "database_integrity",
                                "provisioner_daemons",
                                storage,
                                "plugin:auth_password",
                                "plugin:provisioner_echo",
                                "access_url"};
   const json_t *checks = json_object_get(r.json, "checks");
-  assert_int_equal(json_array_size(checks), 6);
-  for (size_t i = 0; i < 6; i++)
+  assert_int_equal(json_array_size(checks), 7);
+  for (size_t i = 0; i < 7; i++)
     assert_string_equal(jstr(json_array_get(checks, i), "name"), order[i]);
 
   const json_t *db = check(&r, "database");
