@@ -19,6 +19,7 @@
 #include "atrium/plugin.h"
 #include "host_http.h"
 #include "http_exchange.h"
+#include "http_path.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
@@ -318,11 +319,17 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
                            .closing = atomic_load(&srv->draining),
                            .draining = &srv->draining};
   const char *method = ri->request_method;
-  const char *path = ri->local_uri ? ri->local_uri : "/";
+  const char *why = NULL;
+  char *decoded =
+      atr_http_path_decode(ri->local_uri ? ri->local_uri : "/", &why);
+  const char *path = decoded ? decoded : "/";
 
   const char *route = NULL;
   char who[65] = "";
-  if (headers_too_large(ri, srv->max_header_size)) {
+  if (!decoded) {
+    respond_error(&x, 400, "Invalid request path.", why);
+    route = "rejected";
+  } else if (headers_too_large(ri, srv->max_header_size)) {
     respond_error(&x, 431, "Request header fields too large.",
                   "The request line and headers are larger than "
                   "http.max_header_size.");
@@ -362,6 +369,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
   }
   free_extra_headers(&x);
   account(srv, &x, method, route, who, started);
+  free(decoded);
   atomic_fetch_sub(&srv->in_flight, 1);
   return x.status;
 }
@@ -422,15 +430,13 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
                                     ? cfg->max_header_size * 2
                                     : 16384));
   snprintf(timeout, sizeof timeout, "%lld", (long long)cfg->request_timeout_ms);
-  const char *options[] = {"listening_ports",
-                           cfg->address,
-                           "num_threads",
-                           threads,
-                           "request_timeout_ms",
-                           timeout,
-                           "enable_keep_alive",
-                           "yes",
-                           NULL};
+  const char *options[] = {"listening_ports", cfg->address, "num_threads",
+                           threads, "request_timeout_ms", timeout,
+                           "enable_keep_alive", "yes",
+                           /* raw paths: http_path.c decodes and checks */
+                           "decode_url", "no",
+                           /* no CORS grants: the API is same-origin */
+                           "access_control_allow_origin", "", NULL};
   struct mg_callbacks callbacks = {.log_message = log_message};
   struct mg_init_data init = {.callbacks = &callbacks,
                               .configuration_options = options};

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Hostile request bodies against a real `atrium server` (issue 13).
+"""Hostile requests against a real `atrium server` (issue 13).
 
-  hostile_bodies.py ATRIUM_BIN PLUGIN_DIR
+  hostile_requests.py ATRIUM_BIN PLUGIN_DIR
 
 Before the JSON bounds, a small body nested deeply enough crashed the
 server from a worker thread (SIGSEGV) before any sign-in, and six 15 MiB
 bodies of tiny arrays grew it to gigabytes. Each case here sends one, and
 asserts the exact answer, that the server still serves, and how far its
-peak memory moved.
+peak memory moved. Paths with an encoded NUL (which civetweb's decoding
+cut short, so "/users%00/x" reached "/users"), invalid UTF-8 or an
+encoded dot segment answer 400, and a CORS preflight gets no grant.
 """
+import http.client
 import json
 import os
 import shutil
@@ -81,12 +84,39 @@ def signed_in_bodies(srv):
     check(srv.alive(), "the server serves after signed-in bodies")
 
 
+def hostile_paths(srv):
+    for path, detail in [
+            ("/api/v2/users%00/first", "The path has an encoded NUL (%00)."),
+            ("/api/v2/users/%ff%fe", "The path is not valid UTF-8."),
+            ("/api/v2/users/%C0%AF", "The path is not valid UTF-8."),
+            ("/api/v2/users/%2e%2e", 'The path has a "." or ".." segment.'),
+            ("/api/v2/users/%4", "The path has a malformed percent escape.")]:
+        status, answer = srv.request("GET", path)
+        check(status == 400 and answer == {
+            "message": "Invalid request path.", "detail": detail},
+            f"GET {path}: 400 {detail} (got {status} {answer})")
+    status, answer = srv.request("GET", "/api/v2/buildinfo")
+    check(status == 200, f"an ordinary path still answers (got {status})")
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    c.request("OPTIONS", "/api/v2/users/login", headers={
+        "Origin": "http://elsewhere.example",
+        "Access-Control-Request-Method": "POST"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    check(r.getheader("Access-Control-Allow-Origin") is None,
+          "a CORS preflight from another origin gets no "
+          f"Access-Control-Allow-Origin (got {r.status} "
+          f"{r.getheader('Access-Control-Allow-Origin')})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="atrium-hostile-")
     srv = Server(ATRIUM, PLUGINS, tmp)
     srv.start()
     try:
-        for case in (deep_bodies, many_values, signed_in_bodies):
+        for case in (deep_bodies, many_values, signed_in_bodies,
+                     hostile_paths):
             try:
                 case(srv)
             except OSError as e:  # the server hung up or is gone
