@@ -7,6 +7,9 @@
 #   dockerd.sh stop DIR      stop it by its PID and wait for it, its
 #                            containerd and the containers' shims
 #   dockerd.sh status DIR    "running ..." (exit 0) or "stopped" (exit 3)
+#   dockerd.sh pause DIR     freeze dockerd (SIGSTOP): every Engine API call
+#                            waits, so a test can hold a build mid-apply
+#   dockerd.sh resume DIR    let it go on (SIGCONT)
 #
 # The engine is Debian docker.io's dockerd, run as root with its own data
 # root, exec root and pid file, without a bridge and without touching
@@ -38,7 +41,7 @@ die() {
 }
 
 usage() {
-  echo "usage: $prog start|stop|status DIR" >&2
+  echo "usage: $prog start|stop|status|pause|resume DIR" >&2
   exit 2
 }
 
@@ -245,9 +248,19 @@ cmd_status() {
   return 3
 }
 
+# Freezing dockerd alone (not containerd, not the containers) is enough:
+# atrium's provisioner only ever talks to dockerd's API.
+cmd_signal() { # SIGNAL
+  resolve_base no
+  local pid
+  pid=$(dockerd_pid) || die "not running"
+  kill "-$1" "$pid"
+  echo "$prog: sent SIG$1 to dockerd (pid $pid)"
+}
+
 [ $# -eq 2 ] || usage
 action=$1
-case $action in start | stop | status) ;; *) usage ;; esac
+case $action in start | stop | status | pause | resume) ;; *) usage ;; esac
 
 if [ "$action" = start ]; then
   mkdir -p "$2"
@@ -268,4 +281,6 @@ case $action in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+pause) cmd_signal STOP ;;
+resume) cmd_signal CONT ;;
 esac

@@ -52,7 +52,9 @@ stop_server() {
     server_pid=
   fi
 }
+engine_paused=
 cleanup() {
+  [ -z "$engine_paused" ] || "$src/scripts/dev/dockerd.sh" resume "$dockerdir" >/dev/null || true
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   stop_server
   engine_cleanup || true
@@ -471,11 +473,16 @@ step "server killed during a start"
 run create crash --template docker -y
 expect_rc 0 "create crash"
 crash_id=$(ws_id_of crash)
+# The engine is frozen while the second start runs, so the build cannot
+# finish before the kill, however fast the machine or busy the engine.
+"$src/scripts/dev/dockerd.sh" pause "$dockerdir" >/dev/null
+engine_paused=1
 api POST "/api/v2/workspaces/$crash_id/builds" '{"transition": "start"}' >"$tmp/b.json"
 [ "$(status)" = 201 ] || fail "a second start of crash: HTTP $(status) $(cat "$tmp/b.json")"
 crash_build=$(jv 'j["id"]' <"$tmp/b.json")
-# Kill the server the moment its daemon has taken the job. (The braces
-# keep bash's "Killed" notice out of the output.)
+# Kill the server once its daemon has taken the job (its engine calls are
+# waiting on the frozen engine). The braces keep bash's "Killed" notice
+# out of the output.
 set +e
 { python3 - "$url" "$token" "$crash_build" "$server_pid" 2>&1 <<'PY'
 import json, os, signal, sys, time, urllib.request
@@ -487,7 +494,7 @@ while time.time() < end:
     st = json.load(urllib.request.urlopen(req))["job"]["status"]
     if st != "pending":
         break
-    time.sleep(0.002)
+    time.sleep(0.05)
 os.kill(int(pid), signal.SIGKILL)
 print("the job was %s when the server was killed" % st)
 sys.exit(0 if st == "running" else 1)
@@ -495,6 +502,8 @@ PY
   krc=$?; wait "$server_pid"; } 2>/dev/null
 set -e
 server_pid=
+"$src/scripts/dev/dockerd.sh" resume "$dockerdir" >/dev/null
+engine_paused=
 [ "$krc" = 0 ] || fail "the server was not killed while the crash build ran"
 echo "after the kill, the engine has: $(containers_of "$crash_id" | jv '[(c["Names"][0], c["State"], c["Labels"]["dev.atrium.build_number"]) for c in j]')"
 start_server "$tmp/atrium-reap.yaml"
