@@ -1,4 +1,5 @@
-/* core/api_files.h — POST /api/v2/files and GET /api/v2/files/{fileid}. */
+/* core/api/api_files.h — POST /api/v2/files and GET /api/v2/files/{fileid}
+ * (the rules are in core/domain/files.h). */
 #ifndef ATRIUM_CORE_API_FILES_H
 #define ATRIUM_CORE_API_FILES_H
 

@@ -1,5 +1,7 @@
-/* core/api_templates.h — template versions (an uploaded archive and its
- * import job) and templates (a name, settings and an active version). */
+/* core/api/api_templates.h — the routes of template versions (an uploaded
+ * archive and its import job) and templates (a name, settings and an
+ * active version); the rules are in core/domain/templates.h and
+ * template_versions.h. */
 #ifndef ATRIUM_CORE_API_TEMPLATES_H
 #define ATRIUM_CORE_API_TEMPLATES_H
 
@@ -20,8 +22,8 @@ int atr_api_template_delete(atr_api_req_t *r);
 int atr_api_template_versions_list(atr_api_req_t *r);
 int atr_api_template_version_promote(atr_api_req_t *r);
 
-/* A Template by id (NULL org: any organization). ATR_ENOENT when there is
- * no such template that is not deleted. */
+/* Kept for api_workspaces.c: atr_template_load (templates.h), which new
+ * code calls directly. */
 int atr_api_load_template(atr_db_t *db, const char *id, json_t **out,
                           char **err);
 
