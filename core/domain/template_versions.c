@@ -11,7 +11,7 @@
 #include "events.h"
 #include "files.h"
 #include "params.h"
-#include "provd.h"
+#include "provisioners.h"
 #include "queue.h"
 #include "rows.h"
 #include "templates.h"
@@ -274,10 +274,10 @@ static void provisioner_from_file(atr_db_t *db, const char *file_id, char *buf,
 /* A validation unless an enabled provisioner plugin has this type. */
 static void check_provisioner(const atr_loader_t *loader, const char *type,
                               atr_fault_t *fault) {
-  if (atr_provd_find(loader, type))
+  if (atr_provisioner_find(loader, type))
     return;
   size_t n = 0;
-  const char **types = atr_provd_types(loader, &n);
+  const char **types = atr_provisioner_types(loader, &n);
   char list[512] = "";
   for (size_t i = 0; types && i < n; i++)
     snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",

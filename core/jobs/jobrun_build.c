@@ -281,7 +281,7 @@ static char *failure(const char *what, int rc, const char *err) {
 
 /* Plan (when the plugin has it) and apply; NULL on success, else why. */
 static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
-  job->plugin = atr_provd_find(job->cfg->loader, job->row.provisioner);
+  job->plugin = atr_provisioner_find(job->cfg->loader, job->row.provisioner);
   if (!job->plugin) {
     char *msg = NULL;
     if (asprintf(&msg, "no running provisioner plugin has type %s",

@@ -181,7 +181,7 @@ static char *read_manifest(struct atr_prov_job *job, const char *dir,
 
 static char *call_parse(struct atr_prov_job *job, const char *dir,
                         const atr_manifest_t *m) {
-  job->plugin = atr_provd_find(job->cfg->loader, job->row.provisioner);
+  job->plugin = atr_provisioner_find(job->cfg->loader, job->row.provisioner);
   if (!job->plugin) {
     char *msg = NULL;
     if (asprintf(&msg, "no running provisioner plugin has type %s",

@@ -44,32 +44,6 @@ struct atr_provd {
 
 /* ---- plugins ------------------------------------------------------------- */
 
-static const atr_provisioner_ops_t *prov_ops(const atr_handle_t *h) {
-  if (h->state != ATR_PLUGIN_RUNNING || h->desc->kind != ATR_KIND_PROVISIONER)
-    return NULL;
-  return h->desc->ops;
-}
-
-const char **atr_provd_types(const atr_loader_t *loader, size_t *n) {
-  const char **types = calloc(loader->nplugins + 1, sizeof *types);
-  *n = 0;
-  for (size_t i = 0; types && i < loader->nplugins; i++) {
-    const atr_provisioner_ops_t *ops = prov_ops(loader->plugins[i]);
-    if (ops && ops->type)
-      types[(*n)++] = ops->type;
-  }
-  return types;
-}
-
-atr_handle_t *atr_provd_find(const atr_loader_t *loader, const char *type) {
-  for (size_t i = 0; i < loader->nplugins; i++) {
-    const atr_provisioner_ops_t *ops = prov_ops(loader->plugins[i]);
-    if (ops && ops->type && strcmp(ops->type, type) == 0)
-      return loader->plugins[i];
-  }
-  return NULL;
-}
-
 /* ---- registration -------------------------------------------------------- */
 
 typedef struct reg {
@@ -382,7 +356,7 @@ int atr_provd_start(const atr_provd_config_t *cfg, atr_provd_t **out,
   pool->cfg = *cfg;
   atomic_init(&pool->stopping, false);
   pthread_mutex_init(&pool->running_lock, NULL);
-  pool->types = atr_provd_types(cfg->loader, &pool->ntypes);
+  pool->types = atr_provisioner_types(cfg->loader, &pool->ntypes);
   if (pool->ntypes == 0 && cfg->daemons > 0)
     atr_log(ATR_LOG_WARN, "provisioner",
             "no provisioner plugin is running: templates cannot be imported "

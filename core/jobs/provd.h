@@ -26,6 +26,7 @@
 #include "db.h"
 #include "events.h"
 #include "loader.h"
+#include "provisioners.h"
 
 typedef struct atr_provd_config {
   atr_store_t *store;
@@ -50,11 +51,5 @@ typedef struct atr_provd atr_provd_t;
 int atr_provd_start(const atr_provd_config_t *cfg, atr_provd_t **out,
                     char **err);
 void atr_provd_stop(atr_provd_t *pool);
-
-/* The provisioner types the running plugins provide, NULL-terminated
- * (borrowed from the plugins); *n gets the count. Caller frees the array. */
-const char **atr_provd_types(const atr_loader_t *loader, size_t *n);
-/* The running provisioner plugin of a type, or NULL. */
-atr_handle_t *atr_provd_find(const atr_loader_t *loader, const char *type);
 
 #endif

@@ -208,7 +208,7 @@ static json_t *check_daemons(const atr_health_config_t *cfg, int *status) {
       daemons_seen(cfg->store, now - ATR_HEALTH_DAEMON_WINDOW_S * 1000000LL,
                    &count, &last_us, &err);
   size_t ntypes = 0;
-  const char **types = atr_provd_types(cfg->loader, &ntypes);
+  const char **types = atr_provisioner_types(cfg->loader, &ntypes);
   char msg[600];
   if (rc != 0) {
     *status = ATR_HEALTH_UNHEALTHY;
