@@ -4,10 +4,10 @@
  * nodes that later cross-checks (default vs. type/options/validation) need
  * so every error can point at file:line:col. All problems are collected. */
 #include "manifest.h"
+#include "param_regex.h"
 
 #include <ctype.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,14 +186,22 @@ static bool value_ok(const atr_param_t *p, const char *v, char *msg,
     break;
   case ATR_PARAM_STRING:
     if (p->regex) {
-      regex_t re;
-      if (regcomp(&re, p->regex, REG_EXTENDED | REG_NOSUB) != 0) {
+      atr_regex_t *re = NULL;
+      char why[200];
+      if (atr_regex_compile(p->regex, &re, why, sizeof why) != 0) {
         snprintf(msg, size, "cannot be checked: bad regex %s", p->regex);
         return false;
       }
-      int rc = regexec(&re, v, 0, NULL, 0);
-      regfree(&re);
-      if (rc != 0) {
+      int rc = atr_regex_match(re, v, strlen(v));
+      atr_regex_free(re);
+      if (rc == ATR_ERANGE) {
+        snprintf(msg, size,
+                 "cannot be checked against %s: the match would "
+                 "take too long",
+                 p->regex);
+        return false;
+      }
+      if (rc != 1) {
         snprintf(msg, size, "must match %s", p->regex);
         return false;
       }
@@ -415,16 +423,15 @@ static void check_param(ctx_t *c, const char *field, atr_param_t *p,
     add_error(c, pn->min, FIELD("validation.min"),
               "min %g is greater than max %g", p->min, p->max);
   if (pn->regex && p->regex) {
-    regex_t re;
+    atr_regex_t *re = NULL;
+    char why[200];
     if (!str)
       add_error(c, pn->regex, FIELD("validation.regex"),
                 "regex is only allowed for string parameters");
-    else if (regcomp(&re, p->regex, REG_EXTENDED | REG_NOSUB) != 0)
+    else if (atr_regex_compile(p->regex, &re, why, sizeof why) != 0)
       add_error(c, pn->regex, FIELD("validation.regex"),
-                "\"%s\" is not a valid POSIX extended regular expression",
-                p->regex);
-    else
-      regfree(&re);
+                "\"%s\" is not a valid regular expression: %s", p->regex, why);
+    atr_regex_free(re);
   }
   if (pn->monotonic && p->monotonic) {
     if (!num)

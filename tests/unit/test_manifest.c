@@ -300,7 +300,8 @@ static void validation_mistakes_are_reported(void **state) {
                 "only allowed for string parameters\n");
   assert_errors(STR "    validation: { regex: \"a(\" }\n",
                 "parameters[0].validation.regex|template.yaml:6:26: \"a(\" is "
-                "not a valid POSIX extended regular expression\n");
+                "not a valid regular expression: missing closing parenthesis "
+                "at offset 2\n");
   assert_errors(STR "    mutable: true\n    validation: { monotonic: "
                     "increasing }\n",
                 "parameters[0].validation.monotonic|template.yaml:7:30: "
