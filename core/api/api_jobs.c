@@ -92,7 +92,10 @@ static void follow(atr_api_req_t *r, const char *job_id, int64_t after,
                    atr_job_log_page_t *page) {
   atr_events_t *ev = r->env->dom.events;
   int64_t last_write = now_ms();
-  uint64_t seen = ev ? atr_events_gen(ev, ATR_EVENT_CHANGED) : 0;
+  /* The first page was read before anything was seen: read once more
+   * before waiting, so a line written in between waits for no poll. */
+  uint64_t seen = 0;
+  bool fresh = false; /* the page was read after `seen` was taken */
   int rc = 0;
   for (;;) {
     rc = send_page(r, page, &after, &last_write);
@@ -107,8 +110,9 @@ static void follow(atr_api_req_t *r, const char *job_id, int64_t after,
     atr_job_log_page_clear(page);
     if (rc != 0 || (!more && ended))
       return; /* the client went, or the job ended */
-    if (!more && !wait_more(r, seen, &last_write))
+    if (!more && fresh && !wait_more(r, seen, &last_write))
       return;
+    fresh = true;
     seen = ev ? atr_events_gen(ev, ATR_EVENT_CHANGED) : 0;
     char *err = NULL;
     rc = atr_job_logs_page(&r->env->dom, job_id, after, page, &err);
