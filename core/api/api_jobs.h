@@ -1,29 +1,38 @@
-/* core/api_jobs.h — what template versions and workspace builds share:
- * their provisioner job as JSON, its log (read or followed as server-sent
- * events), and canceling it. */
+/* core/api_jobs.h — what template versions and workspace builds share in
+ * the API: a job's log answered as a page or followed as server-sent
+ * events, and a cancel answered. The job itself (its JSON, its log rows,
+ * canceling it) is the domain's (job_view.h).
+ *
+ * Threads: HTTP worker threads (the request's). */
 #ifndef ATRIUM_CORE_API_JOBS_H
 #define ATRIUM_CORE_API_JOBS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "api.h"
+#include "job_view.h"
 
-/* The columns atr_api_job_row reads, for "SELECT " ATR_API_JOB_COLUMNS
- * " FROM provisioner_jobs j ..." (12 columns, from `first`). */
-#define ATR_API_JOB_COLUMNS                                                    \
-  "j.id, j.type, j.created_at, j.started_at, j.completed_at, "                 \
-  "j.canceled_at, j.error, j.file_id, j.worker_id, j.provisioner, "            \
-  "j.updated_at, j.logs_overflowed"
-#define ATR_API_JOB_NCOLUMNS 12
+/* The names handlers used before the job view moved to the domain. */
+#define ATR_API_JOB_COLUMNS ATR_JOB_COLUMNS
+#define ATR_API_JOB_NCOLUMNS ATR_JOB_NCOLUMNS
+#define atr_api_job_row atr_job_view_json
+#define atr_api_job_add_tags atr_job_view_add_tags
 
-/* A ProvisionerJob from the current row, columns from `first` on. */
-json_t *atr_api_job_row(atr_db_t *db, atr_db_rows_t *rows, size_t first);
-/* The job's tags added to job (a ProvisionerJob object). */
-int atr_api_job_add_tags(atr_db_t *db, json_t *job, char **err);
+/* ?after=N and ?follow=true of a log request; answers 400 and returns -1
+ * on a bad value. */
+int atr_api_job_logs_query(atr_api_req_t *r, int64_t *after, bool *follow);
+/* Answer a log whose first page (after `after`) was read: that page, or,
+ * when following, every line as it comes until the job ends. Takes the
+ * page's lines. */
+int atr_api_job_logs_answer(atr_api_req_t *r, const char *job_id, int64_t after,
+                            bool follow, atr_job_log_page_t *first);
 
-/* GET .../logs for the job: ?after=N, ?follow=true. */
+/* GET .../logs for a job whose owner the caller has checked: ?after=N,
+ * ?follow=true. */
 int atr_api_job_logs(atr_api_req_t *r, const char *job_id);
-/* PATCH .../cancel; answers itself. */
+/* PATCH .../cancel for a job whose owner the caller has checked; answers
+ * itself. */
 int atr_api_job_cancel(atr_api_req_t *r, const char *job_id);
 
 #endif

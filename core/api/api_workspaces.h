@@ -1,7 +1,9 @@
-/* core/api_workspaces.h — workspaces and their builds: create a workspace
- * (its first build), start/stop/delete builds with parameter values
- * checked against the template version's schema, and the builds' logs,
- * parameters, resources and cancelation. */
+/* core/api_workspaces.h — workspaces and their builds over HTTP: create a
+ * workspace (its first build), start/stop/delete builds, and the builds'
+ * logs, parameters, resources, state and cancelation; the schedule
+ * (api_schedule.c). The rules are the domain's (workspaces.h, builds.h).
+ *
+ * Threads: HTTP worker threads (the request's). */
 #ifndef ATRIUM_CORE_API_WORKSPACES_H
 #define ATRIUM_CORE_API_WORKSPACES_H
 
@@ -21,9 +23,5 @@ int atr_api_build_cancel(atr_api_req_t *r);
 int atr_api_build_state(atr_api_req_t *r);
 int atr_api_workspace_autostart(atr_api_req_t *r);
 int atr_api_workspace_ttl(atr_api_req_t *r);
-
-/* {workspace} → the Workspace the actor may `act` on; NULL after
- * answering (api_schedule.c shares it). */
-json_t *atr__api_workspace_for(atr_api_req_t *r, atr_action_t act);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "atrium/error.h"
+#include "audit.h"
 #include "log.h"
 #include "rbac.h"
 #include "session.h"
@@ -169,4 +170,64 @@ int atr_policy_input_people(atr_db_t *db, const char *user_id,
         json_pack("{s:s, s:s}", "id", org_id, "name", org_name));
   free(org_name);
   return rc < 0 ? rc : 0;
+}
+
+/* ---- answers and audit ------------------------------------------------------ */
+
+int atr_policy_deny_fault(const atr_decision_t *d, atr_fault_t *fault) {
+  json_t *validations = json_array();
+  json_t *denies = json_array();
+  char *detail = strdup("");
+  for (size_t i = 0; i < d->ndenies; i++) {
+    const atr_policy_msg_t *m = &d->denies[i];
+    char *next = NULL;
+    if (detail && asprintf(&next, "%s%s%s: %s", detail, i ? "; " : "",
+                           m->policy, m->message) < 0)
+      next = NULL;
+    free(detail);
+    detail = next;
+    if (m->parameter)
+      json_array_append_new(
+          validations,
+          json_pack("{s:s, s:s}", "field", m->parameter, "detail", m->message));
+    json_array_append_new(
+        denies,
+        json_pack("{s:s, s:o, s:s}", "message", m->message, "parameter",
+                  m->parameter ? json_string(m->parameter) : json_null(),
+                  "policy", m->policy));
+  }
+  /* validations go in the extra members: the answer has them even when
+   * no deny names a parameter. */
+  int rc = atr_fault_set(fault, ATR_EPERM, "Denied by policy.", "%s",
+                         detail ? detail : "");
+  if (fault && fault->code == ATR_EPERM && !fault->extra)
+    fault->extra =
+        json_pack("{s:o, s:o}", "validations", validations, "denies", denies);
+  else {
+    json_decref(validations);
+    json_decref(denies);
+  }
+  free(detail);
+  return rc;
+}
+
+void atr_policy_audit(atr_store_t *store, const atr_actor_t *actor,
+                      json_t *decision, const char *workspace_id,
+                      const char *workspace_name, const char *org_id,
+                      int status) {
+  if (!decision)
+    return;
+  char *text = json_dumps(decision, JSON_COMPACT | JSON_SORT_KEYS);
+  json_t *diff = NULL;
+  atr_audit_diff_add(&diff, "policy_decision", NULL, text, false);
+  atr_audit_record(store, actor,
+                   &(atr_audit_entry_t){.action = "policy",
+                                        .resource_type = "workspace",
+                                        .resource_id = workspace_id,
+                                        .resource_target = workspace_name,
+                                        .organization_id = org_id,
+                                        .diff = diff,
+                                        .status_code = status});
+  json_decref(diff);
+  free(text);
 }

@@ -1,7 +1,7 @@
 /* core/policy_hooks.h — where the server meets the policy engine: the
  * deployment policies in force (loaded at start, swapped on SIGHUP only
  * when every file loads), evaluating a hook with them and a template's
- * own policy, and the audit entry of a decision.
+ * own policy, how a deny is answered, and the audit entry of a decision.
  *
  * Threads: configure, reload and free on the main thread; eval from any
  * thread (the deployment set is copied under deployment_lock, then
@@ -12,7 +12,9 @@
 
 #include <jansson.h>
 
+#include "actor.h"
 #include "db.h"
+#include "fault.h"
 #include "policy.h"
 
 /* Load the deployment policies the globs match. At start a failure is an
@@ -42,5 +44,21 @@ int atr_policy_input_people(atr_db_t *db, const char *user_id,
 /* Whether the decision says anything worth recording (a deny, a warning
  * or a set). */
 bool atr_policy_hooks_noteworthy(const atr_decision_t *d);
+
+/* A deny as the caller's refusal: ATR_EPERM (403) with "Denied by
+ * policy.", every deny as "policy: message" joined by "; " in the detail,
+ * and, as the answer's members, "validations" (one per deny that names a
+ * parameter) and "denies" ([{message, parameter, policy}]). Returns
+ * ATR_EPERM. */
+int atr_policy_deny_fault(const atr_decision_t *d, atr_fault_t *fault);
+
+/* The audit entry (action "policy", resource a workspace) of a decision
+ * (atr_decision_to_json), with the status its caller answered; nothing
+ * when decision is NULL. workspace_id may be NULL (a workspace not
+ * created). */
+void atr_policy_audit(atr_store_t *store, const atr_actor_t *actor,
+                      json_t *decision, const char *workspace_id,
+                      const char *workspace_name, const char *org_id,
+                      int status);
 
 #endif
