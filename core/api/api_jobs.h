@@ -1,4 +1,4 @@
-/* core/api_jobs.h — what template versions and workspace builds share in
+/* core/api/api_jobs.h — what template versions and workspace builds share in
  * the API: a job's log answered as a page or followed as server-sent
  * events, and a cancel answered. The job itself (its JSON, its log rows,
  * canceling it) is the domain's (job_view.h).
@@ -12,12 +12,6 @@
 
 #include "api.h"
 #include "job_view.h"
-
-/* The names handlers used before the job view moved to the domain. */
-#define ATR_API_JOB_COLUMNS ATR_JOB_COLUMNS
-#define ATR_API_JOB_NCOLUMNS ATR_JOB_NCOLUMNS
-#define atr_api_job_row atr_job_view_json
-#define atr_api_job_add_tags atr_job_view_add_tags
 
 /* ?after=N and ?follow=true of a log request; answers 400 and returns -1
  * on a bad value. */

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "events.h"
 #include "files.h"
+#include "job_view.h"
 #include "params.h"
 #include "provisioners.h"
 #include "queue.h"
@@ -20,45 +21,16 @@
 
 /* ---- versions as JSON ------------------------------------------------------ */
 
-/* The version's import job, as the API's ProvisionerJob (the same shape
- * api_jobs.c gives a build's job). */
-#define JOB_COLUMNS                                                            \
-  "j.id, j.type, j.created_at, j.started_at, j.completed_at, "                 \
-  "j.canceled_at, j.error, j.file_id, j.worker_id, j.provisioner, "            \
-  "j.updated_at, j.logs_overflowed"
-
-static json_t *job_row(atr_db_t *db, atr_db_rows_t *rows, size_t c) {
-  bool started = !atr_db_is_null(db, rows, c + 3);
-  bool completed = !atr_db_is_null(db, rows, c + 4);
-  bool canceled = !atr_db_is_null(db, rows, c + 5);
-  bool failed = !atr_db_is_null(db, rows, c + 6);
-  const char *worker = atr_db_get_text(db, rows, c + 8);
-  return json_pack(
-      "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:b, "
-      "s:{}}",
-      "id", atr_row_text(db, rows, c), "type", atr_row_text(db, rows, c + 1),
-      "status", atr_job_status(started, completed, canceled, failed),
-      "created_at", atr_time_json(atr_db_get_time(db, rows, c + 2)),
-      "started_at", atr_time_json(atr_db_get_time(db, rows, c + 3)),
-      "completed_at", atr_time_json(atr_db_get_time(db, rows, c + 4)),
-      "canceled_at", atr_time_json(atr_db_get_time(db, rows, c + 5)), "error",
-      atr_row_text(db, rows, c + 6), "file_id", atr_row_text(db, rows, c + 7),
-      "worker_id", worker ? json_string(worker) : json_null(), "provisioner",
-      atr_row_text(db, rows, c + 9), "updated_at",
-      atr_time_json(atr_db_get_time(db, rows, c + 10)), "logs_overflowed",
-      atr_db_get_bool(db, rows, c + 11), "tags");
-}
-
 #define VERSION_SELECT                                                         \
   "SELECT v.id, v.template_id, v.organization_id, v.name, v.message, "         \
   "v.created_at, v.updated_at, v.created_by, u.username, v.archived, "         \
-  "v.readme, " JOB_COLUMNS " FROM template_versions v JOIN users u "           \
+  "v.readme, " ATR_JOB_COLUMNS " FROM template_versions v JOIN users u "       \
   "ON u.id = v.created_by JOIN provisioner_jobs j ON j.id = v.job_id "
 #define VERSION_NCOLS 11
 
 static json_t *version_row(atr_db_t *db, atr_db_rows_t *rows) {
   const char *tid = atr_db_get_text(db, rows, 1);
-  json_t *job = job_row(db, rows, VERSION_NCOLS);
+  json_t *job = atr_job_view_json(db, rows, VERSION_NCOLS);
   return json_pack(
       "{s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s}, s:b, s:s, s:s, s:o}",
       "id", atr_row_text(db, rows, 0), "template_id",
@@ -74,12 +46,7 @@ static json_t *version_row(atr_db_t *db, atr_db_rows_t *rows) {
 }
 
 static int version_tags(atr_db_t *db, json_t *v, char **err) {
-  json_t *job = json_object_get(v, "job");
-  atr_value_t k[] = {atr_v_text(atr_json_str(job, "id"))};
-  return atr_select_object(db,
-                           "SELECT key, value FROM provisioner_job_tags "
-                           "WHERE job_id = ? ORDER BY key",
-                           k, 1, json_object_get(job, "tags"), err);
+  return atr_job_view_add_tags(db, json_object_get(v, "job"), err);
 }
 
 static const atr_select_t versions = {VERSION_SELECT, version_row,
