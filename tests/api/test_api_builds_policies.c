@@ -95,12 +95,8 @@ static size_t policy_audits(const srv_t *s) {
   return n;
 }
 
-/* A deployment policy and a template policy together deny, warn and set on
- * create and on build; the template cannot loosen the deployment's deny;
- * every such decision is audited; template_push denies an import. */
-static void policies_deny_warn_and_set(void **state) {
-  srv_t *s = *state;
-  owner_signs_in(s);
+/* Template "pol": TEMPLATE_YAML with TEMPLATE_POLICY_LUA as its policy. */
+static void make_policy_template(const srv_t *s, tmpl_t *t) {
   char yaml[2048];
   snprintf(yaml, sizeof yaml, "%spolicy: policy.lua\n", TEMPLATE_YAML);
   const char *files[] = {"template.yaml", yaml, "policy.lua",
@@ -116,13 +112,16 @@ static void policies_deny_warn_and_set(void **state) {
       s, "POST", path, s->owner_token,
       json_pack("{s:s, s:s}", "name", "pol", "template_version_id", version));
   ASSERT_ANSWER(r, 201);
-  tmpl_t t;
-  snprintf(t.id, sizeof t.id, "%s", field(&r, "id"));
+  snprintf(t->id, sizeof t->id, "%s", field(&r, "id"));
   atr_tc_res_free(&r);
+}
 
+/* Create: denied with 8 CPUs although the template set 2; allowed with
+ * 2, warned, and the template set the flavor. The workspace's id. */
+static void policies_on_create(const srv_t *s, const tmpl_t *t, char ws[37]) {
   /* create with 8 CPUs: denied, although the template set 2 */
-  r = create_workspace(s, s->owner_token, "me", "big", t.id,
-                       VALUES("cpus", "8", "flavor", "small"));
+  atr_tc_res_t r = create_workspace(s, s->owner_token, "me", "big", t->id,
+                                    VALUES("cpus", "8", "flavor", "small"));
   ASSERT_ANSWER(r, 403);
   assert_string_equal(field(&r, "message"), "Denied by policy.");
   json_t *v = json_array_get(json_object_get(r.json, "validations"), 0);
@@ -136,14 +135,14 @@ static void policies_deny_warn_and_set(void **state) {
   atr_tc_res_free(&r);
 
   /* create with 2: allowed, warned, and the template set flavor */
-  r = create_workspace(s, s->owner_token, "me", "ok", t.id,
+  r = create_workspace(s, s->owner_token, "me", "ok", t->id,
                        VALUES("cpus", "2", "flavor", "small"));
   ASSERT_ANSWER(r, 201);
   json_t *w = json_array_get(json_object_get(r.json, "warnings"), 0);
   assert_string_equal(jstr(w, "message"), "workspaces stop at night");
   assert_string_equal(jstr(w, "policy"), "caps.lua");
-  char ws[37], b1[37];
-  snprintf(ws, sizeof ws, "%s", field(&r, "id"));
+  char b1[37], path[128];
+  snprintf(ws, 37, "%s", field(&r, "id"));
   snprintf(b1, sizeof b1, "%s", jstr2(r.json, "latest_build", "id"));
   atr_tc_res_free(&r);
   wait_build(s, b1, "running");
@@ -158,10 +157,14 @@ static void policies_deny_warn_and_set(void **state) {
   }
   assert_true(large);
   atr_tc_res_free(&r);
+}
 
+/* Build: 6 CPUs denied by the build hook, nothing queued; stop warned. */
+static void policies_on_build(const srv_t *s, const char *ws) {
   /* a build asking for 6: denied by the build hook; nothing queued */
   size_t before = count_builds(s, ws);
-  r = post_build(s, s->owner_token, ws, "start", VALUES("cpus", "6"));
+  atr_tc_res_t r =
+      post_build(s, s->owner_token, ws, "start", VALUES("cpus", "6"));
   ASSERT_ANSWER(r, 403);
   assert_contains(field(&r, "detail"), "caps.lua: at most 4 CPUs here");
   atr_tc_res_free(&r);
@@ -170,17 +173,20 @@ static void policies_deny_warn_and_set(void **state) {
   /* stop: warned by name */
   r = post_build(s, s->owner_token, ws, "stop", NULL);
   ASSERT_ANSWER(r, 201);
-  w = json_array_get(json_object_get(r.json, "warnings"), 0);
+  json_t *w = json_array_get(json_object_get(r.json, "warnings"), 0);
   assert_string_equal(jstr(w, "message"), "stopping ok");
   char b2[37];
   snprintf(b2, sizeof b2, "%s", field(&r, "id"));
   atr_tc_res_free(&r);
   wait_build(s, b2, "stopped");
+}
 
-  /* schedule: a weekend autostart is denied, a long autostop capped */
+/* Schedule: a weekend autostart is denied, a long autostop capped. */
+static void policies_on_schedule(const srv_t *s, const char *ws) {
+  char path[128];
   snprintf(path, sizeof path, "/api/v2/workspaces/%s/autostart", ws);
-  r = call(s, "PUT", path, s->owner_token,
-           json_pack("{s:s}", "schedule", "30 8 * * 0,6"));
+  atr_tc_res_t r = call(s, "PUT", path, s->owner_token,
+                        json_pack("{s:s}", "schedule", "30 8 * * 0,6"));
   ASSERT_ANSWER(r, 403);
   assert_contains(field(&r, "detail"), "no autostart at weekends");
   atr_tc_res_free(&r);
@@ -194,7 +200,7 @@ static void policies_deny_warn_and_set(void **state) {
   ASSERT_ANSWER(r, 200);
   assert_int_equal(json_integer_value(json_object_get(r.json, "ttl_ms")),
                    28800000);
-  w = json_array_get(json_object_get(r.json, "warnings"), 0);
+  json_t *w = json_array_get(json_object_get(r.json, "warnings"), 0);
   assert_string_equal(jstr(w, "message"), "autostop capped at 8 hours");
   atr_tc_res_free(&r);
   snprintf(path, sizeof path, "/api/v2/workspaces/%s", ws);
@@ -204,6 +210,20 @@ static void policies_deny_warn_and_set(void **state) {
   assert_string_equal(jstr(r.json, "autostart_schedule"),
                       "CRON_TZ=Europe/Paris 30 8 * * 1-5");
   atr_tc_res_free(&r);
+}
+
+/* A deployment policy and a template policy together deny, warn and set on
+ * create and on build; the template cannot loosen the deployment's deny;
+ * every such decision is audited; template_push denies an import. */
+static void policies_deny_warn_and_set(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  tmpl_t t;
+  char ws[37], yaml[2048], file[64], version[37], path[128];
+  make_policy_template(s, &t);
+  policies_on_create(s, &t, ws);
+  policies_on_build(s, ws);
+  policies_on_schedule(s, ws);
 
   /* deny (create), warn+set (create), deny (build), warn (stop), deny
    * (autostart), warn+set (ttl) */
@@ -216,7 +236,7 @@ static void policies_deny_warn_and_set(void **state) {
   upload_yaml(s, yaml, file);
   create_version(s, file, "v2", NULL, version);
   version_path(path, sizeof path, version);
-  r = wait_end(s, path, "failed", BUILD_MS);
+  atr_tc_res_t r = wait_end(s, path, "failed", BUILD_MS);
   assert_contains(jstr(json_object_get(r.json, "job"), "error"),
                   "no parameter may be called forbidden");
   atr_tc_res_free(&r);

@@ -223,6 +223,30 @@ static bool daemons_seen_after(const atr_tc_res_t *r, const void *arg) {
   return strcmp(at, arg) > 0;
 }
 
+/* The storage plugin's, auth_password's and access_url's checks. */
+static void assert_plugin_and_url_checks(const srv_t *s, const atr_tc_res_t *r,
+                                         const char *storage) {
+  /* the storage plugins have a health callback, the others do not */
+  const json_t *st = check(r, storage);
+  assert_string_equal(jstr(st, "kind"), "storage");
+  assert_true(status_rank(jstr(st, "status")) <= 1);
+  assert_contains(jstr(st, "message"), atr_harness_on_postgres()
+                                           ? "pooled connections"
+                                           : "free on its filesystem");
+  const json_t *pw = check(r, "plugin:auth_password");
+  assert_string_equal(jstr(pw, "status"), "healthy");
+  assert_string_equal(jstr(pw, "message"),
+                      "Running; the plugin has no health check of its own.");
+  assert_string_equal(jstr(pw, "plugin"), "auth_password");
+
+  const json_t *au = check(r, "access_url");
+  assert_string_equal(jstr(au, "status"), "healthy");
+  assert_int_equal(json_integer_value(json_object_get(au, "status_code")), 200);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", s->h.port);
+  assert_string_equal(jstr(au, "url"), url);
+}
+
 static void the_health_report_names_every_check(void **state) {
   srv_t *s = *state;
   owner_signs_in(s);
@@ -263,26 +287,7 @@ static void the_health_report_names_every_check(void **state) {
                           json_object_get(pd, "provisioner_types"), 0)),
                       "echo");
   assert_contains(jstr(pd, "message"), "3 provisioner daemons seen");
-
-  /* the storage plugins have a health callback, the others do not */
-  const json_t *st = check(&r, storage);
-  assert_string_equal(jstr(st, "kind"), "storage");
-  assert_true(status_rank(jstr(st, "status")) <= 1);
-  assert_contains(jstr(st, "message"), atr_harness_on_postgres()
-                                           ? "pooled connections"
-                                           : "free on its filesystem");
-  const json_t *pw = check(&r, "plugin:auth_password");
-  assert_string_equal(jstr(pw, "status"), "healthy");
-  assert_string_equal(jstr(pw, "message"),
-                      "Running; the plugin has no health check of its own.");
-  assert_string_equal(jstr(pw, "plugin"), "auth_password");
-
-  const json_t *au = check(&r, "access_url");
-  assert_string_equal(jstr(au, "status"), "healthy");
-  assert_int_equal(json_integer_value(json_object_get(au, "status_code")), 200);
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", s->h.port);
-  assert_string_equal(jstr(au, "url"), url);
+  assert_plugin_and_url_checks(s, &r, storage);
   atr_tc_res_free(&r);
 
   /* /healthz stays the cheap liveness answer */
@@ -432,9 +437,8 @@ static void the_configuration_is_redacted_and_says_where_from(void **state) {
   atr_tc_res_free(&r);
 }
 
-static void plugins_logs_and_metrics_are_listed(void **state) {
-  srv_t *s = *state;
-  owner_signs_in(s);
+/* The three plugins, in load order, the echo one in detail. */
+static void plugins_are_listed(const srv_t *s) {
   atr_tc_res_t r = get(s, "/api/v2/debug/plugins", s->owner_token);
   ASSERT_ANSWER(r, 200);
   const json_t *list = json_object_get(r.json, "plugins");
@@ -450,7 +454,11 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
   assert_true(
       json_is_true(json_object_get(json_array_get(list, 0), "health_check")));
   atr_tc_res_free(&r);
+}
 
+/* The newest log lines, a bad limit refused. */
+static void logs_are_listed(const srv_t *s) {
+  atr_tc_res_t r;
   /* the newest lines, oldest first; this server logs each request (its
    * access line is written just after the answer is sent, so the line of
    * the request before may still be on its way: look a few times) */
@@ -484,8 +492,11 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
       jstr(json_array_get(json_object_get(r.json, "validations"), 0), "field"),
       "limit");
   atr_tc_res_free(&r);
+}
 
-  r = get(s, "/api/v2/debug/metrics", s->owner_token);
+/* The metrics snapshot: build info and a histogram. */
+static void metrics_are_listed(const srv_t *s) {
+  atr_tc_res_t r = get(s, "/api/v2/debug/metrics", s->owner_token);
   ASSERT_ANSWER(r, 200);
   assert_non_null(json_string_value(json_object_get(r.json, "time")));
   size_t i;
@@ -510,6 +521,14 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
     assert_true(json_array_size(json_object_get(hs, "buckets")) > 0);
   }
   atr_tc_res_free(&r);
+}
+
+static void plugins_logs_and_metrics_are_listed(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  plugins_are_listed(s);
+  logs_are_listed(s);
+  metrics_are_listed(s);
 }
 
 /* ---- the database goes away (PostgreSQL) -------------------------------------- */

@@ -374,26 +374,12 @@ static void a_password_change_ends_the_other_sessions(void **state) {
 
 /* ---- API tokens ------------------------------------------------------------- */
 
-static void a_token_authenticates_until_it_is_deleted(void **state) {
-  srv_t *s = *state;
-  owner_signs_in(s);
-  char member_id[37];
-  create_user(s, "member", MEMBER_EMAIL, MEMBER_PW, member_id);
-  const char *member = login(s, MEMBER_EMAIL, MEMBER_PW);
-  const char *key = create_token(s, "me", member, "ci-runner");
-  assert_int_equal(strlen(key), 33);
+/* The member's one token, listed without its secret. */
+static void token_is_listed(const srv_t *s, const char *member,
+                            const char *member_id, const char *key) {
   char key_id[11];
   snprintf(key_id, sizeof key_id, "%.10s", key);
-
-  atr_tc_res_t r = get(s, "/api/v2/users/me", key);
-  ASSERT_ANSWER(r, 200);
-  assert_string_equal(field(&r, "id"), member_id);
-  atr_tc_res_free(&r);
-  ASSERT_STATUS(
-      200, atr_tc_call(s->h.port, &(atr_tc_req_t){.path = "/api/v2/users/me",
-                                                  .bearer = key}));
-
-  r = get(s, "/api/v2/users/me/keys/tokens", member);
+  atr_tc_res_t r = get(s, "/api/v2/users/me/keys/tokens", member);
   ASSERT_ANSWER(r, 200);
   assert_int_equal(json_array_size(r.json), 1);
   json_t *t = json_array_get(r.json, 0);
@@ -407,7 +393,11 @@ static void a_token_authenticates_until_it_is_deleted(void **state) {
   assert_null(json_object_get(t, "key"));
   assert_null(strstr(r.body, key_secret(key)));
   atr_tc_res_free(&r);
+}
 
+/* Names are unique, lifetimes bounded; a second token is listed second. */
+static void token_rules(const srv_t *s, const char *member) {
+  atr_tc_res_t r;
   ASSERT_ERROR(409, "A token with this name already exists.",
                call(s, "POST", "/api/v2/users/me/keys/tokens", member,
                     json_pack("{s:s}", "token_name", "ci-runner")));
@@ -436,6 +426,28 @@ static void a_token_authenticates_until_it_is_deleted(void **state) {
                                                       "lifetime_seconds")),
                    3600);
   atr_tc_res_free(&r);
+}
+
+static void a_token_authenticates_until_it_is_deleted(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  char member_id[37];
+  create_user(s, "member", MEMBER_EMAIL, MEMBER_PW, member_id);
+  const char *member = login(s, MEMBER_EMAIL, MEMBER_PW);
+  const char *key = create_token(s, "me", member, "ci-runner");
+  assert_int_equal(strlen(key), 33);
+  char key_id[11];
+  snprintf(key_id, sizeof key_id, "%.10s", key);
+
+  atr_tc_res_t r = get(s, "/api/v2/users/me", key);
+  ASSERT_ANSWER(r, 200);
+  assert_string_equal(field(&r, "id"), member_id);
+  atr_tc_res_free(&r);
+  ASSERT_STATUS(
+      200, atr_tc_call(s->h.port, &(atr_tc_req_t){.path = "/api/v2/users/me",
+                                                  .bearer = key}));
+  token_is_listed(s, member, member_id, key);
+  token_rules(s, member);
 
   /* tokens are their owner's: another member's are out of reach */
   ASSERT_STATUS(403, get(s, "/api/v2/users/owner/keys/tokens", member));
