@@ -13,6 +13,13 @@
 
 /* ---- 3. the workspace lifecycle ------------------------------------------------- */
 
+/* Each apply takes 1 s, so the stop build is surely still running when
+ * the test asks for another one (200 ms raced the request under load). */
+static int server_up_steady(void **state) {
+  static const srv_opts_t o = {.delay = "1s"};
+  return builds_start(state, &o);
+}
+
 /* A refused create: each named field once, and no workspace made. */
 static void refused_create(const srv_t *s, const tmpl_t *t, json_t *vals,
                            const char *const *fields,
@@ -411,7 +418,8 @@ int main(int argc, char **argv) {
 #define T_WITH(f, up) cmocka_unit_test_setup_teardown(f, up, srv_stop)
 #define T_WITH2(f, up, down) cmocka_unit_test_setup_teardown(f, up, down)
   const struct CMUnitTest tests[] = {
-      T(a_workspace_is_built_stopped_started_and_deleted),
+      T_WITH(a_workspace_is_built_stopped_started_and_deleted,
+             server_up_steady),
       T(a_sensitive_value_is_never_shown),
       T(members_build_only_their_own_workspaces),
       T(twenty_workspaces_created_at_once_all_run),

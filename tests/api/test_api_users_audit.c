@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "users.h"
 
@@ -28,8 +27,7 @@ static atr_tc_res_t read_audit(const srv_t *s, json_int_t want) {
         tries == 250)
       return r;
     atr_tc_res_free(&r);
-    struct timespec pause = {.tv_nsec = 20 * 1000000L};
-    nanosleep(&pause, NULL);
+    atr_harness_sleep_ms(20);
   }
 }
 
