@@ -218,7 +218,7 @@ static void policies_on_schedule(const srv_t *s, const char *ws) {
 static void policies_deny_warn_and_set(void **state) {
   srv_t *s = *state;
   owner_signs_in(s);
-  tmpl_t t;
+  tmpl_t t = {0};
   char ws[37], yaml[2048], file[64], version[37], path[128];
   make_policy_template(s, &t);
   policies_on_create(s, &t, ws);
