@@ -1,15 +1,17 @@
-/* tests/api/client.h — a small HTTP client for the API tests: any method,
- * a JSON body, the three ways of presenting a session (Atrium-Session-Token,
- * Authorization: Bearer, the atrium_session cookie with its CSRF header),
- * and the answer's status, parsed JSON and Set-Cookie headers.
+/* tests/api/client.h — the one HTTP client of the tests: any method, a
+ * JSON body or raw bytes, extra headers, the three ways of presenting a
+ * session (Atrium-Session-Token, Authorization: Bearer, the
+ * atrium_session cookie with its CSRF header), and the answer's status,
+ * headers, body and parsed JSON; or the answer read as a stream of
+ * server-sent events while it arrives (GET …/logs?follow=true).
  *
  * Each call opens its own libcurl handle and connection, so a test sees
  * exactly what one request does. Requests go to 127.0.0.1 only and time
- * out after 10 s.
+ * out after 10 s (30 s for a stream) unless the request says otherwise.
  *
  * Memory: the request is borrowed for the call; the caller frees the
- * answer with atr_tc_res_free.
- * Threads: any; calls share nothing. */
+ * answer with atr_tc_res_free (a stream with atr_tc_events_free).
+ * Threads: any; calls share nothing (curl_global_init is the program's). */
 #ifndef ATRIUM_TEST_API_CLIENT_H
 #define ATRIUM_TEST_API_CLIENT_H
 
@@ -27,6 +29,8 @@ typedef struct atr_tc_req {
   const void *raw;    /* or these bytes, as content_type */
   size_t raw_len;
   const char *content_type;
+  const char *const *headers; /* more "Name: value" lines, NULL-ended */
+  long timeout_ms;            /* 0: the default */
 } atr_tc_req_t;
 
 typedef struct atr_tc_res {
@@ -36,6 +40,7 @@ typedef struct atr_tc_res {
   char *set_cookies; /* every Set-Cookie value, one per line */
   size_t len;        /* of body */
   char content_type[64];
+  char *headers; /* every header line of the answer, "Name: value\n" */
 } atr_tc_res_t;
 
 /* Send req to the server listening on 127.0.0.1:port. */
@@ -48,5 +53,36 @@ const char *atr_tc_str(const atr_tc_res_t *res, const char *key);
  * the answer set no such cookie. */
 const char *atr_tc_cookie(const atr_tc_res_t *res, const char *name, char *buf,
                           size_t size);
+/* The value of the answer's first header `name` (any case), into buf;
+ * NULL when there is none. */
+const char *atr_tc_header(const atr_tc_res_t *res, const char *name, char *buf,
+                          size_t size);
+
+/* ---- server-sent events -------------------------------------------------- */
+
+#define ATR_TC_EVENTS_MAX 256
+
+typedef struct atr_tc_event {
+  char name[16]; /* "message" when the frame named none */
+  json_t *data;  /* the data line parsed, or NULL */
+  double at_ms;  /* since the request was sent */
+} atr_tc_event_t;
+
+typedef struct atr_tc_events {
+  long status;
+  char content_type[64];
+  atr_tc_event_t ev[ATR_TC_EVENTS_MAX]; /* the first ATR_TC_EVENTS_MAX */
+  size_t n;
+  char *pending; /* a frame not complete yet */
+  size_t pending_len;
+  double t0;
+} atr_tc_events_t;
+
+/* Send req and read its answer as events until the server closes the
+ * stream (or the timeout, 30 s by default, passes: then a message is
+ * printed). Comment frames (": keepalive") make no event. Returns the
+ * status, also in out->status. */
+long atr_tc_events(int port, const atr_tc_req_t *req, atr_tc_events_t *out);
+void atr_tc_events_free(atr_tc_events_t *events);
 
 #endif

@@ -16,9 +16,9 @@
  * SIGTERM, which must exit 0, and the server's log must hold no
  * remembered secret. */
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,154 +26,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "client.h"
-#include "harness.h"
+#include "suite.h"
 
-#define OWNER_EMAIL "owner@example.com"
-#define OWNER_PW "Tangerine-Kiosk-41"
-#define MEMBER_PW "Velvet-Orbit-58"
 /* Planted in the echo provisioner's secret option. */
 #define CANARY "Zebra-Canary-d3b9e0f1"
 
-static bool on_postgres;
-static char pg_dsn[1024];
-static const char *pg_dir, *pg_script;
+static const char *pg_script;
 
 typedef struct srv_opts {
   const char *daemons;    /* provisioner.daemons; default 3 */
   const char *access_url; /* default: none (http://<http.address>) */
 } srv_opts_t;
 
-typedef struct srv {
-  atr_harness_t h;
-  const char *owner_token;
-} srv_t;
-
-/* ---- secrets the log must not contain ------------------------------------ */
-
-#define MAX_SECRETS 16
-static char *secrets[MAX_SECRETS];
-static size_t nsecrets;
-
-static const char *remember(const char *s) {
-  assert_true(nsecrets < MAX_SECRETS);
-  secrets[nsecrets] = strdup(s);
-  assert_non_null(secrets[nsecrets]);
-  return secrets[nsecrets++];
-}
-
-static void forget_secrets(void) {
-  for (size_t i = 0; i < nsecrets; i++)
-    free(secrets[i]);
-  nsecrets = 0;
-}
-
-static int find_secret(const char *text) {
-  for (size_t i = 0; text && i < nsecrets; i++)
-    if (strstr(text, secrets[i]))
-      return (int)i;
-  return -1;
-}
-
-/* ---- time ------------------------------------------------------------------ */
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* ---- the server ------------------------------------------------------------ */
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return NULL;
-  char *text = calloc(1, 4096);
-  size_t n = text ? fread(text, 1, 4095, f) : 0;
-  fclose(f);
-  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
-    text[--n] = '\0';
-  return text;
-}
-
-static int reset_postgres(void) {
-  PGconn *c = PQconnectdb(pg_dsn);
-  int rc = 0;
-  if (PQstatus(c) != CONNECTION_OK) {
-    print_error("cannot connect to the test PostgreSQL: %s", PQerrorMessage(c));
-    rc = -1;
-  } else {
-    PGresult *res = PQexec(c, "SET client_min_messages = warning; "
-                              "DROP SCHEMA IF EXISTS public CASCADE; "
-                              "CREATE SCHEMA public");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-      print_error("cannot reset the schema: %s", PQerrorMessage(c));
-      rc = -1;
-    }
-    PQclear(res);
-  }
-  PQfinish(c);
-  return rc;
-}
-
-static char *config_text(const srv_opts_t *o) {
-  char storage[1400], access[300] = "";
-  if (on_postgres)
-    snprintf(storage, sizeof storage,
-             "  storage_postgres:\n    enabled: true\n    dsn: \"%s\"\n"
-             "    connect_timeout: 2s\n    acquire_timeout: 2s\n",
-             pg_dsn);
-  else
-    snprintf(storage, sizeof storage, "  storage_sqlite:\n    enabled: true\n");
-  if (o->access_url)
-    snprintf(access, sizeof access, "access_url: \"%s\"\n", o->access_url);
-  char *text = NULL;
-  if (asprintf(&text,
-               "data_dir: data\n"
-               "plugin_dirs: [%s]\n"
-               "%s"
-               "log:\n  level: debug\n"
-               "http:\n  threads: 8\n"
-               "  rate_limit:\n    login: 0\n    api: 0\n"
-               "provisioner:\n  daemons: %s\n  heartbeat_interval: 300ms\n"
-               "plugins:\n%s"
-               "  auth_password:\n    enabled: true\n"
-               "    memory_cost: 8MiB\n    time_cost: 1\n"
-               "  provisioner_echo:\n    enabled: true\n    token: %s\n",
-               ATR_TEST_PLUGIN_DIR, access, o->daemons ? o->daemons : "3",
-               storage, CANARY) < 0)
-    return NULL;
-  return text;
-}
-
 static int start(void **state, const srv_opts_t *o) {
-  if (on_postgres && reset_postgres() != 0)
-    return -1;
-  srv_t *s = calloc(1, sizeof *s);
-  char *cfg = config_text(o);
-  if (!s || !cfg) {
-    free(s);
-    free(cfg);
-    return -1;
-  }
+  char top[600] = "", plugins[200];
+  if (o->access_url)
+    snprintf(top, sizeof top, "access_url: \"%s\"\n", o->access_url);
+  snprintf(top + strlen(top), sizeof top - strlen(top),
+           "provisioner:\n  daemons: %s\n  heartbeat_interval: 300ms\n",
+           o->daemons ? o->daemons : "3");
+  snprintf(plugins, sizeof plugins,
+           "  provisioner_echo:\n    enabled: true\n    token: %s\n", CANARY);
+  char *cfg = srv_config_text(&(srv_config_t){
+      .threads = 8,
+      .top = top,
+      .plugins = plugins,
+      .storage = "    connect_timeout: 2s\n    acquire_timeout: 2s\n"});
   remember(CANARY);
-  atr_harness_init(&s->h, cfg);
+  int rc = srv_start(state, cfg, NULL);
   free(cfg);
-  atr_harness_start(&s->h, NULL, NULL);
-  *state = s;
-  return 0;
+  return rc;
 }
 
 static int server_up(void **state) {
@@ -197,30 +86,11 @@ static int server_up_bad_access_url(void **state) {
   return start(state, &o);
 }
 
-static int server_down(void **state) {
-  srv_t *s = *state;
-  kill(s->h.pid, SIGTERM);
-  int status = atr_harness_wait(&s->h, 15000);
-  char *log = atr_harness_read_log(&s->h);
-  int leaked = find_secret(log);
-  if (leaked >= 0)
-    print_error("remembered secret #%d (%s) is in the server log %s\n", leaked,
-                secrets[leaked], s->h.log);
-  if (status != 0)
-    print_error("the server exited with %d after SIGTERM; its log:\n%s\n",
-                status, log ? log : "");
-  free(log);
-  atr_harness_cleanup(&s->h);
-  forget_secrets();
-  free(s);
-  return leaked >= 0 || status != 0 ? -1 : 0;
-}
-
 /* scripts/dev/postgres.sh stop|start on the fixture's cluster. */
 static int pg_ctl(const char *action) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "bash '%s' %s '%s' >/dev/null 2>&1", pg_script,
-           action, pg_dir);
+           action, atr_harness_pg_dir());
   int st = system(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -230,69 +100,7 @@ static int server_down_pg_started(void **state) {
   int rc = pg_ctl("start");
   if (rc != 0)
     print_error("cannot start the PostgreSQL fixture again: status %d\n", rc);
-  return server_down(state) != 0 || rc != 0 ? -1 : 0;
-}
-
-/* ---- calls ------------------------------------------------------------------ */
-
-static atr_tc_res_t call(const srv_t *s, const char *method, const char *path,
-                         const char *token, json_t *body) {
-  atr_tc_res_t r = atr_tc_call(s->h.port, &(atr_tc_req_t){.method = method,
-                                                          .path = path,
-                                                          .token = token,
-                                                          .body = body});
-  json_decref(body);
-  return r;
-}
-
-static atr_tc_res_t get(const srv_t *s, const char *path, const char *token) {
-  return call(s, "GET", path, token, NULL);
-}
-
-static const char *jstr(const json_t *o, const char *key) {
-  const char *v = json_string_value(json_object_get(o, key));
-  return v ? v : "(missing)";
-}
-
-#define ASSERT_ANSWER(res, want)                                               \
-  do {                                                                         \
-    if ((res).status != (want))                                                \
-      print_error("answer: %s\n", (res).body ? (res).body : "");               \
-    assert_int_equal((res).status, (want));                                    \
-  } while (0)
-
-#define ASSERT_STATUS(want, expr)                                              \
-  do {                                                                         \
-    atr_tc_res_t r_ = (expr);                                                  \
-    ASSERT_ANSWER(r_, want);                                                   \
-    atr_tc_res_free(&r_);                                                      \
-  } while (0)
-
-static void assert_contains(const char *s, const char *needle) {
-  if (!s || !strstr(s, needle))
-    print_error("\"%s\" is not in: %s\n", needle, s ? s : "(null)");
-  assert_non_null(s);
-  assert_non_null(strstr(s, needle));
-}
-
-static const char *login(const srv_t *s, const char *email,
-                         const char *password) {
-  atr_tc_res_t r =
-      call(s, "POST", "/api/v2/users/login", NULL,
-           json_pack("{s:s, s:s}", "email", email, "password", password));
-  ASSERT_ANSWER(r, 201);
-  const char *token = remember(jstr(r.json, "session_token"));
-  atr_tc_res_free(&r);
-  return token;
-}
-
-static void owner_signs_in(srv_t *s) {
-  remember(OWNER_PW);
-  ASSERT_STATUS(201,
-                call(s, "POST", "/api/v2/users/first", NULL,
-                     json_pack("{s:s, s:s, s:s}", "email", OWNER_EMAIL,
-                               "username", "owner", "password", OWNER_PW)));
-  s->owner_token = login(s, OWNER_EMAIL, OWNER_PW);
+  return srv_stop(state) != 0 || rc != 0 ? -1 : 0;
 }
 
 /* A user with a site role (NULL: a plain member), signed in. */
@@ -361,32 +169,94 @@ static void assert_report_shape(const atr_tc_res_t *r) {
   assert_int_equal(status_rank(jstr(r->json, "status")), worst);
 }
 
-/* The health report until `name`'s status is want (or timeout_ms). */
-static atr_tc_res_t wait_check(const srv_t *s, const char *name,
-                               const char *want, int timeout_ms) {
-  double until = now_ms() + timeout_ms;
+/* Whether a health report shows what a test waits for. */
+typedef bool (*report_test_t)(const atr_tc_res_t *r, const void *arg);
+
+/* The health report once ok(report, arg) holds, polled every 100 ms; after
+ * timeout_ms the last report, having printed what it waited for. */
+static atr_tc_res_t wait_report(const srv_t *s, report_test_t ok,
+                                const void *arg, const char *what,
+                                int timeout_ms) {
+  double until = atr_harness_now_ms() + timeout_ms;
   for (;;) {
     atr_tc_res_t r = health(s, s->owner_token);
-    if (r.status == 200 && strcmp(jstr(check(&r, name), "status"), want) == 0)
+    if (r.status == 200 && ok(&r, arg))
       return r;
-    if (now_ms() > until) {
-      print_error("check %s is not %s after %d ms: %s\n", name, want,
-                  timeout_ms, r.body);
+    if (atr_harness_now_ms() > until) {
+      print_error("not %s after %d ms: %s\n", what, timeout_ms, r.body);
       return r;
     }
     atr_tc_res_free(&r);
-    sleep_ms(100);
+    atr_harness_sleep_ms(100);
   }
+}
+
+typedef struct check_is {
+  const char *name, *status;
+} check_is_t;
+
+static bool check_has_status(const atr_tc_res_t *r, const void *arg) {
+  const check_is_t *c = arg;
+  return strcmp(jstr(check(r, c->name), "status"), c->status) == 0;
+}
+
+/* The health report once `name`'s status is want (or timeout_ms). */
+static atr_tc_res_t wait_check(const srv_t *s, const char *name,
+                               const char *want, int timeout_ms) {
+  char what[128];
+  snprintf(what, sizeof what, "check %s %s", name, want);
+  return wait_report(s, check_has_status, &(check_is_t){name, want}, what,
+                     timeout_ms);
+}
+
+/* Every one of the built-in daemons has checked in: one check-in makes the
+ * check healthy, so the count, not the status, is what to wait for. */
+static bool daemons_counted(const atr_tc_res_t *r, const void *arg) {
+  const json_t *pd = check(r, "provisioner_daemons");
+  return strcmp(jstr(pd, "status"), "healthy") == 0 &&
+         json_integer_value(json_object_get(pd, "count")) == *(const int *)arg;
+}
+
+/* last_seen_at of the daemons is later than arg. */
+static bool daemons_seen_after(const atr_tc_res_t *r, const void *arg) {
+  const char *at = jstr(check(r, "provisioner_daemons"), "last_seen_at");
+  return strcmp(at, arg) > 0;
+}
+
+/* The storage plugin's, auth_password's and access_url's checks. */
+static void assert_plugin_and_url_checks(const srv_t *s, const atr_tc_res_t *r,
+                                         const char *storage) {
+  /* the storage plugins have a health callback, the others do not */
+  const json_t *st = check(r, storage);
+  assert_string_equal(jstr(st, "kind"), "storage");
+  assert_true(status_rank(jstr(st, "status")) <= 1);
+  assert_contains(jstr(st, "message"), atr_harness_on_postgres()
+                                           ? "pooled connections"
+                                           : "free on its filesystem");
+  const json_t *pw = check(r, "plugin:auth_password");
+  assert_string_equal(jstr(pw, "status"), "healthy");
+  assert_string_equal(jstr(pw, "message"),
+                      "Running; the plugin has no health check of its own.");
+  assert_string_equal(jstr(pw, "plugin"), "auth_password");
+
+  const json_t *au = check(r, "access_url");
+  assert_string_equal(jstr(au, "status"), "healthy");
+  assert_int_equal(json_integer_value(json_object_get(au, "status_code")), 200);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", s->h.port);
+  assert_string_equal(jstr(au, "url"), url);
 }
 
 static void the_health_report_names_every_check(void **state) {
   srv_t *s = *state;
   owner_signs_in(s);
   /* the daemons register once the first user made the organization */
-  atr_tc_res_t r = wait_check(s, "provisioner_daemons", "healthy", 10000);
+  static const int three = 3;
+  atr_tc_res_t r = wait_report(s, daemons_counted, &three,
+                               "3 provisioner daemons counted", 10000);
   assert_report_shape(&r);
-  const char *storage =
-      on_postgres ? "plugin:storage_postgres" : "plugin:storage_sqlite";
+  const char *storage = atr_harness_on_postgres() ? "plugin:storage_postgres"
+                                                  : "plugin:storage_sqlite";
   const char *const order[] = {"database",
                                "database_integrity",
                                "provisioner_daemons",
@@ -402,8 +272,9 @@ static void the_health_report_names_every_check(void **state) {
   const json_t *db = check(&r, "database");
   assert_true(json_is_number(json_object_get(db, "latency_ms")));
   assert_true(json_number_value(json_object_get(db, "threshold_ms")) == 10.0);
-  assert_string_equal(jstr(db, "storage"),
-                      on_postgres ? "storage_postgres" : "storage_sqlite");
+  assert_string_equal(jstr(db, "storage"), atr_harness_on_postgres()
+                                               ? "storage_postgres"
+                                               : "storage_sqlite");
   /* fast or slow, it answered */
   assert_true(status_rank(jstr(db, "status")) <= 1);
   assert_contains(jstr(db, "message"), "A round trip took");
@@ -417,32 +288,14 @@ static void the_health_report_names_every_check(void **state) {
                           json_object_get(pd, "provisioner_types"), 0)),
                       "echo");
   assert_contains(jstr(pd, "message"), "3 provisioner daemons seen");
-
-  /* the storage plugins have a health callback, the others do not */
-  const json_t *st = check(&r, storage);
-  assert_string_equal(jstr(st, "kind"), "storage");
-  assert_true(status_rank(jstr(st, "status")) <= 1);
-  assert_contains(jstr(st, "message"), on_postgres ? "pooled connections"
-                                                   : "free on its filesystem");
-  const json_t *pw = check(&r, "plugin:auth_password");
-  assert_string_equal(jstr(pw, "status"), "healthy");
-  assert_string_equal(jstr(pw, "message"),
-                      "Running; the plugin has no health check of its own.");
-  assert_string_equal(jstr(pw, "plugin"), "auth_password");
-
-  const json_t *au = check(&r, "access_url");
-  assert_string_equal(jstr(au, "status"), "healthy");
-  assert_int_equal(json_integer_value(json_object_get(au, "status_code")), 200);
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d", s->h.port);
-  assert_string_equal(jstr(au, "url"), url);
+  assert_plugin_and_url_checks(s, &r, storage);
   atr_tc_res_free(&r);
 
   /* /healthz stays the cheap liveness answer */
-  atr_response_t hz = atr_http_get(&s->h, "/healthz");
+  atr_tc_res_t hz = atr_tc_call(s->h.port, &(atr_tc_req_t){.path = "/healthz"});
   assert_int_equal(hz.status, 200);
   assert_string_equal(hz.body, "OK");
-  atr_response_free(&hz);
+  atr_tc_res_free(&hz);
 }
 
 static void daemons_keep_being_seen(void **state) {
@@ -454,8 +307,7 @@ static void daemons_keep_being_seen(void **state) {
   snprintf(seen, sizeof seen, "%s", first);
   atr_tc_res_free(&r);
   /* the keeper touches last_seen_at every heartbeat interval (300 ms) */
-  sleep_ms(1000);
-  r = health(s, s->owner_token);
+  r = wait_report(s, daemons_seen_after, seen, "daemons seen again", 5000);
   ASSERT_ANSWER(r, 200);
   const char *later = jstr(check(&r, "provisioner_daemons"), "last_seen_at");
   if (strcmp(later, seen) <= 0)
@@ -467,8 +319,7 @@ static void daemons_keep_being_seen(void **state) {
 static void without_daemons_the_deployment_is_degraded(void **state) {
   srv_t *s = *state;
   owner_signs_in(s);
-  sleep_ms(500);
-  atr_tc_res_t r = health(s, s->owner_token);
+  atr_tc_res_t r = wait_check(s, "provisioner_daemons", "degraded", 5000);
   assert_report_shape(&r);
   const json_t *pd = check(&r, "provisioner_daemons");
   assert_string_equal(jstr(pd, "status"), "degraded");
@@ -554,7 +405,8 @@ static void the_configuration_is_redacted_and_says_where_from(void **state) {
   atr_tc_res_t r = get(s, "/api/v2/debug/config", s->owner_token);
   ASSERT_ANSWER(r, 200);
   assert_int_equal(find_secret(r.body), -1); /* the canary, the DSN */
-  assert_null(strstr(r.body, pg_dsn[0] ? pg_dsn : "\x01"));
+  const char *dsn = atr_harness_pg_dsn();
+  assert_null(strstr(r.body, dsn[0] ? dsn : "\x01"));
   assert_string_equal(jstr(r.json, "config_file"), s->h.config);
   const json_t *core = json_object_get(r.json, "core");
   const json_t *addr = option(core, "http.address");
@@ -577,7 +429,7 @@ static void the_configuration_is_redacted_and_says_where_from(void **state) {
   assert_string_equal(
       jstr(option(json_object_get(echo, "options"), "greeting"), "source"),
       "default");
-  if (on_postgres) {
+  if (atr_harness_on_postgres()) {
     const json_t *pg = json_object_get(plugins, "storage_postgres");
     assert_string_equal(
         jstr(option(json_object_get(pg, "options"), "dsn"), "value"),
@@ -586,9 +438,8 @@ static void the_configuration_is_redacted_and_says_where_from(void **state) {
   atr_tc_res_free(&r);
 }
 
-static void plugins_logs_and_metrics_are_listed(void **state) {
-  srv_t *s = *state;
-  owner_signs_in(s);
+/* The three plugins, in load order, the echo one in detail. */
+static void plugins_are_listed(const srv_t *s) {
   atr_tc_res_t r = get(s, "/api/v2/debug/plugins", s->owner_token);
   ASSERT_ANSWER(r, 200);
   const json_t *list = json_object_get(r.json, "plugins");
@@ -604,7 +455,11 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
   assert_true(
       json_is_true(json_object_get(json_array_get(list, 0), "health_check")));
   atr_tc_res_free(&r);
+}
 
+/* The newest log lines, a bad limit refused. */
+static void logs_are_listed(const srv_t *s) {
+  atr_tc_res_t r;
   /* the newest lines, oldest first; this server logs each request (its
    * access line is written just after the answer is sent, so the line of
    * the request before may still be on its way: look a few times) */
@@ -624,7 +479,7 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
     }
     atr_tc_res_free(&r);
     if (!seen)
-      usleep(50000);
+      atr_harness_sleep_ms(50);
   }
   assert_true(seen);
   r = get(s, "/api/v2/debug/logs", s->owner_token);
@@ -638,8 +493,11 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
       jstr(json_array_get(json_object_get(r.json, "validations"), 0), "field"),
       "limit");
   atr_tc_res_free(&r);
+}
 
-  r = get(s, "/api/v2/debug/metrics", s->owner_token);
+/* The metrics snapshot: build info and a histogram. */
+static void metrics_are_listed(const srv_t *s) {
+  atr_tc_res_t r = get(s, "/api/v2/debug/metrics", s->owner_token);
   ASSERT_ANSWER(r, 200);
   assert_non_null(json_string_value(json_object_get(r.json, "time")));
   size_t i;
@@ -664,6 +522,14 @@ static void plugins_logs_and_metrics_are_listed(void **state) {
     assert_true(json_array_size(json_object_get(hs, "buckets")) > 0);
   }
   atr_tc_res_free(&r);
+}
+
+static void plugins_logs_and_metrics_are_listed(void **state) {
+  srv_t *s = *state;
+  owner_signs_in(s);
+  plugins_are_listed(s);
+  logs_are_listed(s);
+  metrics_are_listed(s);
 }
 
 /* ---- the database goes away (PostgreSQL) -------------------------------------- */
@@ -717,29 +583,19 @@ static void while_postgres_is_down_the_owner_sees_it(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "sqlite") == 0) {
-    on_postgres = false;
-  } else if (argc >= 4 && strcmp(argv[1], "postgres") == 0) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/dsn", argv[2]);
-    char *dsn = read_file(path);
-    if (!dsn || !*dsn) {
-      fprintf(stderr, "test_api_debug: no DSN in %s\n", path);
-      free(dsn);
-      return 1;
-    }
-    snprintf(pg_dsn, sizeof pg_dsn, "%s", dsn);
-    free(dsn);
-    pg_dir = argv[2];
-    pg_script = argv[3];
-    on_postgres = true;
-  } else {
+  int next =
+      atr_harness_backend(argc, argv, "sqlite | postgres PGDIR PGSCRIPT");
+  if (next < 0)
+    return 2;
+  bool on_postgres = atr_harness_on_postgres();
+  if (on_postgres && next >= argc) {
     fprintf(stderr, "usage: test_api_debug sqlite | postgres PGDIR PGSCRIPT\n");
     return 2;
   }
+  pg_script = on_postgres ? argv[next] : NULL;
   curl_global_init(CURL_GLOBAL_DEFAULT);
-#define T(f) cmocka_unit_test_setup_teardown(f, server_up, server_down)
-#define T_WITH(f, up) cmocka_unit_test_setup_teardown(f, up, server_down)
+#define T(f) cmocka_unit_test_setup_teardown(f, server_up, srv_stop)
+#define T_WITH(f, up) cmocka_unit_test_setup_teardown(f, up, srv_stop)
   const struct CMUnitTest all[] = {
       T(the_health_report_names_every_check),
       T(daemons_keep_being_seen),
@@ -759,8 +615,9 @@ int main(int argc, char **argv) {
 #undef T
 #undef T_WITH
   int failed = cmocka_run_group_tests_name(
-      on_postgres ? "api_debug_postgres" : "api_debug_sqlite", all, NULL, NULL);
-  if (on_postgres)
+      atr_harness_on_postgres() ? "api_debug_postgres" : "api_debug_sqlite",
+      all, NULL, NULL);
+  if (atr_harness_on_postgres())
     failed += cmocka_run_group_tests_name("api_debug_postgres_outage", pg_only,
                                           NULL, NULL);
   curl_global_cleanup();

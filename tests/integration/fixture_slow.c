@@ -26,6 +26,10 @@ static int slow_route(void *ud, atr_http_exchange_t *x,
   slow_t *s = ud;
   (void)req;
   int64_t delay = s->delay_ms;
+  /* a test waits for this line, not a guess, before it signals the server
+   * mid-request */
+  s->host->log(s->h, ATR_LOG_INFO, "slow request began, delay %lld ms",
+               (long long)delay);
   struct timespec ts = {.tv_sec = delay / 1000,
                         .tv_nsec = (delay % 1000) * 1000000};
   nanosleep(&ts, NULL);

@@ -1,8 +1,9 @@
 /* tests/integration/harness.c — see harness.h. */
 #include "harness.h"
 
+#include "client.h"
+
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -57,13 +58,13 @@ void atr_harness_init(atr_harness_t *h, const char *yaml) {
   atr_harness_write_config(h, yaml);
 }
 
-static double now_ms(void) {
+double atr_harness_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static void sleep_ms(int ms) {
+void atr_harness_sleep_ms(int ms) {
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
@@ -111,6 +112,39 @@ static void remember_server(pid_t pid) {
     }
 }
 
+/* Poll /readyz until it answers 200: the server listens and its database
+ * answers. A server that exits meanwhile fails the test at once, with
+ * its log; one that is not ready in time is killed. */
+static void wait_ready(atr_harness_t *h) {
+  double until = atr_harness_now_ms() + ATR_HARNESS_START_MS;
+  atr_tc_res_t r = {0};
+  for (;;) {
+    atr_tc_res_free(&r);
+    r = atr_tc_call(h->port,
+                    &(atr_tc_req_t){.path = "/readyz", .timeout_ms = 2000});
+    if (r.status == 200) {
+      atr_tc_res_free(&r);
+      return;
+    }
+    int st;
+    if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
+      h->pid = 0;
+      atr_tc_res_free(&r);
+      char *log = atr_harness_read_log(h);
+      die("server exited during start-up:\n%s", log ? log : "");
+    }
+    if (atr_harness_now_ms() > until)
+      break;
+    atr_harness_sleep_ms(50);
+  }
+  kill(h->pid, SIGKILL); /* never leave a stray server behind */
+  waitpid(h->pid, NULL, 0);
+  h->pid = 0;
+  atr_harness_print_log_tail(h, 30);
+  die("server was not ready (GET /readyz) within %d ms; last answer %ld %s",
+      ATR_HARNESS_START_MS, r.status, r.body ? r.body : "");
+}
+
 void atr_harness_start(atr_harness_t *h, const char *const *extra,
                        const char *const *env) {
   char addr[64];
@@ -133,44 +167,32 @@ void atr_harness_start(atr_harness_t *h, const char *const *extra,
     dup2(fd, 2);
     exec_atrium(args, env);
   }
-  double until = now_ms() + 15000;
-  while (now_ms() < until) {
-    atr_response_t r = atr_http_get(h, "/healthz");
-    long status = r.status;
-    atr_response_free(&r);
-    if (status == 200)
-      return;
-    int st;
-    if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
-      h->pid = 0;
-      char *log = atr_harness_read_log(h);
-      die("server exited during start-up:\n%s", log ? log : "");
-    }
-    sleep_ms(50);
-  }
-  kill(h->pid, SIGKILL); /* never leave a stray server behind */
-  waitpid(h->pid, NULL, 0);
-  h->pid = 0;
-  die("server did not answer /healthz within 15 s");
+  wait_ready(h);
 }
 
 int atr_harness_wait(atr_harness_t *h, int timeout_ms) {
-  double until = now_ms() + timeout_ms;
+  double until = atr_harness_now_ms() + timeout_ms;
   while (h->pid > 0) {
     int st;
     if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
       h->pid = 0;
       return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     }
-    if (now_ms() > until) {
+    if (atr_harness_now_ms() > until) {
       kill(h->pid, SIGKILL);
       waitpid(h->pid, &st, 0);
       h->pid = 0;
       return -1;
     }
-    sleep_ms(10);
+    atr_harness_sleep_ms(10);
   }
   return -1;
+}
+
+int atr_harness_stop(atr_harness_t *h, int timeout_ms) {
+  if (h->pid > 0)
+    kill(h->pid, SIGTERM);
+  return atr_harness_wait(h, timeout_ms);
 }
 
 void atr_harness_cleanup(atr_harness_t *h) {
@@ -183,72 +205,6 @@ void atr_harness_cleanup(atr_harness_t *h) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
   if (h->dir[0] && system(cmd) != 0)
     fprintf(stderr, "could not remove %s\n", h->dir);
-}
-
-static size_t collect(char *data, size_t size, size_t n, void *ud) {
-  atr_response_t *r = ud;
-  size_t add = size * n;
-  char *grown = realloc(r->body, r->len + add + 1);
-  if (!grown)
-    return 0;
-  r->body = grown;
-  memcpy(r->body + r->len, data, add);
-  r->len += add;
-  r->body[r->len] = '\0';
-  return add;
-}
-
-atr_response_t atr_http_get(const atr_harness_t *h, const char *path) {
-  return atr_http_get_with_header(h, path, NULL);
-}
-
-atr_response_t atr_http_get_with_header(const atr_harness_t *h,
-                                        const char *path, const char *header) {
-  atr_response_t r = {0};
-  struct curl_slist *headers = header ? curl_slist_append(NULL, header) : NULL;
-  char url[512];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", h->port, path);
-  CURL *c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  if (headers)
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_easy_cleanup(c);
-  curl_slist_free_all(headers);
-  return r;
-}
-
-atr_response_t atr_http_post(const atr_harness_t *h, const char *path,
-                             const char *body, size_t len) {
-  atr_response_t r = {0};
-  char url[512];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", h->port, path);
-  struct curl_slist *headers =
-      curl_slist_append(NULL, "Content-Type: application/json");
-  CURL *c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_easy_cleanup(c);
-  curl_slist_free_all(headers);
-  return r;
-}
-
-void atr_response_free(atr_response_t *r) {
-  free(r->body);
-  r->body = NULL;
 }
 
 static char *read_all(int fd) {
@@ -300,14 +256,24 @@ char *atr_harness_read_log(const atr_harness_t *h) {
 
 int atr_harness_wait_log(const atr_harness_t *h, const char *needle,
                          int timeout_ms) {
-  double until = now_ms() + timeout_ms;
+  double until = atr_harness_now_ms() + timeout_ms;
   do {
     char *log = atr_harness_read_log(h);
     int found = log && strstr(log, needle) != NULL;
     free(log);
     if (found)
       return 1;
-    sleep_ms(20);
-  } while (now_ms() < until);
+    atr_harness_sleep_ms(20);
+  } while (atr_harness_now_ms() < until);
   return 0;
+}
+
+void atr_harness_print_log_tail(const atr_harness_t *h, int n) {
+  char *log = atr_harness_read_log(h);
+  const char *from = log ? log + strlen(log) : "";
+  while (log && from > log && n >= 0)
+    if (*--from == '\n')
+      n--;
+  fprintf(stderr, "server log (%s), last lines:\n%s\n", h->log, from);
+  free(log);
 }

@@ -1,5 +1,7 @@
-/* The real `atrium server` binary: its three HTTP answers, SIGTERM draining
- * in-flight requests, SIGHUP reloading, --print-config and start-up errors. */
+/* tests/integration/test_server.c — the real `atrium server` binary: its
+ * three HTTP answers, SIGTERM draining in-flight requests, SIGHUP
+ * reloading, --print-config and start-up errors. Servers run on SQLite
+ * through the harness; calls go through tests/api/client.h. */
 #include <jansson.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -12,7 +14,9 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
+#include "client.h"
 #include "harness.h"
 #include "version.h"
 
@@ -34,6 +38,14 @@ static char *config_text(const char *delay, const char *level,
   return text;
 }
 
+/* GET path, with one more header line (NULL for none). */
+static atr_tc_res_t http_get(const atr_harness_t *h, const char *path,
+                             const char *header) {
+  const char *headers[] = {header, NULL};
+  return atr_tc_call(h->port,
+                     &(atr_tc_req_t){.path = path, .headers = headers});
+}
+
 static atr_harness_t *start_default(void) {
   atr_harness_t *h = calloc(1, sizeof *h);
   char *cfg = config_text("1s", "info", "4");
@@ -51,27 +63,27 @@ static void stop(atr_harness_t *h) {
 static void healthz_answers_ok(void **state) {
   (void)state;
   atr_harness_t *h = start_default();
-  atr_response_t r = atr_http_get(h, "/healthz");
+  atr_tc_res_t r = http_get(h, "/healthz", NULL);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.body, "OK");
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   stop(h);
 }
 
 static void readyz_answers_ok_when_the_database_does(void **state) {
   (void)state;
   atr_harness_t *h = start_default();
-  atr_response_t r = atr_http_get(h, "/readyz");
+  atr_tc_res_t r = http_get(h, "/readyz", NULL);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.body, "OK");
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   stop(h);
 }
 
 static void buildinfo_reports_version_and_commit(void **state) {
   (void)state;
   atr_harness_t *h = start_default();
-  atr_response_t r = atr_http_get(h, "/api/v2/buildinfo");
+  atr_tc_res_t r = http_get(h, "/api/v2/buildinfo", NULL);
   assert_int_equal(r.status, 200);
   json_t *j = json_loads(r.body, 0, NULL);
   assert_non_null(j);
@@ -80,14 +92,14 @@ static void buildinfo_reports_version_and_commit(void **state) {
   assert_string_equal(json_string_value(json_object_get(j, "commit")),
                       ATR_COMMIT);
   json_decref(j);
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   stop(h);
 }
 
 static void unknown_path_is_404_json(void **state) {
   (void)state;
   atr_harness_t *h = start_default();
-  atr_response_t r = atr_http_get(h, "/api/v2/nothing-here");
+  atr_tc_res_t r = http_get(h, "/api/v2/nothing-here", NULL);
   assert_int_equal(r.status, 404);
   json_t *j = json_loads(r.body, 0, NULL);
   assert_non_null(j);
@@ -96,25 +108,33 @@ static void unknown_path_is_404_json(void **state) {
   assert_string_equal(json_string_value(json_object_get(j, "detail")),
                       "No route for GET /api/v2/nothing-here.");
   json_decref(j);
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   stop(h);
 }
 
 typedef struct slow_call {
   atr_harness_t *h;
-  atr_response_t r;
+  atr_tc_res_t r;
 } slow_call_t;
 
 static void *call_slow(void *arg) {
   slow_call_t *c = arg;
-  c->r = atr_http_get(c->h, "/fixture/slow");
+  c->r = http_get(c->h, "/fixture/slow", NULL);
   return NULL;
 }
 
-static double mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+/* GET /healthz until it answers `want`, for up to timeout_ms; the last
+ * answer. */
+static atr_tc_res_t wait_healthz(const atr_harness_t *h, long want,
+                                 int timeout_ms) {
+  double until = atr_harness_now_ms() + timeout_ms;
+  for (;;) {
+    atr_tc_res_t r = http_get(h, "/healthz", NULL);
+    if (r.status == want || atr_harness_now_ms() > until)
+      return r;
+    atr_tc_res_free(&r);
+    atr_harness_sleep_ms(10);
+  }
 }
 
 static void sigterm_finishes_in_flight_request_and_exits_0(void **state) {
@@ -124,19 +144,17 @@ static void sigterm_finishes_in_flight_request_and_exits_0(void **state) {
   pthread_t t;
   pthread_create(&t, NULL, call_slow, &call);
   /* the request is inside the handler (1 s) when SIGTERM arrives */
-  struct timespec wait = {.tv_nsec = 300 * 1000000L};
-  nanosleep(&wait, NULL);
-  double sent = mono_ms();
+  assert_true(atr_harness_wait_log(h, "slow request began", 5000));
+  double sent = atr_harness_now_ms();
   kill(h->pid, SIGTERM);
   /* while it drains, new requests are turned away, not left hanging */
-  nanosleep(&wait, NULL);
-  atr_response_t late = atr_http_get(h, "/healthz");
+  atr_tc_res_t late = wait_healthz(h, 503, 900);
   assert_int_equal(late.status, 503);
   assert_non_null(
       strstr(late.body, "\"message\":\"Server is shutting down.\""));
-  atr_response_free(&late);
+  atr_tc_res_free(&late);
   int status = atr_harness_wait(h, 5000);
-  double took = mono_ms() - sent;
+  double took = atr_harness_now_ms() - sent;
   pthread_join(t, NULL);
   assert_int_equal(status, 0);
   assert_true(took < 5000);
@@ -144,7 +162,7 @@ static void sigterm_finishes_in_flight_request_and_exits_0(void **state) {
   assert_string_equal(call.r.body, "slept 1000 ms");
   assert_true(atr_harness_wait_log(
       h, "SIGTERM: finishing 1 in-flight request(s), then exiting", 0));
-  atr_response_free(&call.r);
+  atr_tc_res_free(&call.r);
   stop(h);
 }
 
@@ -162,10 +180,10 @@ static void sighup_applies_reloadable_options_and_logs_them(void **state) {
       1000));
   assert_true(atr_harness_wait_log(
       h, "plugin fixture_slow: option delay changed from 1s to 100ms", 1000));
-  atr_response_t r = atr_http_get(h, "/fixture/slow");
+  atr_tc_res_t r = http_get(h, "/fixture/slow", NULL);
   assert_int_equal(r.status, 200);
   assert_string_equal(r.body, "slept 100 ms");
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   kill(h->pid, SIGTERM);
   assert_int_equal(atr_harness_wait(h, 5000), 0);
   stop(h);
@@ -180,8 +198,8 @@ static void log_is_json_lines_when_not_a_terminal(void **state) {
   atr_harness_init(h, cfg);
   atr_harness_start(h, NULL,
                     (const char *const[]){"ATRIUM_LOG_FORMAT=auto", NULL});
-  atr_response_t r = atr_http_get(h, "/api/v2/buildinfo");
-  atr_response_free(&r);
+  atr_tc_res_t r = http_get(h, "/api/v2/buildinfo", NULL);
+  atr_tc_res_free(&r);
   assert_true(atr_harness_wait_log(h, "/api/v2/buildinfo 200", 5000));
   char *log = atr_harness_read_log(h);
   assert_non_null(log);
@@ -215,9 +233,9 @@ static void sighup_with_broken_config_keeps_running_values(void **state) {
   assert_true(atr_harness_wait_log(
       h, "reload failed, keeping the running configuration", 5000));
   assert_true(atr_harness_wait_log(h, "log.level: \"loud\" is not allowed", 0));
-  atr_response_t r = atr_http_get(h, "/healthz");
+  atr_tc_res_t r = http_get(h, "/healthz", NULL);
   assert_int_equal(r.status, 200);
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   stop(h);
 }
 
@@ -284,10 +302,10 @@ static void oversized_headers_get_431(void **state) {
   big[10000] = '\0';
   char *header = NULL;
   assert_true(asprintf(&header, "X-Big: %s", big) > 0);
-  atr_response_t r = atr_http_get_with_header(h, "/healthz", header);
+  atr_tc_res_t r = http_get(h, "/healthz", header);
   assert_int_equal(r.status, 431);
   assert_non_null(strstr(r.body, "Request header fields too large."));
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   free(header);
   free(big);
   stop(h);
@@ -305,11 +323,15 @@ static void a_body_over_the_limit_gets_413(void **state) {
   memset(body, ' ', sizeof body);
   body[0] = '{';
   body[sizeof body - 1] = '}';
-  atr_response_t r =
-      atr_http_post(&h, "/api/v2/users/login", body, sizeof body);
+  atr_tc_res_t r =
+      atr_tc_call(h.port, &(atr_tc_req_t){.method = "POST",
+                                          .path = "/api/v2/users/login",
+                                          .raw = body,
+                                          .raw_len = sizeof body,
+                                          .content_type = "application/json"});
   assert_int_equal(r.status, 413);
   assert_non_null(strstr(r.body, "Request body too large."));
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   atr_harness_cleanup(&h);
 }
 
@@ -347,6 +369,7 @@ static void address_in_use_is_a_clear_error(void **state) {
 }
 
 int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(healthz_answers_ok),
       cmocka_unit_test(readyz_answers_ok_when_the_database_does),
@@ -364,5 +387,7 @@ int main(void) {
       cmocka_unit_test(a_server_without_storage_refuses_to_start),
       cmocka_unit_test(address_in_use_is_a_clear_error),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_cleanup();
+  return failed;
 }

@@ -386,12 +386,10 @@ typedef struct scrape {
 /* One GET /metrics while the load runs, so the plugin does its work. */
 static void *run_scrape(void *arg) {
   scrape_t *s = arg;
-  atr_harness_t metrics = *s->server;
-  metrics.port = s->port;
-  atr_response_t r = atr_http_get(&metrics, "/metrics");
+  atr_tc_res_t r = atr_tc_call(s->port, &(atr_tc_req_t){.path = "/metrics"});
   s->status = r.status;
   s->len = r.len;
-  atr_response_free(&r);
+  atr_tc_res_free(&r);
   return NULL;
 }
 

@@ -3,9 +3,12 @@
  * removing members, setting organization roles, the last
  * organization-admin guard, and who gets 401, 403 and 404.
  *
- * One server (SQLite, or PostgreSQL when ATR_TEST_PG_DSN is set; password
- * sign-in) serves the whole group; each test
- * makes its own organizations and users, with names no other test uses.
+ *   test_api_orgs sqlite
+ *   test_api_orgs postgres PGDIR   (PGDIR/dsn: the fixture's libpq DSN)
+ *
+ * One server (password sign-in, on an empty database) serves the whole
+ * group, and must exit 0 on SIGTERM at the end; each test makes its own
+ * organizations and users, with names no other test uses.
  * Tests that need a second user create it with POST /api/v2/users and are
  * skipped, with a message, while that answers 501. */
 #include <jansson.h>
@@ -19,9 +22,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
+#include "client.h"
 #include "harness.h"
-#include "http_client.h"
 
 #define PASSWORD "Correct-Horse-Battery-9"
 
@@ -34,19 +38,32 @@ typedef struct env {
 
 /* ---- calls ------------------------------------------------------------ */
 
-/* method path as token (NULL: signed out) with body (NULL: none); asserts
+/* method path as token (NULL: signed out) with body (a JSON text, or NULL
+ * for none). */
+static atr_tc_res_t request(env_t *e, const char *method, const char *path,
+                            const char *token, const char *body) {
+  return atr_tc_call(e->h.port,
+                     &(atr_tc_req_t){.method = method,
+                                     .path = path,
+                                     .token = token,
+                                     .raw = body,
+                                     .raw_len = body ? strlen(body) : 0,
+                                     .content_type = "application/json"});
+}
+
+/* The same; asserts
  * the status, printing the answer when it differs; returns the parsed
  * answer (caller decrefs; NULL for an empty one). */
 static json_t *call_at(env_t *e, const char *method, const char *path,
                        const char *token, const char *body, long want,
                        const char *file, int line) {
-  atr_response_t r = atr_http_call(&e->h, method, path, token, body);
+  atr_tc_res_t r = request(e, method, path, token, body);
   if (r.status != want)
     print_error("%s:%d: %s %s answered %ld, expected %ld: %s\n", file, line,
-                method, path, r.status, want, r.body ? r.body : "");
+                method, path, r.status, want, r.body);
   _assert_int_equal((uintmax_t)r.status, (uintmax_t)want, file, line);
-  json_t *j = r.body && r.len ? json_loadb(r.body, r.len, 0, NULL) : NULL;
-  atr_response_free(&r);
+  json_t *j = json_incref(r.json);
+  atr_tc_res_free(&r);
   return j;
 }
 #define CALL(e, method, path, token, body, want)                               \
@@ -131,21 +148,19 @@ static void need_user(env_t *e, const char *username, char id[37],
   char *body = fmt("{\"email\": \"%s@example.com\", \"username\": \"%s\", "
                    "\"password\": \"" PASSWORD "\"}",
                    username, username);
-  atr_response_t r =
-      atr_http_call(&e->h, "POST", "/api/v2/users", e->owner, body);
+  atr_tc_res_t r = request(e, "POST", "/api/v2/users", e->owner, body);
   free(body);
   if (r.status == 501) {
-    atr_response_free(&r);
+    atr_tc_res_free(&r);
     print_message("SKIPPED: POST /api/v2/users answered 501 (not supported "
                   "yet); this test runs once it lands\n");
     skip();
   }
   if (r.status != 201)
-    print_error("POST /api/v2/users answered %ld: %s\n", r.status,
-                r.body ? r.body : "");
+    print_error("POST /api/v2/users answered %ld: %s\n", r.status, r.body);
   assert_int_equal(r.status, 201);
-  json_t *user = json_loadb(r.body, r.len, 0, NULL);
-  atr_response_free(&r);
+  json_t *user = json_incref(r.json);
+  atr_tc_res_free(&r);
   assert_non_null(str(user, "id"));
   snprintf(id, 37, "%s", str(user, "id"));
   json_decref(user);
@@ -156,15 +171,14 @@ static void need_user(env_t *e, const char *username, char id[37],
 
 /* ---- the server -------------------------------------------------------- */
 
-/* SQLite, or the PostgreSQL database ATR_TEST_PG_DSN names (it must be
- * empty: the group signs up the first user). */
+/* On the backend the command line names, emptied first: the group signs
+ * up the first user. */
 static int start(void **state) {
+  if (atr_harness_reset_db() != 0)
+    return -1;
   env_t *e = calloc(1, sizeof *e);
-  const char *dsn = getenv("ATR_TEST_PG_DSN");
-  char *storage = dsn && *dsn ? fmt("  storage_postgres:\n    enabled: true\n"
-                                    "    dsn: \"%s\"\n",
-                                    dsn)
-                              : fmt("  storage_sqlite:\n    enabled: true\n");
+  char *storage = atr_harness_storage_yaml(NULL);
+  assert_non_null(storage);
   char *cfg = fmt("data_dir: data\n"
                   "plugin_dirs: [%s]\n"
                   "plugins:\n"
@@ -190,11 +204,15 @@ static int start(void **state) {
   return 0;
 }
 
+/* SIGTERM, which must exit 0. */
 static int stop(void **state) {
   env_t *e = *state;
+  int status = atr_harness_stop(&e->h, 15000);
+  if (status != 0)
+    atr_harness_print_log_tail(&e->h, 30);
   atr_harness_cleanup(&e->h);
   free(e);
-  return 0;
+  return status == 0 ? 0 : -1;
 }
 
 /* ---- without a second user ----------------------------------------------- */
@@ -733,7 +751,10 @@ static void changes_are_audited_with_a_diff_of_roles(void **state) {
   json_decref(logs);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (atr_harness_backend(argc, argv, "sqlite | postgres PGDIR") < 0)
+    return 2;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signed_out_callers_get_401),
       cmocka_unit_test(the_owner_lists_every_organization),
@@ -754,5 +775,9 @@ int main(void) {
       cmocka_unit_test(an_organization_admin_manages_only_their_organization),
       cmocka_unit_test(changes_are_audited_with_a_diff_of_roles),
   };
-  return cmocka_run_group_tests(tests, start, stop);
+  int failed = cmocka_run_group_tests_name(
+      atr_harness_on_postgres() ? "api_orgs_postgres" : "api_orgs_sqlite",
+      tests, start, stop);
+  curl_global_cleanup();
+  return failed;
 }
