@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,11 +45,7 @@ static void plan(const dk_ctx_t *c, const dk_spec_t *spec,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!scratch[0]) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/atr-fuzz-XXXXXX",
-             tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(scratch))
-      abort();
+    fuzz_scratch_dir(scratch, sizeof scratch);
     snprintf(file, sizeof file, "%s/workspace.yaml", scratch);
     atexit(cleanup);
   }
