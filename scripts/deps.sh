@@ -8,6 +8,7 @@ ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
 ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   postgresql-15 curl prometheus \
   docker.io busybox-static \
+  clang \
   clang-tidy cppcheck \
   clang-format"
 

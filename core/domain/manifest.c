@@ -211,6 +211,10 @@ static bool value_ok(const atr_param_t *p, const char *v, char *msg,
   if (p->noptions) {
     for (size_t i = 0; i < p->noptions; i++) {
       double o = 0;
+      /* An option without a value is refused already; the default is
+       * still checked against the others. */
+      if (!p->options[i].value)
+        continue;
       if (strcmp(p->options[i].value, v) == 0 ||
           (p->type == ATR_PARAM_NUMBER &&
            parse_number(p->options[i].value, &o) && o == d))
