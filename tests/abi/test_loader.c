@@ -386,18 +386,21 @@ static void abi_and_size_mismatches_are_refused(void **state) {
   expect_refusal(&l, "fixture_abi_major", NULL,
                  "plugin fixture_abi_major: ABI major version 2 does not "
                  "match the host's 1; rebuild the plugin against this SDK");
-  expect_refusal(&l, "fixture_abi_minor", NULL,
-                 "plugin fixture_abi_minor: ABI minor version 5 is newer than "
-                 "the host's 0; upgrade atrium or build against an older SDK");
+  char *want = fmt("plugin fixture_abi_minor: ABI minor version 5 is newer "
+                   "than the host's %d; upgrade atrium or build against an "
+                   "older SDK",
+                   ATR_ABI_MINOR);
+  expect_refusal(&l, "fixture_abi_minor", NULL, want);
+  free(want);
   /* 88 and 40 on LP64; loader.h's "96" is only an illustration. */
-  char *want = fmt("plugin fixture_small_desc: descriptor struct_size 40 is "
-                   "smaller than %zu required for ABI 1.0",
-                   offsetof(atr_plugin_t, ops) + sizeof(void *));
+  want = fmt("plugin fixture_small_desc: descriptor struct_size 40 is "
+             "smaller than %zu required for ABI 1.%d",
+             offsetof(atr_plugin_t, ops) + sizeof(void *), ATR_ABI_MINOR);
   expect_refusal(&l, "fixture_small_desc", NULL, want);
   free(want);
   want = fmt("plugin fixture_small_ops: provisioner ops struct_size 8 is "
-             "smaller than %zu required for ABI 1.0",
-             (size_t)ATR_PROVISIONER_OPS_MIN_SIZE);
+             "smaller than %zu required for ABI 1.%d",
+             (size_t)ATR_PROVISIONER_OPS_MIN_SIZE, ATR_ABI_MINOR);
   expect_refusal(&l, "fixture_small_ops", NULL, want);
   free(want);
   expect_refusal(&l, "fixture_bad_kind", NULL,
@@ -593,6 +596,10 @@ static void the_host_table_is_complete(void **state) {
   assert_true(ATR_HOST_HAS(host, http_header));
   assert_true(ATR_HOST_HAS(host, metric_observe));
   assert_true(ATR_HOST_HAS(host, metrics_collect));
+  /* Appended in ABI 1.1: the allocator for what plugins hand over. */
+  assert_true(ATR_HOST_HAS(host, mem_alloc) && ATR_HOST_HAS(host, mem_free));
+  assert_true(ATR_HOST_HAS(host, mem_calloc));
+  assert_true(ATR_HOST_HAS(host, mem_realloc));
 }
 
 /* ---- step 10: init --- */

@@ -45,6 +45,7 @@
 #include "conf.h"
 #include "loader.h"
 #include "log.h"
+#include "prov_result.h"
 
 #define IMAGE "atrium-test/busybox:1"
 #define UNHEALTHY_IMAGE "atrium-test/unhealthy:1"
@@ -557,8 +558,9 @@ static void ws_build(ws_t *ws, build_t *b) {
   atr_param_value_t params[16];
   size_t np = 0;
   for (; pv[np].name != NULL; np++)
-    params[np] = (atr_param_value_t){pv[np].name, pv[np].value, pv[np].type,
-                                     pv[np].sensitive};
+    params[np] =
+        (atr_param_value_t){sizeof(atr_param_value_t), pv[np].name,
+                            pv[np].value, pv[np].type, pv[np].sensitive};
   atr_prov_apply_request_t req = {
       .struct_size = sizeof req,
       .job = &b->job,
@@ -595,19 +597,10 @@ static void ws_build(ws_t *ws, build_t *b) {
 
 static void build_free(build_t *b) {
   free(b->err);
-  free(b->res.state);
-  for (size_t i = 0; i < b->res.nresources; i++) {
-    atr_prov_resource_t *r = &b->res.resources[i];
-    free(r->type);
-    free(r->name);
-    free(r->id);
-    for (size_t k = 0; k < r->nmetadata; k++) {
-      free(r->metadata[k].key);
-      free(r->metadata[k].value);
-    }
-    free(r->metadata);
-  }
-  free(b->res.resources);
+  /* What the core would refuse to read fails the test here too. */
+  char *rerr = NULL;
+  assert_int_equal(atr_prov_result_check("test", &b->res, &rerr), 0);
+  atr_prov_result_release(&b->res);
   job_free(&b->job);
 }
 

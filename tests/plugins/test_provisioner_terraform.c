@@ -43,6 +43,7 @@
 #include "conf.h"
 #include "loader.h"
 #include "log.h"
+#include "prov_result.h"
 
 #define TEMPLATE_DIR ATR_TEST_SOURCE_DIR "/examples/templates/terraform-local"
 #define CANARY "Canary-tf-5e1d8b"
@@ -374,15 +375,17 @@ static size_t make_params(fx_t *f, const pv_t *extra, atr_param_value_t *out,
                        {"fail", "false", "bool", 0}};
   size_t n = 0;
   for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-    out[n++] = (atr_param_value_t){base[i].name, base[i].value, base[i].type,
-                                   base[i].sensitive};
+    out[n++] =
+        (atr_param_value_t){sizeof(atr_param_value_t), base[i].name,
+                            base[i].value, base[i].type, base[i].sensitive};
   for (size_t k = 0; extra != NULL && extra[k].name != NULL; k++) {
     size_t i = 0;
     while (i < n && strcmp(out[i].name, extra[k].name) != 0)
       i++;
     assert_true(i < max);
-    out[i] = (atr_param_value_t){extra[k].name, extra[k].value, extra[k].type,
-                                 extra[k].sensitive};
+    out[i] =
+        (atr_param_value_t){sizeof(atr_param_value_t), extra[k].name,
+                            extra[k].value, extra[k].type, extra[k].sensitive};
     if (i == n)
       n++;
   }
@@ -442,19 +445,10 @@ static void build_ok(ws_t *ws, build_t *b) {
 
 static void build_free(build_t *b) {
   free(b->err);
-  free(b->res.state);
-  for (size_t i = 0; i < b->res.nresources; i++) {
-    atr_prov_resource_t *r = &b->res.resources[i];
-    free(r->type);
-    free(r->name);
-    free(r->id);
-    for (size_t k = 0; k < r->nmetadata; k++) {
-      free(r->metadata[k].key);
-      free(r->metadata[k].value);
-    }
-    free(r->metadata);
-  }
-  free(b->res.resources);
+  /* What the core would refuse to read fails the test here too. */
+  char *rerr = NULL;
+  assert_int_equal(atr_prov_result_check("test", &b->res, &rerr), 0);
+  atr_prov_result_release(&b->res);
   free(b->workdir);
   job_free(&b->job);
 }

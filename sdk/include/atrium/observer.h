@@ -16,6 +16,10 @@
 
 #include "atrium/plugin.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct atr_event {
   uint32_t struct_size;
   const char *type; /* "http_request", "config_reloaded", ... */
@@ -30,5 +34,9 @@ typedef struct atr_observer_ops {
 
 #define ATR_OBSERVER_OPS_MIN_SIZE                                              \
   (offsetof(atr_observer_ops_t, on_event) + sizeof(void (*)(void)))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_OBSERVER_H */
