@@ -9,7 +9,8 @@ ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   postgresql-15 curl prometheus \
   docker.io busybox-static \
   clang-tidy cppcheck \
-  clang-format"
+  clang-format \
+  abigail-tools g++"
 
 atrium_install_missing() {
   local missing=()
