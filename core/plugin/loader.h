@@ -20,7 +20,7 @@
  *  7. struct sizes large enough
  *     "plugin <name>: descriptor struct_size 40 is smaller than 88 required for ABI 1.1"
  *     "plugin <name>: provisioner ops struct_size 8 is smaller than 40 required for ABI 1.1"
- *     "plugin <name>: option_size 16 is smaller than 72 required for ABI 1.1"
+ *     "plugin <name>: option_size 16 is smaller than 80 required for ABI 1.1"
  *     (and a descriptor's name must match the configured name, kind known)
  *  8. name unique
  *     "plugin <name>: a plugin with this name is already loaded from <file>"

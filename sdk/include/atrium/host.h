@@ -17,12 +17,13 @@
  *
  * Memory: strings passed in are copied; pointers handed out (option values,
  * request fields) are borrowed and stay valid as documented on each function.
- * Memory the plugin hands to the host to release as a result (provisioner
- * results, auth outputs, health messages) comes
- * from mem_alloc/mem_calloc/mem_realloc (ABI 1.1), never from the
- * plugin's own allocator: a plugin may link another C library or a C++
- * runtime whose malloc is not the host's. The atr_mem_* helpers below call
- * them (and fall back to the C library only on a table that lacks them).
+ * Results the plugin hands to the host to release (a provisioner's apply
+ * result, an auth plugin's hashes, reasons and identities) come from
+ * mem_alloc/mem_calloc/mem_realloc (ABI 1.1), never from the plugin's own
+ * allocator: a plugin may link another C library or a C++ runtime whose
+ * malloc is not the host's. The atr_mem_* helpers below call them (and
+ * fall back to the C library only on a table that lacks them). Messages
+ * (*err, a health message) stay malloc'd; the host frees them with free().
  *
  * Arrays the host hands out (metric samples) are walked by their first
  * element's struct_size, not by the plugin's sizeof, so a newer host may
@@ -197,9 +198,9 @@ typedef struct atr_host {
   void (*plugins_each)(atr_handle_t *h, atr_plugin_visit_fn visit,
                        void *user_data);
 
-  /* Appended in ABI 1.1. The host's allocator, for everything the plugin
-   * hands over for the host to release: provisioner and auth results,
-   * health messages. Any thread. Prefer the atr_mem_* helpers below. */
+  /* Appended in ABI 1.1. The host's allocator, for the results the plugin
+   * hands over for the host to release (provisioner and auth results). Any
+   * thread. Prefer the atr_mem_* helpers below. */
   void *(*mem_alloc)(size_t size);
   void *(*mem_calloc)(size_t n, size_t size);
   void *(*mem_realloc)(void *p, size_t size);

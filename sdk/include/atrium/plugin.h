@@ -88,8 +88,7 @@ typedef struct atr_plugin {
    * why (the host frees it; NULL says nothing). Called on HTTP worker
    * threads, several at once, only while the plugin runs: answer from
    * state at hand within milliseconds, never block on the network for
-   * long, and never put a secret in the message (allocate it with
-   * atr_mem_alloc/atr_mem_strdup). NULL: the plugin counts
+   * long, and never put a secret in the message. NULL: the plugin counts
    * as healthy while it runs. */
   int (*health)(void *ctx, char **message);
   /* Appended in ABI 1.1: sizeof(atr_option_t) as the plugin was built,
