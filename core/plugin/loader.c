@@ -1,8 +1,11 @@
-/* core/loader.c — finding, checking, configuring and starting plugins.
+/* core/plugin/loader.c — finding, checking, configuring and starting
+ * plugins.
  *
- * Implements the ten steps of loader.h. Everything a plugin declares is
- * checked before any plugin code past the entry symbol runs, and every
- * refusal is one line that names the plugin, the file and what to do.
+ * Implements the ten steps of loader.h; the refusals of steps 1 to 7 are in
+ * loader_checks.c. Everything a plugin declares is checked before any
+ * plugin code past the entry symbol runs, and every refusal is one line
+ * that names the plugin, the file and what to do. A running observer is
+ * added to observe.c's list when it starts and removed before its fini().
  *
  * Ownership: the loader owns its handles; a handle owns its name, file,
  * context and option sets. Option sets replaced by a reload are kept until
@@ -11,7 +14,7 @@
  * unloaded); only a refused one is closed again.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* asprintf, vasprintf, open_memstream */
+#define _GNU_SOURCE /* asprintf */
 #endif
 #include "loader.h"
 #include "loader_checks.h"
