@@ -271,6 +271,23 @@ static char *failure(const char *what, int rc, const char *err) {
   return msg ? msg : strdup(what);
 }
 
+/* A result the host cannot walk safely is dropped, state and all, and the
+ * build fails saying why (an apply that failed already keeps its own
+ * reason; this one goes to the log); the prior state stays the last known. */
+static char *checked_result(struct atr_prov_job *job, build_t *b, char *msg) {
+  char *err = NULL;
+  if (atr_prov_result_check(job->ops->type, &b->res, &err) == 0)
+    return msg;
+  char *why = failure("reading the apply result", ATR_EABI, err);
+  free(err);
+  atr_prov_result_release(&b->res);
+  if (msg == NULL)
+    return why;
+  atr_jobrun_log(job, ATR_LOG_ERROR, "Applying", "%s", why ? why : "");
+  free(why);
+  return msg;
+}
+
 /* Plan (when the plugin has it) and apply; NULL on success, else why. */
 static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
   job->plugin = atr_provd_find(job->cfg->loader, job->row.provisioner);
@@ -324,16 +341,7 @@ static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
   rc = job->ops->apply(job->plugin->ctx, &req, &b->res, &err);
   char *msg = rc == 0 ? NULL : failure("apply", rc, err);
   free(err);
-  err = NULL;
-  /* A result the host cannot walk safely is dropped, state and all: the
-   * build fails saying why, and the prior state stays the last known. */
-  if (atr_prov_result_check(job->ops->type, &b->res, &err) != 0) {
-    free(msg);
-    msg = failure("reading the apply result", ATR_EABI, err);
-    free(err);
-    atr_prov_result_release(&b->res);
-  }
-  return msg;
+  return checked_result(job, b, msg);
 }
 
 void atr__jobrun_build(struct atr_prov_job *job, const char *dir) {
