@@ -10,7 +10,8 @@ ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   docker.io busybox-static \
   clang \
   clang-tidy cppcheck \
-  clang-format"
+  clang-format \
+  abigail-tools g++"
 
 atrium_install_missing() {
   local missing=()

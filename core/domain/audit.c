@@ -14,6 +14,7 @@
 
 #include "atrium/error.h"
 #include "log.h"
+#include "observe.h"
 
 #define NIL_UUID "00000000-0000-0000-0000-000000000000"
 
@@ -221,4 +222,11 @@ void atr_audit_record(atr_store_t *store, const atr_actor_t *a,
   free(err);
   free(diff_text);
   free(extra_text);
+  atr_observe_emit("audit",
+                   json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:i, s:b}",
+                             "action", e->action, "resource_type",
+                             e->resource_type, "resource_id", e->resource_id,
+                             "resource_target", e->resource_target, "user_id",
+                             user_id, "username", a ? a->username : NULL,
+                             "status_code", e->status_code, "stored", rc == 0));
 }

@@ -1,5 +1,6 @@
 /* core/jobrun.c — see jobrun.h. */
 #include "jobrun.h"
+#include "observe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -311,6 +312,11 @@ int atr__jobrun_finish(struct atr_prov_job *job, const char *error,
             job->row.id);
   free(err);
   atr_events_job_changed(job->cfg->events, job->row.id);
+  atr_observe_emit("job_completed",
+                   json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "job_id",
+                             job->row.id, "type", job->row.type, "result",
+                             result, "error", error, "provisioner",
+                             job->row.provisioner));
   return rc;
 }
 

@@ -11,6 +11,8 @@
 
 #include "atrium/error.h"
 #include "jobrun.h"
+#include "observe.h"
+#include "prov_result.h"
 #include "stats.h"
 
 #define FACTS 12
@@ -56,19 +58,7 @@ static void build_free(build_t *b) {
   }
   free(b->params);
   free(b->prior);
-  free(b->res.state);
-  for (size_t i = 0; i < b->res.nresources; i++) {
-    atr_prov_resource_t *r = &b->res.resources[i];
-    free(r->type);
-    free(r->name);
-    free(r->id);
-    for (size_t j = 0; j < r->nmetadata; j++) {
-      free(r->metadata[j].key);
-      free(r->metadata[j].value);
-    }
-    free(r->metadata);
-  }
-  free(b->res.resources);
+  atr_prov_result_release(&b->res);
 }
 
 static char *dup0(const char *s) {
@@ -134,8 +124,9 @@ static int load_params(atr_db_t *db, build_t *b, struct atr_prov_job *job,
     }
     b->params = p;
     p[b->nparams] = (atr_param_value_t){
-        dup0(atr_db_get_text(db, rows, 0)), dup0(atr_db_get_text(db, rows, 1)),
-        dup0(atr_db_get_text(db, rows, 2)), atr_db_get_bool(db, rows, 3)};
+        sizeof(atr_param_value_t), dup0(atr_db_get_text(db, rows, 0)),
+        dup0(atr_db_get_text(db, rows, 1)), dup0(atr_db_get_text(db, rows, 2)),
+        atr_db_get_bool(db, rows, 3)};
     if (p[b->nparams].sensitive)
       add_secret(job, p[b->nparams].value);
     b->nparams++;
@@ -224,7 +215,7 @@ static int insert_resource(atr_db_t *db, const build_t *b, const char *job_id,
                      m, 4, NULL, err);
   }
   for (size_t i = 0; rc == 0 && i < r->nmetadata; i++) {
-    const atr_prov_metadata_t *md = &r->metadata[i];
+    const atr_prov_metadata_t *md = atr_prov_metadata_at(r, i);
     if (!md->key || !*md->key || strcmp(md->key, "id") == 0)
       continue;
     atr_value_t m[] = {atr_v_text(id), atr_v_text(md->key),
@@ -251,7 +242,8 @@ static int write_outcome(atr_db_t *db, void *ud, char **err) {
                        "updated_at = ? WHERE id = ?",
                        p, 3, NULL, err);
   for (size_t i = 0; rc == 0 && i < b->res.nresources; i++)
-    rc = insert_resource(db, b, o->job_id, &b->res.resources[i], err);
+    rc = insert_resource(db, b, o->job_id, atr_prov_resource_at(&b->res, i),
+                         err);
   if (rc == 0 && o->succeeded && strcmp(b->fact[F_TRANSITION], "delete") == 0) {
     atr_value_t w[] = {atr_v_time(now), atr_v_text(b->fact[F_WORKSPACE_ID])};
     rc = atr_db_exec(db,
@@ -277,6 +269,23 @@ static char *failure(const char *what, int rc, const char *err) {
   if (asprintf(&msg, "%s failed: %s", what, err ? err : atr_strerror(rc)) < 0)
     msg = NULL;
   return msg ? msg : strdup(what);
+}
+
+/* A result the host cannot walk safely is dropped, state and all, and the
+ * build fails saying why (an apply that failed already keeps its own
+ * reason; this one goes to the log); the prior state stays the last known. */
+static char *checked_result(struct atr_prov_job *job, build_t *b, char *msg) {
+  char *err = NULL;
+  if (atr_prov_result_check(job->ops->type, &b->res, &err) == 0)
+    return msg;
+  char *why = failure("reading the apply result", ATR_EABI, err);
+  free(err);
+  atr_prov_result_release(&b->res);
+  if (msg == NULL)
+    return why;
+  atr_jobrun_log(job, ATR_LOG_ERROR, "Applying", "%s", why ? why : "");
+  free(why);
+  return msg;
 }
 
 /* Plan (when the plugin has it) and apply; NULL on success, else why. */
@@ -332,12 +341,13 @@ static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
   rc = job->ops->apply(job->plugin->ctx, &req, &b->res, &err);
   char *msg = rc == 0 ? NULL : failure("apply", rc, err);
   free(err);
-  return msg;
+  return checked_result(job, b, msg);
 }
 
 void atr__jobrun_build(struct atr_prov_job *job, const char *dir) {
   build_t b = {0};
   char *err = NULL;
+  atr_prov_result_init(&b.res);
   int rc = load(job, &b, &err);
   if (rc != 0) {
     char *msg = failure("loading the build", rc, err);
@@ -356,11 +366,17 @@ void atr__jobrun_build(struct atr_prov_job *job, const char *dir) {
     msg = provision(job, &b, dir);
   outcome_t o = {&b, job->row.id, msg == NULL};
   atr__jobrun_finish(job, msg, write_outcome, &o);
-  atr_stats_build_ended(b.fact[F_TRANSITION],
-                        atomic_load(&job->stopping)   ? "failed"
-                        : atomic_load(&job->canceled) ? "canceled"
-                        : msg                         ? "failed"
-                                                      : "succeeded");
+  const char *status = atomic_load(&job->stopping)   ? "failed"
+                       : atomic_load(&job->canceled) ? "canceled"
+                       : msg                         ? "failed"
+                                                     : "succeeded";
+  atr_stats_build_ended(b.fact[F_TRANSITION], status);
+  atr_observe_emit("build",
+                   json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "build_id",
+                             b.build_id, "workspace_id", b.fact[F_WORKSPACE_ID],
+                             "workspace_name", b.fact[F_WORKSPACE_NAME],
+                             "build_number", (json_int_t)b.number, "transition",
+                             b.fact[F_TRANSITION], "status", status));
   free(msg);
   build_free(&b);
 }

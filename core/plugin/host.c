@@ -1,4 +1,4 @@
-/* core/host.c — the function table handed to every plugin (atr_host_t).
+/* core/plugin/host.c — the function table handed to every plugin (atr_host_t).
  *
  * One static table for all plugins: each call carries the plugin's handle,
  * which gives the log component, the options to read, and the owner of the
@@ -177,6 +177,12 @@ static const atr_host_t host_table = {
     .metrics_collect = atr_metrics_collect,
     .data_dir = host_data_dir,
     .plugins_each = plugins_each,
+    /* The C library's allocator: what the core releases plugin results
+     * with (atr_host_free and friends), so both ends agree. */
+    .mem_alloc = malloc,
+    .mem_calloc = calloc,
+    .mem_realloc = realloc,
+    .mem_free = free,
 };
 
 const atr_host_t *atr_host_table(void) {

@@ -1,8 +1,11 @@
-/* core/loader.c — finding, checking, configuring and starting plugins.
+/* core/plugin/loader.c — finding, checking, configuring and starting
+ * plugins.
  *
- * Implements the ten steps of loader.h. Everything a plugin declares is
- * checked before any plugin code past the entry symbol runs, and every
- * refusal is one line that names the plugin, the file and what to do.
+ * Implements the ten steps of loader.h; the refusals of steps 1 to 7 are in
+ * loader_checks.c. Everything a plugin declares is checked before any
+ * plugin code past the entry symbol runs, and every refusal is one line
+ * that names the plugin, the file and what to do. A running observer is
+ * added to observe.c's list when it starts and removed before its fini().
  *
  * Ownership: the loader owns its handles; a handle owns its name, file,
  * context and option sets. Option sets replaced by a reload are kept until
@@ -11,9 +14,10 @@
  * unloaded); only a refused one is closed again.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* asprintf, vasprintf, open_memstream */
+#define _GNU_SOURCE /* asprintf */
 #endif
 #include "loader.h"
+#include "loader_checks.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -31,18 +35,12 @@
 #include "atrium/storage.h"
 #include "log.h"
 #include "metrics.h"
+#include "observe.h"
 #include "plugin_opts.h"
 #include "routes.h"
 
-#define DESC_MIN_SIZE (offsetof(atr_plugin_t, ops) + sizeof(void *))
-/* Whether a descriptor built against an older SDK has `field` (appended
- * later in the same major): its struct_size covers it. */
-#define DESC_HAS(d, field)                                                     \
-  ((d)->struct_size >= offsetof(atr_plugin_t, field) + sizeof((d)->field))
-
 /* Keys of plugins.<name> that belong to the loader, not the plugin. */
 static const char *const reserved_keys[] = {"enabled", "file", NULL};
-static const atr_option_t no_options[] = {{0}};
 
 /* Orders option reads from plugin threads (host.c) against the value swaps
  * of a reload; see plugin_opts.h. */
@@ -55,41 +53,6 @@ static void set_state(atr_handle_t *h, atr_plugin_state_t state) {
   pthread_rwlock_wrlock(&plugins_lock);
   h->state = state;
   pthread_rwlock_unlock(&plugins_lock);
-}
-
-ATR_PRINTF(2, 3)
-static void set_err(char **err, const char *fmt, ...) {
-  va_list ap;
-  char *msg = NULL;
-  va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0)
-    msg = NULL;
-  va_end(ap);
-  if (err != NULL)
-    *err = msg;
-  else
-    free(msg);
-}
-
-/* Set *err and evaluate to rc; a macro so that static analysis sees which
- * code each refusal returns. */
-#define FAIL(err, rc, ...) (set_err((err), __VA_ARGS__), (rc))
-
-/* "d1, d2" for messages; "none" when no directory exists. */
-static char *dirs_list(const atr_loader_t *l) {
-  char *s = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&s, &len);
-  if (f == NULL)
-    return NULL;
-  fputs(l->ndirs ? "" : "none", f);
-  for (size_t i = 0; i < l->ndirs; i++)
-    fprintf(f, "%s%s", i ? ", " : "", l->dirs[i]);
-  if (fclose(f) != 0) {
-    free(s);
-    return NULL;
-  }
-  return s;
 }
 
 static int add_dir(atr_loader_t *l, const char *dir) {
@@ -155,166 +118,12 @@ static int locate(const atr_loader_t *l, const char *name, const char *file,
     free(*path);
     *path = NULL;
   }
-  char *dl = dirs_list(l);
+  char *dl = atr__loader_dirs_list(l);
   int rc = FAIL(err, ATR_ENOENT,
                 "plugin %s: no %s.so in the plugin directories (%s)", name,
                 name, dl ? dl : "?");
   free(dl);
   return rc;
-}
-
-static bool inside_dirs(const atr_loader_t *l, const char *real) {
-  const char *slash = strrchr(real, '/');
-  size_t len = slash == real ? 1 : (size_t)(slash - real);
-  for (size_t i = 0; i < l->ndirs; i++)
-    if (strlen(l->dirs[i]) == len && strncmp(l->dirs[i], real, len) == 0)
-      return true;
-  return false;
-}
-
-/* Steps 1 and 2, on the resolved path so a symlink cannot lead outside. */
-static int check_file(const atr_loader_t *l, const char *name, const char *path,
-                      char **real, char **err) {
-  struct stat st;
-  *real = realpath(path, NULL);
-  if (*real == NULL || stat(*real, &st) != 0)
-    return FAIL(err, ATR_ENOENT, "plugin %s: cannot load %s: %s", name, path,
-                strerror(errno));
-  if (!inside_dirs(l, *real)) {
-    char *dl = dirs_list(l);
-    int rc = FAIL(err, ATR_EACCES,
-                  "plugin %s: %s is outside the plugin directories (%s)", name,
-                  path, dl ? dl : "?");
-    free(dl);
-    return rc;
-  }
-  if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return FAIL(err, ATR_EACCES,
-                "plugin %s: %s is group- or world-writable (mode %04o); run "
-                "chmod go-w %s",
-                name, path, (unsigned)(st.st_mode & 07777), path);
-  return 0;
-}
-
-/* Steps 3 and 4. */
-static int open_object(const char *name, const char *path, const char *real,
-                       void **dl, const atr_plugin_t **desc, char **err) {
-  dlerror();
-  *dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
-  if (*dl == NULL) {
-    const char *why = dlerror();
-    return FAIL(err, ATR_EPLUGIN, "plugin %s: cannot load %s: %s", name, path,
-                why ? why : "unknown error");
-  }
-  atr_plugin_entry_fn entry =
-      (atr_plugin_entry_fn)dlsym(*dl, ATR_PLUGIN_ENTRY_SYMBOL);
-  if (entry == NULL)
-    return FAIL(err, ATR_EPLUGIN,
-                "plugin %s: %s has no " ATR_PLUGIN_ENTRY_SYMBOL
-                " symbol; is it an atrium plugin?",
-                name, path);
-  *desc = entry();
-  if (*desc != NULL)
-    return 0;
-  return FAIL(err, ATR_EPLUGIN,
-              "plugin %s: " ATR_PLUGIN_ENTRY_SYMBOL " in %s returned no "
-              "descriptor",
-              name, path);
-}
-
-static size_t ops_min_size(atr_plugin_kind_t kind) {
-  switch (kind) {
-  case ATR_KIND_STORAGE:
-    return ATR_STORAGE_OPS_MIN_SIZE;
-  case ATR_KIND_AUTH:
-    return ATR_AUTH_OPS_MIN_SIZE;
-  case ATR_KIND_PROVISIONER:
-    return ATR_PROVISIONER_OPS_MIN_SIZE;
-  case ATR_KIND_OBSERVER:
-    return ATR_OBSERVER_OPS_MIN_SIZE;
-  }
-  return 0;
-}
-
-/* Step 5, 6 and the descriptor's size: read only the three fields every ABI
- * version has in front before trusting anything else. */
-static int check_abi(const char *name, const atr_plugin_t *d, char **err) {
-  if (d->abi_major != ATR_ABI_MAJOR)
-    return FAIL(err, ATR_EABI,
-                "plugin %s: ABI major version %u does not match the host's "
-                "%u; rebuild the plugin against this SDK",
-                name, (unsigned)d->abi_major, (unsigned)ATR_ABI_MAJOR);
-  if (d->abi_minor > ATR_ABI_MINOR)
-    return FAIL(err, ATR_EABI,
-                "plugin %s: ABI minor version %u is newer than the host's %u; "
-                "upgrade atrium or build against an older SDK",
-                name, (unsigned)d->abi_minor, (unsigned)ATR_ABI_MINOR);
-  if (d->struct_size < DESC_MIN_SIZE)
-    return FAIL(err, ATR_EABI,
-                "plugin %s: descriptor struct_size %u is smaller than %zu "
-                "required for ABI %u.%u",
-                name, (unsigned)d->struct_size, DESC_MIN_SIZE,
-                (unsigned)d->abi_major, (unsigned)d->abi_minor);
-  return 0;
-}
-
-static size_t option_field_size(atr_option_type_t type) {
-  switch (type) {
-  case ATR_OPT_BOOL:
-    return sizeof(bool);
-  case ATR_OPT_INT:
-  case ATR_OPT_DURATION:
-    return sizeof(int64_t);
-  case ATR_OPT_SIZE:
-    return sizeof(uint64_t);
-  case ATR_OPT_DOUBLE:
-    return sizeof(double);
-  default:
-    return sizeof(void *);
-  }
-}
-
-/* The host writes option fields into ctx by offset; a field past ctx_size
- * would be a heap overflow in the host, so refuse it here. */
-static int check_offsets(const char *name, const atr_plugin_t *d, char **err) {
-  for (const atr_option_t *o = d->options; o && o->name; o++) {
-    if (o->offset == ATR_OPT_NO_OFFSET)
-      continue;
-    size_t size = option_field_size(o->type);
-    if (o->offset > d->ctx_size || d->ctx_size - o->offset < size)
-      return FAIL(err, ATR_EABI,
-                  "plugin %s: option %s at offset %zu does not fit in "
-                  "ctx_size %zu",
-                  name, o->name, o->offset, d->ctx_size);
-  }
-  return 0;
-}
-
-/* The rest of step 7: kind, name, ops table, option fields. */
-static int check_desc(const char *name, const atr_plugin_t *d, char **err) {
-  int rc = check_abi(name, d, err);
-  if (rc != 0)
-    return rc;
-  if (d->kind < ATR_KIND_STORAGE || d->kind > ATR_KIND_OBSERVER)
-    return FAIL(err, ATR_EABI, "plugin %s: unknown kind %d", name,
-                (int)d->kind);
-  if (d->name == NULL || strcmp(d->name, name) != 0)
-    return FAIL(err, ATR_ECONFIG,
-                "plugin %s: the file declares the name \"%s\"; rename the "
-                "file or the config section",
-                name, d->name ? d->name : "");
-  const char *kind = atr_plugin_kind_name(d->kind);
-  if (d->ops == NULL)
-    return FAIL(err, ATR_EABI, "plugin %s: the descriptor has no %s ops table",
-                name, kind);
-  uint32_t ops_size = ((const atr_ops_header_t *)d->ops)->struct_size;
-  if (ops_size < ops_min_size(d->kind))
-    return FAIL(err, ATR_EABI,
-                "plugin %s: %s ops struct_size %u is smaller than %zu "
-                "required for ABI %u.%u",
-                name, kind, (unsigned)ops_size, ops_min_size(d->kind),
-                (unsigned)d->abi_major, (unsigned)d->abi_minor);
-  return check_offsets(name, d, err);
 }
 
 atr_handle_t *atr_loader_find(const atr_loader_t *l, const char *name) {
@@ -332,6 +141,7 @@ static void handle_free(atr_handle_t *h) {
   for (size_t i = 0; i < h->nold_opts; i++)
     atr_optset_free(&h->old_opts[i]);
   free(h->old_opts);
+  free(h->options_copy);
   free(h->ctx);
   free(h->name);
   free(h->file);
@@ -343,6 +153,12 @@ static int add_handle(atr_loader_t *l, const char *name, char *real, void *dl,
                       const atr_plugin_t *desc, atr_handle_t **out) {
   atr_handle_t *h = calloc(1, sizeof(*h));
   if (h == NULL || (h->name = strdup(name)) == NULL) {
+    free(h);
+    return ATR_ENOMEM;
+  }
+  h->options = atr__loader_options(desc, &h->options_copy);
+  if (h->options == NULL) {
+    free(h->name);
     free(h);
     return ATR_ENOMEM;
   }
@@ -360,6 +176,7 @@ static int add_handle(atr_loader_t *l, const char *name, char *real, void *dl,
   }
   pthread_rwlock_unlock(&plugins_lock);
   if (grown == NULL) {
+    free(h->options_copy);
     free(h->name);
     free(h);
     return ATR_ENOMEM;
@@ -375,18 +192,18 @@ static int open_file(atr_loader_t *l, const char *name, const char *path,
   char *real = NULL;
   void *dl = NULL;
   const atr_plugin_t *desc = NULL;
-  int rc = check_file(l, name, path, &real, err);
+  int rc = atr__loader_check_file(l, name, path, &real, err);
   if (rc == 0)
-    rc = open_object(name, path, real, &dl, &desc, err);
+    rc = atr__loader_open_object(name, path, real, &dl, &desc, err);
   if (rc == 0)
-    rc = check_desc(name, desc, err);
+    rc = atr__loader_check_desc(name, desc, err);
   const atr_handle_t *dup = rc == 0 ? atr_loader_find(l, name) : NULL;
   if (dup != NULL)
     rc = FAIL(err, ATR_EEXIST,
               "plugin %s: a plugin with this name is already loaded from %s",
               name, dup->file);
   if (rc == 0 && (rc = add_handle(l, name, real, dl, desc, out)) != 0)
-    set_err(err, "plugin %s: out of memory", name);
+    atr__loader_set_err(err, "plugin %s: out of memory", name);
   if (rc != 0) {
     if (dl != NULL)
       dlclose(dl);
@@ -447,9 +264,8 @@ static int resolve(const atr_handle_t *h, atr_optset_t *set,
   char *section = NULL;
   if (asprintf(&section, "plugins.%s", h->name) < 0)
     return FAIL(err, ATR_ENOMEM, "out of memory");
-  const atr_option_t *table = h->desc->options ? h->desc->options : no_options;
-  int rc = atr_optset_resolve(set, table, section, root, reserved_keys, NULL,
-                              flags, env, err);
+  int rc = atr_optset_resolve(set, h->options, section, root, reserved_keys,
+                              NULL, flags, env, err);
   free(section);
   return rc;
 }
@@ -492,8 +308,8 @@ static int init_failed(atr_handle_t *h, int rc, char *perr, char **err) {
   free(h->ctx);
   h->ctx = NULL;
   one_line(perr);
-  set_err(err, "plugin %s: init failed: %s", h->name,
-          (perr && *perr) ? perr : atr_strerror(rc));
+  atr__loader_set_err(err, "plugin %s: init failed: %s", h->name,
+                      (perr && *perr) ? perr : atr_strerror(rc));
   free(perr);
   return mark_failed(h, rc < 0 ? rc : ATR_EPLUGIN, err);
 }
@@ -517,6 +333,9 @@ int atr_loader_start(atr_handle_t *h, char **err) {
     free(perr);
   }
   set_state(h, ATR_PLUGIN_RUNNING);
+  if (atr__observe_add(h) != 0)
+    atr_log(ATR_LOG_ERROR, "loader",
+            "plugin %s: out of memory; it will receive no events", h->name);
   atr_log(ATR_LOG_INFO, "loader", "plugin %s: %s %s running from %s", h->name,
           atr_plugin_kind_name(h->desc->kind),
           h->desc->version ? h->desc->version : "", h->file);
@@ -718,6 +537,10 @@ void atr_loader_each(const atr_loader_t *l, atr_plugin_visit_fn visit,
   pthread_rwlock_unlock(&plugins_lock);
 }
 
+const atr_option_t *atr_plugin_options(const atr_handle_t *h) {
+  return h->options;
+}
+
 int atr_loader_health(const atr_handle_t *h, char **message) {
   *message = NULL;
   if (h->state != ATR_PLUGIN_RUNNING || !DESC_HAS(h->desc, health) ||
@@ -797,6 +620,7 @@ void atr_loader_shutdown(atr_loader_t *l) {
   for (size_t i = l->nplugins; i-- > 0;) {
     atr_handle_t *h = l->plugins[i];
     if (h->state == ATR_PLUGIN_RUNNING) {
+      atr__observe_remove(h); /* waits for an on_event in progress */
       if (h->desc->fini != NULL)
         h->desc->fini(h->ctx);
       set_state(h, ATR_PLUGIN_STOPPED);

@@ -1,4 +1,4 @@
-/* core/loader.h — finding, checking, configuring and starting plugins.
+/* core/plugin/loader.h — finding, checking, configuring and starting plugins.
  *
  * Loading a plugin goes through these steps, and refuses with one line that
  * says why (the messages below are exact; tests assert them) before any
@@ -14,11 +14,13 @@
  *     "plugin <name>: <file> has no atrium_plugin_entry symbol; is it an atrium plugin?"
  *  5. ABI major equal
  *     "plugin <name>: ABI major version 2 does not match the host's 1; rebuild the plugin against this SDK"
- *  6. ABI minor not newer
- *     "plugin <name>: ABI minor version 5 is newer than the host's 0; upgrade atrium or build against an older SDK"
+ *  6. ABI minor not newer, and not older than the first stable layout (1.1)
+ *     "plugin <name>: ABI minor version 5 is newer than the host's 1; upgrade atrium or build against an older SDK"
+ *     "plugin <name>: ABI version 1.0 predates 1.1, the first stable layout; rebuild the plugin against this SDK"
  *  7. struct sizes large enough
- *     "plugin <name>: descriptor struct_size 40 is smaller than 88 required for ABI 1.0"
- *     "plugin <name>: provisioner ops struct_size 8 is smaller than 40 required for ABI 1.0"
+ *     "plugin <name>: descriptor struct_size 40 is smaller than 88 required for ABI 1.1"
+ *     "plugin <name>: provisioner ops struct_size 8 is smaller than 40 required for ABI 1.1"
+ *     "plugin <name>: option_size 16 is smaller than 80 required for ABI 1.1"
  *     (and a descriptor's name must match the configured name, kind known)
  *  8. name unique
  *     "plugin <name>: a plugin with this name is already loaded from <file>"
@@ -53,6 +55,10 @@ struct atr_handle {
   char *file;
   void *dl;
   const atr_plugin_t *desc;
+  /* desc's options in the host's layout: desc->options itself, or
+   * options_copy when the plugin's option_size differs from the host's. */
+  const atr_option_t *options;
+  atr_option_t *options_copy;
   void *ctx;
   atr_optset_t opts;
   atr_optset_t *old_opts; /* replaced by reloads; kept alive until fini */
@@ -123,6 +129,10 @@ json_t *atr_loader_plugins_json(const atr_loader_t *l);
  * thread (reads under the locks a reload takes). */
 json_t *atr_loader_options_json(const atr_loader_t *l);
 const char *atr_plugin_kind_name(atr_plugin_kind_t kind);
+/* The plugin's option table in the host's layout, {0}-terminated (never
+ * NULL): what `plugins describe` and the docs should print, rather than
+ * desc->options, whose stride may be the plugin's. */
+const atr_option_t *atr_plugin_options(const atr_handle_t *h);
 const char *atr_plugin_state_name(atr_plugin_state_t state);
 
 /* fini() every running plugin in reverse order, then free; dlclose is never

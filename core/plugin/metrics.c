@@ -133,6 +133,7 @@ static atr_metric_t *family_new(const char *owner, atr_metric_type_t type,
   atr_metric_t *m = calloc(1, sizeof(*m));
   if (m == NULL)
     return NULL;
+  m->fam.struct_size = sizeof(m->fam);
   m->fam.type = type;
   m->fam.nlabels = nlabels;
   m->fam.name = strdup(name);
@@ -245,7 +246,7 @@ static atr_metric_sample_t *series_add(atr_metric_t *m,
     m->series = grown;
     m->cap = cap;
   }
-  atr_metric_sample_t s = {0};
+  atr_metric_sample_t s = {.struct_size = sizeof(s)};
   s.label_values = (const char *const *)copy_strings(values, m->fam.nlabels);
   if (s.label_values == NULL)
     return NULL;

@@ -70,7 +70,7 @@ int ap_hash_secret(void *ctx, const char *secret, size_t secret_len,
     return rc;
   size_t len = argon2_encodedlen(c->t, c->m_kib, c->p, (uint32_t)salt_len,
                                  (uint32_t)c->hash_length, Argon2_id);
-  char *encoded = malloc(len);
+  char *encoded = (char *)atr_mem_alloc(c->host, len); /* host releases */
   if (encoded == NULL)
     return ap_failf(err, ATR_ENOMEM, "auth_password: out of memory");
   int arc =
@@ -79,7 +79,7 @@ int ap_hash_secret(void *ctx, const char *secret, size_t secret_len,
   OPENSSL_cleanse(salt, sizeof salt);
   if (arc != ARGON2_OK) {
     OPENSSL_cleanse(encoded, len);
-    free(encoded);
+    atr_mem_free(c->host, encoded);
     return argon2_fail(err, arc, "cannot hash the password");
   }
   *out_hash = encoded;

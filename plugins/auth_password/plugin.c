@@ -121,7 +121,7 @@ static int time_one_hash(ap_ctx_t *c, uint64_t *ms, char **err) {
   char *hash = NULL;
   int rc = ap_hash_secret(c, probe, sizeof probe - 1, &hash, err);
   *ms = (c->host->clock_monotonic_ns() - t0) / 1000000u;
-  free(hash);
+  atr_mem_free(c->host, hash);
   return rc;
 }
 

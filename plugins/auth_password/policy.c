@@ -125,8 +125,10 @@ static int count_classes(const char *s, size_t len) {
   return (int)lo + (int)up + (int)digit + (int)other;
 }
 
-static int refuse(char **why, const char *fmt, ...) ATR_PRINTF(2, 3);
-static int refuse(char **why, const char *fmt, ...) {
+/* *why goes to the host, which releases it: its allocator, then. */
+static int refuse(const atr_host_t *host, char **why, const char *fmt, ...)
+    ATR_PRINTF(3, 4);
+static int refuse(const atr_host_t *host, char **why, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *msg = NULL;
@@ -135,10 +137,11 @@ static int refuse(char **why, const char *fmt, ...) {
   va_end(ap);
   if (n < 0)
     return ATR_ENOMEM;
-  if (why != NULL)
-    *why = msg;
-  else
+  if (why != NULL && (*why = atr_mem_strdup(host, msg)) == NULL) {
     free(msg);
+    return ATR_ENOMEM;
+  }
+  free(msg);
   return ATR_EINVAL;
 }
 
@@ -147,28 +150,32 @@ int ap_check_secret_policy(void *ctx, const char *secret, size_t secret_len,
                            char **why) {
   const ap_ctx_t *c = ctx;
   if (secret == NULL && secret_len > 0)
-    return refuse(why, "The password is missing; choose one.");
+    return refuse(c->host, why, "The password is missing; choose one.");
   long chars = utf8_count(secret, secret_len);
   if (chars < 0)
-    return refuse(why, "The password must be valid UTF-8 text.");
+    return refuse(c->host, why, "The password must be valid UTF-8 text.");
   if (chars < c->min_length)
-    return refuse(why, "The password must be at least %lld characters long.",
+    return refuse(c->host, why,
+                  "The password must be at least %lld characters long.",
                   (long long)c->min_length);
   if (chars > c->max_length)
-    return refuse(why, "The password must be at most %lld characters long.",
+    return refuse(c->host, why,
+                  "The password must be at most %lld characters long.",
                   (long long)c->max_length);
   if (c->reject_common && is_common(secret, secret_len))
-    return refuse(why, "The password is too common; choose one that is "
-                       "harder to guess.");
+    return refuse(c->host, why,
+                  "The password is too common; choose one that is "
+                  "harder to guess.");
   if (c->reject_username && username != NULL &&
       contains_part(secret, secret_len, username, strlen(username)))
-    return refuse(why, "The password must not contain the username.");
+    return refuse(c->host, why, "The password must not contain the username.");
   if (c->reject_username && email != NULL &&
       contains_part(secret, secret_len, email, local_part_len(email)))
-    return refuse(why, "The password must not contain the part of the email "
-                       "address before the @.");
+    return refuse(c->host, why,
+                  "The password must not contain the part of the email "
+                  "address before the @.");
   if (count_classes(secret, secret_len) < c->require_classes)
-    return refuse(why,
+    return refuse(c->host, why,
                   "The password must use at least %lld of: lower-case "
                   "letters, upper-case letters, digits, symbols.",
                   (long long)c->require_classes);

@@ -113,18 +113,20 @@ static void put_histogram(op_buf_t *out, const atr_metric_family_t *f,
 
 static void put_family(op_buf_t *out, const atr_metric_family_t *f,
                        const atr_metric_sample_t *samples, size_t n) {
-  static const atr_metric_sample_t zero = {0};
+  static const atr_metric_sample_t zero = {.struct_size = sizeof(zero)};
   op_write_header(out, f->name, f->help, type_name(f->type));
   if (n == 0 && f->nlabels == 0) {
     samples = &zero;
     n = 1;
   }
   for (size_t i = 0; i < n; i++) {
+    /* By the host's stride: a newer host may have grown the sample. */
+    const atr_metric_sample_t *s = atr_metric_sample_at(samples, i);
     if (f->type == ATR_METRIC_HISTOGRAM) {
-      put_histogram(out, f, &samples[i]);
+      put_histogram(out, f, s);
     } else {
-      put_series(out, f->name, "", f, samples[i].label_values, NULL);
-      put_value(out, samples[i].value);
+      put_series(out, f->name, "", f, s->label_values, NULL);
+      put_value(out, s->value);
     }
   }
 }

@@ -90,6 +90,7 @@ typedef struct dk_errs {
 /* ---- plugin.c */
 
 /* *err = a malloc'd message (when err is not NULL); returns code. */
+extern const atr_host_t *dk_host; /* set by init() */
 int dk_failf(char **err, int code, const char *fmt, ...) ATR_PRINTF(3, 4);
 void dk_jobs_add(dk_ctx_t *c, dk_job_t *j);
 void dk_jobs_remove(dk_ctx_t *c, dk_job_t *j);

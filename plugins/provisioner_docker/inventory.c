@@ -247,22 +247,25 @@ void dk_inv_free(dk_inv_t *inv) {
 
 static int meta(atr_prov_resource_t *r, const char *key, const char *value) {
   size_t i = r->nmetadata++;
-  r->metadata[i].key = strdup(key);
-  r->metadata[i].value = strdup(value ? value : "");
+  r->metadata[i].struct_size = sizeof r->metadata[i];
+  r->metadata[i].key = atr_mem_strdup(dk_host, key);
+  r->metadata[i].value = atr_mem_strdup(dk_host, value ? value : "");
   return r->metadata[i].key && r->metadata[i].value ? 0 : ATR_ENOMEM;
 }
 
 static int resource(atr_prov_resource_t *r, const char *type,
                     const dk_obj_t *o) {
   memset(r, 0, sizeof *r);
-  r->type = strdup(type);
-  r->name = strdup(o->name);
-  r->id = strdup(o->id);
+  r->struct_size = sizeof *r;
+  r->type = atr_mem_strdup(dk_host, type);
+  r->name = atr_mem_strdup(dk_host, o->name);
+  r->id = atr_mem_strdup(dk_host, o->id);
   if (r->type == NULL || r->name == NULL || r->id == NULL)
     return ATR_ENOMEM;
   if (strcmp(type, "docker_container") != 0)
     return 0;
-  r->metadata = calloc(2, sizeof *r->metadata);
+  r->metadata =
+      (atr_prov_metadata_t *)atr_mem_calloc(dk_host, 2, sizeof *r->metadata);
   if (r->metadata == NULL)
     return ATR_ENOMEM;
   int rc = meta(r, "image", o->image);
@@ -271,16 +274,16 @@ static int resource(atr_prov_resource_t *r, const char *type,
 
 static void resources_free(atr_prov_resource_t *v, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    free(v[i].type);
-    free(v[i].name);
-    free(v[i].id);
+    atr_mem_free(dk_host, v[i].type);
+    atr_mem_free(dk_host, v[i].name);
+    atr_mem_free(dk_host, v[i].id);
     for (size_t k = 0; k < v[i].nmetadata; k++) {
-      free(v[i].metadata[k].key);
-      free(v[i].metadata[k].value);
+      atr_mem_free(dk_host, v[i].metadata[k].key);
+      atr_mem_free(dk_host, v[i].metadata[k].value);
     }
-    free(v[i].metadata);
+    atr_mem_free(dk_host, v[i].metadata);
   }
-  free(v);
+  atr_mem_free(dk_host, v);
 }
 
 static char *state_text(const dk_inv_t *inv, const char *image) {
@@ -296,13 +299,16 @@ static char *state_text(const dk_inv_t *inv, const char *image) {
                          "image", img);
   char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
   json_decref(st);
-  return text;
+  char *copy = atr_mem_strdup(dk_host, text); /* the host releases it */
+  free(text);
+  return copy;
 }
 
 int dk_inv_result(const dk_inv_t *inv, const char *image,
                   atr_prov_apply_result_t *res) {
   size_t n = inv->ncontainers + inv->nvolumes;
-  atr_prov_resource_t *rs = calloc(n ? n : 1, sizeof *rs);
+  atr_prov_resource_t *rs =
+      (atr_prov_resource_t *)atr_mem_calloc(dk_host, n ? n : 1, sizeof *rs);
   char *state = state_text(inv, image);
   int rc = rs != NULL && state != NULL ? 0 : ATR_ENOMEM;
   size_t k = 0;
@@ -312,7 +318,7 @@ int dk_inv_result(const dk_inv_t *inv, const char *image,
     rc = resource(&rs[k], "docker_volume", &inv->volumes[i]);
   if (rc != 0) {
     resources_free(rs, rs ? n : 0);
-    free(state);
+    atr_mem_free(dk_host, state);
     return rc;
   }
   res->state = state;

@@ -129,7 +129,7 @@ static int load_plan(dk_job_t *j, const atr_prov_apply_request_t *req,
   if (names == NULL)
     return dk_failf(err, ATR_ENOMEM, "out of memory");
   for (size_t i = 0; i < req->nparams; i++)
-    names[i] = req->params[i].name;
+    names[i] = atr_param_at(req->params, i)->name;
   dk_errs_t errs = {0};
   dk_spec_t spec;
   int rc = dk_spec_load(req->workdir, names, req->nparams, &spec, &errs);

@@ -75,6 +75,10 @@ static const atr_option_t dk_options[] = {
 
 /* ---- errors, buffers */
 
+/* The host's table, for allocating the apply result from code that has no
+ * context at hand; one table serves the process, set once by init(). */
+const atr_host_t *dk_host;
+
 int dk_failf(char **err, int code, const char *fmt, ...) {
   if (err == NULL)
     return code;
@@ -230,7 +234,7 @@ oom:
 char *dk_redact(const dk_job_t *j, const char *text) {
   char *s = strdup(text);
   for (size_t i = 0; s != NULL && i < j->nparams; i++) {
-    const atr_param_value_t *p = &j->params[i];
+    const atr_param_value_t *p = atr_param_at(j->params, i);
     if (p->sensitive && p->value != NULL && *p->value != '\0')
       s = replace_all(s, p->value);
   }
@@ -361,6 +365,7 @@ static void probe_engine(dk_ctx_t *c) {
 
 static int dk_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
                    char **err) {
+  dk_host = host;
   dk_ctx_t *c = ctx;
   c->h = h;
   c->host = host;

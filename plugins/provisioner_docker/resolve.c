@@ -91,7 +91,7 @@ static int add_ref(void *ud, const char *name, size_t n, size_t at) {
     return 0;
   if (n > 6 && strncmp(name, "param.", 6) == 0) {
     for (size_t i = 0; i < x->req->nparams; i++) {
-      const atr_param_value_t *p = &x->req->params[i];
+      const atr_param_value_t *p = atr_param_at(x->req->params, i);
       if (p->name != NULL && strlen(p->name) == n - 6 &&
           strncmp(p->name, name + 6, n - 6) == 0) {
         if (p->sensitive)

@@ -105,7 +105,7 @@ static void add_facts(envv_t *e, const atr_prov_apply_request_t *req) {
   addf(e, "ATRIUM_TRANSITION", tf_transition_name(req->transition));
   addf(e, "ATRIUM_BUILD_NUMBER", build);
   for (size_t i = 0; i < req->nparams; i++)
-    add_param(e, &req->params[i]);
+    add_param(e, atr_param_at(req->params, i));
 }
 
 char **tf_env_new(const atr_prov_apply_request_t *req) {

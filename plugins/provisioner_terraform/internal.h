@@ -88,6 +88,7 @@ typedef struct tf_names {
 /* ---- plugin.c */
 
 /* *err = a malloc'd message (when err is not NULL); returns code. */
+extern const atr_host_t *tf_host; /* set by init() */
 int tf_failf(char **err, int code, const char *fmt, ...) ATR_PRINTF(3, 4);
 void tf_jobs_add(tf_ctx_t *c, tf_job_t *j);
 void tf_jobs_remove(tf_ctx_t *c, tf_job_t *j);

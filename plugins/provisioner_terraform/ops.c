@@ -240,9 +240,19 @@ static void read_state(tf_job_t *j, const char *stage,
   static const char *const names[] = {TF_ERRORED_STATE_FILE, TF_STATE_FILE};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char *path = tf_path(j->workdir, names[i]);
-    int e = path != NULL ? tf_file_read(path, &res->state, &res->state_len)
-                         : -ENOMEM;
+    char *data = NULL;
+    size_t len = 0;
+    int e = path != NULL ? tf_file_read(path, &data, &len) : -ENOMEM;
     free(path);
+    if (e == 0 &&
+        (res->state = (char *)atr_mem_alloc(tf_host, len + 1)) == NULL)
+      e = -ENOMEM;
+    if (e == 0) { /* the host releases the state: its allocator, then */
+      memcpy(res->state, data, len);
+      res->state[len] = '\0';
+      res->state_len = len;
+    }
+    free(data);
     if (e == 0 && i == 0)
       tf_log(
           j, ATR_LOG_WARN, stage,

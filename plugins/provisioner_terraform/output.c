@@ -52,7 +52,7 @@ static char *replace_all(char *s, const char *what) {
 char *tf_redact(const tf_job_t *j, const char *line) {
   char *s = strdup(line);
   for (size_t i = 0; s != NULL && i < j->nparams; i++) {
-    const atr_param_value_t *p = &j->params[i];
+    const atr_param_value_t *p = atr_param_at(j->params, i);
     if (p->sensitive && p->value != NULL && *p->value != '\0')
       s = replace_all(s, p->value);
   }

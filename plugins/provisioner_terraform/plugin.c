@@ -48,6 +48,11 @@ static const atr_option_t tf_options[] = {
     {0},
 };
 
+/* The host's table, for allocating what the host releases (the apply
+ * result) from code that has no context at hand. One table serves every
+ * plugin of the process, so it is set once by init() and only read. */
+const atr_host_t *tf_host;
+
 int tf_failf(char **err, int code, const char *fmt, ...) {
   if (err == NULL)
     return code;
@@ -216,6 +221,7 @@ static int check_version(tf_ctx_t *c, char **err) {
 
 static int tf_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
                    char **err) {
+  tf_host = host;
   tf_ctx_t *c = ctx;
   c->h = h;
   c->host = host;

@@ -18,32 +18,35 @@ typedef struct list {
 
 void tf_resources_free(atr_prov_resource_t *r, size_t n) {
   for (size_t i = 0; r != NULL && i < n; i++) {
-    free(r[i].type);
-    free(r[i].name);
-    free(r[i].id);
+    atr_mem_free(tf_host, r[i].type);
+    atr_mem_free(tf_host, r[i].name);
+    atr_mem_free(tf_host, r[i].id);
     for (size_t k = 0; k < r[i].nmetadata; k++) {
-      free(r[i].metadata[k].key);
-      free(r[i].metadata[k].value);
+      atr_mem_free(tf_host, r[i].metadata[k].key);
+      atr_mem_free(tf_host, r[i].metadata[k].value);
     }
-    free(r[i].metadata);
+    atr_mem_free(tf_host, r[i].metadata);
   }
-  free(r);
+  atr_mem_free(tf_host, r);
 }
 
 static char *dup_or_null(const char *s) {
-  return s != NULL ? strdup(s) : NULL;
+  return atr_mem_strdup(tf_host, s);
 }
 
 static int add_meta(atr_prov_resource_t *r, const char *key,
                     const char *value) {
   if (value == NULL)
     return 0;
-  atr_prov_metadata_t *m = realloc(r->metadata, (r->nmetadata + 1) * sizeof *m);
+  atr_prov_metadata_t *m = (atr_prov_metadata_t *)atr_mem_realloc(
+      tf_host, r->metadata, (r->nmetadata + 1) * sizeof *m);
   if (m == NULL)
     return ATR_ENOMEM;
   r->metadata = m;
   m[r->nmetadata] =
-      (atr_prov_metadata_t){.key = strdup(key), .value = strdup(value)};
+      (atr_prov_metadata_t){.struct_size = sizeof *m,
+                            .key = atr_mem_strdup(tf_host, key),
+                            .value = atr_mem_strdup(tf_host, value)};
   r->nmetadata++;
   if (m[r->nmetadata - 1].key == NULL || m[r->nmetadata - 1].value == NULL)
     return ATR_ENOMEM;
@@ -56,7 +59,8 @@ static int add_resource(list_t *l, const json_t *res) {
     return 0;
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 8;
-    atr_prov_resource_t *v = realloc(l->v, cap * sizeof *v);
+    atr_prov_resource_t *v =
+        (atr_prov_resource_t *)atr_mem_realloc(tf_host, l->v, cap * sizeof *v);
     if (v == NULL)
       return ATR_ENOMEM;
     l->v = v;
@@ -64,11 +68,12 @@ static int add_resource(list_t *l, const json_t *res) {
   }
   atr_prov_resource_t *r = &l->v[l->n++];
   memset(r, 0, sizeof *r);
+  r->struct_size = sizeof *r;
   const json_t *values = json_object_get(res, "values");
   const char *type = json_string_value(json_object_get(res, "type"));
   const char *name = json_string_value(json_object_get(res, "name"));
-  r->type = strdup(type != NULL ? type : "");
-  r->name = strdup(name != NULL ? name : "");
+  r->type = atr_mem_strdup(tf_host, type != NULL ? type : "");
+  r->name = atr_mem_strdup(tf_host, name != NULL ? name : "");
   r->id = dup_or_null(json_string_value(json_object_get(values, "id")));
   if (r->type == NULL || r->name == NULL)
     return ATR_ENOMEM;

@@ -106,7 +106,7 @@ static int add_facts(json_t *vars, const atr_prov_apply_request_t *req,
 static int add_params(json_t *vars, const atr_prov_apply_request_t *req,
                       const tf_names_t *declared, char **err) {
   for (size_t i = 0; i < req->nparams; i++) {
-    const atr_param_value_t *p = &req->params[i];
+    const atr_param_value_t *p = atr_param_at(req->params, i);
     if (p->name == NULL || !tf_names_has(declared, p->name))
       continue;
     json_t *v = param_value(p);

@@ -29,6 +29,9 @@
 #ifndef FIX_OFFSET
 #define FIX_OFFSET 0
 #endif
+#ifndef FIX_OPTION_SIZE
+#define FIX_OPTION_SIZE sizeof(atr_option_t)
+#endif
 
 typedef struct bad_ctx {
   int64_t value;
@@ -60,6 +63,7 @@ static const atr_plugin_t bad_plugin = {
     .ctx_size = sizeof(bad_ctx_t),
     .init = bad_init,
     .ops = &bad_ops,
+    .option_size = FIX_OPTION_SIZE,
 };
 
 #ifdef FIX_NULL_DESC

@@ -10,6 +10,7 @@ if(TARGET provisioner_docker)
   find_package(Threads REQUIRED)
   atr_add_test(test_provisioner_docker
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker.c
+            ${CMAKE_CURRENT_LIST_DIR}/prov_harness.c
     LIBRARIES PkgConfig::LIBCURL Threads::Threads
     TIMEOUT 300)
   add_dependencies(test_provisioner_docker provisioner_docker)

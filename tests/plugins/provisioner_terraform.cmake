@@ -12,6 +12,7 @@ if(TARGET provisioner_terraform)
       "The terraform binary test_provisioner_terraform runs")
   atr_add_test(test_provisioner_terraform
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform.c
+            ${CMAKE_CURRENT_LIST_DIR}/prov_harness.c
     LIBRARIES Threads::Threads
     TIMEOUT 300)
   add_dependencies(test_provisioner_terraform provisioner_terraform)

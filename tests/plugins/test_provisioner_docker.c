@@ -45,6 +45,7 @@
 #include "conf.h"
 #include "loader.h"
 #include "log.h"
+#include "prov_harness.h"
 
 #define IMAGE "atrium-test/busybox:1"
 #define UNHEALTHY_IMAGE "atrium-test/unhealthy:1"
@@ -57,71 +58,11 @@ static char *log_buf;
 static size_t log_len;
 static atomic_int ws_counter;
 
-/* ---- the job: records log lines, carries the cancel flag */
-
-typedef struct rec_line {
-  atr_log_level_t level;
-  char *stage;
-  char *line;
-} rec_line_t;
-
-struct atr_prov_job {
-  pthread_mutex_t lock; /* protects v, n, cap */
-  rec_line_t *v;
-  size_t n, cap;
-  atomic_int canceled;
-};
-
-static void rec_log(atr_prov_job_t *job, atr_log_level_t level,
-                    const char *stage, const char *line) {
-  pthread_mutex_lock(&job->lock);
-  if (job->n == job->cap) {
-    job->cap = job->cap ? job->cap * 2 : 64;
-    job->v = realloc(job->v, job->cap * sizeof *job->v);
-    assert_non_null(job->v);
-  }
-  job->v[job->n++] = (rec_line_t){.level = level,
-                                  .stage = strdup(stage ? stage : ""),
-                                  .line = strdup(line)};
-  pthread_mutex_unlock(&job->lock);
-}
-
-static int rec_canceled(atr_prov_job_t *job) {
-  return atomic_load(&job->canceled);
-}
-
-static void job_init(atr_prov_job_t *job) {
-  memset(job, 0, sizeof *job);
-  pthread_mutex_init(&job->lock, NULL);
-  atomic_init(&job->canceled, 0);
-}
-
-static void job_free(atr_prov_job_t *job) {
-  for (size_t i = 0; i < job->n; i++) {
-    free(job->v[i].stage);
-    free(job->v[i].line);
-  }
-  free(job->v);
-  pthread_mutex_destroy(&job->lock);
-}
-
-/* The first line containing needle (at level, or any when level < 0). */
-static const rec_line_t *job_find(atr_prov_job_t *job, int level,
-                                  const char *needle) {
-  const rec_line_t *found = NULL;
-  pthread_mutex_lock(&job->lock);
-  for (size_t i = 0; i < job->n && found == NULL; i++) {
-    if ((level < 0 || (int)job->v[i].level == level) &&
-        strstr(job->v[i].line, needle) != NULL)
-      found = &job->v[i];
-  }
-  pthread_mutex_unlock(&job->lock);
-  return found;
-}
+/* ---- the job: prov_harness.h records log lines and the cancel flag */
 
 static void assert_job_has(atr_prov_job_t *job, int level, const char *stage,
                            const char *needle) {
-  const rec_line_t *l = job_find(job, level, needle);
+  const ph_line_t *l = ph_job_find(job, level, needle);
   if (l == NULL) {
     for (size_t i = 0; i < job->n; i++)
       fprintf(stderr, "  [%d %s] %s\n", job->v[i].level, job->v[i].stage,
@@ -367,18 +308,12 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 /* ---- the plugin */
 
 typedef struct fx {
-  atr_loader_t loader;
-  atr_conf_node_t *conf;
+  ph_plugin_t plugin;
   atr_handle_t *h;
   const atr_provisioner_ops_t *ops;
   void *ctx;
   char *dir; /* the template: workspace.yaml */
 } fx_t;
-
-static const char *no_env(const char *name) {
-  (void)name;
-  return NULL;
-}
 
 static double now_s(void) {
   struct timespec ts;
@@ -393,11 +328,6 @@ static int fx_try(fx_t *f, const char *options, char **err) {
   memset(f, 0, sizeof *f);
   f->dir = strdup("/tmp/atr-test-dk-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
-  const char *dirs[] = {ATR_TEST_PLUGIN_DIR};
-  assert_int_equal(atr_loader_init(&f->loader, dirs, 1, err), 0);
-  int rc = atr_loader_open(&f->loader, "provisioner_docker", NULL, &f->h, err);
-  if (rc != 0)
-    fail_msg("open: %s", *err);
   char *defaults = NULL;
   assert_true(asprintf(&defaults,
                        "    socket: %s\n"
@@ -406,22 +336,12 @@ static int fx_try(fx_t *f, const char *options, char **err) {
                        "    pull_policy: never\n"
                        "    start_timeout: 20s\n",
                        sock_path) >= 0);
-  char *text = NULL;
-  assert_true(asprintf(&text,
-                       "plugins:\n  provisioner_docker:\n    enabled: true\n%s",
-                       options ? options : defaults) >= 0);
+  int rc = ph_plugin_try(&f->plugin, ATR_TEST_PLUGIN_DIR, "provisioner_docker",
+                         options ? options : defaults, err);
   free(defaults);
-  rc = atr_conf_parse("test.yaml", text, strlen(text), &f->conf, err);
-  free(text);
-  if (rc != 0)
-    fail_msg("yaml: %s", *err);
-  rc = atr_loader_configure(f->h, f->conf, NULL, no_env, err);
-  if (rc == 0)
-    rc = atr_loader_start(f->h, err);
-  if (rc == 0) {
-    f->ops = f->h->desc->ops;
-    f->ctx = f->h->ctx;
-  }
+  f->h = f->plugin.h;
+  f->ops = f->plugin.ops;
+  f->ctx = f->plugin.ctx;
   return rc;
 }
 
@@ -432,8 +352,7 @@ static void fx_start(fx_t *f, const char *options) {
 }
 
 static void fx_stop(fx_t *f) {
-  atr_loader_shutdown(&f->loader);
-  atr_conf_free(f->conf);
+  ph_plugin_stop(&f->plugin);
   nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
   free(f->dir);
 }
@@ -470,11 +389,11 @@ typedef struct parsed {
 } parsed_t;
 
 static void parse(fx_t *f, const char *const *names, size_t n, parsed_t *p) {
-  job_init(&p->job);
+  ph_job_init(&p->job);
   atr_prov_parse_request_t req = {.struct_size = sizeof req,
                                   .job = &p->job,
-                                  .log = rec_log,
-                                  .canceled = rec_canceled,
+                                  .log = ph_job_log,
+                                  .canceled = ph_job_canceled,
                                   .workdir = f->dir,
                                   .param_names = names,
                                   .nparams = n};
@@ -484,7 +403,7 @@ static void parse(fx_t *f, const char *const *names, size_t n, parsed_t *p) {
 
 static void parsed_free(parsed_t *p) {
   free(p->err);
-  job_free(&p->job);
+  ph_job_free(&p->job);
 }
 
 static const char *const starter_params[] = {"cpus", "memory", "team"};
@@ -552,18 +471,19 @@ static const pv_t starter_values[] = {{"cpus", "1", "number", 0},
 
 static void ws_build(ws_t *ws, build_t *b) {
   fx_t *f = ws->f;
-  job_init(&b->job);
+  ph_job_init(&b->job);
   const pv_t *pv = b->params ? b->params : starter_values;
   atr_param_value_t params[16];
   size_t np = 0;
   for (; pv[np].name != NULL; np++)
-    params[np] = (atr_param_value_t){pv[np].name, pv[np].value, pv[np].type,
-                                     pv[np].sensitive};
+    params[np] =
+        (atr_param_value_t){sizeof(atr_param_value_t), pv[np].name,
+                            pv[np].value, pv[np].type, pv[np].sensitive};
   atr_prov_apply_request_t req = {
       .struct_size = sizeof req,
       .job = &b->job,
-      .log = rec_log,
-      .canceled = rec_canceled,
+      .log = ph_job_log,
+      .canceled = ph_job_canceled,
       .workdir = f->dir,
       .transition = b->transition,
       .build_number = ++ws->number,
@@ -595,20 +515,8 @@ static void ws_build(ws_t *ws, build_t *b) {
 
 static void build_free(build_t *b) {
   free(b->err);
-  free(b->res.state);
-  for (size_t i = 0; i < b->res.nresources; i++) {
-    atr_prov_resource_t *r = &b->res.resources[i];
-    free(r->type);
-    free(r->name);
-    free(r->id);
-    for (size_t k = 0; k < r->nmetadata; k++) {
-      free(r->metadata[k].key);
-      free(r->metadata[k].value);
-    }
-    free(r->metadata);
-  }
-  free(b->res.resources);
-  job_free(&b->job);
+  ph_result_release(&b->res); /* as the core reads and frees it */
+  ph_job_free(&b->job);
 }
 
 /* One build that must succeed; b is freed. */
@@ -1367,9 +1275,9 @@ static void *bg_run(void *arg) {
 }
 
 static void wait_for_line(atr_prov_job_t *job, const char *needle) {
-  for (int i = 0; i < 3000 && job_find(job, -1, needle) == NULL; i++)
+  for (int i = 0; i < 3000 && ph_job_find(job, -1, needle) == NULL; i++)
     usleep(10 * 1000);
-  if (job_find(job, -1, needle) == NULL)
+  if (ph_job_find(job, -1, needle) == NULL)
     fail_msg("no \"%s\" in the job log within 30 s", needle);
 }
 
@@ -1534,7 +1442,7 @@ static void test_sensitive_values_never_reach_a_log(void **state) {
   assert_job_has(&b.job, ATR_LOG_INFO, "Planning",
                  "env: TOKEN, GREETING (values not shown: they use a "
                  "sensitive parameter)");
-  assert_null(job_find(&b.job, -1, "GREETING=hello"));
+  assert_null(ph_job_find(&b.job, -1, "GREETING=hello"));
   for (size_t i = 0; i < b.job.n; i++)
     assert_null(strstr(b.job.v[i].line, CANARY));
   build_free(&b);

@@ -43,6 +43,7 @@
 #include "conf.h"
 #include "loader.h"
 #include "log.h"
+#include "prov_harness.h"
 
 #define TEMPLATE_DIR ATR_TEST_SOURCE_DIR "/examples/templates/terraform-local"
 #define CANARY "Canary-tf-5e1d8b"
@@ -52,67 +53,7 @@ static FILE *log_stream;
 static char *log_buf;
 static size_t log_len;
 
-/* ---- the job: records log lines, carries the cancel flag */
-
-typedef struct rec_line {
-  atr_log_level_t level;
-  char *stage;
-  char *line;
-} rec_line_t;
-
-struct atr_prov_job {
-  pthread_mutex_t lock; /* protects v, n, cap */
-  rec_line_t *v;
-  size_t n, cap;
-  atomic_int canceled;
-};
-
-static void rec_log(atr_prov_job_t *job, atr_log_level_t level,
-                    const char *stage, const char *line) {
-  pthread_mutex_lock(&job->lock);
-  if (job->n == job->cap) {
-    job->cap = job->cap ? job->cap * 2 : 64;
-    job->v = realloc(job->v, job->cap * sizeof *job->v);
-    assert_non_null(job->v);
-  }
-  job->v[job->n++] = (rec_line_t){.level = level,
-                                  .stage = strdup(stage ? stage : ""),
-                                  .line = strdup(line)};
-  pthread_mutex_unlock(&job->lock);
-}
-
-static int rec_canceled(atr_prov_job_t *job) {
-  return atomic_load(&job->canceled);
-}
-
-static void job_init(atr_prov_job_t *job) {
-  memset(job, 0, sizeof *job);
-  pthread_mutex_init(&job->lock, NULL);
-  atomic_init(&job->canceled, 0);
-}
-
-static void job_free(atr_prov_job_t *job) {
-  for (size_t i = 0; i < job->n; i++) {
-    free(job->v[i].stage);
-    free(job->v[i].line);
-  }
-  free(job->v);
-  pthread_mutex_destroy(&job->lock);
-}
-
-/* The first line containing needle (at level, or any when level < 0). */
-static const rec_line_t *job_find(atr_prov_job_t *job, int level,
-                                  const char *needle) {
-  const rec_line_t *found = NULL;
-  pthread_mutex_lock(&job->lock);
-  for (size_t i = 0; i < job->n && found == NULL; i++) {
-    if ((level < 0 || (int)job->v[i].level == level) &&
-        strstr(job->v[i].line, needle) != NULL)
-      found = &job->v[i];
-  }
-  pthread_mutex_unlock(&job->lock);
-  return found;
-}
+/* ---- the job: prov_harness.h records log lines and the cancel flag */
 
 static void assert_logged(atr_prov_job_t *job, atr_log_level_t level,
                           const char *stage, const char *line) {
@@ -219,8 +160,7 @@ static int open_fds(void) {
 /* ---- the plugin */
 
 typedef struct fx {
-  atr_loader_t loader;
-  atr_conf_node_t *conf;
+  ph_plugin_t plugin;
   atr_handle_t *h;
   const atr_provisioner_ops_t *ops;
   void *ctx;
@@ -228,11 +168,6 @@ typedef struct fx {
   char *root; /* the template's root parameter: workspaces go here */
   int njobs;
 } fx_t;
-
-static const char *no_env(const char *name) {
-  (void)name;
-  return NULL;
-}
 
 static double now_s(void) {
   struct timespec ts;
@@ -249,28 +184,12 @@ static int fx_try(fx_t *f, const char *options, char **err) {
   assert_non_null(mkdtemp(f->base));
   f->root = path2(f->base, "root");
   assert_int_equal(mkdir(f->root, 0700), 0);
-  const char *dirs[] = {ATR_TEST_PLUGIN_DIR};
-  assert_int_equal(atr_loader_init(&f->loader, dirs, 1, err), 0);
-  int rc =
-      atr_loader_open(&f->loader, "provisioner_terraform", NULL, &f->h, err);
-  if (rc != 0)
-    fail_msg("open: %s", *err);
-  char *text = NULL;
-  assert_true(
-      asprintf(
-          &text, "plugins:\n  provisioner_terraform:\n    enabled: true\n%s",
-          options ? options : "    binary: " ATR_TEST_TERRAFORM "\n") >= 0);
-  rc = atr_conf_parse("test.yaml", text, strlen(text), &f->conf, err);
-  free(text);
-  if (rc != 0)
-    fail_msg("yaml: %s", *err);
-  rc = atr_loader_configure(f->h, f->conf, NULL, no_env, err);
-  if (rc == 0)
-    rc = atr_loader_start(f->h, err);
-  if (rc == 0) {
-    f->ops = f->h->desc->ops;
-    f->ctx = f->h->ctx;
-  }
+  int rc = ph_plugin_try(
+      &f->plugin, ATR_TEST_PLUGIN_DIR, "provisioner_terraform",
+      options ? options : "    binary: " ATR_TEST_TERRAFORM "\n", err);
+  f->h = f->plugin.h;
+  f->ops = f->plugin.ops;
+  f->ctx = f->plugin.ctx;
   return rc;
 }
 
@@ -281,8 +200,7 @@ static void fx_start(fx_t *f, const char *options) {
 }
 
 static void fx_stop(fx_t *f) {
-  atr_loader_shutdown(&f->loader);
-  atr_conf_free(f->conf);
+  ph_plugin_stop(&f->plugin);
   rm_tree(f->base);
   free(f->base);
   free(f->root);
@@ -374,15 +292,17 @@ static size_t make_params(fx_t *f, const pv_t *extra, atr_param_value_t *out,
                        {"fail", "false", "bool", 0}};
   size_t n = 0;
   for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
-    out[n++] = (atr_param_value_t){base[i].name, base[i].value, base[i].type,
-                                   base[i].sensitive};
+    out[n++] =
+        (atr_param_value_t){sizeof(atr_param_value_t), base[i].name,
+                            base[i].value, base[i].type, base[i].sensitive};
   for (size_t k = 0; extra != NULL && extra[k].name != NULL; k++) {
     size_t i = 0;
     while (i < n && strcmp(out[i].name, extra[k].name) != 0)
       i++;
     assert_true(i < max);
-    out[i] = (atr_param_value_t){extra[k].name, extra[k].value, extra[k].type,
-                                 extra[k].sensitive};
+    out[i] =
+        (atr_param_value_t){sizeof(atr_param_value_t), extra[k].name,
+                            extra[k].value, extra[k].type, extra[k].sensitive};
     if (i == n)
       n++;
   }
@@ -392,15 +312,15 @@ static size_t make_params(fx_t *f, const pv_t *extra, atr_param_value_t *out,
 /* plan() and apply() of the workspace's next build in a fresh workdir. */
 static void ws_build(ws_t *ws, build_t *b) {
   fx_t *f = ws->f;
-  job_init(&b->job);
+  ph_job_init(&b->job);
   b->workdir = fx_workdir(f);
   atr_param_value_t params[16];
   size_t np = make_params(f, b->extra, params, 16);
   atr_prov_apply_request_t req = {
       .struct_size = sizeof req,
       .job = &b->job,
-      .log = rec_log,
-      .canceled = rec_canceled,
+      .log = ph_job_log,
+      .canceled = ph_job_canceled,
       .workdir = b->workdir,
       .transition = b->transition,
       .build_number = ++ws->number,
@@ -442,21 +362,9 @@ static void build_ok(ws_t *ws, build_t *b) {
 
 static void build_free(build_t *b) {
   free(b->err);
-  free(b->res.state);
-  for (size_t i = 0; i < b->res.nresources; i++) {
-    atr_prov_resource_t *r = &b->res.resources[i];
-    free(r->type);
-    free(r->name);
-    free(r->id);
-    for (size_t k = 0; k < r->nmetadata; k++) {
-      free(r->metadata[k].key);
-      free(r->metadata[k].value);
-    }
-    free(r->metadata);
-  }
-  free(b->res.resources);
+  ph_result_release(&b->res); /* as the core reads and frees it */
   free(b->workdir);
-  job_free(&b->job);
+  ph_job_free(&b->job);
 }
 
 /* The resource with metadata address == addr, or NULL. */
@@ -503,11 +411,11 @@ typedef struct parsed {
 
 static void parse(fx_t *f, const char *workdir, const char *const *names,
                   size_t n, parsed_t *p) {
-  job_init(&p->job);
+  ph_job_init(&p->job);
   atr_prov_parse_request_t req = {.struct_size = sizeof req,
                                   .job = &p->job,
-                                  .log = rec_log,
-                                  .canceled = rec_canceled,
+                                  .log = ph_job_log,
+                                  .canceled = ph_job_canceled,
                                   .workdir = workdir,
                                   .param_names = names,
                                   .nparams = n};
@@ -517,7 +425,7 @@ static void parse(fx_t *f, const char *workdir, const char *const *names,
 
 static void parsed_free(parsed_t *p) {
   free(p->err);
-  job_free(&p->job);
+  ph_job_free(&p->job);
 }
 
 static const char *const starter_params[] = {
@@ -559,7 +467,7 @@ static void test_parse_accepts_the_starter_template(void **state) {
   assert_logged(&p.job, ATR_LOG_INFO, "Validating",
                 "The configuration is valid.");
   /* Only the parameter that main.tf does not declare is warned about. */
-  const rec_line_t *w = job_find(&p.job, ATR_LOG_WARN, "is not a variable");
+  const ph_line_t *w = ph_job_find(&p.job, ATR_LOG_WARN, "is not a variable");
   assert_non_null(w);
   assert_string_equal(
       w->line, "parameter \"not_a_variable\" is not a variable of the "
@@ -567,7 +475,7 @@ static void test_parse_accepts_the_starter_template(void **state) {
                "exist; declare variable \"not_a_variable\" {} to use it (it "
                "is in the environment as ATRIUM_PARAM_NOT_A_VARIABLE either "
                "way)");
-  assert_null(job_find(&p.job, -1, "parameter \"greeting\""));
+  assert_null(ph_job_find(&p.job, -1, "parameter \"greeting\""));
   parsed_free(&p);
   free(dir);
   fx_stop(&f);
@@ -684,7 +592,7 @@ static void test_start_creates_the_workspace_directory(void **state) {
   }
   assert_logged(&b.job, ATR_LOG_INFO, "Applying",
                 "Apply complete! Resources: 3 added, 0 changed, 0 destroyed.");
-  assert_non_null(job_find(&b.job, ATR_LOG_INFO, "Plan: 3 to add"));
+  assert_non_null(ph_job_find(&b.job, ATR_LOG_INFO, "Plan: 3 to add"));
   free(params);
   free(running);
   free(token);
@@ -711,9 +619,9 @@ static void test_stop_removes_the_marker_and_keeps_the_directory(void **state) {
   assert_int_equal(stop.res.nresources, 1);
   assert_string_equal(resource(&stop, "terraform_data.home")->id,
                       resource(&start, "terraform_data.home")->id);
-  assert_non_null(job_find(&stop.job, ATR_LOG_INFO,
-                           "Plan: 0 to add, 0 to change, 2 to "
-                           "destroy."));
+  assert_non_null(ph_job_find(&stop.job, ATR_LOG_INFO,
+                              "Plan: 0 to add, 0 to change, 2 to "
+                              "destroy."));
   build_free(&start);
   build_free(&stop);
   free(ws.state);
@@ -736,10 +644,10 @@ static void test_start_after_stop_keeps_the_home_resource(void **state) {
   const char *id = resource(&b1, "terraform_data.home")->id;
   assert_string_equal(resource(&b2, "terraform_data.home")->id, id);
   assert_string_equal(resource(&b3, "terraform_data.home")->id, id);
-  assert_null(job_find(&b3.job, -1, "terraform_data.home: Creating"));
-  assert_non_null(job_find(&b3.job, ATR_LOG_INFO,
-                           "Plan: 2 to add, 0 to "
-                           "change, 0 to destroy."));
+  assert_null(ph_job_find(&b3.job, -1, "terraform_data.home: Creating"));
+  assert_non_null(ph_job_find(&b3.job, ATR_LOG_INFO,
+                              "Plan: 2 to add, 0 to "
+                              "change, 0 to destroy."));
   char *running = ws_read(&ws, "running");
   assert_string_equal(running, "build 3\n");
   char *params = ws_read(&ws, "parameters.json");
@@ -783,7 +691,7 @@ static void test_apply_plans_itself_when_plan_was_not_called(void **state) {
   ws_t ws = {.f = &f, .name = "old-host"};
   build_t b = {.transition = ATR_TRANSITION_START, .skip_plan = true};
   build_ok(&ws, &b);
-  assert_non_null(job_find(&b.job, ATR_LOG_INFO, "No plan yet"));
+  assert_non_null(ph_job_find(&b.job, ATR_LOG_INFO, "No plan yet"));
   assert_true(ws_has(&ws, "running"));
   assert_int_equal(b.res.nresources, 3);
   build_free(&b);
@@ -830,14 +738,14 @@ static void write_extras(const char *workdir) {
 static void plan_with_extras(fx_t *f, build_t *b, const pv_t *extra,
                              atr_prov_apply_request_t *req,
                              atr_param_value_t *params) {
-  job_init(&b->job);
+  ph_job_init(&b->job);
   b->workdir = fx_workdir(f);
   write_extras(b->workdir);
   size_t np = make_params(f, extra, params, 16);
   *req = (atr_prov_apply_request_t){.struct_size = sizeof *req,
                                     .job = &b->job,
-                                    .log = rec_log,
-                                    .canceled = rec_canceled,
+                                    .log = ph_job_log,
+                                    .canceled = ph_job_canceled,
                                     .workdir = b->workdir,
                                     .transition = ATR_TRANSITION_START,
                                     .build_number = 7,
@@ -912,7 +820,7 @@ static void test_tfvars_hold_only_declared_variables_typed(void **state) {
                       CANARY);
   /* Terraform accepted every value: the plan has the starter's three
    * resources and extra.tf's. */
-  assert_non_null(job_find(&b.job, ATR_LOG_INFO, "Plan: 4 to add"));
+  assert_non_null(ph_job_find(&b.job, ATR_LOG_INFO, "Plan: 4 to add"));
   json_decref(vars);
   free(path);
   build_free(&b);
@@ -968,7 +876,7 @@ static void test_a_sensitive_value_never_reaches_a_log_line(void **state) {
   fx_start(&f, NULL);
   ws_t ws = {.f = &f, .name = "secret"};
   build_t b1 = {.transition = ATR_TRANSITION_START};
-  job_init(&b1.job);
+  ph_job_init(&b1.job);
   /* A template that prints the secret, twice over: in the command Terraform
    * shows and in the command's output. */
   b1.workdir = fx_workdir(&f);
@@ -984,8 +892,8 @@ static void test_a_sensitive_value_never_reaches_a_log_line(void **state) {
   size_t np = make_params(&f, NULL, params, 16);
   atr_prov_apply_request_t req = {.struct_size = sizeof req,
                                   .job = &b1.job,
-                                  .log = rec_log,
-                                  .canceled = rec_canceled,
+                                  .log = ph_job_log,
+                                  .canceled = ph_job_canceled,
                                   .workdir = b1.workdir,
                                   .transition = ATR_TRANSITION_START,
                                   .build_number = 1,
@@ -1000,7 +908,7 @@ static void test_a_sensitive_value_never_reaches_a_log_line(void **state) {
   if (b1.rc != 0)
     fail_msg("build: %s", b1.err);
   assert_non_null(
-      job_find(&b1.job, ATR_LOG_INFO, "(local-exec): token=********"));
+      ph_job_find(&b1.job, ATR_LOG_INFO, "(local-exec): token=********"));
   for (size_t i = 0; i < b1.job.n; i++) {
     if (strstr(b1.job.v[i].line, CANARY) != NULL)
       fail_msg("the secret is in the job log: %s", b1.job.v[i].line);
@@ -1047,7 +955,7 @@ static void test_a_failing_apply_returns_its_error_and_the_state(void **state) {
   assert_non_null(strstr(b.res.state, "\"tainted\""));
   assert_non_null(strstr(b.res.state, "\"home\""));
   assert_int_equal(b.res.nresources, 0);
-  assert_non_null(job_find(&b.job, ATR_LOG_ERROR, "Error: main.tf:"));
+  assert_non_null(ph_job_find(&b.job, ATR_LOG_ERROR, "Error: main.tf:"));
   assert_true(ws_has(&ws, NULL));
   build_free(&b);
   free(ws.state);
@@ -1070,9 +978,9 @@ static void *bg_run(void *arg) {
 
 /* Wait (up to 30 s) for a job log line containing needle. */
 static void wait_for_line(atr_prov_job_t *job, const char *needle) {
-  for (int i = 0; i < 3000 && job_find(job, -1, needle) == NULL; i++)
+  for (int i = 0; i < 3000 && ph_job_find(job, -1, needle) == NULL; i++)
     usleep(10 * 1000);
-  if (job_find(job, -1, needle) == NULL)
+  if (ph_job_find(job, -1, needle) == NULL)
     fail_msg("no \"%s\" in the job log within 30 s", needle);
 }
 
@@ -1129,12 +1037,13 @@ static void test_cancel_stops_one_job_and_returns_the_state(void **state) {
   assert_string_equal(slow.err, "terraform apply was canceled");
   assert_non_null(slow.res.state);
   assert_non_null(strstr(slow.res.state, "\"tainted\""));
-  assert_non_null(job_find(&slow.job, ATR_LOG_INFO, "Canceling: sent SIGINT"));
-  assert_non_null(job_find(&slow.job, ATR_LOG_INFO, "Interrupt received."));
+  assert_non_null(
+      ph_job_find(&slow.job, ATR_LOG_INFO, "Canceling: sent SIGINT"));
+  assert_non_null(ph_job_find(&slow.job, ATR_LOG_INFO, "Interrupt received."));
   if (quick.rc != 0)
     fail_msg("the other job: %s", quick.err);
   assert_int_equal(quick.res.nresources, 3);
-  assert_null(job_find(&quick.job, -1, "Canceling"));
+  assert_null(ph_job_find(&quick.job, -1, "Canceling"));
 
   /* Nothing is left behind: no child to reap, no sleep running. */
   assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
@@ -1156,14 +1065,14 @@ static void test_a_canceled_job_runs_nothing(void **state) {
   fx_start(&f, NULL);
   char *workdir = fx_workdir(&f);
   atr_prov_job_t job;
-  job_init(&job);
+  ph_job_init(&job);
   atomic_store(&job.canceled, 1);
   atr_param_value_t params[16];
   size_t np = make_params(&f, NULL, params, 16);
   atr_prov_apply_request_t req = {.struct_size = sizeof req,
                                   .job = &job,
-                                  .log = rec_log,
-                                  .canceled = rec_canceled,
+                                  .log = ph_job_log,
+                                  .canceled = ph_job_canceled,
                                   .workdir = workdir,
                                   .transition = ATR_TRANSITION_START,
                                   .build_number = 1,
@@ -1177,7 +1086,7 @@ static void test_a_canceled_job_runs_nothing(void **state) {
   assert_int_equal(job.n, 0); /* not even the command line */
   free(err);
   free(workdir);
-  job_free(&job);
+  ph_job_free(&job);
   fx_stop(&f);
 }
 
@@ -1211,7 +1120,7 @@ test_a_terraform_ignoring_sigint_is_killed_after_the_grace(void **state) {
   if (took < 0.9 || took > 5.0)
     fail_msg("returned %.2f s after the cancel; expected 1 s of grace", took);
   assert_int_equal(b.rc, ATR_ECANCELED);
-  assert_non_null(job_find(&b.job, ATR_LOG_WARN, "sent SIGKILL"));
+  assert_non_null(ph_job_find(&b.job, ATR_LOG_WARN, "sent SIGKILL"));
   assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
   for (int i = 0; i < 200 && process_running("sleep", "41"); i++)
     usleep(10 * 1000);
@@ -1276,9 +1185,9 @@ static void test_json_levels_map_to_log_levels(void **state) {
   assert_logged(&p.job, ATR_LOG_ERROR, st, "more about it");
   assert_logged(&p.job, ATR_LOG_INFO, "Validating",
                 "The configuration is valid.");
-  assert_true(strncmp(job_find(&p.job, ATR_LOG_DEBUG, "$ terraform init")->line,
-                      "$ terraform init -input=false -no-color -json",
-                      45) == 0);
+  assert_true(
+      strncmp(ph_job_find(&p.job, ATR_LOG_DEBUG, "$ terraform init")->line,
+              "$ terraform init -input=false -no-color -json", 45) == 0);
   parsed_free(&p);
   free(dir);
   fx_stop(&f);

@@ -14,8 +14,12 @@
  * thread and always sees the current value. The list of running jobs is
  * owned by jobs_lock.
  *
- * Memory: requests are borrowed for the call; the apply result is malloc'd
- * here and freed by the host with free().
+ * Memory: requests are borrowed for the call; the apply result is made
+ * with the host's allocator (atr_mem_*), since the host releases it.
+ *
+ * Languages: this file is both C11 and C++20 (tests/sdk builds it as C++
+ * too), which is why void pointers are cast and the cancel flag uses the
+ * GCC/Clang __atomic builtins rather than <stdatomic.h>.
  */
 #include <atrium/atrium.h>
 
@@ -23,7 +27,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +39,7 @@
  * the context's list only while apply() runs. */
 typedef struct echo_job {
   atr_prov_job_t *job;
-  atomic_bool canceled;
+  bool canceled; /* read and written with __atomic builtins only */
   struct echo_job *next;
 } echo_job_t;
 
@@ -89,7 +92,7 @@ static const atr_option_t echo_options[] = {
      .offset = offsetof(echo_ctx_t, token),
      .description = "A credential the plugin pretends to use; only whether "
                     "it is set is ever logged."},
-    {0},
+    ATR_OPTIONS_END,
 };
 
 static const char *or_none(const char *s) {
@@ -140,13 +143,21 @@ static void jobs_remove(echo_ctx_t *c, echo_job_t *j) {
   pthread_mutex_unlock(&c->jobs_lock);
 }
 
+static bool is_canceled(echo_job_t *j) {
+  return __atomic_load_n(&j->canceled, __ATOMIC_SEQ_CST);
+}
+
+static void set_canceled(echo_job_t *j) {
+  __atomic_store_n(&j->canceled, true, __ATOMIC_SEQ_CST);
+}
+
 /* Sleep delay_ms in small steps; false as soon as the job is canceled. */
 static bool pretend_to_work(echo_ctx_t *c, echo_job_t *j) {
   if (c->delay_ms <= 0)
-    return !atomic_load(&j->canceled);
+    return !is_canceled(j);
   uint64_t deadline =
       c->host->clock_monotonic_ns() + (uint64_t)c->delay_ms * 1000000u;
-  while (!atomic_load(&j->canceled)) {
+  while (!is_canceled(j)) {
     uint64_t now = c->host->clock_monotonic_ns();
     if (now >= deadline)
       return true;
@@ -204,7 +215,8 @@ static void log_request(echo_ctx_t *c, const atr_prov_apply_request_t *req,
   if (!log_params)
     return;
   for (size_t i = 0; i < req->nparams; i++) {
-    const atr_param_value_t *p = &req->params[i];
+    /* By the host's stride: a newer host may have grown the element. */
+    const atr_param_value_t *p = atr_param_at(req->params, i);
     const char *shown =
         p->sensitive ? "(sensitive)" : (p->value ? p->value : "");
     c->host->log(c->h, ATR_LOG_INFO, "apply %s: parameter %s = %s", transition,
@@ -213,18 +225,23 @@ static void log_request(echo_ctx_t *c, const atr_prov_apply_request_t *req,
   }
 }
 
-static int make_result(const atr_prov_apply_request_t *req,
+/* The host releases the result, so it comes from the host's allocator. */
+static int make_result(const atr_host_t *host,
+                       const atr_prov_apply_request_t *req,
                        const char *transition, atr_prov_apply_result_t *res) {
   int n = snprintf(NULL, 0, "echo:%s:%" PRId64, transition, req->build_number);
-  char *state = malloc((size_t)n + 1);
-  atr_prov_resource_t *r = calloc(1, sizeof(*r));
+  char *state = (char *)atr_mem_alloc(host, (size_t)n + 1);
+  atr_prov_resource_t *r =
+      (atr_prov_resource_t *)atr_mem_calloc(host, 1, sizeof(*r));
   if (state == NULL || r == NULL)
     goto nomem;
   snprintf(state, (size_t)n + 1, "echo:%s:%" PRId64, transition,
            req->build_number);
-  r->type = strdup("echo");
-  r->name = strdup(req->workspace_name ? req->workspace_name : "");
-  r->id = strdup(req->workspace_id ? req->workspace_id : "");
+  r->struct_size = sizeof(*r);
+  r->type = atr_mem_strdup(host, "echo");
+  r->name =
+      atr_mem_strdup(host, req->workspace_name ? req->workspace_name : "");
+  r->id = atr_mem_strdup(host, req->workspace_id ? req->workspace_id : "");
   if (r->type == NULL || r->name == NULL || r->id == NULL)
     goto nomem;
   res->state = state;
@@ -235,19 +252,19 @@ static int make_result(const atr_prov_apply_request_t *req,
 
 nomem:
   if (r != NULL) {
-    free(r->type);
-    free(r->name);
-    free(r->id);
+    atr_mem_free(host, r->type);
+    atr_mem_free(host, r->name);
+    atr_mem_free(host, r->id);
   }
-  free(r);
-  free(state);
+  atr_mem_free(host, r);
+  atr_mem_free(host, state);
   return ATR_ENOMEM;
 }
 
 static int echo_parse(void *ctx, const atr_prov_parse_request_t *req,
                       char **err) {
   (void)err; /* parsing nothing cannot fail */
-  echo_ctx_t *c = ctx;
+  echo_ctx_t *c = (echo_ctx_t *)ctx;
   c->host->log(c->h, ATR_LOG_INFO, "parse: template files in %s",
                or_none(req->workdir));
   return 0;
@@ -255,7 +272,7 @@ static int echo_parse(void *ctx, const atr_prov_parse_request_t *req,
 
 static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
                       atr_prov_apply_result_t *res, char **err) {
-  echo_ctx_t *c = ctx;
+  echo_ctx_t *c = (echo_ctx_t *)ctx;
   const char *transition = transition_name(req->transition);
   if (transition == NULL) {
     set_err(err, "unknown transition %d; expected start, stop or delete",
@@ -264,14 +281,14 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
   }
 
   /* On the list first, so a cancel() that arrives while we log is seen. */
-  echo_job_t job = {.job = req->job};
-  atomic_init(&job.canceled, false);
+  echo_job_t job = {.job = req->job, .canceled = false, .next = NULL};
   jobs_add(c, &job);
   /* A cancel that came before we were on the list found nothing to flag. */
   if (req->canceled != NULL && req->canceled(req->job))
-    atomic_store(&job.canceled, true);
+    set_canceled(&job);
 
-  c->host->metric_add(c->requests, (const char *const[]){transition}, 1);
+  const char *const label_values[] = {transition};
+  c->host->metric_add(c->requests, label_values, 1);
   log_request(c, req, transition);
   bool done = pretend_to_work(c, &job);
   jobs_remove(c, &job);
@@ -282,7 +299,7 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
     return ATR_ECANCELED;
   }
 
-  int rc = make_result(req, transition, res);
+  int rc = make_result(c->host, req, transition, res);
   if (rc != 0) {
     set_err(err, "cannot build the result: %s", atr_strerror(rc));
     return rc;
@@ -296,12 +313,12 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
 /* The signature is the ABI's, so job stays non-const. */
 // cppcheck-suppress constParameter
 static void echo_cancel(void *ctx, atr_prov_job_t *job) {
-  echo_ctx_t *c = ctx;
+  echo_ctx_t *c = (echo_ctx_t *)ctx;
   bool found = false;
   pthread_mutex_lock(&c->jobs_lock);
   for (echo_job_t *j = c->jobs; j != NULL; j = j->next) {
     if (j->job == job) {
-      atomic_store(&j->canceled, true);
+      set_canceled(j);
       found = true;
     }
   }
@@ -312,7 +329,7 @@ static void echo_cancel(void *ctx, atr_prov_job_t *job) {
 
 static int echo_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
                      char **err) {
-  echo_ctx_t *c = ctx;
+  echo_ctx_t *c = (echo_ctx_t *)ctx;
   c->h = h;
   c->host = host;
 
@@ -346,13 +363,13 @@ static int echo_init(atr_handle_t *h, const atr_host_t *host, void *ctx,
 }
 
 static void echo_fini(void *ctx) {
-  echo_ctx_t *c = ctx;
+  echo_ctx_t *c = (echo_ctx_t *)ctx;
   pthread_mutex_destroy(&c->jobs_lock);
 }
 
 static int echo_reload(void *ctx, char **err) {
   (void)err;
-  echo_ctx_t *c = ctx;
+  echo_ctx_t *c = (echo_ctx_t *)ctx;
   int log_params = 1;
   c->host->option_get_bool(c->h, "log_parameters", &log_params);
   c->host->log(c->h, ATR_LOG_INFO, "reloaded: log_parameters %s",
@@ -366,6 +383,7 @@ static const atr_provisioner_ops_t echo_ops = {
     .parse = echo_parse,
     .apply = echo_apply,
     .cancel = echo_cancel,
+    .plan = NULL,
 };
 
 static const atr_plugin_t echo_plugin = {
@@ -380,6 +398,8 @@ static const atr_plugin_t echo_plugin = {
     .fini = echo_fini,
     .reload = echo_reload,
     .ops = &echo_ops,
+    .health = NULL,
+    .option_size = sizeof(atr_option_t),
 };
 
 ATR_PLUGIN_DEFINE(echo_plugin)

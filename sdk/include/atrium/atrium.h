@@ -11,4 +11,12 @@
 #include "atrium/provisioner.h"
 #include "atrium/storage.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* ATRIUM_ATRIUM_H */

@@ -15,7 +15,9 @@
  * verify_secret must take the same time for any wrong secret).
  *
  * Threads: every function may be called from any HTTP worker thread,
- * concurrently. Memory: outputs are malloc'd; the host frees them.
+ * concurrently. Memory: outputs (hashes, reasons, identity fields) are
+ * allocated with the host's allocator (atr_mem_strdup and friends in
+ * host.h); *err messages are malloc'd. The host releases both.
  */
 #ifndef ATRIUM_AUTH_H
 #define ATRIUM_AUTH_H
@@ -25,8 +27,15 @@
 
 #include "atrium/plugin.h"
 
-/* Who an authenticate() call proved the caller to be. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Who an authenticate() call proved the caller to be. The host zeroes it
+ * and sets struct_size (its sizeof) before the call; the plugin fills only
+ * the fields that fit in that size. */
 typedef struct atr_auth_identity {
+  uint32_t struct_size;
   char *subject;  /* stable id at the source (LDAP DN, OIDC sub) */
   char *username; /* suggested username */
   char *email;
@@ -60,5 +69,9 @@ typedef struct atr_auth_ops {
 
 #define ATR_AUTH_OPS_MIN_SIZE                                                  \
   (offsetof(atr_auth_ops_t, authenticate) + sizeof(void (*)(void)))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_AUTH_H */

@@ -12,6 +12,10 @@
 #ifndef ATRIUM_ERROR_H
 #define ATRIUM_ERROR_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* X(NAME, value, message). Append only: values are part of the ABI. */
 #define ATR_ERRNO_MAP(X)                                                       \
   X(PERM, -1, "operation not permitted")                                       \
@@ -68,5 +72,9 @@ static inline const char *atr_err_name(int code) {
     return "ATR_EUNKNOWN";
   }
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_ERROR_H */

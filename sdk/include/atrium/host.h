@@ -17,6 +17,17 @@
  *
  * Memory: strings passed in are copied; pointers handed out (option values,
  * request fields) are borrowed and stay valid as documented on each function.
+ * Results the plugin hands to the host to release (a provisioner's apply
+ * result, an auth plugin's hashes, reasons and identities) come from
+ * mem_alloc/mem_calloc/mem_realloc (ABI 1.1), never from the plugin's own
+ * allocator: a plugin may link another C library or a C++ runtime whose
+ * malloc is not the host's. The atr_mem_* helpers below call them (and
+ * fall back to the C library only on a table that lacks them). Messages
+ * (*err, a health message) stay malloc'd; the host frees them with free().
+ *
+ * Arrays the host hands out (metric samples) are walked by their first
+ * element's struct_size, not by the plugin's sizeof, so a newer host may
+ * grow the element: use atr_metric_sample_at().
  */
 #ifndef ATRIUM_HOST_H
 #define ATRIUM_HOST_H
@@ -24,6 +35,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #if defined(__GNUC__)
 #define ATR_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -66,6 +83,7 @@ typedef int (*atr_route_fn)(void *user_data, atr_http_exchange_t *x,
 
 /* One metric family as metrics_collect() shows it to an observer. */
 typedef struct atr_metric_family {
+  uint32_t struct_size; /* sizeof(atr_metric_family_t) in the host */
   atr_metric_type_t type;
   const char *name;
   const char *help;
@@ -79,6 +97,7 @@ typedef struct atr_metric_family {
 /* One labelled series of a family. For histograms, bucket_counts holds
  * nbuckets cumulative counts (the +Inf bucket is `count`). */
 typedef struct atr_metric_sample {
+  uint32_t struct_size; /* the host's sizeof, also the array's stride */
   const char *const *label_values;
   double value;
   uint64_t count;
@@ -90,6 +109,13 @@ typedef void (*atr_metric_visit_fn)(void *user_data,
                                     const atr_metric_family_t *family,
                                     const atr_metric_sample_t *samples,
                                     size_t nsamples);
+
+/* Sample i of an array the host handed out, stepping by its struct_size. */
+static inline const atr_metric_sample_t *
+atr_metric_sample_at(const atr_metric_sample_t *samples, size_t i) {
+  return (const atr_metric_sample_t *)(const void *)((const char *)samples +
+                                                     i * samples->struct_size);
+}
 
 /* One plugin as plugins_each() shows it. Borrowed for the call only. */
 typedef struct atr_plugin_info {
@@ -171,6 +197,14 @@ typedef struct atr_host {
    * into the host's plugin functions. */
   void (*plugins_each)(atr_handle_t *h, atr_plugin_visit_fn visit,
                        void *user_data);
+
+  /* Appended in ABI 1.1. The host's allocator, for the results the plugin
+   * hands over for the host to release (provisioner and auth results). Any
+   * thread. Prefer the atr_mem_* helpers below. */
+  void *(*mem_alloc)(size_t size);
+  void *(*mem_calloc)(size_t n, size_t size);
+  void *(*mem_realloc)(void *p, size_t size);
+  void (*mem_free)(void *p);
 } atr_host_t;
 
 /* True when the host's table is long enough to contain `field`. */
@@ -178,5 +212,46 @@ typedef struct atr_host {
   ((host)->struct_size >=                                                      \
        offsetof(atr_host_t, field) + sizeof((host)->field) &&                  \
    (host)->field != NULL)
+
+/* The host's allocator when it has one (ABI 1.1), else the C library's,
+ * which is what an ABI 1.0 host released with. host may be NULL. */
+static inline void *atr_mem_alloc(const atr_host_t *host, size_t size) {
+  return host && ATR_HOST_HAS(host, mem_alloc) ? host->mem_alloc(size)
+                                               : malloc(size);
+}
+
+static inline void *atr_mem_calloc(const atr_host_t *host, size_t n,
+                                   size_t size) {
+  return host && ATR_HOST_HAS(host, mem_calloc) ? host->mem_calloc(n, size)
+                                                : calloc(n, size);
+}
+
+static inline void *atr_mem_realloc(const atr_host_t *host, void *p,
+                                    size_t size) {
+  return host && ATR_HOST_HAS(host, mem_realloc) ? host->mem_realloc(p, size)
+                                                 : realloc(p, size);
+}
+
+static inline void atr_mem_free(const atr_host_t *host, void *p) {
+  if (host && ATR_HOST_HAS(host, mem_free))
+    host->mem_free(p);
+  else
+    free(p);
+}
+
+/* A copy of s (NULL for NULL) in the host's memory. */
+static inline char *atr_mem_strdup(const atr_host_t *host, const char *s) {
+  if (s == NULL)
+    return NULL;
+  size_t n = strlen(s) + 1;
+  char *copy = (char *)atr_mem_alloc(host, n);
+  if (copy != NULL)
+    memcpy(copy, s, n);
+  return copy;
+}
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_HOST_H */

@@ -8,6 +8,20 @@
  *
  * on_event() is called on the thread where the event happened and must not
  * block: copy what you need and return. The event is borrowed for the call.
+ * It is called only between a successful init() and fini(), and fini() is
+ * not called while an on_event() is still running.
+ *
+ * Events (type: the JSON object's members; new members and new types may
+ * appear in any minor version, so ignore what you do not know):
+ *   "audit"          an audit entry was recorded: action, resource_type,
+ *                    resource_id, resource_target, user_id, username,
+ *                    status_code, stored (false when writing it failed)
+ *   "build"          a workspace build ended: build_id, workspace_id,
+ *                    workspace_name, build_number, transition (start, stop,
+ *                    delete), status (succeeded, failed, canceled)
+ *   "job_completed"  a provisioner job ended: job_id, type
+ *                    (template_version_import, workspace_build), result
+ *                    (succeeded, failed, canceled), error, provisioner
  */
 #ifndef ATRIUM_OBSERVER_H
 #define ATRIUM_OBSERVER_H
@@ -16,9 +30,13 @@
 
 #include "atrium/plugin.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct atr_event {
   uint32_t struct_size;
-  const char *type; /* "http_request", "config_reloaded", ... */
+  const char *type; /* "audit", "build", "job_completed" */
   int64_t time_ms;
   const char *json; /* the event's fields as a JSON object */
 } atr_event_t;
@@ -30,5 +48,9 @@ typedef struct atr_observer_ops {
 
 #define ATR_OBSERVER_OPS_MIN_SIZE                                              \
   (offsetof(atr_observer_ops_t, on_event) + sizeof(void (*)(void)))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_OBSERVER_H */

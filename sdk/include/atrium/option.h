@@ -20,12 +20,21 @@
  *
  * Use ATR_OPT_NO_OFFSET for an option the plugin reads through the host's
  * option_get_* functions instead.
+ *
+ * Growth: fields are only ever appended to atr_option_t. The host walks a
+ * plugin's table with the stride the descriptor declares in option_size
+ * (sizeof(atr_option_t) as the plugin was built; 0 means the ABI 1.1
+ * layout), so a table built against an older SDK still reads right.
  */
 #ifndef ATRIUM_OPTION_H
 #define ATRIUM_OPTION_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum atr_option_type {
   ATR_OPT_STRING = 1,
@@ -58,5 +67,21 @@ typedef struct atr_option {
   double min;                 /* INT, DOUBLE, SIZE, DURATION (ms): bounds, */
   double max;                 /* checked only when min < max */
 } atr_option_t;
+
+/* The entry that ends a table: {0} in C, {} in C++ (where 0 is no enum). */
+#ifdef __cplusplus
+#define ATR_OPTIONS_END                                                        \
+  {}
+#else
+#define ATR_OPTIONS_END                                                        \
+  { 0 }
+#endif
+
+/* The smallest option entry the host accepts: the ABI 1.1 layout. */
+#define ATR_OPTION_MIN_SIZE (offsetof(atr_option_t, max) + sizeof(double))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_OPTION_H */

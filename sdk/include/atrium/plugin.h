@@ -12,9 +12,15 @@
  * only after a successful init(). Code is never unloaded while running.
  *
  * Compatibility: ATR_ABI_MAJOR changes when something existing changes
- * meaning or layout; ATR_ABI_MINOR when something is appended. Descriptor,
- * host table and every ops table begin with their struct_size, so either side
- * can tell what the other knows.
+ * meaning or layout; ATR_ABI_MINOR when something is appended (docs/sdk.md
+ * states the rule). Descriptor, host table, every ops table and every struct
+ * that crosses the boundary in an array or as a result begin with their
+ * struct_size, so either side can tell what the other knows. ABI 1.1 is the
+ * first stable layout: the loader refuses a plugin built against 1.0.
+ *
+ * C++: every header is wrapped in extern "C", and ATR_PLUGIN_DEFINE gives
+ * the entry C linkage, so a plugin written in C++ exports the unmangled
+ * atrium_plugin_entry.
  *
  * Threads: entry() and init() run on the main thread before serving starts;
  * fini() on the main thread after serving stopped. Kind ops say their own.
@@ -29,8 +35,12 @@
 #include "atrium/host.h"
 #include "atrium/option.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ATR_ABI_MAJOR 1
-#define ATR_ABI_MINOR 0
+#define ATR_ABI_MINOR 1
 
 #define ATR_PLUGIN_ENTRY_SYMBOL "atrium_plugin_entry"
 
@@ -81,6 +91,9 @@ typedef struct atr_plugin {
    * long, and never put a secret in the message. NULL: the plugin counts
    * as healthy while it runs. */
   int (*health)(void *ctx, char **message);
+  /* Appended in ABI 1.1: sizeof(atr_option_t) as the plugin was built,
+   * the stride the host walks `options` with; 0 means the ABI 1.1 layout. */
+  size_t option_size;
 } atr_plugin_t;
 
 /* What health() returns. */
@@ -92,16 +105,29 @@ enum {
 
 typedef const atr_plugin_t *(*atr_plugin_entry_fn)(void);
 
+/* The one symbol a plugin exports (ATR_PLUGIN_DEFINE defines it). Declared
+ * here, inside extern "C", so its linkage is C in a C++ plugin too. */
+ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void);
+
 /* Fill the ABI fields of a descriptor. */
 #define ATR_PLUGIN_ABI                                                         \
   .abi_major = ATR_ABI_MAJOR, .abi_minor = ATR_ABI_MINOR,                      \
   .struct_size = sizeof(atr_plugin_t)
 
 /* Declare the entry symbol returning `desc`. */
+#ifdef __cplusplus
+#define ATR__EXTERN_C extern "C"
+#else
+#define ATR__EXTERN_C
+#endif
 #define ATR_PLUGIN_DEFINE(desc)                                                \
-  ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void);                    \
-  ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void) {                   \
+  ATR__EXTERN_C ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void);      \
+  ATR__EXTERN_C ATR_EXPORT const atr_plugin_t *atrium_plugin_entry(void) {     \
     return &(desc);                                                            \
   }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_PLUGIN_H */

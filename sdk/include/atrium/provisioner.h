@@ -20,7 +20,16 @@
  * may be called from any thread while the operation runs.
  *
  * Memory: everything in a request is borrowed for the call. Results are
- * malloc'd by the plugin and freed by the host with free(), field by field.
+ * allocated by the plugin with the host's allocator (atr_mem_alloc,
+ * atr_mem_strdup, ... from host.h) and released by the host, field by
+ * field. *err messages are malloc'd, as everywhere in the SDK.
+ *
+ * Arrays: every element starts with its struct_size, and an array is
+ * walked by its first element's struct_size, so either side may be built
+ * against a newer SDK whose element has grown. Read request parameters with
+ * atr_param_at(); fill resources and metadata with struct_size set to
+ * sizeof as you were built (the host refuses a result whose elements are
+ * smaller than the ABI 1.1 layout, and fails the build saying so).
  */
 #ifndef ATRIUM_PROVISIONER_H
 #define ATRIUM_PROVISIONER_H
@@ -31,6 +40,10 @@
 #include "atrium/host.h"
 #include "atrium/plugin.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum atr_transition {
   ATR_TRANSITION_START = 1,
   ATR_TRANSITION_STOP = 2,
@@ -38,6 +51,7 @@ typedef enum atr_transition {
 } atr_transition_t;
 
 typedef struct atr_param_value {
+  uint32_t struct_size; /* the host's sizeof, also the array's stride */
   const char *name;
   /* Canonical text: "2", "true", "[\"a\",\"b\"]" for list(string). */
   const char *value;
@@ -45,6 +59,13 @@ typedef struct atr_param_value {
   const char *type;
   int sensitive; /* never log the value */
 } atr_param_value_t;
+
+/* Parameter i of a request's params, stepping by the host's struct_size. */
+static inline const atr_param_value_t *
+atr_param_at(const atr_param_value_t *params, size_t i) {
+  return (const atr_param_value_t *)(const void *)((const char *)params +
+                                                   i * params->struct_size);
+}
 
 typedef struct atr_prov_job atr_prov_job_t; /* opaque, one running job */
 
@@ -96,13 +117,15 @@ typedef struct atr_prov_apply_request {
 } atr_prov_apply_request_t;
 
 typedef struct atr_prov_metadata {
+  uint32_t struct_size; /* sizeof(atr_prov_metadata_t) in the plugin */
   char *key;
   char *value;
   int sensitive; /* shown as redacted in the API */
 } atr_prov_metadata_t;
 
 typedef struct atr_prov_resource {
-  char *type; /* "docker_container", "terraform_data" */
+  uint32_t struct_size; /* sizeof(atr_prov_resource_t) in the plugin */
+  char *type;           /* "docker_container", "terraform_data" */
   char *name;
   char *id; /* the provider's id, or NULL */
   atr_prov_metadata_t *metadata;
@@ -110,8 +133,10 @@ typedef struct atr_prov_resource {
 } atr_prov_resource_t;
 
 /* apply() fills this also when it fails: a state set here is stored with
- * the build even then, so the next build starts from what really exists. */
+ * the build even then, so the next build starts from what really exists.
+ * The host zeroes it and sets struct_size (its sizeof) before the call. */
 typedef struct atr_prov_apply_result {
+  uint32_t struct_size;
   char *state; /* opaque to the host, given back as prior_state */
   size_t state_len;
   atr_prov_resource_t *resources;
@@ -131,6 +156,12 @@ typedef struct atr_provisioner_ops {
   int (*plan)(void *ctx, const atr_prov_apply_request_t *req, char **err);
 } atr_provisioner_ops_t;
 
+/* The smallest elements the host accepts in a result: the ABI 1.1 layout. */
+#define ATR_PROV_METADATA_MIN_SIZE                                             \
+  (offsetof(atr_prov_metadata_t, sensitive) + sizeof(int))
+#define ATR_PROV_RESOURCE_MIN_SIZE                                             \
+  (offsetof(atr_prov_resource_t, nmetadata) + sizeof(size_t))
+
 #define ATR_PROVISIONER_OPS_MIN_SIZE                                           \
   (offsetof(atr_provisioner_ops_t, cancel) + sizeof(void (*)(void)))
 
@@ -139,5 +170,9 @@ typedef struct atr_provisioner_ops {
   ((ops)->struct_size >=                                                       \
        offsetof(atr_provisioner_ops_t, plan) + sizeof(void (*)(void)) &&       \
    (ops)->plan != NULL)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_PROVISIONER_H */

@@ -40,6 +40,10 @@
 
 #include "atrium/plugin.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ATR_DB_SQL_SKIP_LOCKED "/*atrium:skip_locked*/"
 
 typedef struct atr_db_conn atr_db_conn_t; /* a plugin's connection */
@@ -145,5 +149,9 @@ typedef struct atr_storage_ops {
 
 #define ATR_STORAGE_OPS_MIN_SIZE                                               \
   (offsetof(atr_storage_ops_t, restore) + sizeof(void (*)(void)))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ATRIUM_STORAGE_H */
