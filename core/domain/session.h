@@ -1,4 +1,4 @@
-/* core/session.h — API keys: sessions (from login) and long-lived tokens.
+/* core/domain/session.h — API keys: sessions (from login) and long-lived tokens.
  *
  * A key is "<id>-<secret>": a 10-character id and a 22-character secret,
  * both base62 from OpenSSL's RAND_bytes. The database keeps the id and a
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api.h"
+#include "actor.h"
 #include "db.h"
 
 #define ATR_KEY_ID_LEN 10
