@@ -189,7 +189,7 @@ static int may_read(const atr_domain_t *dom, const atr_actor_t *actor,
     rc = atr__allowed(&db, actor, NULL, ATR_RES_AUDIT_LOG, ATR_ACT_READ, false,
                       fault);
   else
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_db_close(&db);
   free(err);
   return rc;
@@ -206,7 +206,7 @@ int atr_audit_list(const atr_domain_t *dom, const atr_actor_t *actor,
   rc = run_query(dom->store, f, out, &err);
   /* ATR_EINVAL from storage is a bad query of ours, not the caller's */
   if (rc != 0)
-    atr__store_fault(fault, rc == ATR_EINVAL ? ATR_EIO : rc, err);
+    atr_fault_internal(fault, rc == ATR_EINVAL ? ATR_EIO : rc, err);
   free(err);
   return rc == ATR_EINVAL ? ATR_EIO : rc;
 }

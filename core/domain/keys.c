@@ -19,7 +19,7 @@ static int open_owner(const atr_domain_t *dom, const atr_actor_t *actor,
   char *err = NULL;
   int rc = atr_db_open(dom->store, db, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   if (rc == 0)
     rc = atr__user_target(db, actor, who, t, fault);
@@ -76,7 +76,7 @@ int atr_token_create(const atr_domain_t *dom, const atr_actor_t *actor,
     atr_fault_set(fault, rc, "A token with this name already exists.", "%s",
                   name);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   char key_id[ATR_KEY_ID_LEN + 1] = "";
   if (*key)
     snprintf(key_id, sizeof key_id, "%.*s", ATR_KEY_ID_LEN, *key);
@@ -125,7 +125,7 @@ int atr_token_list(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc != 0) {
     json_decref(*out);
     *out = NULL;
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   }
   free(err);
   return rc;
@@ -155,7 +155,7 @@ int atr_token_delete(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == ATR_ENOENT || (rc == 0 && changed == 0))
     rc = atr_fault_set(fault, ATR_ENOENT, "Token not found.", "%s", key);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_audit_record(
       dom->store, actor,
       &(atr_audit_entry_t){.action = "delete",

@@ -39,7 +39,7 @@ int atr_user_first_exists(const atr_domain_t *dom, const atr_actor_t *actor,
   atr_db_close(&db);
   *exists = n > 0;
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
 }
@@ -112,7 +112,7 @@ int atr_user_first_create(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == 0)
     rc = atr_db_tx(dom->store, ATR_TX_SERIALIZABLE, insert_first, &f, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   else if (f.exists)
     rc = atr_fault_set(fault, ATR_EEXIST,
                        "The initial user has already been created.", "%s", "");
@@ -202,7 +202,7 @@ int atr_user_login(const atr_domain_t *dom, const atr_actor_t *actor,
   char *err = NULL;
   int rc = find_login(dom->store, email, &u, &err);
   if (rc != 0 && rc != ATR_ENOENT) {
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
     free(err);
     return rc;
   }
@@ -215,7 +215,7 @@ int atr_user_login(const atr_domain_t *dom, const atr_actor_t *actor,
   else if ((rc = atr_session_create(dom->store, u.user_id, "",
                                     dom->session_lifetime_ms,
                                     actor ? actor->ip : NULL, key, &err)) != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_audit_record(
       dom->store, actor,
       &(atr_audit_entry_t){.action = rc == 0 ? "login" : "login_failed",
@@ -240,7 +240,7 @@ int atr_user_logout(const atr_domain_t *dom, const atr_actor_t *actor,
   char *err = NULL;
   int rc = atr_session_delete(dom->store, actor->key_id, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_audit_record(
       dom->store, actor,
       &(atr_audit_entry_t){.action = "logout",

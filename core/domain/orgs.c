@@ -60,7 +60,7 @@ int atr__org_open(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == ATR_ENOENT)
     atr_fault_set(fault, rc, "Organization not found.", "%s", org ? org : "");
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   if (rc == 0) {
     snprintf(org_id, 37, "%s", id);
     rc = atr__allowed(db, actor, org_id, res, act, false, fault);
@@ -122,7 +122,7 @@ int atr_org_list(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc != 0) {
     json_decref(*out);
     *out = NULL;
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   }
   free(err);
   return rc;
@@ -144,7 +144,7 @@ int atr_org_get(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == ATR_ENOENT)
     atr_fault_set(fault, rc, "Organization not found.", "%s", org);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
 }
@@ -211,7 +211,7 @@ static int check_new_org(const atr_domain_t *dom, const atr_actor_t *actor,
     rc = atr__allowed(&db, actor, NULL, ATR_RES_ORGANIZATION, ATR_ACT_CREATE,
                       false, fault);
   else
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_db_close(&db);
   free(err);
   const char *why;
@@ -247,7 +247,7 @@ int atr_org_create(const atr_domain_t *dom, const atr_actor_t *actor,
                        "An organization with this name already exists.", "%s",
                        o.name);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   else
     *out = new_org_json(&o);
   atr_audit_record(dom->store, actor,

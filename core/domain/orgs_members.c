@@ -91,7 +91,7 @@ int atr_org_members_list(const atr_domain_t *dom, const atr_actor_t *actor,
     *out = list;
   } else {
     json_decref(list);
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   }
   free(err);
   return rc;
@@ -160,7 +160,7 @@ static int member_target(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == ATR_ENOENT)
     atr_fault_set(fault, rc, "User not found.", "%s", who);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
 }
@@ -215,7 +215,7 @@ static int check_last_admin(atr_db_t *db, member_op_t *op, char **err) {
 static int member_outcome(int rc, const char *err, const member_op_t *op,
                           atr_fault_t *fault) {
   if (rc != 0)
-    return atr__store_fault(fault, rc, err);
+    return atr_fault_internal(fault, rc, err);
   if (!op->member)
     return atr_fault_set(fault, ATR_ENOENT,
                          "User is not a member of this organization.", "%s",
@@ -283,7 +283,7 @@ int atr_org_member_add(const atr_domain_t *dom, const atr_actor_t *actor,
                        "User is already a member of this organization.", "%s",
                        op.username);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   else
     *out = json_incref(op.result);
   record_member(dom, actor, "create", &op, NULL,

@@ -64,7 +64,7 @@ int atr_user_get(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == ATR_ENOENT)
     atr_fault_set(fault, rc, "User not found.", "%s", who);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
 }
@@ -125,7 +125,7 @@ int atr_user_list(const atr_domain_t *dom, const atr_actor_t *actor,
   else
     json_decref(users);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
 }
@@ -139,14 +139,14 @@ int atr_user_roles_get(const atr_domain_t *dom, const atr_actor_t *actor,
   uint32_t roles = 0;
   int rc = atr_db_open(dom->store, &db, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   if (rc == 0)
     rc = atr__user_target(&db, actor, who, &t, fault);
   if (rc == 0)
     rc = atr__allowed(&db, actor, NULL, ATR_RES_ROLE_ASSIGNMENT, ATR_ACT_READ,
                       strcmp(t.id, actor->user_id) == 0, fault);
   if (rc == 0 && (rc = atr_user_roles(&db, t.id, &roles, &err)) != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_db_close(&db);
   if (rc == 0)
     *out = json_pack("{s:o}", "roles", atr__role_names(roles));
@@ -217,7 +217,7 @@ static int check_create(const atr_domain_t *dom, const atr_actor_t *actor,
   char *err = NULL;
   int rc = atr_db_open(dom->store, &db, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   if (rc == 0)
     rc = atr__allowed(&db, actor, NULL, ATR_RES_USER, ATR_ACT_CREATE, false,
                       fault);
@@ -269,7 +269,7 @@ int atr_user_create(const atr_domain_t *dom, const atr_actor_t *actor,
                   "A user with this username or email already exists.", "%s",
                   u.username);
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_audit_record(
       dom->store, actor,
       &(atr_audit_entry_t){.action = "create",

@@ -56,7 +56,7 @@ static int change_user(const atr_domain_t *dom, const atr_actor_t *actor,
   atr__user_ref_t t;
   int rc = atr_db_open(dom->store, &db, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   if (rc == 0)
     rc = atr__allowed(&db, actor, NULL, ATR_RES_USER, c->act, false, fault);
   if (rc == 0)
@@ -73,7 +73,7 @@ static int change_user(const atr_domain_t *dom, const atr_actor_t *actor,
     rc = atr__user_json(&db, t.id, out, &err);
   atr_db_close(&db);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   json_t *diff = NULL;
   if (c->new_status)
     atr_audit_diff_add(&diff, "status", t.status, c->new_status, false);
@@ -200,7 +200,7 @@ int atr_user_password_set(const atr_domain_t *dom, const atr_actor_t *actor,
   atr__user_ref_t t;
   int rc = atr_db_open(dom->store, &db, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   if (rc == 0)
     rc = atr__user_target(&db, actor, who, &t, fault);
   bool own = rc == 0 && strcmp(t.id, actor->user_id) == 0;
@@ -216,7 +216,7 @@ int atr_user_password_set(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == 0)
     rc = store_password(&db, actor, t.id, hash, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   json_t *diff = NULL;
   atr_audit_diff_add(&diff, "password", NULL, NULL, true);
   atr_audit_record(
@@ -289,7 +289,7 @@ static int roles_target(const atr_domain_t *dom, const atr_actor_t *actor,
   char *err = NULL;
   int rc = atr_db_open(dom->store, &db, &err);
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   if (rc == 0)
     rc = atr__allowed(&db, actor, NULL, ATR_RES_ROLE_ASSIGNMENT, ATR_ACT_UPDATE,
                       false, fault);
@@ -298,7 +298,7 @@ static int roles_target(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == 0)
     rc = atr__user_target(&db, actor, who, t, fault);
   if (rc == 0 && (rc = atr_user_roles(&db, t->id, before, &err)) != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   atr_db_close(&db);
   free(err);
   return rc;
@@ -346,7 +346,7 @@ int atr_user_roles_set(const atr_domain_t *dom, const atr_actor_t *actor,
   char *err = NULL;
   if (rc == 0 &&
       (rc = atr_db_tx(dom->store, ATR_TX_WRITE, replace_roles, &c, &err)) != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   else if (rc == 0 && c.last_owner)
     rc = atr_fault_set(fault, ATR_EINVAL,
                        "The last owner cannot lose the owner role.",
@@ -357,7 +357,7 @@ int atr_user_roles_set(const atr_domain_t *dom, const atr_actor_t *actor,
     atr_db_close(&db);
   }
   if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   record_roles(dom, actor, &t, before, roles,
                rc ? atr__fault_status(fault) : 200);
   free(err);

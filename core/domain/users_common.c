@@ -46,7 +46,7 @@ int atr__user_target(atr_db_t *db, const atr_actor_t *actor, const char *who,
                   who && strcmp(who, "me") == 0 && actor ? actor->user_id
                                                          : (who ? who : ""));
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
 }
@@ -116,13 +116,9 @@ int atr__allowed(atr_db_t *db, const atr_actor_t *actor, const char *org_id,
   if (rc == ATR_EPERM)
     atr_fault_set(fault, rc, "Forbidden.", "%s", err ? err : "");
   else if (rc != 0)
-    atr__store_fault(fault, rc, err);
+    atr_fault_internal(fault, rc, err);
   free(err);
   return rc;
-}
-
-int atr__store_fault(atr_fault_t *fault, int rc, const char *err) {
-  return atr_fault_internal(fault, rc, err);
 }
 
 /* Mirrors atr_api_fault() and atr_api_fail(): an answer with a message for
