@@ -1,5 +1,7 @@
 /* The audit log: what a handler records is one row with the request's
- * context and no secrets, and GET /api/v2/audit finds it again.
+ * context and no secrets, and GET /api/v2/audit finds it again: the
+ * request's query parsed by the API, the entries read by the domain
+ * (atr_audit_list), which lets only roles that may read the log do so.
  *
  *   test_audit                   a fresh SQLite file in a temp dir
  *   test_audit postgres PGDIR    the throwaway cluster whose DSN is in
