@@ -1,9 +1,10 @@
-/* core/api_audit.h — GET /api/v2/audit: reading the audit log.
+/* core/api/api_audit.h — GET /api/v2/audit: reading the audit log.
  *
  * The handler splits in two so each half can be used alone: a filter is
  * parsed from the request's query (Coder's `q` search string and plain
- * parameters), then atr_audit_query() runs it against the store and
- * builds the answer's JSON. Only the handler touches HTTP.
+ * parameters), then the domain's atr_audit_list() (audit_query.h) checks
+ * the caller may read the log, runs the filter and builds the answer's
+ * JSON.
  *
  * Query parameters:
  *   q              space-separated key:value terms, values optionally in
@@ -19,7 +20,7 @@
  * RFC 3339 times (a bare date means its whole day, UTC) and bound the
  * entry's time inclusively. Newest entries come first.
  *
- * Threads: any; atr_audit_query opens its own connection.
+ * Threads: any.
  */
 #ifndef ATRIUM_CORE_API_AUDIT_H
 #define ATRIUM_CORE_API_AUDIT_H
@@ -29,20 +30,7 @@
 #include <stdint.h>
 
 #include "api.h"
-#include "db.h"
-
-/* Empty strings and false flags mean "any". */
-typedef struct atr_audit_filter {
-  char action[65];
-  char resource_type[65];
-  char resource_id[65];
-  char username[65];
-  int status_code;
-  bool has_since, has_until;
-  int64_t since_us, until_us; /* inclusive */
-  int64_t limit;              /* 0..1000; 0 gives the count only */
-  int64_t offset;
-} atr_audit_filter_t;
+#include "audit_query.h"
 
 /* Fill *f from r->query (only r->query is read). 0, or ATR_EINVAL with
  * *validations a new array of {"field", "detail"}: the field is the plain
@@ -50,12 +38,6 @@ typedef struct atr_audit_filter {
  * key). */
 int atr_audit_filter_parse(const atr_api_req_t *r, atr_audit_filter_t *f,
                            json_t **validations);
-
-/* Run a filter: *out is a new {"audit_logs": [...], "count": n} where n
- * counts every matching entry, ignoring limit and offset. Errors are the
- * storage layer's, with *err malloc'd. */
-int atr_audit_query(atr_store_t *store, const atr_audit_filter_t *f,
-                    json_t **out, char **err);
 
 /* GET /api/v2/audit. */
 int atr_api_audit_list(atr_api_req_t *r);

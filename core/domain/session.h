@@ -1,4 +1,4 @@
-/* core/session.h — API keys: sessions (from login) and long-lived tokens.
+/* core/domain/session.h — API keys: sessions (from login) and long-lived tokens.
  *
  * A key is "<id>-<secret>": a 10-character id and a 22-character secret,
  * both base62 from OpenSSL's RAND_bytes. The database keeps the id and a

@@ -1,7 +1,8 @@
-# The audit log (core/audit.c, core/api_audit.c) on the real storage plugins:
-# SQLite always; PostgreSQL too when storage_postgres is built, on the
-# throwaway cluster of the `postgres` fixture (tests/plugins/postgres.cmake;
-# its directory is spelled out because tests/plugins is added after this).
+# The audit log (core/domain/audit.c and audit_query.c, core/api/api_audit.c)
+# on the real storage plugins: SQLite always; PostgreSQL too when
+# storage_postgres is built, on the throwaway cluster of the `postgres`
+# fixture (tests/plugins/postgres.cmake; its directory is spelled out
+# because tests/plugins is added after this).
 atr_add_test(test_audit SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_audit.c)
 target_compile_definitions(test_audit PRIVATE
   ATR_TEST_PLUGIN_DIR="${ATRIUM_PLUGIN_OUTPUT_DIR}")
