@@ -219,30 +219,7 @@ int atr_api_fail(atr_api_req_t *r, int rc, const char *err) {
 
 int atr_api_fault(atr_api_req_t *r, atr_fault_t *f) {
   int code = atr_fault_code(f);
-  int status = 500;
-  switch (code) {
-  case ATR_ENOENT:
-    status = 404;
-    break;
-  case ATR_EPERM:
-  case ATR_EACCES:
-    status = 403;
-    break;
-  case ATR_EEXIST:
-  case ATR_ECONSTRAINT:
-  case ATR_EBUSY:
-    status = 409;
-    break;
-  case ATR_EINVAL:
-  case ATR_ERANGE:
-    status = 400;
-    break;
-  case ATR_ENOTSUP:
-    status = 501;
-    break;
-  default:
-    break;
-  }
+  int status = atr_fault_status(f);
   int rc;
   if (status == 500 || (!f->message && !atr_fault_has_fields(f))) {
     rc = atr_api_fail(r, code ? code : ATR_EIO, f->detail);
@@ -259,6 +236,16 @@ int atr_api_fault(atr_api_req_t *r, atr_fault_t *f) {
   }
   atr_fault_clear(f);
   return rc;
+}
+
+int atr_api_answer(atr_api_req_t *r, int rc, int status, json_t *body,
+                   atr_fault_t *f) {
+  if (rc != 0) {
+    json_decref(body);
+    return atr_api_fault(r, f);
+  }
+  atr_fault_clear(f);
+  return body ? atr_api_json(r, status, body) : atr_api_no_content(r);
 }
 
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value) {

@@ -146,6 +146,10 @@ int atr_api_fail(atr_api_req_t *r, int rc, const char *err);
  * message, detail, validations and extra members; a code without a user
  * message (an internal error) answers as atr_api_fail does. Clears f. */
 int atr_api_fault(atr_api_req_t *r, atr_fault_t *f);
+/* A domain call's outcome: when rc is 0, body (stolen; NULL answers 204)
+ * with status, else the fault. Clears f either way. */
+int atr_api_answer(atr_api_req_t *r, int rc, int status, json_t *body,
+                   atr_fault_t *f);
 /* Add a response header before answering (Set-Cookie, Retry-After). */
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
 
@@ -192,17 +196,5 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      const atr_http_request_t *req, const char *remote_ip,
                      const char *user_agent, const char **route_template,
                      char *who, size_t who_size);
-
-/* ---- rows as JSON (api_query.c) ------------------------------------------ */
-
-/* The one row of s with `where` whose (UUID) value is the path parameter
- * param; NULL after answering 404 (not_found, with the value) or the
- * error. */
-json_t *atr_api_load(atr_api_req_t *r, const atr_select_t *s, const char *where,
-                     const char *param, const char *not_found);
-/* Answer a page of the rows of s with `where`, whose values are id, then
- * ?limit= (default def) and ?offset=, as a JSON array; 0. */
-int atr_api_list_page(atr_api_req_t *r, const atr_select_t *s,
-                      const char *where, const char *id, int64_t def);
 
 #endif

@@ -15,17 +15,6 @@
 
 #define ORG_ADMIN "organization-admin"
 
-/* Answer a domain call: 0 with body (may be NULL: 204), else the fault. */
-static int answer(atr_api_req_t *r, int rc, int status, json_t *body,
-                  atr_fault_t *f) {
-  if (rc != 0) {
-    json_decref(body);
-    return atr_api_fault(r, f);
-  }
-  atr_fault_clear(f);
-  return body ? atr_api_json(r, status, body) : atr_api_no_content(r);
-}
-
 static const char *org_param(const atr_api_req_t *r) {
   return atr_api_param(r, "organization");
 }
@@ -39,14 +28,14 @@ int atr_api_orgs_list(atr_api_req_t *r) {
   atr_fault_t f = {0};
   json_t *list = NULL;
   int rc = atr_org_list(&r->env->dom, &r->actor, limit, offset, &list, &f);
-  return answer(r, rc, 200, list, &f);
+  return atr_api_answer(r, rc, 200, list, &f);
 }
 
 int atr_api_org_get(atr_api_req_t *r) {
   atr_fault_t f = {0};
   json_t *org = NULL;
   int rc = atr_org_get(&r->env->dom, &r->actor, org_param(r), &org, &f);
-  return answer(r, rc, 200, org, &f);
+  return atr_api_answer(r, rc, 200, org, &f);
 }
 
 /* A field's validations in the order the fields come: its type here, its
@@ -83,7 +72,7 @@ int atr_api_org_create(atr_api_req_t *r) {
   atr_fault_t f = {0};
   json_t *org = NULL;
   int rc = atr_org_create(&r->env->dom, &r->actor, &in, &org, &f);
-  answer(r, rc, 201, org, &f);
+  atr_api_answer(r, rc, 201, org, &f);
   json_decref(body);
   return 0;
 }
@@ -98,7 +87,7 @@ int atr_api_org_members_list(atr_api_req_t *r) {
   json_t *list = NULL;
   int rc = atr_org_members_list(&r->env->dom, &r->actor, org_param(r), limit,
                                 offset, &list, &f);
-  return answer(r, rc, 200, list, &f);
+  return atr_api_answer(r, rc, 200, list, &f);
 }
 
 int atr_api_org_member_add(atr_api_req_t *r) {
@@ -106,14 +95,14 @@ int atr_api_org_member_add(atr_api_req_t *r) {
   json_t *member = NULL;
   int rc = atr_org_member_add(&r->env->dom, &r->actor, org_param(r),
                               atr_api_param(r, "user"), &member, &f);
-  return answer(r, rc, 201, member, &f);
+  return atr_api_answer(r, rc, 201, member, &f);
 }
 
 int atr_api_org_member_remove(atr_api_req_t *r) {
   atr_fault_t f = {0};
   int rc = atr_org_member_remove(&r->env->dom, &r->actor, org_param(r),
                                  atr_api_param(r, "user"), &f);
-  return answer(r, rc, 204, NULL, &f);
+  return atr_api_answer(r, rc, 204, NULL, &f);
 }
 
 /* The body's "roles": organization roles that may be assigned. Each bad
@@ -172,5 +161,5 @@ int atr_api_org_member_roles(atr_api_req_t *r) {
   int rc =
       atr_org_member_roles_set(&r->env->dom, &r->actor, org_param(r),
                                atr_api_param(r, "user"), roles, &member, &f);
-  return answer(r, rc, 200, member, &f);
+  return atr_api_answer(r, rc, 200, member, &f);
 }

@@ -24,17 +24,6 @@ static const char *jstr(json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
 }
 
-/* Answer a domain call: 0 with body (may be NULL: 204), else the fault. */
-static int answer(atr_api_req_t *r, int rc, int status, json_t *body,
-                  atr_fault_t *f) {
-  if (rc != 0) {
-    json_decref(body);
-    return atr_api_fault(r, f);
-  }
-  atr_fault_clear(f);
-  return body ? atr_api_json(r, status, body) : atr_api_no_content(r);
-}
-
 /* The password plugin is needed before anything else is read: without
  * it the answer is 501, whatever the body. */
 static bool password_disabled(atr_api_req_t *r) {
@@ -83,7 +72,7 @@ int atr_api_first_user_create(atr_api_req_t *r) {
   json_t *out = rc ? NULL
                    : json_pack("{s:s, s:s}", "user_id", user_id,
                                "organization_id", org_id);
-  answer(r, rc, 201, out, &f);
+  atr_api_answer(r, rc, 201, out, &f);
   json_decref(body);
   return 0;
 }
@@ -187,7 +176,7 @@ int atr_api_user_get(atr_api_req_t *r) {
   json_t *user = NULL;
   int rc = atr_user_get(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                         &user, &f);
-  return answer(r, rc, 200, user, &f);
+  return atr_api_answer(r, rc, 200, user, &f);
 }
 
 static int64_t query_int_param(const atr_api_req_t *r, const char *name,
@@ -215,7 +204,7 @@ int atr_api_users_list(atr_api_req_t *r) {
   atr_fault_t f = {0};
   json_t *out = NULL;
   int rc = atr_user_list(&r->env->dom, &r->actor, q, limit, offset, &out, &f);
-  return answer(r, rc, 200, out, &f);
+  return atr_api_answer(r, rc, 200, out, &f);
 }
 
 int atr_api_user_create(atr_api_req_t *r) {
@@ -232,7 +221,7 @@ int atr_api_user_create(atr_api_req_t *r) {
   atr_fault_t f = {0};
   json_t *user = NULL;
   int rc = atr_user_create(&r->env->dom, &r->actor, &in, &user, &f);
-  answer(r, rc, 201, user, &f);
+  atr_api_answer(r, rc, 201, user, &f);
   json_decref(body);
   return 0;
 }
@@ -241,7 +230,7 @@ int atr_api_user_delete(atr_api_req_t *r) {
   atr_fault_t f = {0};
   int rc =
       atr_user_delete(&r->env->dom, &r->actor, atr_api_param(r, "user"), &f);
-  return answer(r, rc, 204, NULL, &f);
+  return atr_api_answer(r, rc, 204, NULL, &f);
 }
 
 int atr_api_user_suspend(atr_api_req_t *r) {
@@ -249,7 +238,7 @@ int atr_api_user_suspend(atr_api_req_t *r) {
   json_t *user = NULL;
   int rc = atr_user_suspend(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                             &user, &f);
-  return answer(r, rc, 200, user, &f);
+  return atr_api_answer(r, rc, 200, user, &f);
 }
 
 int atr_api_user_activate(atr_api_req_t *r) {
@@ -257,7 +246,7 @@ int atr_api_user_activate(atr_api_req_t *r) {
   json_t *user = NULL;
   int rc = atr_user_activate(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                              &user, &f);
-  return answer(r, rc, 200, user, &f);
+  return atr_api_answer(r, rc, 200, user, &f);
 }
 
 int atr_api_user_password(atr_api_req_t *r) {
@@ -270,7 +259,7 @@ int atr_api_user_password(atr_api_req_t *r) {
   int rc = atr_user_password_set(
       &r->env->dom, &r->actor, atr_api_param(r, "user"),
       jstr(body, "old_password"), jstr(body, "password"), &f);
-  answer(r, rc, 204, NULL, &f);
+  atr_api_answer(r, rc, 204, NULL, &f);
   json_decref(body);
   return 0;
 }
@@ -282,7 +271,7 @@ int atr_api_user_roles_get(atr_api_req_t *r) {
   json_t *roles = NULL;
   int rc = atr_user_roles_get(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                               &roles, &f);
-  return answer(r, rc, 200, roles, &f);
+  return atr_api_answer(r, rc, 200, roles, &f);
 }
 
 /* The body's "roles": a list of site role names, each bad entry one
@@ -325,7 +314,7 @@ int atr_api_user_roles_put(atr_api_req_t *r) {
   json_t *user = NULL;
   int rc = atr_user_roles_set(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                               roles, &user, &f);
-  return answer(r, rc, 200, user, &f);
+  return atr_api_answer(r, rc, 200, user, &f);
 }
 
 /* ---- API tokens -------------------------------------------------------------- */
@@ -344,7 +333,7 @@ int atr_api_tokens_create(atr_api_req_t *r) {
   char *key = NULL;
   int rc = atr_token_create(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                             jstr(body, "token_name"), lifetime_s, &key, &f);
-  answer(r, rc, 201, rc ? NULL : json_pack("{s:s}", "key", key), &f);
+  atr_api_answer(r, rc, 201, rc ? NULL : json_pack("{s:s}", "key", key), &f);
   wipe(key);
   json_decref(body);
   return 0;
@@ -355,12 +344,12 @@ int atr_api_tokens_list(atr_api_req_t *r) {
   json_t *list = NULL;
   int rc = atr_token_list(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                           &list, &f);
-  return answer(r, rc, 200, list, &f);
+  return atr_api_answer(r, rc, 200, list, &f);
 }
 
 int atr_api_key_delete(atr_api_req_t *r) {
   atr_fault_t f = {0};
   int rc = atr_token_delete(&r->env->dom, &r->actor, atr_api_param(r, "user"),
                             atr_api_param(r, "keyid"), &f);
-  return answer(r, rc, 204, NULL, &f);
+  return atr_api_answer(r, rc, 204, NULL, &f);
 }

@@ -2,6 +2,7 @@
 #include "fault.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,34 @@ void atr_fault_clear(atr_fault_t *f) {
   json_decref(f->validations);
   json_decref(f->extra);
   memset(f, 0, sizeof *f);
+}
+
+int atr_fault_status(const atr_fault_t *fault) {
+  int code = atr_fault_code(fault);
+  if (code == 0)
+    return 200;
+  bool told = fault->message || atr_fault_has_fields(fault);
+  switch (code) {
+  case ATR_ENOENT:
+    return 404;
+  case ATR_EPERM:
+    return 403;
+  case ATR_EACCES:
+    return told ? 403 : 500;
+  case ATR_EEXIST:
+  case ATR_ECONSTRAINT:
+    return 409;
+  case ATR_EBUSY:
+    return told ? 409 : 500;
+  case ATR_EINVAL:
+    return 400;
+  case ATR_ERANGE:
+    return told ? 400 : 500;
+  case ATR_ENOTSUP:
+    return told ? 501 : 500;
+  case ATR_EUNAVAIL:
+    return 503;
+  default:
+    return 500;
+  }
 }

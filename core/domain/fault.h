@@ -41,6 +41,10 @@ void atr_fault_field(atr_fault_t *f, const char *field, const char *fmt, ...)
 int atr_fault_has_fields(const atr_fault_t *f);
 /* The code (ATR_EINVAL when only validations were added, 0 when none). */
 int atr_fault_code(const atr_fault_t *f);
+/* The HTTP status the fault answers with (200 for none): 404, 403, 409,
+ * 400, 501 or 503 by code when the fault tells the user why, else 500.
+ * The API answers with it; the domain records it in audit entries. */
+int atr_fault_status(const atr_fault_t *f);
 void atr_fault_clear(atr_fault_t *f);
 
 #endif

@@ -86,7 +86,7 @@ int atr_token_create(const atr_domain_t *dom, const atr_actor_t *actor,
                            .resource_type = "api_key",
                            .resource_id = key_id,
                            .resource_target = name,
-                           .status_code = rc ? atr__fault_status(fault) : 201});
+                           .status_code = rc ? atr_fault_status(fault) : 201});
   free(err);
   return rc;
 }
@@ -162,7 +162,7 @@ int atr_token_delete(const atr_domain_t *dom, const atr_actor_t *actor,
                            .resource_type = "api_key",
                            .resource_id = key,
                            .resource_target = name,
-                           .status_code = rc ? atr__fault_status(fault) : 204});
+                           .status_code = rc ? atr_fault_status(fault) : 204});
   free(name);
   free(err);
   return rc;

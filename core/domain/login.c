@@ -226,7 +226,7 @@ int atr_user_login(const atr_domain_t *dom, const atr_actor_t *actor,
                            .status_code = rc == 0 ? 201
                                           : rc == ATR_EACCES
                                               ? 401
-                                              : atr__fault_status(fault)});
+                                              : atr_fault_status(fault)});
   free(u.hash);
   free(err);
   return rc;
@@ -247,7 +247,7 @@ int atr_user_logout(const atr_domain_t *dom, const atr_actor_t *actor,
                            .resource_type = "user",
                            .resource_id = actor->user_id,
                            .resource_target = actor->username,
-                           .status_code = atr__fault_status(fault)});
+                           .status_code = atr_fault_status(fault)});
   free(err);
   return rc;
 }

@@ -257,7 +257,7 @@ int atr_org_create(const atr_domain_t *dom, const atr_actor_t *actor,
                        .resource_id = made ? o.id : NULL,
                        .resource_target = o.name,
                        .organization_id = made ? o.id : NULL,
-                       .status_code = made ? 201 : atr__fault_status(fault)});
+                       .status_code = made ? 201 : atr_fault_status(fault)});
   free(err);
   return rc;
 }

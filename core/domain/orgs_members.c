@@ -287,7 +287,7 @@ int atr_org_member_add(const atr_domain_t *dom, const atr_actor_t *actor,
   else
     *out = json_incref(op.result);
   record_member(dom, actor, "create", &op, NULL,
-                rc ? atr__fault_status(fault) : 201);
+                rc ? atr_fault_status(fault) : 201);
   json_decref(op.result);
   free(err);
   return rc;
@@ -320,7 +320,7 @@ int atr_org_member_remove(const atr_domain_t *dom, const atr_actor_t *actor,
   rc = atr_db_tx(dom->store, ATR_TX_SERIALIZABLE, remove_member, &op, &err);
   rc = member_outcome(rc, err, &op, fault);
   record_member(dom, actor, "delete", &op, NULL,
-                rc ? atr__fault_status(fault) : 204);
+                rc ? atr_fault_status(fault) : 204);
   free(err);
   return rc;
 }
@@ -425,7 +425,7 @@ int atr_org_member_roles_set(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == 0 && strcmp(op.old_roles, new_roles) != 0)
     atr_audit_diff_add(&diff, "roles", op.old_roles, new_roles, false);
   record_member(dom, actor, "write", &op, diff,
-                rc ? atr__fault_status(fault) : 200);
+                rc ? atr_fault_status(fault) : 200);
   json_decref(diff);
   json_decref(op.result);
   free(err);

@@ -270,14 +270,13 @@ int atr_user_create(const atr_domain_t *dom, const atr_actor_t *actor,
                   u.username);
   else if (rc != 0)
     atr_fault_internal(fault, rc, err);
-  atr_audit_record(
-      dom->store, actor,
-      &(atr_audit_entry_t){.action = "create",
-                           .resource_type = "user",
-                           .resource_id = made ? u.id : NULL,
-                           .resource_target = u.username,
-                           .status_code =
-                               rc == 0 ? 201 : atr__fault_status(fault)});
+  atr_audit_record(dom->store, actor,
+                   &(atr_audit_entry_t){
+                       .action = "create",
+                       .resource_type = "user",
+                       .resource_id = made ? u.id : NULL,
+                       .resource_target = u.username,
+                       .status_code = rc == 0 ? 201 : atr_fault_status(fault)});
   atr__secret_free(hash);
   free(err);
   return rc;

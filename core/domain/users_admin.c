@@ -84,7 +84,7 @@ static int change_user(const atr_domain_t *dom, const atr_actor_t *actor,
                            .resource_id = t.id,
                            .resource_target = t.username,
                            .diff = diff,
-                           .status_code = rc != 0 ? atr__fault_status(fault)
+                           .status_code = rc != 0 ? atr_fault_status(fault)
                                           : out   ? 200
                                                   : 204});
   json_decref(diff);
@@ -226,7 +226,7 @@ int atr_user_password_set(const atr_domain_t *dom, const atr_actor_t *actor,
                            .resource_id = t.id,
                            .resource_target = t.username,
                            .diff = diff,
-                           .status_code = rc ? atr__fault_status(fault) : 204});
+                           .status_code = rc ? atr_fault_status(fault) : 204});
   json_decref(diff);
 done:
   atr_db_close(&db);
@@ -359,7 +359,7 @@ int atr_user_roles_set(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc != 0)
     atr_fault_internal(fault, rc, err);
   record_roles(dom, actor, &t, before, roles,
-               rc ? atr__fault_status(fault) : 200);
+               rc ? atr_fault_status(fault) : 200);
   free(err);
   return rc;
 }

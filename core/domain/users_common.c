@@ -123,36 +123,6 @@ int atr__allowed(atr_db_t *db, const atr_actor_t *actor, const char *org_id,
 
 /* Mirrors atr_api_fault() and atr_api_fail(): an answer with a message for
  * the user by its code, an internal error by the storage mapping. */
-int atr__fault_status(const atr_fault_t *fault) {
-  int code = atr_fault_code(fault);
-  if (code == 0)
-    return 200;
-  bool told = fault->message || atr_fault_has_fields(fault);
-  switch (code) {
-  case ATR_ENOENT:
-    return 404;
-  case ATR_EPERM:
-    return 403;
-  case ATR_EACCES:
-    return told ? 403 : 500;
-  case ATR_EEXIST:
-  case ATR_ECONSTRAINT:
-    return 409;
-  case ATR_EBUSY:
-    return told ? 409 : 500;
-  case ATR_EINVAL:
-    return 400;
-  case ATR_ERANGE:
-    return told ? 400 : 500;
-  case ATR_ENOTSUP:
-    return told ? 501 : 500;
-  case ATR_EUNAVAIL:
-    return 503;
-  default:
-    return 500;
-  }
-}
-
 /* ---- passwords and names ---------------------------------------------------- */
 
 const atr_auth_ops_t *atr__password_auth(const atr_domain_t *dom, void **ctx) {

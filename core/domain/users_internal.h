@@ -43,9 +43,6 @@ json_t *atr__role_names(uint32_t roles);
 int atr__allowed(atr_db_t *db, const atr_actor_t *actor, const char *org_id,
                  atr_resource_t res, atr_action_t act, bool self,
                  atr_fault_t *fault);
-/* The status the API answers this fault with (as atr_api_fault does),
- * which is what the audit log records; 0 gives 200. */
-int atr__fault_status(const atr_fault_t *fault);
 
 /* Open a connection, find the organization named org (id or name; 404
  * "Organization not found." naming it) into org_id and check act on res

@@ -257,13 +257,10 @@ static void the_health_report_names_every_check(void **state) {
   assert_report_shape(&r);
   const char *storage = atr_harness_on_postgres() ? "plugin:storage_postgres"
                                                   : "plugin:storage_sqlite";
-  const char *const order[] = {"database",
-                               "database_integrity",
-                               "provisioner_daemons",
-                               storage,
-                               "plugin:auth_password",
-                               "plugin:provisioner_echo",
-                               "access_url"};
+  const char *const order[] = {
+      "database",  "database_integrity",   "provisioner_daemons",
+      storage,     "plugin:auth_password", "plugin:provisioner_echo",
+      "access_url"};
   const json_t *checks = json_object_get(r.json, "checks");
   assert_int_equal(json_array_size(checks), 7);
   for (size_t i = 0; i < 7; i++)
