@@ -153,6 +153,26 @@ static void options_text(const atr_param_t *p, char *buf, size_t size) {
 
 /* Check one value text against the type, bounds, regex and options; on
  * failure the generic message goes to msg ("must be ..."). */
+/* A string value against validation.regex (param_regex.h: bounded). */
+static bool regex_ok(const char *pattern, const char *v, char *msg,
+                     size_t size) {
+  atr_regex_t *re = NULL;
+  char why[200];
+  if (atr_regex_compile(pattern, &re, why, sizeof why) != 0) {
+    snprintf(msg, size, "cannot be checked: bad regex %s", pattern);
+    return false;
+  }
+  int rc = atr_regex_match(re, v, strlen(v));
+  atr_regex_free(re);
+  if (rc == ATR_ERANGE)
+    snprintf(msg, size,
+             "cannot be checked against %s: the match would take too long",
+             pattern);
+  else if (rc != 1)
+    snprintf(msg, size, "must match %s", pattern);
+  return rc == 1;
+}
+
 static bool value_ok(const atr_param_t *p, const char *v, char *msg,
                      size_t size) {
   double d = 0;
@@ -185,27 +205,8 @@ static bool value_ok(const atr_param_t *p, const char *v, char *msg,
     }
     break;
   case ATR_PARAM_STRING:
-    if (p->regex) {
-      atr_regex_t *re = NULL;
-      char why[200];
-      if (atr_regex_compile(p->regex, &re, why, sizeof why) != 0) {
-        snprintf(msg, size, "cannot be checked: bad regex %s", p->regex);
-        return false;
-      }
-      int rc = atr_regex_match(re, v, strlen(v));
-      atr_regex_free(re);
-      if (rc == ATR_ERANGE) {
-        snprintf(msg, size,
-                 "cannot be checked against %s: the match would "
-                 "take too long",
-                 p->regex);
-        return false;
-      }
-      if (rc != 1) {
-        snprintf(msg, size, "must match %s", p->regex);
-        return false;
-      }
-    }
+    if (p->regex && !regex_ok(p->regex, v, msg, size))
+      return false;
     break;
   }
   if (p->noptions) {

@@ -554,9 +554,9 @@ static int policy_new(const char *name, compile_args_t *c, unsigned hooks,
   return 0;
 }
 
-static int load_here(const char *name, const char *text, size_t len,
-                     const atr_policy_limits_t *lim, atr_policy_t **out,
-                     char **err) {
+int atr__policy_load_here(const char *name, const char *text, size_t len,
+                          const atr_policy_limits_t *lim, atr_policy_t **out,
+                          char **err) {
   if (err)
     *err = NULL;
   if (!out)
@@ -748,8 +748,9 @@ static int run_eval(atr__policy_run_t *run, const atr_policy_t *p,
   return rc;
 }
 
-static int eval_here(const atr_policy_t *p, const char *hook, json_t *input,
-                     const atr_policy_limits_t *lim, atr_decision_t *out) {
+int atr__policy_eval_here(const atr_policy_t *p, const char *hook,
+                          json_t *input, const atr_policy_limits_t *lim,
+                          atr_decision_t *out) {
   if (!out)
     return ATR_EINVAL;
   atr_decision_init(out);
@@ -761,63 +762,4 @@ static int eval_here(const atr_policy_t *p, const char *hook, json_t *input,
   atr__policy_run_t run;
   atr__policy_run_init(&run, p->name, hook_names[i], lim, out);
   return run_eval(&run, p, input);
-}
-
-/* ---- on a stack of their own -------------------------------------------- */
-
-/* Loading runs the chunk and evaluating runs the hook; both may recurse
- * through C as deep as Lua allows, so both run on the policy thread
- * (atr__policy_on_own_stack), whatever thread asked. */
-
-typedef struct load_call {
-  const char *name, *text;
-  size_t len;
-  const atr_policy_limits_t *lim;
-  atr_policy_t **out;
-  char **err;
-  int rc;
-} load_call_t;
-
-static void load_call(void *arg) {
-  load_call_t *c = arg;
-  c->rc = load_here(c->name, c->text, c->len, c->lim, c->out, c->err);
-}
-
-int atr_policy_load(const char *name, const char *text, size_t len,
-                    const atr_policy_limits_t *lim, atr_policy_t **out,
-                    char **err) {
-  if (err)
-    *err = NULL;
-  if (out)
-    *out = NULL;
-  load_call_t c = {name, text, len, lim, out, err, 0};
-  int rc = atr__policy_on_own_stack(load_call, &c);
-  if (rc != 0 && err && !*err &&
-      asprintf(err, "%s: cannot start the policy thread", name) < 0)
-    *err = NULL;
-  return rc ? rc : c.rc;
-}
-
-typedef struct eval_call {
-  const atr_policy_t *p;
-  const char *hook;
-  json_t *input;
-  const atr_policy_limits_t *lim;
-  atr_decision_t *out;
-  int rc;
-} eval_call_t;
-
-static void eval_call(void *arg) {
-  eval_call_t *c = arg;
-  c->rc = eval_here(c->p, c->hook, c->input, c->lim, c->out);
-}
-
-int atr_policy_eval(const atr_policy_t *p, const char *hook, json_t *input,
-                    const atr_policy_limits_t *lim, atr_decision_t *out) {
-  if (!out)
-    return ATR_EINVAL;
-  atr_decision_init(out);
-  eval_call_t c = {p, hook, input, lim, out, 0};
-  int rc = atr__policy_on_own_stack(eval_call, &c);
-  return rc ? rc : c.rc;
 }

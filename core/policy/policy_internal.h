@@ -93,6 +93,14 @@ void atr__sandbox_open(lua_State *L);
  * no thread could be started (then fn did not run). */
 #define ATR__POLICY_STACK (8u << 20)
 int atr__policy_on_own_stack(void (*fn)(void *arg), void *arg);
+/* atr_policy_load and atr_policy_eval on the calling thread's stack: what
+ * they run on the policy thread (policy_stack.c). */
+int atr__policy_load_here(const char *name, const char *text, size_t len,
+                          const atr_policy_limits_t *lim, atr_policy_t **out,
+                          char **err);
+int atr__policy_eval_here(const atr_policy_t *p, const char *hook,
+                          json_t *input, const atr_policy_limits_t *lim,
+                          atr_decision_t *out);
 /* Push `input` as a deeply read-only table named "input" (JSON null is
  * nil). Raises on a too deep input; call protected. */
 void atr__sandbox_push_input(lua_State *L, json_t *input);

@@ -303,6 +303,57 @@ static bool headers_too_large(const struct mg_request_info *ri, uint64_t cap) {
   return total > cap;
 }
 
+/* A request the core does not answer itself: read its body, then the API,
+ * else a plugin's route. The route template for logs and metrics. */
+static const char *dispatch_rest(atr_http_server_t *srv, atr_http_exchange_t *x,
+                                 const struct mg_request_info *ri,
+                                 const char *path, char *who, size_t who_size) {
+  const char *route = NULL;
+  char *body = NULL;
+  size_t body_len = 0;
+  if (read_body(x, srv->max_body_size, &body, &body_len) == 0) {
+    atr_http_request_t req = {.struct_size = sizeof req,
+                              .method = ri->request_method,
+                              .path = path,
+                              .query = ri->query_string,
+                              .body = body,
+                              .body_len = body_len,
+                              .request_id = x->request_id};
+    if (!srv->dispatch ||
+        !srv->dispatch(srv->dispatch_user_data, x, &req, ri->remote_addr,
+                       mg_get_header(x->conn, "User-Agent"), &route, who,
+                       who_size))
+      dispatch_plugin(x, &req);
+  }
+  free(body);
+  /* Unknown paths are one label value, so scanners cannot grow the
+   * metric's cardinality. */
+  return route ? route : x->status == 404 ? "unmatched" : path;
+}
+
+/* What is refused before any route runs (a bad path, oversized headers,
+ * draining), answered; the route label, or NULL to go on. */
+static const char *refuse_early(atr_http_server_t *srv, atr_http_exchange_t *x,
+                                const struct mg_request_info *ri,
+                                const char *decoded, const char *why) {
+  if (!decoded) {
+    respond_error(x, 400, "Invalid request path.", why);
+    return "rejected";
+  }
+  if (headers_too_large(ri, srv->max_header_size)) {
+    respond_error(x, 431, "Request header fields too large.",
+                  "The request line and headers are larger than "
+                  "http.max_header_size.");
+    return "rejected";
+  }
+  if (x->closing) {
+    respond_error(x, 503, "Server is shutting down.",
+                  "Retry the request on another replica or after restart.");
+    return "draining";
+  }
+  return NULL;
+}
+
 static int handle_request(struct mg_connection *conn, void *cbdata) {
   atr_http_server_t *srv = cbdata;
   uint64_t started = now_ns();
@@ -323,50 +374,14 @@ static int handle_request(struct mg_connection *conn, void *cbdata) {
   char *decoded =
       atr_http_path_decode(ri->local_uri ? ri->local_uri : "/", &why);
   const char *path = decoded ? decoded : "/";
-
-  const char *route = NULL;
   char who[65] = "";
-  if (!decoded) {
-    respond_error(&x, 400, "Invalid request path.", why);
-    route = "rejected";
-  } else if (headers_too_large(ri, srv->max_header_size)) {
-    respond_error(&x, 431, "Request header fields too large.",
-                  "The request line and headers are larger than "
-                  "http.max_header_size.");
-    route = "rejected";
-  } else if (x.closing) {
-    respond_error(&x, 503, "Server is shutting down.",
-                  "Retry the request on another replica or after restart.");
-    route = "draining";
-  } else
+  const char *route = refuse_early(srv, &x, ri, decoded, why);
+  if (!route)
     route = dispatch_core(srv, &x, method, path);
   if (route && x.status == 0)
     method_not_allowed(&x, method, path);
-  if (!route) {
-    char *body = NULL;
-    size_t body_len = 0;
-    if (read_body(&x, srv->max_body_size, &body, &body_len) == 0) {
-      atr_http_request_t req = {.struct_size = sizeof req,
-                                .method = method,
-                                .path = path,
-                                .query = ri->query_string,
-                                .body = body,
-                                .body_len = body_len,
-                                .request_id = rid};
-      const char *tpl = NULL;
-      if (!srv->dispatch ||
-          !srv->dispatch(srv->dispatch_user_data, &x, &req, ri->remote_addr,
-                         mg_get_header(conn, "User-Agent"), &tpl, who,
-                         sizeof who))
-        dispatch_plugin(&x, &req);
-      route = tpl;
-    }
-    free(body);
-    /* Unknown paths are one label value, so scanners cannot grow the
-     * metric's cardinality. */
-    if (!route)
-      route = x.status == 404 ? "unmatched" : path;
-  }
+  if (!route)
+    route = dispatch_rest(srv, &x, ri, path, who, sizeof who);
   free_extra_headers(&x);
   account(srv, &x, method, route, who, started);
   free(decoded);
