@@ -1,4 +1,4 @@
-/* core/cli_db.c — `atrium db migrate|status|backup FILE|restore FILE`.
+/* core/cli/cli_db.c — `atrium db migrate|status|backup FILE|restore FILE`.
  *
  * Only the storage plugin is started; the other enabled plugins are opened
  * and checked but never run, so these commands are safe on a machine that
@@ -53,7 +53,7 @@ static int run(atr_app_t *app, const char *cmd, const char *file) {
   return rc == 0 ? 0 : fail(cmd, rc, err);
 }
 
-int atr_cli_db(atr_app_t *app, int argc, char **argv) {
+static int db_with_app(atr_app_t *app, int argc, char **argv) {
   const char *cmd = argc > 0 ? argv[0] : "";
   bool needs_file = strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0;
   bool plain = strcmp(cmd, "migrate") == 0 || strcmp(cmd, "status") == 0;
@@ -63,4 +63,9 @@ int atr_cli_db(atr_app_t *app, int argc, char **argv) {
     return 2;
   }
   return run(app, cmd, needs_file ? argv[1] : NULL);
+}
+
+int atr_cli_db(const char *name, int argc, char **argv) {
+  (void)name;
+  return atr_cli_with_app(argc, argv, db_with_app);
 }

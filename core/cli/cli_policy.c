@@ -551,7 +551,8 @@ static int run_test(const args_t *a, const atr_policy_set_t *set,
   return status;
 }
 
-int atr_cli_policy(int argc, char **argv) {
+int atr_cli_policy(const char *name, int argc, char **argv) {
+  (void)name;
   if (argc >= 1 &&
       (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
        strcmp(argv[0], "help") == 0)) {

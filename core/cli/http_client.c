@@ -1,5 +1,5 @@
 /* core/client.c — see client.h. */
-#include "client.h"
+#include "http_client.h"
 
 #include <curl/curl.h>
 #include <errno.h>
