@@ -8,6 +8,7 @@
 
 #include "atrium/error.h"
 #include "cli_output.h"
+#include "session_file.h"
 
 int atr__cli_connect(atr__cli_t *cli) {
   atr_client_session_t s;

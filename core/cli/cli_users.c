@@ -23,6 +23,7 @@
 #include "cli_output.h"
 #include "cli_prompt.h"
 #include "cli_session.h"
+#include "session_file.h"
 
 #define SECRET_MAX 1024
 #define FIELD_MAX 256
