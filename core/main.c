@@ -15,66 +15,66 @@
 #include "cli_users.h"
 #include "main_server.h"
 
-static int cmd_server(const char *name, int argc, char **argv);
+static int cmd_server(atr_app_t *app, int argc, char **argv);
 
 static const atr_cli_command_t commands[] = {
-    {"server", "  server [--print-config]        run the control plane\n",
+    {"server", "  server [--print-config]        run the control plane\n", NULL,
      cmd_server},
     {"plugins",
      "  plugins list                   the plugins in the plugin directories\n"
      "  plugins describe NAME [--json] a plugin's description and options\n",
-     atr_cli_plugins},
+     NULL, atr_cli_plugins},
     {"db",
      "  db migrate|status              apply or list schema migrations\n"
      "  db backup|restore FILE         copy the database to or from FILE\n",
-     atr_cli_db},
+     NULL, atr_cli_db},
     {"docs",
      "  docs config [--output FILE] [--plugin-dir DIR]...\n"
      "                                 write the configuration reference\n",
-     atr_cli_docs},
+     atr_cli_docs, NULL},
     {"login",
      "  login URL | logout | whoami    sign in to a server, sign out, who am "
      "I\n",
-     atr_cli_users},
-    {"logout", NULL, atr_cli_users},
-    {"whoami", NULL, atr_cli_users},
+     atr_cli_users, NULL},
+    {"logout", NULL, atr_cli_users, NULL},
+    {"whoami", NULL, atr_cli_users, NULL},
     {"users",
      "  users list|create|show|suspend|activate\n"
      "                                 manage users (--help for each)\n",
-     atr_cli_users},
+     atr_cli_users, NULL},
     {"tokens", "  tokens create|list|remove      manage your API tokens\n",
-     atr_cli_users},
+     atr_cli_users, NULL},
     {"templates",
      "  templates push|list|versions|show\n"
      "                                 upload and inspect templates\n",
-     atr_cli_templates_workspaces},
+     atr_cli_templates_workspaces, NULL},
     {"create",
      "  create NAME --template T       create a workspace (and build it)\n",
-     atr_cli_templates_workspaces},
+     atr_cli_templates_workspaces, NULL},
     {"list",
      "  list | show NAME               your workspaces, one workspace\n",
-     atr_cli_templates_workspaces},
-    {"show", NULL, atr_cli_templates_workspaces},
+     atr_cli_templates_workspaces, NULL},
+    {"show", NULL, atr_cli_templates_workspaces, NULL},
     {"start",
      "  start|stop|delete NAME         build a workspace, following the logs\n",
-     atr_cli_templates_workspaces},
-    {"stop", NULL, atr_cli_templates_workspaces},
-    {"delete", NULL, atr_cli_templates_workspaces},
+     atr_cli_templates_workspaces, NULL},
+    {"stop", NULL, atr_cli_templates_workspaces, NULL},
+    {"delete", NULL, atr_cli_templates_workspaces, NULL},
     {"logs",
      "  logs NAME [-f] | cancel NAME   a build's logs; cancel a build\n",
-     atr_cli_templates_workspaces},
-    {"cancel", NULL, atr_cli_templates_workspaces},
+     atr_cli_templates_workspaces, NULL},
+    {"cancel", NULL, atr_cli_templates_workspaces, NULL},
     {"policy",
      "  policy test|eval POLICY.lua... run Lua policies offline (--help)\n",
-     atr_cli_policy},
+     atr_cli_policy, NULL},
     {"support",
      "  support bundle [WORKSPACE] [-o FILE]\n"
      "                                 collect a tar.gz for support (owners)\n",
-     atr_cli_support},
+     atr_cli_support, NULL},
     {"version", "  version                        print the version\n",
-     atr_cli_version},
-    {"--version", NULL, atr_cli_version},
-    {NULL, NULL, NULL},
+     atr_cli_version, NULL},
+    {"--version", NULL, atr_cli_version, NULL},
+    {NULL, NULL, NULL, NULL},
 };
 
 static int has_flag(int argc, char **argv, const char *flag) {
@@ -84,7 +84,7 @@ static int has_flag(int argc, char **argv, const char *flag) {
   return 0;
 }
 
-static int server_with_app(atr_app_t *app, int argc, char **argv) {
+static int cmd_server(atr_app_t *app, int argc, char **argv) {
   if (has_flag(argc, argv, "--print-config"))
     return atr_cli_print_config(app);
   if (argc > 0) {
@@ -93,11 +93,6 @@ static int server_with_app(atr_app_t *app, int argc, char **argv) {
     return 2;
   }
   return atr_server_run(app);
-}
-
-static int cmd_server(const char *name, int argc, char **argv) {
-  (void)name;
-  return atr_cli_with_app(argc, argv, server_with_app);
 }
 
 int main(int argc, char **argv) {

@@ -1,23 +1,22 @@
-/* core/cli/cli.h — the commands that read the configuration themselves
- * (`plugins`, `db`, `docs`) and the loading they share with `atrium
- * server`. Each command is an atr_cli_run_fn (cli_command.h): it takes the
- * arguments after its name and returns the process exit status.
+/* core/cli/cli.h — the commands that run on this machine without a
+ * server (`plugins`, `db`, `docs`), and the loading of the configuration
+ * they share with `atrium server`. Each is an atr_cli_app_fn or an
+ * atr_cli_run_fn (cli_command.h): it takes the arguments after its name
+ * and returns the process exit status.
  * Threads: main thread only. */
 #ifndef ATRIUM_CORE_CLI_H
 #define ATRIUM_CORE_CLI_H
 
 #include "app.h"
+#include "cli_command.h"
 
 /* `atrium plugins list|describe ...` */
-int atr_cli_plugins(const char *name, int argc, char **argv);
+int atr_cli_plugins(atr_app_t *app, int argc, char **argv);
 /* `atrium db migrate|status|backup FILE|restore FILE` */
-int atr_cli_db(const char *name, int argc, char **argv);
+int atr_cli_db(atr_app_t *app, int argc, char **argv);
 /* `atrium docs config [--output FILE] [--plugin-dir DIR]...` */
 int atr_cli_docs(const char *name, int argc, char **argv);
 
-/* What a command does once the configuration is loaded: argv is what is
- * left of its arguments after --config and the --OPTION=VALUE flags. */
-typedef int (*atr_cli_app_fn)(atr_app_t *app, int argc, char **argv);
 /* Take --config FILE and --OPTION=VALUE flags out of argv, load the
  * configuration (plugins not yet) and run fn on it; the exit status: fn's,
  * or 2 for bad flags, 1 for a configuration that does not load (the

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "atrium/plugin.h"
+#include "cli.h"
 #include "version.h"
 
 static const char usage_footer[] =
@@ -21,14 +22,26 @@ static const char usage_footer[] =
     "environment: ATRIUM_<OPTION> with dots as underscores, e.g. "
     "ATRIUM_HTTP_ADDRESS\n";
 
+const atr_cli_command_t *atr_cli_find(const atr_cli_command_t *table,
+                                      const char *name) {
+  for (const atr_cli_command_t *c = table; c->name; c++)
+    if (strcmp(c->name, name) == 0)
+      return c;
+  return NULL;
+}
+
+void atr_cli_write_summaries(const atr_cli_command_t *table, FILE *out) {
+  for (const atr_cli_command_t *c = table; c->name; c++)
+    if (c->summary)
+      fputs(c->summary, out);
+}
+
 void atr_cli_write_usage(const atr_cli_command_t *table, FILE *out) {
   fputs("usage: atrium <command> [options]\n"
         "\n"
         "commands:\n",
         out);
-  for (const atr_cli_command_t *c = table; c->name; c++)
-    if (c->summary)
-      fputs(c->summary, out);
+  atr_cli_write_summaries(table, out);
   fputs(usage_footer, out);
 }
 
@@ -46,9 +59,11 @@ int atr_cli_dispatch(const atr_cli_command_t *table, int argc, char **argv) {
     atr_cli_write_usage(table, stdout);
     return 0;
   }
-  for (const atr_cli_command_t *c = table; c->name; c++)
-    if (strcmp(c->name, argv[1]) == 0)
-      return c->run(argv[1], argc - 2, argv + 2);
+  const atr_cli_command_t *c = atr_cli_find(table, argv[1]);
+  if (c && c->run)
+    return c->run(argv[1], argc - 2, argv + 2);
+  if (c)
+    return atr_cli_with_app(argc - 2, argv + 2, c->run_app);
   fprintf(stderr, "atrium: unknown command \"%s\"\n", argv[1]);
   atr_cli_write_usage(table, stderr);
   return 2;

@@ -88,17 +88,12 @@ static int write_reference(const char *const *dirs, size_t ndirs, FILE *out) {
   return failed;
 }
 
-int atr_cli_docs(const char *name, int argc, char **argv) {
+static int docs_config(const char *name, int argc, char **argv) {
   (void)name;
   const char *output = NULL;
   const char *dirs[16];
   size_t ndirs = 0;
-  if (argc < 1 || strcmp(argv[0], "config") != 0) {
-    fprintf(stderr, "usage: atrium docs config [--output FILE] "
-                    "[--plugin-dir DIR]...\n");
-    return 2;
-  }
-  for (int i = 1; i < argc; i++) {
+  for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--output") == 0 && i + 1 < argc)
       output = argv[++i];
     else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc && ndirs < 16)
@@ -118,4 +113,21 @@ int atr_cli_docs(const char *name, int argc, char **argv) {
   if (output)
     fclose(out);
   return rc;
+}
+
+static const atr_cli_command_t docs_commands[] = {
+    {"config",
+     "usage: atrium docs config [--output FILE] [--plugin-dir DIR]...\n",
+     docs_config, NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+int atr_cli_docs(const char *name, int argc, char **argv) {
+  (void)name;
+  const atr_cli_command_t *c =
+      argc > 0 ? atr_cli_find(docs_commands, argv[0]) : NULL;
+  if (c)
+    return c->run(argv[0], argc - 1, argv + 1);
+  atr_cli_write_summaries(docs_commands, stderr);
+  return 2;
 }

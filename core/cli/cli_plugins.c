@@ -151,10 +151,41 @@ static int cmd_describe(atr_app_t *app, const char *name, bool as_json) {
   return 0;
 }
 
-static int plugins_with_app(atr_app_t *app, int argc, char **argv) {
-  bool as_json = false;
-  const char *words[3] = {0};
+/* A subcommand's argv: the words after its name, then "--json" when it
+ * was given anywhere. */
+static bool json_asked(int argc, char **argv) {
+  return argc > 0 && strcmp(argv[argc - 1], "--json") == 0;
+}
+
+static int usage(void);
+
+static int plugins_list(atr_app_t *app, int argc, char **argv) {
+  return argc - json_asked(argc, argv) == 0 ? cmd_list(app) : usage();
+}
+
+static int plugins_describe(atr_app_t *app, int argc, char **argv) {
+  bool as_json = json_asked(argc, argv);
+  if (argc - as_json != 1)
+    return usage();
+  return cmd_describe(app, argv[0], as_json);
+}
+
+static const atr_cli_command_t plugin_commands[] = {
+    {"list", "usage: atrium plugins list\n", NULL, plugins_list},
+    {"describe", "       atrium plugins describe NAME [--json]\n", NULL,
+     plugins_describe},
+    {NULL, NULL, NULL, NULL},
+};
+
+static int usage(void) {
+  atr_cli_write_summaries(plugin_commands, stderr);
+  return 2;
+}
+
+int atr_cli_plugins(atr_app_t *app, int argc, char **argv) {
+  char *words[4] = {0}; /* at most 3, then "--json" */
   int nwords = 0;
+  bool as_json = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--json") == 0)
       as_json = true;
@@ -166,16 +197,11 @@ static int plugins_with_app(atr_app_t *app, int argc, char **argv) {
   }
   if (open_loader(app) != 0)
     return 1;
-  if (nwords == 1 && strcmp(words[0], "list") == 0)
-    return cmd_list(app);
-  if (nwords == 2 && strcmp(words[0], "describe") == 0)
-    return cmd_describe(app, words[1], as_json);
-  fprintf(stderr, "usage: atrium plugins list\n"
-                  "       atrium plugins describe NAME [--json]\n");
-  return 2;
-}
-
-int atr_cli_plugins(const char *name, int argc, char **argv) {
-  (void)name;
-  return atr_cli_with_app(argc, argv, plugins_with_app);
+  const atr_cli_command_t *c =
+      nwords > 0 ? atr_cli_find(plugin_commands, words[0]) : NULL;
+  if (!c)
+    return usage();
+  if (as_json)
+    words[nwords++] = (char *)"--json";
+  return c->run_app(app, nwords - 1, words + 1);
 }

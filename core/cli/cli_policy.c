@@ -278,32 +278,11 @@ static int check_messages(const char *file, const char *path, json_t *list,
   return 0;
 }
 
-static int check_case(const char *file, size_t i, json_t *c) {
-  static const char *const case_keys[] = {"name", "hook", "input", "expect",
-                                          NULL};
+/* A case's "expect" object: what the decision must hold. */
+static int check_expect(const char *file, size_t i, json_t *expect) {
   static const char *const expect_keys[] = {"denies", "warnings", "sets", NULL};
   char at[256], why[256];
   const char *bad = NULL;
-  snprintf(at, sizeof at, "[%zu]", i);
-  if (!json_is_object(c))
-    return case_error(file, at, "expected an object");
-  if (!only_keys(c, case_keys, &bad)) {
-    snprintf(why, sizeof why,
-             "unknown key \"%s\"; valid keys: name, hook, input, expect", bad);
-    return case_error(file, at, why);
-  }
-  json_t *name = json_object_get(c, "name");
-  json_t *hook = json_object_get(c, "hook");
-  json_t *expect = json_object_get(c, "expect");
-  snprintf(at, sizeof at, "[%zu].name", i);
-  if (!json_is_string(name) || !*json_string_value(name))
-    return case_error(file, at, "expected a non-empty string");
-  snprintf(at, sizeof at, "[%zu].hook", i);
-  if (!json_is_string(hook) || !atr_policy_hook_valid(json_string_value(hook)))
-    return case_error(file, at, "expected one of " ATR_POLICY_HOOK_NAMES);
-  snprintf(at, sizeof at, "[%zu].input", i);
-  if (!json_is_object(json_object_get(c, "input")))
-    return case_error(file, at, "expected an object");
   snprintf(at, sizeof at, "[%zu].expect", i);
   if (!json_is_object(expect))
     return case_error(
@@ -339,6 +318,33 @@ static int check_case(const char *file, size_t i, json_t *c) {
     }
   }
   return 0;
+}
+
+static int check_case(const char *file, size_t i, json_t *c) {
+  static const char *const case_keys[] = {"name", "hook", "input", "expect",
+                                          NULL};
+  char at[256], why[256];
+  const char *bad = NULL;
+  snprintf(at, sizeof at, "[%zu]", i);
+  if (!json_is_object(c))
+    return case_error(file, at, "expected an object");
+  if (!only_keys(c, case_keys, &bad)) {
+    snprintf(why, sizeof why,
+             "unknown key \"%s\"; valid keys: name, hook, input, expect", bad);
+    return case_error(file, at, why);
+  }
+  json_t *name = json_object_get(c, "name");
+  json_t *hook = json_object_get(c, "hook");
+  snprintf(at, sizeof at, "[%zu].name", i);
+  if (!json_is_string(name) || !*json_string_value(name))
+    return case_error(file, at, "expected a non-empty string");
+  snprintf(at, sizeof at, "[%zu].hook", i);
+  if (!json_is_string(hook) || !atr_policy_hook_valid(json_string_value(hook)))
+    return case_error(file, at, "expected one of " ATR_POLICY_HOOK_NAMES);
+  snprintf(at, sizeof at, "[%zu].input", i);
+  if (!json_is_object(json_object_get(c, "input")))
+    return case_error(file, at, "expected an object");
+  return check_expect(file, i, json_object_get(c, "expect"));
 }
 
 /* ---- test: comparing ----------------------------------------------------- */
