@@ -13,6 +13,7 @@ void atr_plugin_facts(const atr_handle_t *h, atr_plugin_facts_t *out) {
   if (!d)
     return;
   out->described = true;
+  out->kind_id = d->kind;
   out->kind = atr_plugin_kind_name(d->kind);
   out->version = d->version;
   out->description = d->description;

@@ -17,11 +17,12 @@
 
 typedef struct atr_plugin_facts {
   const char *name;
-  const char *file;        /* the shared object's path; "" when unknown */
-  bool described;          /* the descriptor passed the checks */
-  const char *kind;        /* "storage", "auth", …; NULL unless described */
-  const char *version;     /* NULL when the plugin gives none */
-  const char *description; /* NULL when the plugin gives none */
+  const char *file;          /* the shared object's path; "" when unknown */
+  bool described;            /* the descriptor passed the checks */
+  atr_plugin_kind_t kind_id; /* 0 unless described */
+  const char *kind;          /* "storage", "auth", …; NULL unless described */
+  const char *version;       /* NULL when the plugin gives none */
+  const char *description;   /* NULL when the plugin gives none */
   unsigned abi_major, abi_minor;
   const atr_option_t *options; /* its option table; NULL when none */
   const atr_optset_t *values;  /* resolved options; unset until configured */
