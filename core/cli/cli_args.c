@@ -1,4 +1,4 @@
-/* core/cli_args.c — picking the command and parsing its flags and
+/* core/cli/cli_args.c — picking the command and parsing its flags and
  * arguments (cli_args.h). */
 #include "cli_args.h"
 

@@ -1,4 +1,4 @@
-/* core/cli_policy.c — `atrium policy test|eval` (see cli_policy.h).
+/* core/cli/cli_policy.c — `atrium policy test|eval` (see cli_policy.h).
  *
  * The policies are loaded and evaluated exactly as the server does
  * (atr_policy_set_eval), so a case that passes here gives the same

@@ -1,4 +1,4 @@
-/* core/cli_session.c — talking to the server as the signed-in user
+/* core/cli/cli_session.c — talking to the server as the signed-in user
  * (cli_session.h). */
 #include "cli_session.h"
 

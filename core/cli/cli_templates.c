@@ -1,4 +1,4 @@
-/* core/cli_templates.c — `atrium templates push|list|versions|show`.
+/* core/cli/cli_templates.c — `atrium templates push|list|versions|show`.
  *
  * push packs a directory into a tar.gz in memory (regular files and
  * directories only, by relative path, in name order so that the same

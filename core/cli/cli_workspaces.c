@@ -1,4 +1,4 @@
-/* core/cli_workspaces.c — `atrium create|list|show|start|stop|delete|logs|
+/* core/cli/cli_workspaces.c — `atrium create|list|show|start|stop|delete|logs|
  * cancel`.
  *
  * A workspace is named NAME (the signed-in user's) or OWNER/NAME. A

@@ -1,4 +1,4 @@
-/* core/app.c — config loading shared by every subcommand. */
+/* core/store/app.c — config loading shared by every subcommand. */
 #include "app.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* core/app.h — the configuration every subcommand starts from.
+/* core/store/app.h — the configuration every subcommand starts from.
  *
  * atr_app_load() reads the config (the file given with --config, else
  * config/atrium.yaml if it exists in the working directory, else the copy
