@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "atrium/error.h"
+#include "cli_command.h"
 #include "cli_policy.h"
 #include "options.h"
 #include "policy.h"
@@ -93,17 +94,14 @@ static int parse_limit(const char *flag, const char *v, args_t *a) {
   return 0;
 }
 
-static int parse_args(int argc, char **argv, args_t *a) {
+/* The arguments of `atrium policy cmd argv...` (cmd: "test" or "eval"). */
+static int parse_args(const char *cmd, int argc, char **argv, args_t *a) {
   static const char *const limits[] = {"--policy.instruction_limit",
                                        "--policy.time_limit",
                                        "--policy.memory_limit", NULL};
   memset(a, 0, sizeof *a);
-  if (argc < 1)
-    return usage_error("%s", "missing command (test or eval)");
-  a->cmd = argv[0];
-  if (strcmp(a->cmd, "test") != 0 && strcmp(a->cmd, "eval") != 0)
-    return usage_error("unknown command \"%s\"", a->cmd);
-  for (int i = 1; i < argc && argv[i]; i++) {
+  a->cmd = cmd;
+  for (int i = 0; i < argc && argv[i]; i++) {
     const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
     const char *v = NULL;
     int took = 0;
@@ -557,16 +555,11 @@ static int run_test(const args_t *a, const atr_policy_set_t *set,
   return status;
 }
 
-int atr_cli_policy(const char *name, int argc, char **argv) {
-  (void)name;
-  if (argc >= 1 &&
-      (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
-       strcmp(argv[0], "help") == 0)) {
-    fputs(policy_usage, stdout);
-    return 0;
-  }
+/* `atrium policy test|eval argv...`: the policies loaded, then the
+ * cases of the last file run, or the one input evaluated. */
+static int policy_run(const char *name, int argc, char **argv) {
   args_t a;
-  if (parse_args(argc, argv, &a) != 0)
+  if (parse_args(name, argc, argv, &a) != 0)
     return 2;
   bool test = strcmp(a.cmd, "test") == 0;
   int npolicies = test ? a.nfiles - 1 : a.nfiles;
@@ -578,4 +571,27 @@ int atr_cli_policy(const char *name, int argc, char **argv) {
         test ? run_test(&a, &set, a.files[a.nfiles - 1]) : run_eval(&a, &set);
   atr_policy_set_clear(&set);
   return status;
+}
+
+/* Both share one usage (policy_usage) as they share their options. */
+static const atr_cli_command_t policy_commands[] = {
+    {"test", NULL, policy_run, NULL},
+    {"eval", NULL, policy_run, NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+int atr_cli_policy(const char *name, int argc, char **argv) {
+  (void)name;
+  if (argc >= 1 &&
+      (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+       strcmp(argv[0], "help") == 0)) {
+    fputs(policy_usage, stdout);
+    return 0;
+  }
+  if (argc < 1)
+    return usage_error("%s", "missing command (test or eval)");
+  const atr_cli_command_t *c = atr_cli_find(policy_commands, argv[0]);
+  if (!c)
+    return usage_error("unknown command \"%s\"", argv[0]);
+  return c->run(argv[0], argc - 1, argv + 1);
 }
