@@ -1,4 +1,4 @@
-/* core/cli_args.c — picking the command and parsing its flags and
+/* core/cli/cli_args.c — picking the command and parsing its flags and
  * arguments (cli_args.h). */
 #include "cli_args.h"
 
@@ -140,15 +140,6 @@ static int parse_args(atr__cli_t *cli, int argc, char **argv) {
 }
 
 /* ---- picking the command -------------------------------------------------- */
-
-bool atr__cli_handles(const atr__cli_commands_t *set, const char *cmd) {
-  for (size_t i = 0; i < set->n; i++) {
-    const atr__cli_command_t *c = &set->list[i];
-    if (strcmp(c->group ? c->group : c->name, cmd) == 0)
-      return true;
-  }
-  return false;
-}
 
 static bool in_group(const atr__cli_command_t *c, const char *group) {
   return c->group && strcmp(c->group, group) == 0;

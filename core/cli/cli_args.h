@@ -1,6 +1,7 @@
-/* core/cli_args.h — the command line of the commands that talk to a server
- * (cli_client.c's login, users, tokens …; cli_builds.c's templates and
- * workspaces): a table of commands with the flags each takes and its
+/* core/cli/cli_args.h — the command line of the commands that talk to a
+ * server (cli_users.c's login, users, tokens …; cli_templates_workspaces.c's
+ * templates and workspaces; cli_support.c's support bundle): a table of
+ * subcommands with the flags each takes and its
  * usage, picking the command (`atrium users list`, `atrium create`),
  * parsing its flags and arguments into an atr__cli_t, and the messages for
  * a command line that is wrong.
@@ -16,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "client.h"
+#include "http_client.h"
 
 /* The flags, as bits of atr__cli_command_t.flags: those a command takes. */
 enum {
@@ -80,8 +81,6 @@ struct atr__cli {
   atr_client_t *client; /* set by atr__cli_connect; freed after the run */
 };
 
-/* Whether cmd (argv[1]) names one of set's commands or groups. */
-bool atr__cli_handles(const atr__cli_commands_t *set, const char *cmd);
 /* Run `atrium cmd argv...` from set (argv is what follows cmd); the exit
  * status. */
 int atr__cli_main(const atr__cli_commands_t *set, const char *cmd, int argc,

@@ -1,4 +1,4 @@
-/* core/cli_db.c — `atrium db migrate|status|backup FILE|restore FILE`.
+/* core/cli/cli_db.c — `atrium db migrate|status|backup FILE|restore FILE`.
  *
  * Only the storage plugin is started; the other enabled plugins are opened
  * and checked but never run, so these commands are safe on a machine that
@@ -12,55 +12,108 @@
 #include "cli.h"
 #include "migrate.h"
 
-static const char db_usage[] =
-    "usage: atrium db migrate          apply pending schema migrations\n"
-    "       atrium db status           list migrations and when they ran\n"
-    "       atrium db backup FILE      copy the whole database into FILE\n"
-    "       atrium db restore FILE     replace the database with FILE\n"
-    "                                  (stop every atrium server first)\n";
-
 static int fail(const char *what, int rc, char *err) {
   fprintf(stderr, "atrium db %s: %s\n", what, err ? err : atr_strerror(rc));
   free(err);
   return 1;
 }
 
-static int run(atr_app_t *app, const char *cmd, const char *file) {
+static int usage(void);
+
+/* The store, opened (and migrated when `migrate`) for command what;
+ * NULL after saying why. */
+static atr_store_t *open_store(atr_app_t *app, const char *what, bool migrate) {
   char *err = NULL;
-  bool migrate = strcmp(cmd, "migrate") == 0;
   int rc = atr_app_load_storage(app, &err);
   if (rc == 0)
     rc = atr_app_open_store(app, migrate, &err);
-  if (rc != 0)
-    return fail(cmd, rc, err);
-  atr_store_t *s = &app->store;
-  if (migrate) {
-    int version = 0;
-    rc = atr_migrate_current(s, &version, &err);
-    if (rc == 0)
-      printf("the database schema is at version %d\n", version);
-  } else if (strcmp(cmd, "status") == 0) {
-    rc = atr_migrate_status(s, atr_migrations, atr_nmigrations, stdout, &err);
-  } else if (strcmp(cmd, "backup") == 0) {
-    rc = s->ops->backup(s->ctx, file, &err);
-    if (rc == 0)
-      printf("backed up the %s database to %s\n", s->ops->dialect, file);
-  } else {
-    rc = s->ops->restore(s->ctx, file, &err);
-    if (rc == 0)
-      printf("restored the %s database from %s\n", s->ops->dialect, file);
+  if (rc != 0) {
+    fail(what, rc, err);
+    return NULL;
   }
-  return rc == 0 ? 0 : fail(cmd, rc, err);
+  return &app->store;
+}
+
+static int db_migrate(atr_app_t *app, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0)
+    return usage();
+  atr_store_t *s = open_store(app, "migrate", true);
+  if (!s)
+    return 1;
+  char *err = NULL;
+  int version = 0;
+  int rc = atr_migrate_current(s, &version, &err);
+  if (rc != 0)
+    return fail("migrate", rc, err);
+  printf("the database schema is at version %d\n", version);
+  return 0;
+}
+
+static int db_status(atr_app_t *app, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0)
+    return usage();
+  atr_store_t *s = open_store(app, "status", false);
+  if (!s)
+    return 1;
+  char *err = NULL;
+  int rc = atr_migrate_status(s, atr_migrations, atr_nmigrations, stdout, &err);
+  return rc == 0 ? 0 : fail("status", rc, err);
+}
+
+static int db_backup(atr_app_t *app, int argc, char **argv) {
+  if (argc != 1)
+    return usage();
+  atr_store_t *s = open_store(app, "backup", false);
+  if (!s)
+    return 1;
+  char *err = NULL;
+  int rc = s->ops->backup(s->ctx, argv[0], &err);
+  if (rc != 0)
+    return fail("backup", rc, err);
+  printf("backed up the %s database to %s\n", s->ops->dialect, argv[0]);
+  return 0;
+}
+
+static int db_restore(atr_app_t *app, int argc, char **argv) {
+  if (argc != 1)
+    return usage();
+  atr_store_t *s = open_store(app, "restore", false);
+  if (!s)
+    return 1;
+  char *err = NULL;
+  int rc = s->ops->restore(s->ctx, argv[0], &err);
+  if (rc != 0)
+    return fail("restore", rc, err);
+  printf("restored the %s database from %s\n", s->ops->dialect, argv[0]);
+  return 0;
+}
+
+static const atr_cli_command_t db_commands[] = {
+    {"migrate",
+     "usage: atrium db migrate          apply pending schema migrations\n",
+     NULL, db_migrate},
+    {"status",
+     "       atrium db status           list migrations and when they ran\n",
+     NULL, db_status},
+    {"backup",
+     "       atrium db backup FILE      copy the whole database into FILE\n",
+     NULL, db_backup},
+    {"restore",
+     "       atrium db restore FILE     replace the database with FILE\n"
+     "                                  (stop every atrium server first)\n",
+     NULL, db_restore},
+    {NULL, NULL, NULL, NULL},
+};
+
+static int usage(void) {
+  atr_cli_write_summaries(db_commands, stderr);
+  return 2;
 }
 
 int atr_cli_db(atr_app_t *app, int argc, char **argv) {
-  const char *cmd = argc > 0 ? argv[0] : "";
-  bool needs_file = strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0;
-  bool plain = strcmp(cmd, "migrate") == 0 || strcmp(cmd, "status") == 0;
-  if ((needs_file && argc != 2) || (plain && argc != 1) ||
-      (!needs_file && !plain)) {
-    fputs(db_usage, stderr);
-    return 2;
-  }
-  return run(app, cmd, needs_file ? argv[1] : NULL);
+  const atr_cli_command_t *c =
+      argc > 0 ? atr_cli_find(db_commands, argv[0]) : NULL;
+  return c ? c->run_app(app, argc - 1, argv + 1) : usage();
 }

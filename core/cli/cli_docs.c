@@ -1,4 +1,4 @@
-/* core/docs.c — `atrium docs config`: the configuration reference,
+/* core/cli/cli_docs.c — `atrium docs config`: the configuration reference,
  * generated from the core's option table and every plugin's. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "loader.h"
 #include "log.h"
+#include "plugin_facts.h"
 #include "strv.h"
 
 static const char intro[] =
@@ -43,16 +44,16 @@ static int write_plugin(atr_loader_t *l, const char *name, FILE *out) {
     free(err);
     return 1;
   }
-  const atr_plugin_t *d = h->desc;
+  atr_plugin_facts_t f;
+  atr_plugin_facts(h, &f);
   char section[512];
-  snprintf(section, sizeof section, "plugins.%s", d->name);
+  snprintf(section, sizeof section, "plugins.%s", f.name);
   fprintf(out,
           "### %s\n\n%s\n\nKind: %s. Enable with "
           "`plugins.%s.enabled: true`.\n\n",
-          d->name, d->description ? d->description : "",
-          atr_plugin_kind_name(d->kind), d->name);
-  if (d->options && d->options[0].name)
-    atr_options_write_markdown(d->options, section, out);
+          f.name, f.description ? f.description : "", f.kind, f.name);
+  if (f.options && f.options[0].name)
+    atr_options_write_markdown(f.options, section, out);
   else
     fputs("No options.\n", out);
   fputc('\n', out);
@@ -87,16 +88,12 @@ static int write_reference(const char *const *dirs, size_t ndirs, FILE *out) {
   return failed;
 }
 
-int atr_cli_docs(int argc, char **argv) {
+static int docs_config(const char *name, int argc, char **argv) {
+  (void)name;
   const char *output = NULL;
   const char *dirs[16];
   size_t ndirs = 0;
-  if (argc < 1 || strcmp(argv[0], "config") != 0) {
-    fprintf(stderr, "usage: atrium docs config [--output FILE] "
-                    "[--plugin-dir DIR]...\n");
-    return 2;
-  }
-  for (int i = 1; i < argc; i++) {
+  for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--output") == 0 && i + 1 < argc)
       output = argv[++i];
     else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc && ndirs < 16)
@@ -116,4 +113,21 @@ int atr_cli_docs(int argc, char **argv) {
   if (output)
     fclose(out);
   return rc;
+}
+
+static const atr_cli_command_t docs_commands[] = {
+    {"config",
+     "usage: atrium docs config [--output FILE] [--plugin-dir DIR]...\n",
+     docs_config, NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+int atr_cli_docs(const char *name, int argc, char **argv) {
+  (void)name;
+  const atr_cli_command_t *c =
+      argc > 0 ? atr_cli_find(docs_commands, argv[0]) : NULL;
+  if (c)
+    return c->run(argv[0], argc - 1, argv + 1);
+  atr_cli_write_summaries(docs_commands, stderr);
+  return 2;
 }

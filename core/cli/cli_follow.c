@@ -1,4 +1,4 @@
-/* core/cli_follow.c — following a job's logs to its end (cli_follow.h). */
+/* core/cli/cli_follow.c — following a job's logs to its end (cli_follow.h). */
 #include "cli_follow.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* core/cli_follow.h — following a job (a template version's import, a
+/* core/cli/cli_follow.h — following a job (a template version's import, a
  * workspace build) from the object that has it: that object's path has
  * "job" and ".../logs". The log lines are streamed as server-sent events;
  * should that fail, the job and its new lines are polled every second.

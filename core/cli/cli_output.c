@@ -1,4 +1,4 @@
-/* core/cli_output.c — what the commands print (cli_output.h). */
+/* core/cli/cli_output.c — what the commands print (cli_output.h). */
 #include "cli_output.h"
 
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-/* core/cli_output.h — what the commands print: members of the server's
+/* core/cli/cli_output.h — what the commands print: members of the server's
  * JSON, the JSON itself (--output json), times, and tables with aligned
  * columns. Everything goes to stdout.
  *

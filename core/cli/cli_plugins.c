@@ -1,4 +1,4 @@
-/* core/cli_plugins.c — `atrium plugins list` and `atrium plugins describe`. */
+/* core/cli/cli_plugins.c — `atrium plugins list` and `atrium plugins describe`. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "atrium/error.h"
 #include "cli.h"
 #include "loader.h"
+#include "plugin_facts.h"
 #include "strv.h"
 
 static int open_loader(atr_app_t *app) {
@@ -47,11 +48,13 @@ static void inspect(atr_app_t *app, const char *name, row_t *r) {
                            &h, &err);
   if (rc == 0 && enabled)
     rc = atr_loader_configure(h, app->root, &app->flags, app->env, &err);
+  atr_plugin_facts_t f = {.file = ""};
+  if (h)
+    atr_plugin_facts(h, &f);
   r->name = strdup(name);
-  r->kind = strdup(h && h->desc ? atr_plugin_kind_name(h->desc->kind) : "-");
-  r->version =
-      strdup(h && h->desc && h->desc->version ? h->desc->version : "-");
-  r->file = strdup(h && h->file ? h->file : "-");
+  r->kind = strdup(f.described ? f.kind : "-");
+  r->version = strdup(f.described && f.version ? f.version : "-");
+  r->file = strdup(f.file[0] ? f.file : "-");
   r->state = strdup(rc != 0 ? "failed" : enabled ? "loaded" : "disabled");
   r->error = err;
 }
@@ -63,8 +66,9 @@ static int plugin_names(const atr_app_t *app, atr_strv_t *names) {
   int rc = 0;
   for (size_t i = 0; p && p->type == ATR_CONF_MAP && i < p->nchildren; i++)
     rc |= atr_strv_take(names, strdup(p->children[i]->key));
-  for (size_t d = 0; d < app->loader.ndirs; d++)
-    rc |= atr_strv_add_plugin_files(names, app->loader.dirs[d]);
+  const char *dir;
+  for (size_t d = 0; (dir = atr_plugin_dir_at(&app->loader, d)); d++)
+    rc |= atr_strv_add_plugin_files(names, dir);
   atr_strv_sort_unique(names);
   return rc;
 }
@@ -99,30 +103,27 @@ static int cmd_list(atr_app_t *app) {
   return failed;
 }
 
-static json_t *describe_json(const atr_handle_t *h) {
-  const atr_plugin_t *d = h->desc;
+static json_t *describe_json(const atr_plugin_facts_t *f) {
   char section[512];
-  snprintf(section, sizeof section, "plugins.%s", d->name);
-  json_t *options = d->options ? atr_options_describe_json(d->options, section)
+  snprintf(section, sizeof section, "plugins.%s", f->name);
+  json_t *options = f->options ? atr_options_describe_json(f->options, section)
                                : json_array();
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name",
-                   d->name, "kind", atr_plugin_kind_name(d->kind), "version",
-                   d->version ? d->version : "", "description",
-                   d->description ? d->description : "", "file", h->file, "abi",
-                   "major", (int)d->abi_major, "minor", (int)d->abi_minor,
-                   "options", options);
+  return json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "name", f->name, "kind",
+      f->kind, "version", f->version ? f->version : "", "description",
+      f->description ? f->description : "", "file", f->file, "abi", "major",
+      (int)f->abi_major, "minor", (int)f->abi_minor, "options", options);
 }
 
-static void describe_text(const atr_handle_t *h) {
-  const atr_plugin_t *d = h->desc;
-  printf("%s %s — %s plugin\n%s\nfile: %s\nABI: %u.%u\n\n", d->name,
-         d->version ? d->version : "", atr_plugin_kind_name(d->kind),
-         d->description ? d->description : "", h->file, d->abi_major,
-         d->abi_minor);
+static void describe_text(const atr_plugin_facts_t *f) {
+  printf("%s %s — %s plugin\n%s\nfile: %s\nABI: %u.%u\n\n", f->name,
+         f->version ? f->version : "", f->kind,
+         f->description ? f->description : "", f->file, f->abi_major,
+         f->abi_minor);
   char section[512];
-  snprintf(section, sizeof section, "plugins.%s", d->name);
-  if (d->options && d->options[0].name)
-    atr_options_write_markdown(d->options, section, stdout);
+  snprintf(section, sizeof section, "plugins.%s", f->name);
+  if (f->options && f->options[0].name)
+    atr_options_write_markdown(f->options, section, stdout);
   else
     printf("This plugin has no options.\n");
 }
@@ -137,21 +138,54 @@ static int cmd_describe(atr_app_t *app, const char *name, bool as_json) {
     free(err);
     return 1;
   }
+  atr_plugin_facts_t f;
+  atr_plugin_facts(h, &f);
   if (as_json) {
-    json_t *j = describe_json(h);
+    json_t *j = describe_json(&f);
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
     json_decref(j);
   } else {
-    describe_text(h);
+    describe_text(&f);
   }
   return 0;
 }
 
+/* A subcommand's argv: the words after its name, then "--json" when it
+ * was given anywhere. */
+static bool json_asked(int argc, char **argv) {
+  return argc > 0 && strcmp(argv[argc - 1], "--json") == 0;
+}
+
+static int usage(void);
+
+static int plugins_list(atr_app_t *app, int argc, char **argv) {
+  return argc - json_asked(argc, argv) == 0 ? cmd_list(app) : usage();
+}
+
+static int plugins_describe(atr_app_t *app, int argc, char **argv) {
+  bool as_json = json_asked(argc, argv);
+  if (argc - as_json != 1)
+    return usage();
+  return cmd_describe(app, argv[0], as_json);
+}
+
+static const atr_cli_command_t plugin_commands[] = {
+    {"list", "usage: atrium plugins list\n", NULL, plugins_list},
+    {"describe", "       atrium plugins describe NAME [--json]\n", NULL,
+     plugins_describe},
+    {NULL, NULL, NULL, NULL},
+};
+
+static int usage(void) {
+  atr_cli_write_summaries(plugin_commands, stderr);
+  return 2;
+}
+
 int atr_cli_plugins(atr_app_t *app, int argc, char **argv) {
-  bool as_json = false;
-  const char *words[3] = {0};
+  char *words[4] = {0}; /* at most 3, then "--json" */
   int nwords = 0;
+  bool as_json = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--json") == 0)
       as_json = true;
@@ -163,11 +197,11 @@ int atr_cli_plugins(atr_app_t *app, int argc, char **argv) {
   }
   if (open_loader(app) != 0)
     return 1;
-  if (nwords == 1 && strcmp(words[0], "list") == 0)
-    return cmd_list(app);
-  if (nwords == 2 && strcmp(words[0], "describe") == 0)
-    return cmd_describe(app, words[1], as_json);
-  fprintf(stderr, "usage: atrium plugins list\n"
-                  "       atrium plugins describe NAME [--json]\n");
-  return 2;
+  const atr_cli_command_t *c =
+      nwords > 0 ? atr_cli_find(plugin_commands, words[0]) : NULL;
+  if (!c)
+    return usage();
+  if (as_json)
+    words[nwords++] = (char *)"--json";
+  return c->run_app(app, nwords - 1, words + 1);
 }

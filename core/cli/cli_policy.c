@@ -1,4 +1,4 @@
-/* core/cli_policy.c — `atrium policy test|eval` (see cli_policy.h).
+/* core/cli/cli_policy.c — `atrium policy test|eval` (see cli_policy.h).
  *
  * The policies are loaded and evaluated exactly as the server does
  * (atr_policy_set_eval), so a case that passes here gives the same
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "atrium/error.h"
+#include "cli_command.h"
 #include "cli_policy.h"
 #include "options.h"
 #include "policy.h"
@@ -93,17 +94,14 @@ static int parse_limit(const char *flag, const char *v, args_t *a) {
   return 0;
 }
 
-static int parse_args(int argc, char **argv, args_t *a) {
+/* The arguments of `atrium policy cmd argv...` (cmd: "test" or "eval"). */
+static int parse_args(const char *cmd, int argc, char **argv, args_t *a) {
   static const char *const limits[] = {"--policy.instruction_limit",
                                        "--policy.time_limit",
                                        "--policy.memory_limit", NULL};
   memset(a, 0, sizeof *a);
-  if (argc < 1)
-    return usage_error("%s", "missing command (test or eval)");
-  a->cmd = argv[0];
-  if (strcmp(a->cmd, "test") != 0 && strcmp(a->cmd, "eval") != 0)
-    return usage_error("unknown command \"%s\"", a->cmd);
-  for (int i = 1; i < argc && argv[i]; i++) {
+  a->cmd = cmd;
+  for (int i = 0; i < argc && argv[i]; i++) {
     const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
     const char *v = NULL;
     int took = 0;
@@ -278,32 +276,11 @@ static int check_messages(const char *file, const char *path, json_t *list,
   return 0;
 }
 
-static int check_case(const char *file, size_t i, json_t *c) {
-  static const char *const case_keys[] = {"name", "hook", "input", "expect",
-                                          NULL};
+/* A case's "expect" object: what the decision must hold. */
+static int check_expect(const char *file, size_t i, json_t *expect) {
   static const char *const expect_keys[] = {"denies", "warnings", "sets", NULL};
   char at[256], why[256];
   const char *bad = NULL;
-  snprintf(at, sizeof at, "[%zu]", i);
-  if (!json_is_object(c))
-    return case_error(file, at, "expected an object");
-  if (!only_keys(c, case_keys, &bad)) {
-    snprintf(why, sizeof why,
-             "unknown key \"%s\"; valid keys: name, hook, input, expect", bad);
-    return case_error(file, at, why);
-  }
-  json_t *name = json_object_get(c, "name");
-  json_t *hook = json_object_get(c, "hook");
-  json_t *expect = json_object_get(c, "expect");
-  snprintf(at, sizeof at, "[%zu].name", i);
-  if (!json_is_string(name) || !*json_string_value(name))
-    return case_error(file, at, "expected a non-empty string");
-  snprintf(at, sizeof at, "[%zu].hook", i);
-  if (!json_is_string(hook) || !atr_policy_hook_valid(json_string_value(hook)))
-    return case_error(file, at, "expected one of " ATR_POLICY_HOOK_NAMES);
-  snprintf(at, sizeof at, "[%zu].input", i);
-  if (!json_is_object(json_object_get(c, "input")))
-    return case_error(file, at, "expected an object");
   snprintf(at, sizeof at, "[%zu].expect", i);
   if (!json_is_object(expect))
     return case_error(
@@ -339,6 +316,33 @@ static int check_case(const char *file, size_t i, json_t *c) {
     }
   }
   return 0;
+}
+
+static int check_case(const char *file, size_t i, json_t *c) {
+  static const char *const case_keys[] = {"name", "hook", "input", "expect",
+                                          NULL};
+  char at[256], why[256];
+  const char *bad = NULL;
+  snprintf(at, sizeof at, "[%zu]", i);
+  if (!json_is_object(c))
+    return case_error(file, at, "expected an object");
+  if (!only_keys(c, case_keys, &bad)) {
+    snprintf(why, sizeof why,
+             "unknown key \"%s\"; valid keys: name, hook, input, expect", bad);
+    return case_error(file, at, why);
+  }
+  json_t *name = json_object_get(c, "name");
+  json_t *hook = json_object_get(c, "hook");
+  snprintf(at, sizeof at, "[%zu].name", i);
+  if (!json_is_string(name) || !*json_string_value(name))
+    return case_error(file, at, "expected a non-empty string");
+  snprintf(at, sizeof at, "[%zu].hook", i);
+  if (!json_is_string(hook) || !atr_policy_hook_valid(json_string_value(hook)))
+    return case_error(file, at, "expected one of " ATR_POLICY_HOOK_NAMES);
+  snprintf(at, sizeof at, "[%zu].input", i);
+  if (!json_is_object(json_object_get(c, "input")))
+    return case_error(file, at, "expected an object");
+  return check_expect(file, i, json_object_get(c, "expect"));
 }
 
 /* ---- test: comparing ----------------------------------------------------- */
@@ -551,15 +555,11 @@ static int run_test(const args_t *a, const atr_policy_set_t *set,
   return status;
 }
 
-int atr_cli_policy(int argc, char **argv) {
-  if (argc >= 1 &&
-      (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
-       strcmp(argv[0], "help") == 0)) {
-    fputs(policy_usage, stdout);
-    return 0;
-  }
+/* `atrium policy test|eval argv...`: the policies loaded, then the
+ * cases of the last file run, or the one input evaluated. */
+static int policy_run(const char *name, int argc, char **argv) {
   args_t a;
-  if (parse_args(argc, argv, &a) != 0)
+  if (parse_args(name, argc, argv, &a) != 0)
     return 2;
   bool test = strcmp(a.cmd, "test") == 0;
   int npolicies = test ? a.nfiles - 1 : a.nfiles;
@@ -571,4 +571,27 @@ int atr_cli_policy(int argc, char **argv) {
         test ? run_test(&a, &set, a.files[a.nfiles - 1]) : run_eval(&a, &set);
   atr_policy_set_clear(&set);
   return status;
+}
+
+/* Both share one usage (policy_usage) as they share their options. */
+static const atr_cli_command_t policy_commands[] = {
+    {"test", NULL, policy_run, NULL},
+    {"eval", NULL, policy_run, NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+int atr_cli_policy(const char *name, int argc, char **argv) {
+  (void)name;
+  if (argc >= 1 &&
+      (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+       strcmp(argv[0], "help") == 0)) {
+    fputs(policy_usage, stdout);
+    return 0;
+  }
+  if (argc < 1)
+    return usage_error("%s", "missing command (test or eval)");
+  const atr_cli_command_t *c = atr_cli_find(policy_commands, argv[0]);
+  if (!c)
+    return usage_error("unknown command \"%s\"", argv[0]);
+  return c->run(argv[0], argc - 1, argv + 1);
 }

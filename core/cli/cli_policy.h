@@ -1,4 +1,4 @@
-/* core/cli_policy.h — `atrium policy test|eval`: run policies offline,
+/* core/cli/cli_policy.h — `atrium policy test|eval`: run policies offline,
  * without a server or a configuration.
  *
  *   atrium policy test POLICY.lua... CASES.json [--template-policy FILE]
@@ -12,7 +12,7 @@
 #ifndef ATRIUM_CORE_CLI_POLICY_H
 #define ATRIUM_CORE_CLI_POLICY_H
 
-/* `atrium policy ...`; argv is what follows "policy". */
-int atr_cli_policy(int argc, char **argv);
+/* `atrium policy ...` (name is "policy"); argv is what follows it. */
+int atr_cli_policy(const char *name, int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* core/cli_prompt.c — reading answers from standard input (cli_prompt.h). */
+/* core/cli/cli_prompt.c — reading answers from standard input (cli_prompt.h). */
 #include "cli_prompt.h"
 
 #include <openssl/crypto.h>

@@ -1,4 +1,4 @@
-/* core/cli_prompt.h — answers read from standard input: a line, a secret
+/* core/cli/cli_prompt.h — answers read from standard input: a line, a secret
  * typed without echo, a yes/no confirmation. A line too long for its
  * buffer is wiped from it and dropped. The caller wipes a secret once it is
  * used.

@@ -1,4 +1,4 @@
-/* core/cli_session.c — talking to the server as the signed-in user
+/* core/cli/cli_session.c — talking to the server as the signed-in user
  * (cli_session.h). */
 #include "cli_session.h"
 
@@ -8,6 +8,7 @@
 
 #include "atrium/error.h"
 #include "cli_output.h"
+#include "session_file.h"
 
 int atr__cli_connect(atr__cli_t *cli) {
   atr_client_session_t s;

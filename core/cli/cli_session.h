@@ -1,4 +1,4 @@
-/* core/cli_session.h — talking to the server as the signed-in user: the
+/* core/cli/cli_session.h — talking to the server as the signed-in user: the
  * client for the stored (or overridden) session, GETs of one answer or of
  * every page of a list, paths with escaped segments, and the organization
  * a command works in. Functions returning int give 0, or 1 after printing

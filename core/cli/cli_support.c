@@ -1,4 +1,4 @@
-/* core/cli_support.c — `atrium support bundle`; see cli_support.h. */
+/* core/cli/cli_support.c — `atrium support bundle`; see cli_support.h. */
 #include "cli_support.h"
 
 #include <errno.h>
@@ -391,10 +391,6 @@ static const atr__cli_commands_t support = {
     .group_footer = "",
 };
 
-bool atr_cli_support_handles(const char *cmd) {
-  return atr__cli_handles(&support, cmd);
-}
-
-int atr_cli_support(const char *cmd, int argc, char **argv) {
-  return atr__cli_main(&support, cmd, argc, argv);
+int atr_cli_support(const char *name, int argc, char **argv) {
+  return atr__cli_main(&support, name, argc, argv);
 }

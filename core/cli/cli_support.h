@@ -1,4 +1,4 @@
-/* core/cli_support.h — `atrium support bundle [WORKSPACE] [-o FILE]`: a
+/* core/cli/cli_support.h — `atrium support bundle [WORKSPACE] [-o FILE]`: a
  * tar.gz of what support asks for first, fetched from the server as the
  * signed-in user (an owner: the debug routes are theirs).
  *
@@ -23,13 +23,9 @@
 #ifndef ATRIUM_CORE_CLI_SUPPORT_H
 #define ATRIUM_CORE_CLI_SUPPORT_H
 
-#include <stdbool.h>
-
-/* Whether `cmd` (argv[1]) is `support`. */
-bool atr_cli_support_handles(const char *cmd);
-/* Run `atrium support ...`; argv is what follows "support". The exit
- * status: 0 when the bundle was written (partial or not), 1 when it could
- * not be, 2 for a wrong command line. */
-int atr_cli_support(const char *cmd, int argc, char **argv);
+/* Run `atrium support ...` (name is "support"); argv is what follows it.
+ * The exit status: 0 when the bundle was written (partial or not), 1 when
+ * it could not be, 2 for a wrong command line. */
+int atr_cli_support(const char *name, int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* core/cli_templates.c — `atrium templates push|list|versions|show`.
+/* core/cli/cli_templates.c — `atrium templates push|list|versions|show`.
  *
  * push packs a directory into a tar.gz in memory (regular files and
  * directories only, by relative path, in name order so that the same
@@ -6,7 +6,7 @@
  * left out), uploads it, creates a template version from it, shows the
  * import job's logs as they come, and then creates the template or
  * (with --activate) makes the version its active one. */
-#include "cli_builds.h"
+#include "cli_templates_workspaces.h"
 
 #include <dirent.h>
 #include <errno.h>

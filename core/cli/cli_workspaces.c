@@ -1,4 +1,4 @@
-/* core/cli_workspaces.c — `atrium create|list|show|start|stop|delete|logs|
+/* core/cli/cli_workspaces.c — `atrium create|list|show|start|stop|delete|logs|
  * cancel`.
  *
  * A workspace is named NAME (the signed-in user's) or OWNER/NAME. A
@@ -6,7 +6,7 @@
  * written, then "Build 3 (start) succeeded in 4.2s"; the exit status is 0
  * only when the job succeeded. Ctrl-C stops the following, not the build.
  */
-#include "cli_builds.h"
+#include "cli_templates_workspaces.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>

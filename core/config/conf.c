@@ -1,4 +1,4 @@
-/* core/conf.c — YAML config files into a positioned tree (see conf.h).
+/* core/config/conf.c — YAML config files into a positioned tree (see conf.h).
  *
  * libyaml's event API is used rather than its document API because events
  * carry the anchor and tag of every node, so they can be refused at the place

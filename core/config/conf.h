@@ -1,4 +1,4 @@
-/* core/conf.h — configuration files as a tree with positions.
+/* core/config/conf.h — configuration files as a tree with positions.
  *
  * The config is YAML (libyaml). The main file is read first, then every
  * conf.d/ *.yaml beside it in name order, each merged over what came before:

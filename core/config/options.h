@@ -1,4 +1,4 @@
-/* core/options.h — resolving option tables against the configuration.
+/* core/config/options.h — resolving option tables against the configuration.
  *
  * The core's own options and every plugin's are atr_option_t tables (see
  * atrium/option.h). A table is resolved against one section of the config

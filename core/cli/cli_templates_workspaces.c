@@ -1,6 +1,7 @@
-/* core/cli_builds.c — the table of template and workspace commands, with
- * their flags and usage, and their entry points (cli_builds.h). */
-#include "cli_builds.h"
+/* core/cli/cli_templates_workspaces.c — the table of template and
+ * workspace commands, with their flags and usage, and their entry point
+ * (cli_templates_workspaces.h). */
+#include "cli_templates_workspaces.h"
 
 static const atr__cli_command_t commands[] = {
     {"templates", "push", atr__cli_templates_push,
@@ -52,7 +53,7 @@ static const atr__cli_command_t commands[] = {
      "      Cancel the workspace's running build and wait until it stops.\n"},
 };
 
-static const atr__cli_commands_t builds = {
+static const atr__cli_commands_t template_workspace_commands = {
     .list = commands,
     .n = sizeof commands / sizeof commands[0],
     .footer =
@@ -64,10 +65,6 @@ static const atr__cli_commands_t builds = {
     .group_footer = "",
 };
 
-bool atr_cli_builds_handles(const char *cmd) {
-  return atr__cli_handles(&builds, cmd);
-}
-
-int atr_cli_builds(const char *cmd, int argc, char **argv) {
-  return atr__cli_main(&builds, cmd, argc, argv);
+int atr_cli_templates_workspaces(const char *name, int argc, char **argv) {
+  return atr__cli_main(&template_workspace_commands, name, argc, argv);
 }

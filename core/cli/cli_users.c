@@ -1,11 +1,11 @@
-/* core/cli_client.c — `atrium login|logout|whoami|users …|tokens …`:
+/* core/cli/cli_users.c — `atrium login|logout|whoami|users …|tokens …`:
  * the commands, their table, and the server's JSON turned into tables.
  *
  * A password is read once (from the terminal without echo, otherwise the
  * first line of standard input), sent, and wiped. Neither a password nor a
  * session token is ever printed; the one exception is the new token that
  * `tokens create` exists to show, as Coder does. */
-#include "cli_client.h"
+#include "cli_users.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -23,6 +23,7 @@
 #include "cli_output.h"
 #include "cli_prompt.h"
 #include "cli_session.h"
+#include "session_file.h"
 
 #define SECRET_MAX 1024
 #define FIELD_MAX 256
@@ -610,17 +611,13 @@ static const atr__cli_command_t commands[] = {
      "      Delete one of your API tokens.\n"},
 };
 
-static const atr__cli_commands_t client_commands = {
+static const atr__cli_commands_t user_commands = {
     .list = commands,
     .n = sizeof commands / sizeof commands[0],
     .footer = usage_footer,
     .group_footer = usage_footer,
 };
 
-bool atr_cli_client_handles(const char *cmd) {
-  return atr__cli_handles(&client_commands, cmd);
-}
-
-int atr_cli_client(const char *cmd, int argc, char **argv) {
-  return atr__cli_main(&client_commands, cmd, argc, argv);
+int atr_cli_users(const char *name, int argc, char **argv) {
+  return atr__cli_main(&user_commands, name, argc, argv);
 }

@@ -1,6 +1,7 @@
-/* core/client.h — a small HTTP+JSON client for the CLI commands that talk
- * to an atrium server's /api/v2 (login, users, tokens, templates,
- * workspaces), and the session the CLI keeps between runs.
+/* core/cli/http_client.h — a small HTTP+JSON client for the CLI commands
+ * that talk to an atrium server's /api/v2 (login, users, tokens,
+ * templates, workspaces); the session it signs in with is kept by
+ * session_file.h.
  *
  * A client holds a base URL ("https://atrium.example.com", no trailing
  * slash) and an optional session token, sent as Atrium-Session-Token. A
@@ -10,14 +11,9 @@
  * written). The token and request bodies are never printed or logged
  * here; bodies that carried a password are wiped after sending.
  *
- * The session lives in <config dir>/session.json as {url, session_token}:
- * the directory is made 0700 and the file 0600. The config directory is
- * $ATRIUM_CONFIG_DIR, else $XDG_CONFIG_HOME/atrium, else ~/.config/atrium;
- * $ATRIUM_URL and $ATRIUM_SESSION_TOKEN override what is stored.
- *
  * Threads: one client per thread; the CLI uses it from the main thread. */
-#ifndef ATRIUM_CORE_CLIENT_H
-#define ATRIUM_CORE_CLIENT_H
+#ifndef ATRIUM_CORE_HTTP_CLIENT_H
+#define ATRIUM_CORE_HTTP_CLIENT_H
 
 #include <jansson.h>
 #include <signal.h>
@@ -101,26 +97,5 @@ int atr_client_stream(atr_client_t *c, const char *path, atr_client_event_fn fn,
 
 /* s escaped for use as one path segment (malloc'd); NULL on ENOMEM. */
 char *atr_client_escape(const char *s);
-
-/* ---- the stored session -------------------------------------------------- */
-
-typedef struct atr_client_session {
-  char *url;   /* NULL when unknown */
-  char *token; /* NULL when none */
-} atr_client_session_t;
-
-/* The config directory as described above, into buf. 0, or ATR_ENOENT
- * when neither $HOME nor an override is set, or ATR_ERANGE. */
-int atr_client_config_dir(char *buf, size_t size);
-/* The stored session with the environment's overrides applied. A missing
- * file is not an error (fields stay NULL); an unreadable one is, with
- * *err (caller frees). */
-int atr_client_session_load(atr_client_session_t *s, char **err);
-/* Store url and token, replacing the file atomically. */
-int atr_client_session_save(const char *url, const char *token, char **err);
-/* Remove the stored session; *removed says whether there was one. */
-int atr_client_session_remove(bool *removed, char **err);
-/* Frees the fields, wiping the token first. */
-void atr_client_session_clear(atr_client_session_t *s);
 
 #endif

@@ -1,7 +1,8 @@
-/* core/cli_builds.h — the commands for templates, workspaces and their
- * builds: `atrium templates push|list|versions|show` (cli_templates.c) and
- * `atrium create|list|show|start|stop|delete|logs|cancel`
- * (cli_workspaces.c), dispatched from cli_builds.c. Each command returns
+/* core/cli/cli_templates_workspaces.h — the commands for templates,
+ * workspaces and their builds: `atrium templates push|list|versions|show`
+ * (cli_templates.c) and `atrium create|list|show|start|stop|delete|logs|
+ * cancel` (cli_workspaces.c), picked from the table in
+ * cli_templates_workspaces.c. Each command returns
  * the process exit status: 0 done, 1 the server (or the network) refused
  * or the job did not succeed, 2 the arguments were wrong, 130 interrupted
  * while following a job (the job goes on).
@@ -12,20 +13,19 @@
  *
  * Threads: main thread only (following a job installs a SIGINT handler
  * for its duration; prompts read the terminal). */
-#ifndef ATRIUM_CORE_CLI_BUILDS_H
-#define ATRIUM_CORE_CLI_BUILDS_H
+#ifndef ATRIUM_CORE_CLI_TEMPLATES_WORKSPACES_H
+#define ATRIUM_CORE_CLI_TEMPLATES_WORKSPACES_H
 
 #include <jansson.h>
 #include <stdbool.h>
 
 #include "cli_args.h"
 
-/* Whether `cmd` (argv[1]) is one of these commands. */
-bool atr_cli_builds_handles(const char *cmd);
-/* Run `atrium cmd argv...`; argv is what follows cmd. */
-int atr_cli_builds(const char *cmd, int argc, char **argv);
+/* Run `atrium name argv...` (name: templates, create, list, show, start,
+ * stop, delete, logs or cancel); argv is what follows name. */
+int atr_cli_templates_workspaces(const char *name, int argc, char **argv);
 
-/* ---- the commands, for cli_builds.c's table ------------------------------ */
+/* ---- the commands, for cli_templates_workspaces.c's table ---------------- */
 
 int atr__cli_templates_push(atr__cli_t *cli);
 int atr__cli_templates_list(atr__cli_t *cli);
