@@ -19,7 +19,7 @@ void atr_plugin_facts(const atr_handle_t *h, atr_plugin_facts_t *out) {
   out->description = d->description;
   out->abi_major = d->abi_major;
   out->abi_minor = d->abi_minor;
-  out->options = d->options;
+  out->options = atr_plugin_options(h); /* read with the plugin's stride */
 }
 
 bool atr_plugin_facts_at(const atr_loader_t *l, size_t i,

@@ -104,9 +104,12 @@ static void a_plugins_facts_come_from_its_descriptor(void **state) {
                        .version = "1.2.3",
                        .description = "Says hi.",
                        .options = echo_options};
+  /* options: the table the loader checked and reads with the plugin's
+   * stride (atr_plugin_options), not the descriptor's raw pointer */
   atr_handle_t h = {.name = "provisioner_echo",
                     .file = "/p/provisioner_echo.so",
-                    .desc = &desc};
+                    .desc = &desc,
+                    .options = echo_options};
   atr_handle_t *list[] = {&h};
   atr_loader_t l = {.plugins = list, .nplugins = 1};
   atr_plugin_facts_t f;
