@@ -90,6 +90,17 @@ static int db_restore(atr_app_t *app, int argc, char **argv) {
   return 0;
 }
 
+/* Planned (issue 13): said plainly rather than missing from the list. */
+static int db_encrypt(atr_app_t *app, int argc, char **argv) {
+  (void)app;
+  (void)argc;
+  (void)argv;
+  fprintf(stderr, "atrium db encrypt: not supported yet: encryption of the "
+                  "database at rest (rotate, decrypt, delete) is planned; "
+                  "see README.md, \"Not yet done\"\n");
+  return 1;
+}
+
 static const atr_cli_command_t db_commands[] = {
     {"migrate",
      "usage: atrium db migrate          apply pending schema migrations\n",
@@ -104,6 +115,10 @@ static const atr_cli_command_t db_commands[] = {
      "       atrium db restore FILE     replace the database with FILE\n"
      "                                  (stop every atrium server first)\n",
      NULL, db_restore},
+    {"encrypt",
+     "       atrium db encrypt rotate|decrypt|delete\n"
+     "                                  not supported yet (planned)\n",
+     NULL, db_encrypt},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -25,10 +25,10 @@ static void cleanup(void) {
 
 static const char *const params[] = {"cpus", "memory", "image", "home"};
 static const atr_param_value_t values[] = {
-    {"cpus", "2", "number", 0},
-    {"memory", "512", "number", 0},
-    {"image", "debian:12", "string", 0},
-    {"home", "[\"a\",\"b\"]", "list(string)", 1},
+    {sizeof(atr_param_value_t), "cpus", "2", "number", 0},
+    {sizeof(atr_param_value_t), "memory", "512", "number", 0},
+    {sizeof(atr_param_value_t), "image", "debian:12", "string", 0},
+    {sizeof(atr_param_value_t), "home", "[\"a\",\"b\"]", "list(string)", 1},
 };
 static const char *const allowed[] = {NULL};
 

@@ -19,6 +19,14 @@ YAML
 run() { "$atrium" "$@" --config "$tmp/atrium.yaml"; }
 sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2]).fetchall(); c.commit(); print(r[0][0] if r else '')" "$tmp/data/atrium.db" "$1"; }
 
+# Not built yet, and it says so (README.md, "Not yet done").
+set +e
+out=$(run db encrypt rotate 2>&1)
+rc=$?
+set -e
+[ "$rc" = 1 ] && echo "$out" | grep -q "atrium db encrypt: not supported yet" ||
+  { echo "FAIL: db encrypt should say it is not supported (rc $rc): $out"; exit 1; }
+
 out=$(run db status)
 echo "$out" | grep -q "pending" || { echo "FAIL: fresh status shows no pending migration: $out"; exit 1; }
 run db migrate | grep -q "the database schema is at version" || { echo "FAIL: migrate"; exit 1; }
