@@ -245,7 +245,6 @@ static int start_serving(server_t *s, char **err) {
                               .file_max_unpacked = c->file_max_unpacked,
                               .file_max_entries = c->file_max_entries},
                       .login_by_ip = atr_ratelimit_new(c->login_rate, 4096),
-                      .login_by_email = atr_ratelimit_new(c->login_rate, 4096),
                       .api_by_user = atr_ratelimit_new(c->api_rate, 1024),
                       .secure_cookies = c->secure_cookies,
                       .app = s->app};
@@ -284,7 +283,6 @@ static void free_limits(server_t *s) {
   atr_events_free(s->events);
   s->events = NULL;
   atr_ratelimit_free(s->api.login_by_ip);
-  atr_ratelimit_free(s->api.login_by_email);
   atr_ratelimit_free(s->api.api_by_user);
 }
 

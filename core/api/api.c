@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -350,17 +352,33 @@ static const char *presented_key(atr_api_req_t *r, char *buf, size_t size,
   return c;
 }
 
-/* Cookie-authenticated writes must echo the atrium_csrf cookie in the
- * Atrium-CSRF-Token header (double submit): a page on another site can
- * make the browser send the cookie but cannot read it. */
-static bool csrf_ok(atr_api_req_t *r) {
+void atr_api_csrf_token(const char *session_key,
+                        char out[ATR_API_CSRF_LEN + 1]) {
+  unsigned char mac[SHA256_DIGEST_LENGTH];
+  unsigned int len = 0;
+  static const char what[] = "atrium csrf v1";
+  HMAC(EVP_sha256(), session_key, (int)strlen(session_key),
+       (const unsigned char *)what, sizeof what - 1, mac, &len);
+  for (size_t i = 0; i < ATR_API_CSRF_LEN / 2; i++)
+    snprintf(out + 2 * i, 3, "%02x", mac[i]);
+  OPENSSL_cleanse(mac, sizeof mac);
+}
+
+/* Cookie-authenticated writes must send, in the Atrium-CSRF-Token header,
+ * the token bound to the session (the atrium_csrf cookie holds it for the
+ * page to read): a page on another site can make the browser send the
+ * cookies but can neither read them nor compute the token, and a cookie
+ * planted by a sibling site does not match the session. */
+static bool csrf_ok(atr_api_req_t *r, const char *session_key) {
   if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
     return true;
-  char buf[128];
-  const char *cookie = cookie_value(atr__http_header(r->x, "Cookie"),
-                                    "atrium_csrf", buf, sizeof buf);
   const char *header = atr__http_header(r->x, "Atrium-CSRF-Token");
-  return cookie && header && *cookie && strcmp(cookie, header) == 0;
+  char want[ATR_API_CSRF_LEN + 1];
+  atr_api_csrf_token(session_key, want);
+  bool ok = header && strlen(header) == ATR_API_CSRF_LEN &&
+            CRYPTO_memcmp(header, want, ATR_API_CSRF_LEN) == 0;
+  OPENSSL_cleanse(want, sizeof want);
+  return ok;
 }
 
 /* ---- owner keys while the database is down --------------------------- */
@@ -489,7 +507,7 @@ static int authenticate(atr_api_req_t *r) {
                   "The session token is invalid or has expired.");
     return -1;
   }
-  if (via_cookie && !csrf_ok(r)) {
+  if (via_cookie && !csrf_ok(r, key)) {
     atr_api_error(r, 403, "CSRF check failed.",
                   "Requests signed in by cookie must send the atrium_csrf "
                   "cookie's value in the Atrium-CSRF-Token header.");

@@ -33,9 +33,8 @@ struct atr_app;
 
 typedef struct atr_api_env {
   atr_domain_t dom; /* what handlers pass to domain functions */
-  struct atr_ratelimit *login_by_ip;    /* sign-in attempts per IP */
-  struct atr_ratelimit *login_by_email; /* ... and per account */
-  struct atr_ratelimit *api_by_user;    /* every API call per user */
+  struct atr_ratelimit *login_by_ip; /* sign-in attempts per IP */
+  struct atr_ratelimit *api_by_user; /* every API call per user */
   bool secure_cookies;
   /* The configuration, for the debug routes (api_debug.h); NULL answers
    * them 501. */
@@ -150,6 +149,11 @@ int atr_api_fault(atr_api_req_t *r, atr_fault_t *f);
  * with status, else the fault. Clears f either way. */
 int atr_api_answer(atr_api_req_t *r, int rc, int status, json_t *body,
                    atr_fault_t *f);
+/* The CSRF token of a session: hex of an HMAC-SHA256 keyed by the session
+ * key, so it cannot be planted or guessed without the key. */
+#define ATR_API_CSRF_LEN 32
+void atr_api_csrf_token(const char *session_key,
+                        char out[ATR_API_CSRF_LEN + 1]);
 /* Add a response header before answering (Set-Cookie, Retry-After). */
 void atr_api_header(atr_api_req_t *r, const char *name, const char *value);
 

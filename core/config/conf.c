@@ -151,10 +151,15 @@ static int parse_scalar(parse_ctx_t *c, yaml_event_t *ev,
   int rc = refuse_extras(c, ev, ev->data.scalar.anchor, ev->data.scalar.tag);
   if (rc)
     return rc;
+  const char *text = (const char *)ev->data.scalar.value;
+  /* "\0" in a double-quoted scalar is a NUL byte: every reader of the
+   * value would stop there, so say so rather than cut it short. */
+  if (memchr(text, '\0', ev->data.scalar.length))
+    return FAIL_AT(c, ev->start_mark,
+                   "the value contains a NUL character (\\0); remove it");
   atr_conf_node_t *n = node_new(c, ATR_CONF_SCALAR, ev->start_mark);
   if (!n)
     return ATR_ENOMEM;
-  const char *text = (const char *)ev->data.scalar.value;
   n->value = strndup(text, ev->data.scalar.length);
   if (!n->value) {
     atr_conf_free(n);
@@ -202,6 +207,9 @@ static int check_key(parse_ctx_t *c, const atr_conf_node_t *map,
     return FAIL_AT(c, kev->start_mark,
                    "a key must be a single value, not a map or a list");
   const char *key = (const char *)kev->data.scalar.value;
+  if (memchr(key, '\0', kev->data.scalar.length))
+    return FAIL_AT(c, kev->start_mark,
+                   "the key contains a NUL character (\\0); remove it");
   for (size_t i = 0; i < map->nchildren; i++)
     if (!strcmp(map->children[i]->key, key))
       return FAIL_AT(c, kev->start_mark,

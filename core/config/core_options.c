@@ -76,9 +76,9 @@ const atr_option_t atr_core_options[] = {
      "The longest lifetime a long-lived API token may ask for.", NULL, 60000,
      31622400000.0},
     {ATR_OPT_INT, "http.rate_limit.login", "10", 0, ATR_CORE_FIELD(login_rate),
-     "Sign-in attempts allowed per minute from one IP address, and "
-     "separately for one account; more get 429 with Retry-After. 0 turns "
-     "the limit off.",
+     "Sign-in attempts allowed per minute from one IP address (not per "
+     "account, so failures from elsewhere never lock a user out); more get "
+     "429 with Retry-After. 0 turns the limit off.",
      NULL, 0, 100000},
     {ATR_OPT_INT, "http.rate_limit.api", "600", 0, ATR_CORE_FIELD(api_rate),
      "API requests allowed per minute for one signed-in user; 0 turns the "

@@ -69,14 +69,30 @@ int atr_user_get(const atr_domain_t *dom, const atr_actor_t *actor,
   return rc;
 }
 
+/* A LIKE pattern matching text anywhere, with the text's own '%', '_' and
+ * '!' escaped ('!' is the ESCAPE character), so "q=_" finds underscores
+ * rather than everyone. Longer searches are cut; they match fewer. */
+static void like_contains(const char *text, char *out, size_t size) {
+  size_t o = 0;
+  out[o++] = '%';
+  for (const char *t = text; *t && o + 3 < size; t++) {
+    if (*t == '%' || *t == '_' || *t == '!')
+      out[o++] = '!';
+    out[o++] = *t;
+  }
+  out[o++] = '%';
+  out[o] = '\0';
+}
+
 /* The ids of one page of users matching like. */
 static int page_ids(atr_db_t *db, const atr_value_t *p, json_t *ids,
                     char **err) {
   atr_db_rows_t *rows = NULL;
   int rc = atr_db_query(db,
                         "SELECT id FROM users WHERE deleted = FALSE AND "
-                        "(lower(username) LIKE lower(?) OR lower(email) LIKE "
-                        "lower(?)) ORDER BY lower(username) LIMIT ? OFFSET ?",
+                        "(lower(username) LIKE lower(?) ESCAPE '!' OR "
+                        "lower(email) LIKE lower(?) ESCAPE '!') ORDER BY "
+                        "lower(username) LIMIT ? OFFSET ?",
                         p, 4, &rows, err);
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     json_array_append_new(ids, json_string(atr_row_text(db, rows, 0)));
@@ -90,8 +106,8 @@ int atr_user_list(const atr_domain_t *dom, const atr_actor_t *actor,
                   const char *search, int64_t limit, int64_t offset,
                   json_t **out, atr_fault_t *fault) {
   *out = NULL;
-  char like[140];
-  snprintf(like, sizeof like, "%%%s%%", search ? search : "");
+  char like[280];
+  like_contains(search ? search : "", like, sizeof like);
   atr_value_t p[] = {atr_v_text(like), atr_v_text(like), atr_v_int(limit),
                      atr_v_int(offset)};
   atr_db_t db;
@@ -105,8 +121,9 @@ int atr_user_list(const atr_domain_t *dom, const atr_actor_t *actor,
   if (rc == 0 && (rc = atr_db_query_int(&db,
                                         "SELECT COUNT(*) FROM users WHERE "
                                         "deleted = FALSE AND (lower(username) "
-                                        "LIKE lower(?) OR lower(email) LIKE "
-                                        "lower(?))",
+                                        "LIKE lower(?) ESCAPE '!' OR "
+                                        "lower(email) LIKE lower(?) "
+                                        "ESCAPE '!')",
                                         p, 2, &count, &err)) == 0)
     rc = page_ids(&db, p, ids, &err);
   size_t i;

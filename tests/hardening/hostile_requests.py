@@ -81,6 +81,7 @@ def signed_in_bodies(srv):
     fine = '{"extra": ' + "[" * 60 + "]" * 60 + "}"
     status, _ = srv.request("POST", "/api/v2/users", fine, token)
     check(status == 400, f"a 60-deep body reaches validation: 400 (got {status})")
+    like_wildcards(srv, token)
     check(srv.alive(), "the server serves after signed-in bodies")
 
 
@@ -110,13 +111,101 @@ def hostile_paths(srv):
           f"{r.getheader('Access-Control-Allow-Origin')})")
 
 
+def request_from(srv, source_ip, method, path, body=None, headers=None):
+    """A request from another loopback address (127.0.0.0/8 is all ours)."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10,
+                                   source_address=(source_ip, 0))
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r, data
+
+
+def no_lockout_from_elsewhere(srv):
+    """Failed sign-ins for the admin from other addresses (each within its
+    own limit) do not keep the admin out from theirs."""
+    wrong = json.dumps({"email": "admin@example.com", "password": "nope"})
+    statuses = set()
+    for i in range(2, 14):  # 12 addresses, one failure each
+        r, _ = request_from(srv, f"127.0.0.{i}", "POST", "/api/v2/users/login",
+                            wrong)
+        statuses.add(r.status)
+    check(statuses == {401}, f"each failure answers 401 (got {statuses})")
+    right = json.dumps({"email": "admin@example.com",
+                        "password": "Hardening-tests-1234"})
+    r, _ = request_from(srv, "127.0.0.50", "POST", "/api/v2/users/login", right)
+    check(r.status == 201,
+          f"the admin still signs in from a fresh address (got {r.status})")
+
+
+def csrf_bound_to_session(srv):
+    right = json.dumps({"email": "admin@example.com",
+                        "password": "Hardening-tests-1234"})
+    r, _ = request_from(srv, "127.0.0.60", "POST", "/api/v2/users/login", right)
+    cookies = {}
+    for name, value in r.getheaders():
+        if name.lower() == "set-cookie":
+            k, v = value.split(";", 1)[0].split("=", 1)
+            cookies[k] = v
+    session, csrf = cookies.get("atrium_session"), cookies.get("atrium_csrf")
+    check(session and csrf and len(csrf) == 32,
+          f"sign-in sets the session and CSRF cookies ({sorted(cookies)})")
+    body = json.dumps({"token_name": "csrf-probe", "lifetime": 3600})
+    path = "/api/v2/users/me/keys/tokens"
+    planted = "0" * 32  # a sibling site can set a cookie, not compute this
+    r, _ = request_from(srv, "127.0.0.60", "POST", path, body, {
+        "Cookie": f"atrium_session={session}; atrium_csrf={planted}",
+        "Atrium-CSRF-Token": planted})
+    check(r.status == 403, f"a planted CSRF cookie and header: 403 (got "
+          f"{r.status})")
+    r, data = request_from(srv, "127.0.0.60", "POST", path, body, {
+        "Cookie": f"atrium_session={session}; atrium_csrf={csrf}",
+        "Atrium-CSRF-Token": csrf})
+    check(r.status == 201, f"the session's own CSRF token: 201 (got "
+          f"{r.status} {data[:200]})")
+
+
+def like_wildcards(srv, token):
+    for name, email in (("scored", "under_score@example.com"),
+                        ("plain", "plainuser@example.com")):
+        status, _ = srv.request("POST", "/api/v2/users", json.dumps({
+            "email": email, "username": name,
+            "password": "Hardening-tests-1234"}), token)
+        check(status == 201, f"user {name} created (got {status})")
+    for q, want in (("_", ["scored"]), ("%", []), ("r_s", ["scored"]),
+                    ("rs", [])):
+        status, answer = srv.request("GET", f"/api/v2/users?q={q.replace('%', '%25')}",
+                                     None, token)
+        names = sorted(u["username"] for u in (answer or {}).get("users", [])
+                       if u["username"] != "admin")
+        check(status == 200 and names == want,
+              f"users?q={q} finds {want} only (got {status} {names})")
+
+
+def nul_in_yaml(srv):
+    """A NUL written as \\0 in a YAML string is refused, not cut short."""
+    import subprocess
+    bad = os.path.join(srv.tmp, "nul.yaml")
+    with open(bad, "w") as f:
+        f.write('http:\n  address: "127.0.0.1:1\\0trailer"\n')
+    p = subprocess.run([ATRIUM, "server", "--config", bad, "--print-config"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode != 0 and "NUL character" in p.stderr,
+          f"config with \\0 refused naming the NUL (rc {p.returncode}: "
+          f"{p.stderr.strip()[:200]})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="atrium-hostile-")
     srv = Server(ATRIUM, PLUGINS, tmp)
     srv.start()
     try:
         for case in (deep_bodies, many_values, signed_in_bodies,
-                     hostile_paths):
+                     hostile_paths, no_lockout_from_elsewhere,
+                     csrf_bound_to_session, nul_in_yaml):
             try:
                 case(srv)
             except OSError as e:  # the server hung up or is gone
