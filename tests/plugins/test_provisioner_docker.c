@@ -11,6 +11,10 @@
  * the same socket with libcurl.
  *
  * Without the fixture's socket the whole test is skipped (exit 77).
+ *
+ * One program: this file holds main, the test list and the plugin and
+ * parse tests; test_provisioner_docker_builds.c and _cancel.c the rest,
+ * docker_fixture.c the helpers they share.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf, open_memstream */

@@ -11,6 +11,10 @@
  * Two tests use a fake terraform (a shell script) to print exact -json
  * lines and to ignore SIGINT. Without a terraform at ATR_TEST_TERRAFORM
  * the whole test is skipped (exit 77).
+ *
+ * One program: this file holds main, the test list and the parse, build
+ * and log tests; test_provisioner_terraform_vars.c and _cancel.c the
+ * rest, terraform_fixture.c the helpers they share.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf, open_memstream */

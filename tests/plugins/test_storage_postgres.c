@@ -16,6 +16,10 @@
  *   test_storage_postgres                   run the tests
  *   test_storage_postgres --publish-child   (internal) the other process of
  *                                           the cross-process pub/sub test
+ *
+ * One program: this file holds main, the test list and the value, error,
+ * backup, pool and log tests; test_storage_postgres_concurrency.c the
+ * rest, postgres_fixture.c and storage_harness.c the helpers.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf, pipe2 */

@@ -6,6 +6,10 @@
  * a fresh data directory, calls the ops table directly, and shuts the
  * loader down. SQLite itself (linked here too) is used only to look at the
  * files the plugin wrote and to play a writer in another process.
+ *
+ * One program: this file holds main, the test list and the option, value,
+ * error and backup tests; test_storage_sqlite_concurrency.c the rest,
+ * sqlite_fixture.c and storage_harness.c the helpers.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf, mkdtemp, realpath */

@@ -9,7 +9,11 @@
  *
  * Real storage plugin, loaded by the real loader, migrated schema. The
  * fake requests have no HTTP exchange (x is NULL): recording must not
- * need one, and the handler's answers then only set r->status. */
+ * need one, and the handler's answers then only set r->status.
+ *
+ * One program: this file holds main, the test list and the recording
+ * tests; test_audit_reading.c the reading tests, audit_fixture.c the
+ * store and the helpers both use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,7 +5,11 @@
  * matrix and the table cannot drift apart silently.
  *
  * Also here: the permission table read directly (atr_rbac_allowed), role
- * names, and how a request path finds its route (atr_api_match). */
+ * names, and how a request path finds its route (atr_api_match).
+ *
+ * One program: this file holds the matrix, its tests against the router
+ * and main; test_rbac_matrix_routes.c and test_rbac_matrix_table.c the
+ * route table and permission table tests (rbac_matrix.h lists them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
