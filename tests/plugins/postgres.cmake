@@ -35,11 +35,15 @@ add_test(NAME postgres_stop_outage
 set_tests_properties(postgres_stop_outage PROPERTIES
   FIXTURES_CLEANUP postgres TIMEOUT 120)
 
+# One program: main and the test list in test_storage_postgres.c.
 if(TARGET storage_postgres)
   pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
   find_package(Threads REQUIRED)
   atr_add_test(test_storage_postgres
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_storage_postgres.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_storage_postgres_concurrency.c
+            ${CMAKE_CURRENT_LIST_DIR}/postgres_fixture.c
+            ${CMAKE_CURRENT_LIST_DIR}/storage_harness.c
     LIBRARIES PkgConfig::LIBPQ Threads::Threads
     TIMEOUT 180)
   add_dependencies(test_storage_postgres storage_postgres)

@@ -1,5 +1,8 @@
 # tests/plugins/provisioner_docker.cmake — the provisioner_docker plugin's
-# own test, against the real Docker Engine of the `dockerd` fixture.
+# own test, against the real Docker Engine of the `dockerd` fixture: one
+# program, its main and test list in test_provisioner_docker.c, the tests
+# grouped by concern in test_provisioner_docker_*.c, the shared engine and
+# plugin helpers in docker_fixture.c.
 #
 # Include it from tests/plugins/CMakeLists.txt, after dockerd.cmake:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/provisioner_docker.cmake)
@@ -10,6 +13,9 @@ if(TARGET provisioner_docker)
   find_package(Threads REQUIRED)
   atr_add_test(test_provisioner_docker
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker_builds.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker_cancel.c
+            ${CMAKE_CURRENT_LIST_DIR}/docker_fixture.c
             ${CMAKE_CURRENT_LIST_DIR}/prov_harness.c
     LIBRARIES PkgConfig::LIBCURL Threads::Threads
     TIMEOUT 300)

@@ -1,5 +1,8 @@
 # tests/plugins/provisioner_terraform.cmake — the provisioner_terraform
-# plugin's own test, with the real terraform binary.
+# plugin's own test, with the real terraform binary: one program, its main
+# and test list in test_provisioner_terraform.c, the tests grouped by
+# concern in test_provisioner_terraform_*.c, the shared helpers in
+# terraform_fixture.c.
 #
 # Include it from tests/plugins/CMakeLists.txt:
 #   include(${CMAKE_CURRENT_SOURCE_DIR}/provisioner_terraform.cmake)
@@ -12,6 +15,9 @@ if(TARGET provisioner_terraform)
       "The terraform binary test_provisioner_terraform runs")
   atr_add_test(test_provisioner_terraform
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform_vars.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform_cancel.c
+            ${CMAKE_CURRENT_LIST_DIR}/terraform_fixture.c
             ${CMAKE_CURRENT_LIST_DIR}/prov_harness.c
     LIBRARIES Threads::Threads
     TIMEOUT 300)

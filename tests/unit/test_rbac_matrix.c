@@ -5,7 +5,11 @@
  * matrix and the table cannot drift apart silently.
  *
  * Also here: the permission table read directly (atr_rbac_allowed), role
- * names, and how a request path finds its route (atr_api_match). */
+ * names, and how a request path finds its route (atr_api_match).
+ *
+ * One program: this file holds the matrix, its tests against the router
+ * and main; test_rbac_matrix_routes.c and test_rbac_matrix_table.c the
+ * route table and permission table tests (rbac_matrix.h lists them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +22,7 @@
 
 #include "api.h"
 #include "rbac.h"
+#include "rbac_matrix.h"
 
 /* ---- the actors -------------------------------------------------------- */
 
@@ -44,10 +49,6 @@ typedef struct actor {
 } actor_t;
 
 #define M ATR_ROLE_MEMBER
-#define ALL_ROLES                                                              \
-  (ATR_ROLE_OWNER | ATR_ROLE_USER_ADMIN | ATR_ROLE_TEMPLATE_ADMIN |            \
-   ATR_ROLE_AUDITOR | ATR_ROLE_MEMBER | ATR_ROLE_ORG_ADMIN |                   \
-   ATR_ROLE_ORG_MEMBER)
 
 /* Site administrators act on someone else, and belong to no organization
  * the route names, so only their site roles count. */
@@ -324,7 +325,7 @@ static bool router_allows(const atr_api_route_t *rt, const actor_t *a) {
 
 /* ---- the matrix against the route table ------------------------------------ */
 
-static void every_route_has_a_row_and_every_row_a_route(void **state) {
+void every_route_has_a_row_and_every_row_a_route(void **state) {
   (void)state;
   size_t problems = 0;
   for (size_t i = 0; i < atr_api_nroutes; i++) {
@@ -354,7 +355,7 @@ static void every_route_has_a_row_and_every_row_a_route(void **state) {
              problems);
 }
 
-static void rows_mark_exactly_the_columns_that_do_not_apply(void **state) {
+void rows_mark_exactly_the_columns_that_do_not_apply(void **state) {
   (void)state;
   size_t problems = 0;
   for (size_t i = 0; i < NROWS; i++) {
@@ -384,7 +385,7 @@ static void rows_mark_exactly_the_columns_that_do_not_apply(void **state) {
     fail_msg("%zu malformed cells in the RBAC matrix", problems);
 }
 
-static void each_route_allows_exactly_the_actors_of_its_row(void **state) {
+void each_route_allows_exactly_the_actors_of_its_row(void **state) {
   (void)state;
   size_t problems = 0, checked = 0, questioned = 0;
   for (size_t i = 0; i < atr_api_nroutes; i++) {
@@ -418,7 +419,7 @@ static void each_route_allows_exactly_the_actors_of_its_row(void **state) {
 
 /* ---- properties of the router's decision ------------------------------------ */
 
-static void self_counts_only_where_the_route_names_a_user(void **state) {
+void self_counts_only_where_the_route_names_a_user(void **state) {
   (void)state;
   for (size_t i = 0; i < atr_api_nroutes; i++) {
     const atr_api_route_t *rt = &atr_api_routes[i];
@@ -435,7 +436,7 @@ static void self_counts_only_where_the_route_names_a_user(void **state) {
   }
 }
 
-static void without_a_session_only_public_routes_answer(void **state) {
+void without_a_session_only_public_routes_answer(void **state) {
   (void)state;
   for (size_t i = 0; i < atr_api_nroutes; i++) {
     const atr_api_route_t *rt = &atr_api_routes[i];
@@ -450,8 +451,7 @@ static void without_a_session_only_public_routes_answer(void **state) {
 /* The owner key cache stands in for the database only on routes that
  * read, need no database and only owners may call: every route so marked
  * must be a GET that no actor but the owner passes. */
-static void
-only_owner_reads_authenticate_while_the_database_is_down(void **state) {
+void only_owner_reads_authenticate_while_the_database_is_down(void **state) {
   (void)state;
   size_t marked = 0;
   for (size_t i = 0; i < atr_api_nroutes; i++) {
@@ -474,390 +474,6 @@ only_owner_reads_authenticate_while_the_database_is_down(void **state) {
                rt->method, rt->pattern);
   }
   assert_int_equal(marked, 5); /* the debug routes */
-}
-
-/* ---- the route table itself ----------------------------------------------- */
-
-/* Is {name} one of the pattern's parameters? */
-static bool has_param(const char *pattern, const char *name) {
-  char want[64];
-  snprintf(want, sizeof want, "{%s}", name);
-  return strstr(pattern, want) != NULL;
-}
-
-static void route_parameters_name_real_path_segments(void **state) {
-  (void)state;
-  for (size_t i = 0; i < atr_api_nroutes; i++) {
-    const atr_api_route_t *rt = &atr_api_routes[i];
-    if (rt->self_param && !has_param(rt->pattern, rt->self_param))
-      fail_msg("%s %s: self_param \"%s\" is not a parameter of the path",
-               rt->method, rt->pattern, rt->self_param);
-    if (rt->org_param && !has_param(rt->pattern, rt->org_param))
-      fail_msg("%s %s: org_param \"%s\" is not a parameter of the path",
-               rt->method, rt->pattern, rt->org_param);
-    assert_non_null(rt->fn);
-    for (size_t j = 0; j < i; j++)
-      if (strcmp(rt->method, atr_api_routes[j].method) == 0 &&
-          strcmp(rt->pattern, atr_api_routes[j].pattern) == 0)
-        fail_msg("%s %s is in the table twice", rt->method, rt->pattern);
-  }
-}
-
-/* A path for the pattern, each {name} replaced by "v-name". */
-static void sample_path(const char *pattern, char *out, size_t size) {
-  size_t o = 0;
-  for (const char *p = pattern; *p && o + 1 < size;) {
-    if (*p == '{') {
-      const char *close = strchr(p, '}');
-      o += (size_t)snprintf(out + o, size - o, "v-%.*s", (int)(close - p - 1),
-                            p + 1);
-      p = close + 1;
-    } else {
-      out[o++] = *p++;
-    }
-  }
-  out[o < size ? o : size - 1] = '\0';
-}
-
-/* Catches a {param} route placed before a literal one that it would
- * swallow. */
-static void every_route_is_reachable_by_its_own_paths(void **state) {
-  (void)state;
-  for (size_t i = 0; i < atr_api_nroutes; i++) {
-    const atr_api_route_t *rt = &atr_api_routes[i];
-    char path[512];
-    sample_path(rt->pattern, path, sizeof path);
-    atr_api_req_t r = {0};
-    bool mismatch = false;
-    const atr_api_route_t *got = atr_api_match(rt->method, path, &r, &mismatch);
-    if (got != rt)
-      fail_msg("%s %s is answered by %s", rt->method, path,
-               got ? got->pattern : "no route");
-    for (size_t k = 0; k < r.nparams; k++) {
-      const char *name = r.param_names[k];
-      char want[80];
-      snprintf(want, sizeof want, "v-%.*s", (int)strcspn(name, "}"), name);
-      assert_string_equal(r.param_values[k], want);
-    }
-  }
-}
-
-/* ---- atr_api_match --------------------------------------------------------- */
-
-static const atr_api_route_t *match(const char *method, const char *path,
-                                    atr_api_req_t *r, bool *mismatch) {
-  memset(r, 0, sizeof *r);
-  *mismatch = true; /* must be reset by every call */
-  return atr_api_match(method, path, r, mismatch);
-}
-
-static void literal_paths_win_over_parameters(void **state) {
-  (void)state;
-  atr_api_req_t r;
-  bool mismatch;
-  const atr_api_route_t *rt =
-      match("GET", "/api/v2/users/first", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/first");
-  assert_int_equal(r.nparams, 0);
-  assert_null(atr_api_param(&r, "user"));
-
-  rt = match("GET", "/api/v2/users/authmethods", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/authmethods");
-
-  /* one more segment and it is the user "first" */
-  rt = match("GET", "/api/v2/users/first/roles", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/{user}/roles");
-  assert_string_equal(atr_api_param(&r, "user"), "first");
-}
-
-static void parameters_are_captured_by_name(void **state) {
-  (void)state;
-  atr_api_req_t r;
-  bool mismatch;
-  const atr_api_route_t *rt =
-      match("GET", "/api/v2/users/alice", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->method, "GET");
-  assert_string_equal(rt->pattern, "/api/v2/users/{user}");
-  assert_int_equal(r.nparams, 1);
-  assert_string_equal(atr_api_param(&r, "user"), "alice");
-
-  rt = match("DELETE", "/api/v2/users/me/keys/0123456789abcdef", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/{user}/keys/{keyid}");
-  assert_string_equal(atr_api_param(&r, "user"), "me");
-  assert_string_equal(atr_api_param(&r, "keyid"), "0123456789abcdef");
-
-  rt = match("PUT", "/api/v2/organizations/acme/members/bob/roles", &r,
-             &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern,
-                      "/api/v2/organizations/{organization}/members/{user}/"
-                      "roles");
-  assert_int_equal(r.nparams, 2);
-  assert_string_equal(atr_api_param(&r, "organization"), "acme");
-  assert_string_equal(atr_api_param(&r, "user"), "bob");
-  /* whole names only */
-  assert_null(atr_api_param(&r, "org"));
-  assert_null(atr_api_param(&r, "users"));
-  assert_null(atr_api_param(&r, "keyid"));
-}
-
-static void another_method_on_a_known_path_is_a_mismatch(void **state) {
-  (void)state;
-  atr_api_req_t r;
-  bool mismatch;
-  assert_null(match("PATCH", "/api/v2/users/alice", &r, &mismatch));
-  assert_true(mismatch);
-  assert_null(match("DELETE", "/api/v2/users", &r, &mismatch));
-  assert_true(mismatch);
-  assert_null(match("POST", "/api/v2/audit", &r, &mismatch));
-  assert_true(mismatch);
-  assert_null(match("GET", "/api/v2/users/alice/keys/0123", &r, &mismatch));
-  assert_true(mismatch);
-
-  /* A literal that exists only for another method does not stop the
-   * {user} route: GET /users/login reads the user named "login" instead of
-   * answering 405. Pinned so that a change here is deliberate. */
-  const atr_api_route_t *rt =
-      match("GET", "/api/v2/users/login", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/{user}");
-  assert_string_equal(atr_api_param(&r, "user"), "login");
-}
-
-static void one_trailing_slash_is_ignored(void **state) {
-  (void)state;
-  atr_api_req_t r;
-  bool mismatch;
-  const atr_api_route_t *rt = match("GET", "/api/v2/users/", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users");
-
-  rt = match("GET", "/api/v2/users/first/", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/first");
-
-  rt = match("GET", "/api/v2/users/alice/", &r, &mismatch);
-  assert_non_null(rt);
-  assert_string_equal(rt->pattern, "/api/v2/users/{user}");
-  assert_string_equal(atr_api_param(&r, "user"), "alice");
-
-  assert_null(match("GET", "/api/v2/users//", &r, &mismatch));
-  assert_false(mismatch);
-}
-
-static void unknown_paths_match_nothing(void **state) {
-  (void)state;
-  atr_api_req_t r;
-  bool mismatch;
-  static const char *const paths[] = {
-      "/api/v2/nothing",
-      "/api/v2/users/alice/nothing",
-      "/api/v2",
-      "/api/v2/",
-      "/API/V2/USERS",
-      "/api/v2/users//roles",
-      "",
-      "/api/v2/usersx",
-      "/api/v1/users",
-  };
-  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-    if (match("GET", paths[i], &r, &mismatch))
-      fail_msg("GET \"%s\" matched a route", paths[i]);
-    if (mismatch)
-      fail_msg("GET \"%s\" reported a method mismatch", paths[i]);
-  }
-  /* a parameter longer than the request can hold matches nothing */
-  char path[400] = "/api/v2/users/";
-  memset(path + strlen(path), 'a', 300);
-  path[sizeof path - 1] = '\0';
-  assert_null(match("GET", path, &r, &mismatch));
-}
-
-/* ---- the permission table, cell by cell ----------------------------------- */
-
-static void permission_table_cells(void **state) {
-  (void)state;
-  /* the audit log: owners and auditors read it */
-  assert_true(
-      atr_rbac_allowed(ATR_ROLE_OWNER, ATR_RES_AUDIT_LOG, ATR_ACT_READ, false));
-  assert_true(atr_rbac_allowed(ATR_ROLE_AUDITOR, ATR_RES_AUDIT_LOG,
-                               ATR_ACT_READ, false));
-  assert_false(
-      atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_AUDIT_LOG, ATR_ACT_READ, true));
-  assert_false(atr_rbac_allowed(ATR_ROLE_USER_ADMIN, ATR_RES_AUDIT_LOG,
-                                ATR_ACT_READ, false));
-  /* a member: their own password and keys, nobody else's */
-  assert_true(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_USER_SECRET,
-                               ATR_ACT_UPDATE, true));
-  assert_false(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_USER_SECRET,
-                                ATR_ACT_UPDATE, false));
-  for (int act = 0; act < ATR_ACT_COUNT; act++) {
-    assert_true(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_API_KEY,
-                                 (atr_action_t)act, true));
-    assert_false(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_API_KEY,
-                                  (atr_action_t)act, false));
-  }
-  assert_true(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_WORKSPACE,
-                               ATR_ACT_CREATE, true));
-  assert_false(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_WORKSPACE,
-                                ATR_ACT_READ, false));
-  assert_true(
-      atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_TEMPLATE, ATR_ACT_READ, false));
-  /* user admins manage people, not their secrets */
-  assert_true(atr_rbac_allowed(ATR_ROLE_USER_ADMIN, ATR_RES_USER,
-                               ATR_ACT_DELETE, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_USER_ADMIN, ATR_RES_USER_SECRET,
-                                ATR_ACT_UPDATE, false));
-  /* template admins: templates, and a look at workspaces */
-  assert_true(atr_rbac_allowed(ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_TEMPLATE,
-                               ATR_ACT_DELETE, false));
-  assert_true(atr_rbac_allowed(ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_WORKSPACE,
-                               ATR_ACT_READ, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_WORKSPACE,
-                                ATR_ACT_UPDATE, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_TEMPLATE_ADMIN, ATR_RES_USER,
-                                ATR_ACT_CREATE, false));
-  /* organization roles */
-  assert_true(atr_rbac_allowed(ATR_ROLE_ORG_MEMBER, ATR_RES_ORGANIZATION,
-                               ATR_ACT_READ, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_ORG_MEMBER, ATR_RES_ORGANIZATION,
-                                ATR_ACT_UPDATE, false));
-  assert_false(atr_rbac_allowed(
-      ATR_ROLE_ORG_MEMBER, ATR_RES_ORGANIZATION_MEMBER, ATR_ACT_CREATE, false));
-  assert_true(atr_rbac_allowed(ATR_ROLE_ORG_ADMIN, ATR_RES_ORGANIZATION,
-                               ATR_ACT_UPDATE, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_ORG_ADMIN, ATR_RES_ORGANIZATION,
-                                ATR_ACT_DELETE, false));
-  /* deployment configuration: owners read and change it, nobody deletes */
-  assert_true(atr_rbac_allowed(ATR_ROLE_OWNER, ATR_RES_DEPLOYMENT_CONFIG,
-                               ATR_ACT_UPDATE, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_OWNER, ATR_RES_DEPLOYMENT_CONFIG,
-                                ATR_ACT_DELETE, false));
-  assert_false(atr_rbac_allowed(ATR_ROLE_AUDITOR, ATR_RES_DEPLOYMENT_CONFIG,
-                                ATR_ACT_READ, false));
-  /* roles add up */
-  uint32_t both = ATR_ROLE_AUDITOR | ATR_ROLE_TEMPLATE_ADMIN;
-  assert_true(atr_rbac_allowed(both, ATR_RES_TEMPLATE, ATR_ACT_CREATE, false));
-  assert_true(atr_rbac_allowed(both, ATR_RES_AUDIT_LOG, ATR_ACT_READ, false));
-  /* an action outside the table is nobody's */
-  assert_false(atr_rbac_allowed(ALL_ROLES, ATR_RES_USER, ATR_ACT_COUNT, true));
-}
-
-static void nobody_may_change_the_audit_log(void **state) {
-  (void)state;
-  for (uint32_t roles = 0; roles <= ALL_ROLES; roles++)
-    for (int act = 0; act < ATR_ACT_COUNT; act++)
-      if (act != ATR_ACT_READ &&
-          atr_rbac_allowed(roles, ATR_RES_AUDIT_LOG, (atr_action_t)act, true))
-        fail_msg("roles 0x%x may %s the audit log", roles,
-                 atr_action_name((atr_action_t)act));
-}
-
-static void no_roles_allow_nothing(void **state) {
-  (void)state;
-  for (int res = 0; res < ATR_RES_COUNT; res++)
-    for (int act = 0; act < ATR_ACT_COUNT; act++)
-      assert_false(
-          atr_rbac_allowed(0, (atr_resource_t)res, (atr_action_t)act, true));
-}
-
-/* "self" only ever adds, and a set of roles may do exactly what one of
- * them may. */
-static void self_only_adds_and_roles_combine_as_a_union(void **state) {
-  (void)state;
-  for (uint32_t a = 1; a <= ATR_ROLE_ORG_MEMBER; a <<= 1)
-    for (uint32_t b = 1; b <= ATR_ROLE_ORG_MEMBER; b <<= 1)
-      for (int res = 0; res < ATR_RES_COUNT; res++)
-        for (int act = 0; act < ATR_ACT_COUNT; act++)
-          for (int self = 0; self < 2; self++) {
-            atr_resource_t rs = (atr_resource_t)res;
-            atr_action_t ac = (atr_action_t)act;
-            bool alone = atr_rbac_allowed(a, rs, ac, self);
-            assert_int_equal(atr_rbac_allowed(a | b, rs, ac, self),
-                             alone || atr_rbac_allowed(b, rs, ac, self));
-            if (alone && !self)
-              assert_true(atr_rbac_allowed(a, rs, ac, true));
-          }
-}
-
-/* ---- roles and names -------------------------------------------------------- */
-
-static void role_names_round_trip(void **state) {
-  (void)state;
-  static const struct {
-    const char *name;
-    uint32_t role;
-    bool org;
-  } known[] = {
-      {"owner", ATR_ROLE_OWNER, false},
-      {"user-admin", ATR_ROLE_USER_ADMIN, false},
-      {"template-admin", ATR_ROLE_TEMPLATE_ADMIN, false},
-      {"auditor", ATR_ROLE_AUDITOR, false},
-      {"member", ATR_ROLE_MEMBER, false},
-      {"organization-admin", ATR_ROLE_ORG_ADMIN, true},
-      {"organization-member", ATR_ROLE_ORG_MEMBER, true},
-  };
-  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-    assert_string_equal(atr_role_name(known[i].role), known[i].name);
-    assert_int_equal(atr_role_parse(known[i].name, known[i].org),
-                     known[i].role);
-    /* site names are not organization roles, and the other way round */
-    assert_int_equal(atr_role_parse(known[i].name, !known[i].org), 0);
-  }
-  assert_null(atr_role_name(0));
-  assert_null(atr_role_name(ATR_ROLE_OWNER | ATR_ROLE_MEMBER));
-  assert_null(atr_role_name(1u << 7));
-  assert_int_equal(atr_role_parse("Owner", false), 0);
-  assert_int_equal(atr_role_parse("admin", false), 0);
-  assert_int_equal(atr_role_parse("", false), 0);
-  assert_int_equal(atr_role_parse(NULL, false), 0);
-  assert_int_equal(atr_role_parse(NULL, true), 0);
-}
-
-static void only_explicit_roles_are_assignable(void **state) {
-  (void)state;
-  assert_true(atr_role_assignable(ATR_ROLE_OWNER, false));
-  assert_true(atr_role_assignable(ATR_ROLE_USER_ADMIN, false));
-  assert_true(atr_role_assignable(ATR_ROLE_TEMPLATE_ADMIN, false));
-  assert_true(atr_role_assignable(ATR_ROLE_AUDITOR, false));
-  assert_true(atr_role_assignable(ATR_ROLE_ORG_ADMIN, true));
-  /* implied for everyone */
-  assert_false(atr_role_assignable(ATR_ROLE_MEMBER, false));
-  assert_false(atr_role_assignable(ATR_ROLE_ORG_MEMBER, true));
-  /* in the wrong scope */
-  assert_false(atr_role_assignable(ATR_ROLE_OWNER, true));
-  assert_false(atr_role_assignable(ATR_ROLE_ORG_ADMIN, false));
-  /* not one role */
-  assert_false(atr_role_assignable(0, false));
-  assert_false(atr_role_assignable(ATR_ROLE_OWNER | ATR_ROLE_AUDITOR, false));
-}
-
-static void resources_and_actions_have_names(void **state) {
-  (void)state;
-  assert_string_equal(atr_resource_name(ATR_RES_USER), "user");
-  assert_string_equal(atr_resource_name(ATR_RES_USER_SECRET), "user_secret");
-  assert_string_equal(atr_resource_name(ATR_RES_ROLE_ASSIGNMENT),
-                      "role_assignment");
-  assert_string_equal(atr_resource_name(ATR_RES_API_KEY), "api_key");
-  assert_string_equal(atr_resource_name(ATR_RES_ORGANIZATION), "organization");
-  assert_string_equal(atr_resource_name(ATR_RES_ORGANIZATION_MEMBER),
-                      "organization_member");
-  assert_string_equal(atr_resource_name(ATR_RES_AUDIT_LOG), "audit_log");
-  assert_string_equal(atr_resource_name(ATR_RES_TEMPLATE), "template");
-  assert_string_equal(atr_resource_name(ATR_RES_WORKSPACE), "workspace");
-  assert_string_equal(atr_resource_name(ATR_RES_DEPLOYMENT_CONFIG),
-                      "deployment_config");
-  assert_string_equal(atr_resource_name(ATR_RES_COUNT), "unknown");
-  assert_string_equal(atr_action_name(ATR_ACT_CREATE), "create");
-  assert_string_equal(atr_action_name(ATR_ACT_READ), "read");
-  assert_string_equal(atr_action_name(ATR_ACT_UPDATE), "update");
-  assert_string_equal(atr_action_name(ATR_ACT_DELETE), "delete");
-  assert_string_equal(atr_action_name(ATR_ACT_COUNT), "unknown");
 }
 
 int main(void) {
