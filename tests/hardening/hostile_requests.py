@@ -82,6 +82,7 @@ def signed_in_bodies(srv):
     status, _ = srv.request("POST", "/api/v2/users", fine, token)
     check(status == 400, f"a 60-deep body reaches validation: 400 (got {status})")
     like_wildcards(srv, token)
+    org_templates_for_members_only(srv, token)
     check(srv.alive(), "the server serves after signed-in bodies")
 
 
@@ -183,6 +184,26 @@ def like_wildcards(srv, token):
                        if u["username"] != "admin")
         check(status == 200 and names == want,
               f"users?q={q} finds {want} only (got {status} {names})")
+
+
+def org_templates_for_members_only(srv, token):
+    """A member reads their own organization's templates, not another's
+    (before: 403 on the organization itself, 200 on its templates)."""
+    status, _ = srv.request("POST", "/api/v2/organizations",
+                            json.dumps({"name": "other"}), token)
+    check(status == 201, f"organization other created (got {status})")
+    status, answer = srv.request("POST", "/api/v2/users/login", json.dumps(
+        {"email": "plainuser@example.com",
+         "password": "Hardening-tests-1234"}))
+    member = answer.get("session_token") if status == 201 else None
+    check(member is not None, f"the member signs in (got {status})")
+    for org, want in (("other", 403), ("default", 200)):
+        status, _ = srv.request(
+            "GET", f"/api/v2/organizations/{org}/templates", None, member)
+        check(status == want, f"a member of default lists {org}'s templates: "
+              f"{want} (got {status})")
+    status, _ = srv.request("GET", "/api/v2/organizations/other", None, member)
+    check(status == 403, f"...and reads organization other: 403 (got {status})")
 
 
 def nul_in_yaml(srv):

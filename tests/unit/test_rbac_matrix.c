@@ -185,10 +185,12 @@ static const row_t matrix[] = {
     {" n     n     -     n     y     n     y     n     y",
      "POST /api/v2/organizations/{organization}/templates"},
 
-    /* other y?: every member may read templates (as in Coder, where members see the templates they may use), also of an organization they are not in */
-    {" n     y?    -     y     y     y     y     y     y",
+    /* an organization's templates are read by its members (as in Coder,
+     * where the organization's everyone group holds them), template admins
+     * and owners; not by a member of another organization */
+    {" n     n     -     n     y     n     y     y     y",
      "GET /api/v2/organizations/{organization}/templates"},
-    {" n     y?    -     y     y     y     y     y     y",
+    {" n     n     -     n     y     n     y     y     y",
      "GET /api/v2/organizations/{organization}/templates/{templatename}"},
 
     /* the handlers check the template's organization (update and delete: template authors) */

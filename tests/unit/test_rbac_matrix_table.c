@@ -43,8 +43,11 @@ void permission_table_cells(void **state) {
                                ATR_ACT_CREATE, true));
   assert_false(atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_WORKSPACE,
                                 ATR_ACT_READ, false));
-  assert_true(
+  /* templates are read within their organization only */
+  assert_false(
       atr_rbac_allowed(ATR_ROLE_MEMBER, ATR_RES_TEMPLATE, ATR_ACT_READ, false));
+  assert_true(atr_rbac_allowed(ATR_ROLE_ORG_MEMBER, ATR_RES_TEMPLATE,
+                               ATR_ACT_READ, false));
   /* user admins manage people, not their secrets */
   assert_true(atr_rbac_allowed(ATR_ROLE_USER_ADMIN, ATR_RES_USER,
                                ATR_ACT_DELETE, false));
