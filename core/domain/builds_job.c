@@ -16,13 +16,9 @@ static int build_for(const atr_domain_t *dom, const atr_actor_t *actor,
                      const char *id, atr_action_t act, json_t **b, json_t **w,
                      atr_fault_t *fault) {
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
   rc = atr__build_for(&db, actor, id, act, b, w, fault);
   atr_db_close(&db);
   return rc;
@@ -114,13 +110,10 @@ int atr_build_state(const atr_domain_t *dom, const atr_actor_t *actor,
   *data = NULL;
   *len = 0;
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
+  char *err = NULL;
   json_t *b = NULL, *w = NULL;
   rc = atr__build_for(&db, actor, id, ATR_ACT_READ, &b, &w, fault);
   if (rc == 0)

@@ -37,4 +37,8 @@ typedef struct atr_domain {
   int64_t file_max_entries;
 } atr_domain_t;
 
+/* A connection for a domain call: 0, or the ATR_E… with the fault set as
+ * an internal error (the caller answers it; the detail is only logged). */
+int atr_domain_open(const atr_domain_t *dom, atr_db_t *db, atr_fault_t *fault);
+
 #endif

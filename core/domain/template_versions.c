@@ -84,13 +84,9 @@ static int version_for_in(const atr_domain_t *dom, const atr_actor_t *actor,
                           atr_fault_t *fault) {
   *out = NULL;
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
   rc = version_for(&db, actor, id, act, out, fault);
   atr_db_close(&db);
   return rc;
@@ -330,13 +326,9 @@ static void check_new_version(const atr_domain_t *dom, atr_db_t *db,
 static int prepare(const atr_domain_t *dom, const atr_actor_t *actor,
                    new_version_t *nv, atr_fault_t *fault) {
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
   rc = atr__template_allowed(&db, actor, nv->in->organization_id,
                              ATR_ACT_CREATE, fault);
   if (rc == 0)

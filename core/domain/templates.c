@@ -60,13 +60,9 @@ int atr__template_allowed_in(const atr_domain_t *dom, const atr_actor_t *actor,
                              const char *org_id, atr_action_t act,
                              atr_fault_t *fault) {
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
   rc = atr__template_allowed(&db, actor, org_id, act, fault);
   atr_db_close(&db);
   return rc;
@@ -266,13 +262,10 @@ int atr_templates_list(const atr_domain_t *dom, const atr_actor_t *actor,
                        json_t **out, atr_fault_t *fault) {
   *out = NULL;
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
+  char *err = NULL;
   rc = atr__template_allowed(&db, actor, org_id, ATR_ACT_READ, fault);
   atr_value_t p[] = {atr_v_text(org_id), atr_v_int(limit), atr_v_int(offset)};
   if (rc == 0) {
@@ -298,13 +291,10 @@ int atr_template_get_by_name(const atr_domain_t *dom, const atr_actor_t *actor,
                              atr_fault_t *fault) {
   *out = NULL;
   atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(dom->store, &db, &err);
-  if (rc != 0) {
-    atr_fault_internal(fault, rc, err);
-    free(err);
+  int rc = atr_domain_open(dom, &db, fault);
+  if (rc != 0)
     return rc;
-  }
+  char *err = NULL;
   rc = atr__template_allowed(&db, actor, org_id, ATR_ACT_READ, fault);
   atr_value_t p[] = {atr_v_text(org_id), atr_v_text(name)};
   if (rc == 0) {
