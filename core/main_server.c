@@ -47,7 +47,7 @@ typedef struct server {
 
 /* How often SQLite's quick_check runs after the one at start: it reads
  * every page, so not often; an hour bounds how long damage goes unseen. */
-#define INTEGRITY_INTERVAL_MS (60 * 60 * 1000)
+#define INTEGRITY_INTERVAL_MS INT64_C(3600000) /* an hour */
 
 static void close_handle(uv_handle_t *h, void *arg) {
   (void)arg;

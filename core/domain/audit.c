@@ -23,7 +23,7 @@
 /* A UUID (any case) copied lower-case into out, as the core writes them;
  * false when s is not one. */
 static bool uuid_lower(const char *s, char out[37]) {
-  if (!atr_uuid_valid(s))
+  if (!s || !atr_uuid_valid(s))
     return false;
   for (size_t i = 0; i <= 36; i++)
     out[i] = (char)tolower((unsigned char)s[i]);

@@ -46,15 +46,12 @@ const atr_option_t table[] = {
     {0},
 };
 
-"plugin_dirs, mode, token, nickname, no_offset"
+/* ---- a fake environment ------------------------------------------------- */
 
-    /* ---- a fake environment ------------------------------------------------- */
+static const char *env_names[8], *env_values[8];
+size_t env_n;
 
-    static const char *env_names[8],
-    *env_values[8];
-static size_t env_n;
-
-static const char *fake_getenv(const char *name) {
+const char *fake_getenv(const char *name) {
   for (size_t i = 0; i < env_n; i++)
     if (!strcmp(env_names[i], name))
       return env_values[i];

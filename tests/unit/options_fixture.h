@@ -32,6 +32,9 @@ extern const atr_option_t table[];
   "http.address, http.threads, http.max_body_size, verbose, ratio, timeout, "  \
   "plugin_dirs, mode, token, nickname, no_offset"
 
+/* The fake environment: set_env adds a variable, reset empties it. */
+extern size_t env_n;
+const char *fake_getenv(const char *name);
 void set_env(const char *name, const char *value);
 int reset(void **state);
 atr_conf_node_t *yaml(const char *text);
