@@ -27,12 +27,14 @@
 #include "template_versions.h"
 #include "templates.h"
 
-static char org_id[37], member_id[37], admin_id[37], file_id[37];
+static char org_id[37], member_id[37], admin_id[37], org_admin_id[37],
+    file_id[37];
 
 /* ---- set-up ------------------------------------------------------------- */
 
-/* acme with a member (mia), a template-admin member (tess) and an
- * uploaded archive. */
+/* acme with a member (mia), a template-admin member (tess), a member who
+ * administers acme but holds no site role (oona) and an uploaded
+ * archive. */
 static int setup(void **state) {
   (void)state;
   if (fixture_open("templates", NULL) != 0)
@@ -45,6 +47,8 @@ static int setup(void **state) {
   add_member(member_id, org_id, 0);
   add_user(admin_id, "tess", ATR_ROLE_TEMPLATE_ADMIN);
   add_member(admin_id, org_id, 0);
+  add_user(org_admin_id, "oona", 0);
+  add_member(org_admin_id, org_id, ATR_ROLE_ORG_ADMIN);
   add_file(file_id, admin_id);
   return 0;
 }
@@ -211,6 +215,24 @@ static void an_upload_of_another_type_is_not_supported(void **state) {
   atr_fault_clear(&f);
 }
 
+/* The organization's own roles count, read from its membership. */
+static void an_organization_admin_creates_a_template_there(void **state) {
+  (void)state;
+  char vid[37];
+  imported_version(vid, "v-org-admin");
+  atr_actor_t oona = actor(org_admin_id, "oona", 0);
+  atr_template_new_t in = {
+      .organization_id = org_id, .name = "org-box", .version_id = vid};
+  atr_fault_t f = {0};
+  json_t *out = NULL;
+  int64_t audits = audit_rows();
+  assert_int_equal(atr_template_create(&dom, &oona, &in, &out, &f), 0);
+  assert_string_equal(json_string_value(json_object_get(out, "name")),
+                      "org-box");
+  assert_int_equal(audit_rows(), audits + 1);
+  json_decref(out);
+}
+
 int main(int argc, char **argv) {
   if (fixture_args(argc, argv) != 0)
     return 2;
@@ -224,6 +246,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_member_cannot_queue_a_version_import),
       cmocka_unit_test(a_member_cannot_upload_a_file),
       cmocka_unit_test(an_upload_of_another_type_is_not_supported),
+      cmocka_unit_test(an_organization_admin_creates_a_template_there),
   };
   return cmocka_run_group_tests_name(pg_dir ? "templates_domain_postgres"
                                             : "templates_domain",
