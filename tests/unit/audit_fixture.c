@@ -16,145 +16,27 @@
 #include "audit.h"
 #include "audit_fixture.h"
 #include "audit_query.h"
-#include "conf.h"
 #include "db.h"
-#include "loader.h"
 #include "log.h"
-#include "migrate.h"
 
-const char *pg_dir;
-char tmpdir[] = "/tmp/atrium-audit-XXXXXX";
-atr_loader_t loader;
-atr_store_t store;
 atr_api_env_t env;
 char alice_id[37], bob_id[37];
 
 /* ---- set-up ------------------------------------------------------------- */
 
-void must(int rc, char **err) {
-  if (rc != 0)
-    fail_msg("%s (%s)", *err ? *err : "no message", atr_err_name(rc));
-  free(*err);
-  *err = NULL;
-}
-
-void exec_ok(const char *sql, const atr_value_t *p, size_t n) {
-  atr_db_t db;
-  char *err = NULL;
-  must(atr_db_open(&store, &db, &err), &err);
-  int rc = atr_db_exec(&db, sql, p, n, NULL, &err);
-  atr_db_close(&db);
-  must(rc, &err);
-}
-
-int64_t count_rows(const char *sql) {
-  atr_db_t db;
-  char *err = NULL;
-  int64_t n = -1;
-  must(atr_db_open(&store, &db, &err), &err);
-  int rc = atr_db_query_int(&db, sql, NULL, 0, &n, &err);
-  atr_db_close(&db);
-  must(rc, &err);
-  return n;
-}
-
-char *read_text(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return NULL;
-  char buf[1024];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-    n--;
-  buf[n] = '\0';
-  return strdup(buf);
-}
-
-char *config_yaml(void) {
-  char *yaml = NULL;
-  if (pg_dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/dsn", pg_dir);
-    char *dsn = read_text(path);
-    if (dsn && asprintf(&yaml,
-                        "plugins:\n  storage_postgres:\n    enabled: true\n"
-                        "    dsn: \"%s\"\n",
-                        dsn) < 0)
-      yaml = NULL;
-    free(dsn);
-  } else if (asprintf(&yaml, "plugins:\n  storage_sqlite:\n    enabled: "
-                             "true\n    pool_size: 4\n") < 0) {
-    yaml = NULL;
-  }
-  return yaml;
-}
-
-void add_user(char id[37], const char *username) {
-  atr_db_new_uuid(id);
-  char email[80];
-  snprintf(email, sizeof email, "%s@example.com", username);
-  int64_t now = atr_db_now_us();
-  atr_value_t p[] = {atr_v_text(id),    atr_v_text(email), atr_v_text(username),
-                     atr_v_blob("", 0), atr_v_time(now),   atr_v_time(now)};
-  exec_ok("INSERT INTO users (id, email, username, name, hashed_password, "
-          "created_at, updated_at, status, login_type) VALUES (?, ?, ?, '', "
-          "?, ?, ?, 'active', 'password')",
-          p, 6);
-}
-
 int setup(void **state) {
   (void)state;
-  if (!mkdtemp(tmpdir))
+  if (fixture_open("audit", NULL) != 0)
     return -1;
-  atr_host_set_data_dir(tmpdir);
-  char *yaml = config_yaml();
-  atr_conf_node_t *root = NULL;
-  char *err = NULL;
-  const char *dir = ATR_TEST_PLUGIN_DIR;
-  if (!yaml || atr_conf_parse("audit.yaml", yaml, strlen(yaml), &root, &err) ||
-      atr_loader_init(&loader, &dir, 1, &err) ||
-      atr_loader_load_config(&loader, root, NULL, NULL, true, &err) ||
-      atr_store_find(&loader, &store, &err)) {
-    fprintf(stderr, "setup: %s\n", err ? err : "no config");
-    return -1;
-  }
-  free(yaml);
-  atr_conf_free(root);
-  if (pg_dir) { /* an empty public schema, so each run starts from nothing */
-    atr_db_t db;
-    if (atr_db_open(&store, &db, &err) ||
-        atr_db_exec_script(
-            &db, "DROP SCHEMA public CASCADE; CREATE SCHEMA public;", &err)) {
-      fprintf(stderr, "setup: %s\n", err ? err : "reset");
-      return -1;
-    }
-    atr_db_close(&db);
-  }
-  if (atr_migrate_up(&store, atr_migrations, atr_nmigrations, NULL, &err)) {
-    fprintf(stderr, "setup: %s\n", err);
-    return -1;
-  }
-  env = (atr_api_env_t){.dom = {.store = &store, .loader = &loader}};
-  add_user(alice_id, "alice");
-  add_user(bob_id, "bob");
+  env = (atr_api_env_t){.dom = dom};
+  add_user(alice_id, "alice", 0);
+  add_user(bob_id, "bob", 0);
   return 0;
 }
 
 int teardown(void **state) {
   (void)state;
-  atr_loader_shutdown(&loader);
-  atr_host_set_data_dir(NULL);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Each test starts from an empty log. */
-int empty_log(void **state) {
-  (void)state;
-  exec_ok("DELETE FROM audit_logs", NULL, 0);
-  return 0;
+  return fixture_close();
 }
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -166,8 +48,8 @@ atr_api_req_t request(const char *query) {
                          .path = "/api/v2/audit",
                          .query = query,
                          .request_id = REQUEST_ID,
-                         .remote_ip = "192.0.2.7",
-                         .user_agent = "atrium-test/1.0"};
+                         .remote_ip = FIXTURE_IP,
+                         .user_agent = FIXTURE_USER_AGENT};
 }
 
 /* Record as the domain does for the request's actor. */

@@ -1,10 +1,10 @@
-/* tests/unit/audit_fixture.h — what the audit log test files share: a
- * migrated store on the real storage plugin (SQLite, or the PostgreSQL
+/* tests/unit/audit_fixture.h — what the audit log test files share: the
+ * domain fixture's store (domain_fixture.h: SQLite, or the PostgreSQL
  * cluster named on the command line) with two users, fake requests
  * without an HTTP exchange, readers of the stored rows and of the process
  * log, and the test functions main runs in order.
  *
- * Ownership: the store, loader and API env belong to setup/teardown;
+ * Ownership: the API env belongs to setup/teardown;
  * every char * and json_t * a helper returns is the caller's.
  * Threads: the test's thread only.
  */
@@ -19,9 +19,9 @@
 #include "api.h"
 #include "audit.h"
 #include "db.h"
-#include "loader.h"
+#include "domain_fixture.h"
 
-#define REQUEST_ID "5f0c1e2d-3b4a-4c5d-8e6f-708192a3b4c5"
+#define REQUEST_ID FIXTURE_REQUEST_ID
 #define ORG_ID "0a1b2c3d-4e5f-4061-8728-394a5b6c7d8e"
 #define NIL_UUID "00000000-0000-0000-0000-000000000000"
 #define CANARY "canary-Zq8Xv2Lm"
@@ -29,22 +29,11 @@
 #define T0 INT64_C(1767225600000000)
 #define HOUR INT64_C(3600000000)
 
-extern const char *pg_dir;
-extern char tmpdir[];
-extern atr_loader_t loader;
-extern atr_store_t store;
 extern atr_api_env_t env;
 extern char alice_id[37], bob_id[37];
 
-void must(int rc, char **err);
-void exec_ok(const char *sql, const atr_value_t *p, size_t n);
-int64_t count_rows(const char *sql);
-char *read_text(const char *path);
-char *config_yaml(void);
-void add_user(char id[37], const char *username);
 int setup(void **state);
 int teardown(void **state);
-int empty_log(void **state);
 atr_api_req_t request(const char *query);
 void record(const atr_api_req_t *r, const atr_audit_entry_t *e);
 atr_api_req_t signed_in_as(const char *user_id, const char *username);

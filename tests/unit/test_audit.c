@@ -254,11 +254,8 @@ void a_storage_error_is_logged_and_the_request_goes_on(void **state) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && (strcmp(argv[1], "postgres") != 0 || argc < 3)) {
-    fprintf(stderr, "usage: %s [postgres PGDIR]\n", argv[0]);
+  if (fixture_args(argc, argv) != 0)
     return 2;
-  }
-  pg_dir = argc > 2 ? argv[2] : NULL;
   atr_log_set_level(ATR_LOG_WARN);
 #define T(fn) cmocka_unit_test_setup(fn, empty_log)
   const struct CMUnitTest tests[] = {

@@ -75,9 +75,7 @@ static atr_audit_filter_t parsed(const char *query) {
 
 /* Read the log as an auditor would (the domain checks the role). */
 static json_t *list_as_auditor(const atr_audit_filter_t *f) {
-  atr_actor_t auditor = {.username = "auditor",
-                         .roles = ATR_ROLE_MEMBER | ATR_ROLE_AUDITOR};
-  snprintf(auditor.user_id, sizeof auditor.user_id, "%s", alice_id);
+  atr_actor_t auditor = actor(alice_id, "auditor", ATR_ROLE_AUDITOR);
   atr_fault_t fault = {0};
   json_t *out = NULL;
   int rc = atr_audit_list(&env.dom, &auditor, f, &out, &fault);
@@ -337,8 +335,7 @@ void reading_the_log_needs_a_role_that_may(void **state) {
   (void)state;
   seed_log();
   atr_audit_filter_t f = parsed(NULL);
-  atr_actor_t member = {.username = "bob", .roles = ATR_ROLE_MEMBER};
-  snprintf(member.user_id, sizeof member.user_id, "%s", bob_id);
+  atr_actor_t member = actor(bob_id, "bob", 0);
   atr_fault_t fault = {0};
   json_t *out = NULL;
   assert_int_equal(atr_audit_list(&env.dom, &member, &f, &out, &fault),

@@ -4,8 +4,12 @@
  * fault, and changes nothing, not even the audit log; the system actor
  * may do what an owner may, and its entries name it.
  *
- * Real storage (SQLite in a temp dir) and password plugins, loaded by the
- * real loader, migrated schema. */
+ *   test_domain_users                   a fresh SQLite file
+ *   test_domain_users postgres PGDIR    the throwaway cluster whose DSN is
+ *                                       in PGDIR/dsn
+ *
+ * Real storage and password plugins, loaded by the real loader, migrated
+ * schema (domain_fixture.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,35 +21,17 @@
 #include <cmocka.h>
 
 #include "atrium/error.h"
-#include "conf.h"
 #include "db.h"
 #include "domain.h"
+#include "domain_fixture.h"
 #include "keys.h"
-#include "loader.h"
 #include "log.h"
-#include "migrate.h"
 #include "orgs.h"
 #include "users.h"
 
-static char tmpdir[] = "/tmp/atrium-domain-users-XXXXXX";
-static atr_loader_t loader;
-static atr_store_t store;
-static atr_domain_t dom;
 static atr_actor_t owner, member, system_actor;
 
 /* ---- set-up ------------------------------------------------------------- */
-
-static int64_t count_rows(const char *sql) {
-  atr_db_t db;
-  char *err = NULL;
-  int64_t n = -1;
-  if (atr_db_open(&store, &db, &err) == 0)
-    atr_db_query_int(&db, sql, NULL, 0, &n, &err);
-  atr_db_close(&db);
-  if (err)
-    fail_msg("%s: %s", sql, err);
-  return n;
-}
 
 static void must_ok(int rc, atr_fault_t *f) {
   if (rc != 0)
@@ -56,43 +42,24 @@ static void must_ok(int rc, atr_fault_t *f) {
 
 /* An actor for the user username, with its id read back. */
 static atr_actor_t actor_for(const char *username, uint32_t roles) {
-  atr_actor_t a = {.roles = ATR_ROLE_MEMBER | roles};
-  snprintf(a.username, sizeof a.username, "%s", username);
   atr_fault_t f = {0};
   json_t *user = NULL;
   atr_actor_t sys = atr_actor_system("test");
   must_ok(atr_user_get(&dom, &sys, username, &user, &f), &f);
-  snprintf(a.user_id, sizeof a.user_id, "%s",
-           json_string_value(json_object_get(user, "id")));
+  atr_actor_t a =
+      actor(json_string_value(json_object_get(user, "id")), username, roles);
   json_decref(user);
   return a;
 }
 
 static int setup(void **state) {
   (void)state;
-  if (!mkdtemp(tmpdir))
+  if (fixture_open("domain-users",
+                   "  auth_password:\n    enabled: true\n"
+                   "    memory_cost: 8MiB\n    time_cost: 1\n") != 0)
     return -1;
-  atr_host_set_data_dir(tmpdir);
-  static const char yaml[] = "plugins:\n"
-                             "  storage_sqlite:\n    enabled: true\n"
-                             "  auth_password:\n    enabled: true\n"
-                             "    memory_cost: 8MiB\n    time_cost: 1\n";
-  atr_conf_node_t *root = NULL;
-  char *err = NULL;
-  const char *dir = ATR_TEST_PLUGIN_DIR;
-  if (atr_conf_parse("domain.yaml", yaml, strlen(yaml), &root, &err) ||
-      atr_loader_init(&loader, &dir, 1, &err) ||
-      atr_loader_load_config(&loader, root, NULL, NULL, true, &err) ||
-      atr_store_find(&loader, &store, &err) ||
-      atr_migrate_up(&store, atr_migrations, atr_nmigrations, NULL, &err)) {
-    fprintf(stderr, "setup: %s\n", err ? err : "?");
-    return -1;
-  }
-  atr_conf_free(root);
-  dom = (atr_domain_t){.store = &store,
-                       .loader = &loader,
-                       .session_lifetime_ms = 3600 * 1000,
-                       .token_max_lifetime_ms = 86400 * 1000};
+  dom.session_lifetime_ms = 3600 * 1000;
+  dom.token_max_lifetime_ms = 86400 * 1000;
   system_actor = atr_actor_system("test");
   atr_user_new_t first = {.email = "owner@example.com",
                           .username = "owner",
@@ -116,23 +83,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  atr_loader_shutdown(&loader);
-  atr_host_set_data_dir(NULL);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-static int empty_log(void **state) {
-  (void)state;
-  atr_db_t db;
-  char *err = NULL;
-  int rc = atr_db_open(&store, &db, &err);
-  if (rc == 0)
-    rc = atr_db_exec(&db, "DELETE FROM audit_logs", NULL, 0, NULL, &err);
-  atr_db_close(&db);
-  free(err);
-  return rc;
+  return fixture_close();
 }
 
 /* A refusal for lack of a role, in the route's words. */
@@ -294,7 +245,9 @@ static void a_member_creating_an_organization_is_refused(void **state) {
                    1);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (fixture_args(argc, argv) != 0)
+    return 2;
   atr_log_set_level(ATR_LOG_WARN);
 #define T(fn) cmocka_unit_test_setup(fn, empty_log)
   const struct CMUnitTest tests[] = {
@@ -306,5 +259,7 @@ int main(void) {
       T(a_member_creating_an_organization_is_refused),
   };
 #undef T
-  return cmocka_run_group_tests_name("domain_users", tests, setup, teardown);
+  return cmocka_run_group_tests_name(pg_dir ? "domain_users_postgres"
+                                            : "domain_users",
+                                     tests, setup, teardown);
 }
