@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 atrium_install_missing $ATRIUM_BUILD_PACKAGES $ATRIUM_TEST_PACKAGES
+atrium_build_user
 
 builds=${ATRIUM_TEST_BUILDS:-"build build-sanitize"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -156,11 +156,15 @@ int atr_jobs_dir_make(struct atr_prov_job *job) {
   return mkdir(job->dir, 0700) == 0 ? 0 : ATR_EIO;
 }
 
+/* Only what the server made: the build user's own files stay as they are,
+ * and a hard link it planted to a file of the server's (nlink > 1) is never
+ * given away. Links are changed themselves, never followed. */
 static int chown_entry(const char *path, const struct stat *st, int flag,
                        struct FTW *ftw) {
-  (void)st;
   (void)flag;
   (void)ftw;
+  if (st->st_uid != geteuid() || (S_ISREG(st->st_mode) && st->st_nlink > 1))
+    return 0;
   return lchown(path, user.uid, user.gid) == 0 ? 0 : -1;
 }
 

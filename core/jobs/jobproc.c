@@ -223,6 +223,8 @@ int atr_jobs_spawn(struct atr_prov_job *job, const atr_spawn_t *spec,
     return ATR_EINVAL;
   prep_t p;
   int rc = prepare(job, spec, &p);
+  if (rc == 0 && atr__jobs_user()->drop)
+    rc = atr_jobs_dir_handover(job);
   const char *cwd = spec->cwd ? spec->cwd : job->dir;
   char *const *envp = p.envp ? p.envp : spec->envp;
   pid_t child_pid = rc == 0 ? fork() : -1;

@@ -38,8 +38,10 @@ void atr_jobs_teardown(void);
  * which stopped without ending its jobs left behind. Logs what it did. */
 void atr_jobs_sweep(const char *data_dir);
 
-/* Make the job's fresh, private directory (job->dir); hand it to the build
- * user once its files are in (atr_jobs_dir_handover). */
+/* Make the job's fresh, private directory (job->dir). Hand it to the build
+ * user once its files are in (atr_jobs_dir_handover), and again before
+ * each child starts: what the plugin wrote in between (tfvars, state) is
+ * the server's until then. */
 int atr_jobs_dir_make(struct atr_prov_job *job);
 int atr_jobs_dir_handover(struct atr_prov_job *job);
 /* Kill what is left of the job's process groups (before its end is
