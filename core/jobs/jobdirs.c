@@ -128,6 +128,9 @@ int atr_jobs_setup(const char *data_dir, const char *run_as, char **err) {
 
 void atr_jobs_teardown(void) {
   atr_host_set_job_spawn(NULL);
+  if (user.drop)
+    rmdir(work_root); /* when empty: one per data_dir would pile up */
+  work_root[0] = '\0';
   free(user.groups);
   memset(&user, 0, sizeof user);
 }
