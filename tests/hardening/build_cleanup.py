@@ -233,7 +233,8 @@ def main():
         fail(f"job files remain after the next build: {job_leftovers(tmp)}",
              tmp)
     server.proc.send_signal(signal.SIGTERM)
-    server.proc.wait(timeout=60)
+    if server.proc.wait(timeout=60) != 0:  # a sanitizer's report, say
+        fail(f"the server stopped with status {server.proc.returncode}", tmp)
     subprocess.run(["rm", "-rf", tmp])
     print(f"ok: kill -9 mid-apply cleaned up; builds run as {user}")
 
