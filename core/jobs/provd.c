@@ -358,8 +358,10 @@ int atr_provd_start(const atr_provd_config_t *cfg, atr_provd_t **out,
     return setup;
   atr_jobs_sweep(cfg->data_dir);
   atr_provd_t *pool = calloc(1, sizeof *pool);
-  if (!pool)
+  if (!pool) {
+    atr_jobs_teardown();
     return ATR_ENOMEM;
+  }
   pool->cfg = *cfg;
   atomic_init(&pool->stopping, false);
   pthread_mutex_init(&pool->running_lock, NULL);
