@@ -261,7 +261,8 @@ static int start_serving(server_t *s, char **err) {
       .pending_ms = c->prov_pending_ms,
       .reaper_ms = c->prov_reaper_ms,
       .max_log = c->prov_max_log,
-      .archive_limits = {c->file_max_unpacked, (uint64_t)c->file_max_entries}};
+      .archive_limits = {c->file_max_unpacked, (uint64_t)c->file_max_entries},
+      .run_as = c->prov_run_as};
   rc = atr_provd_start(&pc, &s->provd, err);
   if (rc != 0)
     return rc;

@@ -34,6 +34,18 @@ atrium_install_missing() {
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# The unprivileged user builds run as when the server is root
+# (provisioner.run_as, docs/security.md). Made once; a no-op when it exists
+# or when not root (a server that is not root runs builds as itself).
+atrium_build_user() {
+  local user=${1:-atrium-build}
+  if [ "$(id -u)" -ne 0 ] || id -u "$user" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "atrium: creating the build user $user" >&2
+  useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+}
+
 atrium_jobs() {
   nproc 2>/dev/null || echo 2
 }

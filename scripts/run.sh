@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 atrium_install_missing $ATRIUM_BUILD_PACKAGES
+atrium_build_user
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATRIUM_BUILD_TESTS=OFF
 cmake --build build -j "$(atrium_jobs)"
 exec build/bin/atrium server "$@"

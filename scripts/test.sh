@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 atrium_install_missing $ATRIUM_BUILD_PACKAGES $ATRIUM_TEST_PACKAGES
+atrium_build_user
 
 builds=${ATRIUM_TEST_BUILDS:-"build build-sanitize"}
 repeat=${ATRIUM_TEST_REPEAT:-1}

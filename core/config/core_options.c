@@ -127,6 +127,13 @@ const atr_option_t atr_core_options[] = {
      "Log output kept per job; past it, one line says the log was cut and "
      "the rest is dropped (the job shows logs_overflowed).",
      NULL, 4096, 1048576},
+    {ATR_OPT_STRING, "provisioner.run_as", "atrium-build", 0,
+     ATR_CORE_FIELD(prov_run_as),
+     "The user builds run as when the server runs as root: their working "
+     "directories are that user's and the processes a provisioner starts "
+     "drop to it. Empty: builds run as the server's user. A server that is "
+     "not root runs them as its own user. See docs/security.md.",
+     NULL, 0, 0},
     {ATR_OPT_LIST, "policy.files", "config/policies/*.lua", ATR_OPT_RELOADABLE,
      ATR_CORE_FIELD(policy_files),
      "Deployment policies (Lua): glob patterns, each pattern's files in "

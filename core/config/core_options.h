@@ -41,6 +41,7 @@ typedef struct atr_core_config {
   int64_t prov_pending_ms;
   int64_t prov_reaper_ms;
   uint64_t prov_max_log;
+  const char *prov_run_as; /* "" runs builds as the server's user */
   const char *const *policy_files;
   int64_t policy_instructions;
   int64_t policy_time_ms;

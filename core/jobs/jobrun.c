@@ -1,10 +1,10 @@
 /* core/jobrun.c — see jobrun.h. */
 #include "jobrun.h"
+#include "jobproc.h"
 #include "observe.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,30 +204,6 @@ void atr_jobrun_cancel(struct atr_prov_job *job, bool server_stopping) {
     job->ops->cancel(job->plugin->ctx, job);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
-static void remove_tree(const char *dir) {
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* <data_dir>/jobs/<id>, fresh and private. */
-static int make_workdir(struct atr_prov_job *job, char *out, size_t size) {
-  char jobs[4096];
-  snprintf(jobs, sizeof jobs, "%s/jobs", job->cfg->data_dir);
-  if (mkdir(jobs, 0700) != 0 && errno != EEXIST)
-    return ATR_EIO;
-  snprintf(out, size, "%s/%s", jobs, job->row.id);
-  remove_tree(out);
-  return mkdir(out, 0700) == 0 ? 0 : ATR_EIO;
-}
-
 static int unpack(struct atr_prov_job *job, const char *dir, char **err) {
   atr_db_t db;
   int rc = atr_db_open(job->cfg->store, &db, err);
@@ -284,6 +260,7 @@ static int finish_tx(atr_db_t *db, void *ud, char **err) {
 
 int atr__jobrun_finish(struct atr_prov_job *job, const char *error,
                        atr__jobrun_write_fn write, void *ud) {
+  atr_jobs_kill(job);
   bool canceled = atomic_load(&job->canceled);
   bool stopping = atomic_load(&job->stopping);
   if (stopping)
@@ -345,20 +322,23 @@ atr_prov_canceled_fn atr__jobrun_canceled_fn(void) {
 }
 
 void atr_jobrun_run(struct atr_prov_job *job) {
-  char dir[4200];
   char *err = NULL;
   atr_jobrun_log(job, ATR_LOG_INFO, "Setting up", "%s job %s taken by %s",
                  job->row.type, job->row.id, job->daemon_id);
-  int rc = make_workdir(job, dir, sizeof dir);
-  if (rc != 0 && asprintf(&err, "cannot make the working directory %s: %s", dir,
-                          strerror(errno)) < 0)
+  int rc = atr_jobs_dir_make(job);
+  if (rc != 0 && asprintf(&err, "cannot make the working directory %s: %s",
+                          job->dir, strerror(errno)) < 0)
     err = NULL;
   if (rc == 0)
-    rc = unpack(job, dir, &err);
+    rc = unpack(job, job->dir, &err);
+  if (rc == 0 && (rc = atr_jobs_dir_handover(job)) != 0 &&
+      asprintf(&err, "cannot hand the working directory %s to the build user",
+               job->dir) < 0)
+    err = NULL;
   if (rc == 0)
-    run_kind(job, dir);
+    run_kind(job, job->dir);
   else
     atr__jobrun_finish(job, err ? err : atr_strerror(rc), NULL, NULL);
-  remove_tree(dir);
+  atr_jobs_end(job);
   free(err);
 }

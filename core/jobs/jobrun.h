@@ -22,6 +22,9 @@
 #include "provd.h"
 #include "queue.h"
 
+/* Live process groups a job remembers (terraform runs a handful). */
+#define ATR_JOB_GROUPS_MAX 16
+
 typedef struct atr_log_buf_line {
   int64_t at_us;
   const char *source;
@@ -49,6 +52,11 @@ struct atr_prov_job {
   char **secrets;  /* sensitive values, masked in every line */
   size_t nsecrets;
   struct atr_prov_job *next; /* the pool's list of running jobs */
+  char dir[4200];            /* the working directory, "" until made */
+  /* Process groups started by job_spawn (jobproc.c), under log_lock. */
+  int groups[ATR_JOB_GROUPS_MAX];
+  unsigned long long group_start[ATR_JOB_GROUPS_MAX];
+  size_t ngroups;
 };
 
 void atr_jobrun_init(struct atr_prov_job *job, const atr_provd_config_t *cfg,

@@ -1,5 +1,6 @@
 /* core/provd.c — see provd.h. */
 #include "provd.h"
+#include "jobproc.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -350,9 +351,17 @@ static void on_cancel(void *ud, const char *job_id) {
 
 int atr_provd_start(const atr_provd_config_t *cfg, atr_provd_t **out,
                     char **err) {
+  /* Before any daemon runs: what a killed server left must be gone before
+   * a job of the same workspace starts. */
+  int setup = atr_jobs_setup(cfg->data_dir, cfg->run_as, err);
+  if (setup != 0)
+    return setup;
+  atr_jobs_sweep(cfg->data_dir);
   atr_provd_t *pool = calloc(1, sizeof *pool);
-  if (!pool)
+  if (!pool) {
+    atr_jobs_teardown();
     return ATR_ENOMEM;
+  }
   pool->cfg = *cfg;
   atomic_init(&pool->stopping, false);
   pthread_mutex_init(&pool->running_lock, NULL);
@@ -410,6 +419,7 @@ void atr_provd_stop(atr_provd_t *pool) {
   if (pool->keeper_started)
     pthread_join(pool->keeper, NULL);
   pthread_mutex_destroy(&pool->running_lock);
+  atr_jobs_teardown();
   free(pool->daemons);
   free(pool->types);
   free(pool);

@@ -42,6 +42,7 @@ typedef struct atr_provd_config {
   int64_t reaper_ms;
   uint64_t max_log;
   atr_archive_limits_t archive_limits;
+  const char *run_as; /* the build user when the server is root; NULL/"" */
 } atr_provd_config_t;
 
 typedef struct atr_provd atr_provd_t;

@@ -13,6 +13,7 @@
 
 #include "atrium/error.h"
 #include "host_http.h"
+#include "host_jobs.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -155,6 +156,25 @@ static void plugins_each(atr_handle_t *h, atr_plugin_visit_fn visit,
     atr_loader_each(h->loader, visit, user_data);
 }
 
+/* Set by core/jobs before the daemons start; read by plugin threads. */
+static _Atomic(atr_host_job_spawn_fn) job_spawn_impl;
+
+void atr_host_set_job_spawn(atr_host_job_spawn_fn fn) {
+  job_spawn_impl = fn;
+}
+
+static int job_spawn(atr_handle_t *h, struct atr_prov_job *job,
+                     const atr_spawn_t *spec, int *pid) {
+  atr_host_job_spawn_fn fn = job_spawn_impl;
+  if (fn == NULL) /* a tool that loads plugins but runs no jobs itself */
+    return ATR_ENOTSUP;
+  if (job == NULL || spec == NULL || pid == NULL) {
+    atr_log(ATR_LOG_WARN, component(h), "job_spawn refused: a NULL argument");
+    return ATR_EINVAL;
+  }
+  return fn(job, spec, pid);
+}
+
 static const atr_host_t host_table = {
     .struct_size = sizeof(atr_host_t),
     .abi_major = ATR_ABI_MAJOR,
@@ -183,6 +203,7 @@ static const atr_host_t host_table = {
     .mem_calloc = calloc,
     .mem_realloc = realloc,
     .mem_free = free,
+    .job_spawn = job_spawn,
 };
 
 const atr_host_t *atr_host_table(void) {

@@ -25,12 +25,29 @@ bool tf_file_exists(const char *path) {
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The workdir may belong to the build user, who can put a link, a FIFO or
+ * a hard link where the plugin (often root) reads or writes: only a
+ * regular file with one name is opened, never through a final link, and
+ * never blocking on a FIFO. A descriptor or -errno. */
+static int open_regular(const char *path, int flags) {
+  int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -errno;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+    close(fd);
+    return -EPERM;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 int tf_file_read(const char *path, char **out, size_t *len) {
   *out = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open_regular(path, O_RDONLY);
   if (fd < 0)
-    return -errno;
+    return fd;
   tf_buf_t b = {0};
   int rc = tf_buf_append(&b, "", 0) == 0 ? 0 : -ENOMEM;
   while (rc == 0) {
@@ -56,10 +73,10 @@ int tf_file_read(const char *path, char **out, size_t *len) {
 }
 
 int tf_file_write(const char *path, const char *data, size_t len) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = open_regular(path, O_WRONLY | O_CREAT);
   if (fd < 0)
-    return -errno;
-  int rc = 0;
+    return fd;
+  int rc = ftruncate(fd, 0) == 0 ? 0 : -errno;
   while (rc == 0 && len > 0) {
     ssize_t n = write(fd, data, len);
     if (n < 0 && errno == EINTR)

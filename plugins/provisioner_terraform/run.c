@@ -1,8 +1,10 @@
 /* run.c — one terraform command as a child process.
  *
- * The child starts with posix_spawn in its own process group, in the job's
- * workdir, with stdin from /dev/null, stdout and stderr on two pipes and no
- * other descriptor. One poll() loop on the calling (op's) thread reads both
+ * For a job the host starts the child (job_spawn, ABI 1.2: it records the
+ * process group and runs the child as the build user); otherwise, and on
+ * an older host, the child starts with posix_spawn in its own process
+ * group. Either way it runs in the job's workdir, with stdin from
+ * /dev/null, stdout and stderr on two pipes and no other descriptor. One poll() loop on the calling (op's) thread reads both
  * pipes line by line, so neither can fill up and stall terraform; wakes at
  * least every TF_TICK_MS to see a cancel; and reaps the child with
  * waitpid(WNOHANG). Because only this loop signals and reaps, a signal can
@@ -225,6 +227,36 @@ static int wait_loop(tf_job_t *j, const tf_cmd_t *cmd, stream_t s[2],
   }
 }
 
+/* Through the host (ABI 1.2) for a job: it records the process group so
+ * that a server that dies mid-job kills it at its next start, and runs the
+ * child as the build user. Returns an errno value like posix_spawn. */
+static int host_spawn(tf_job_t *j, char **argv, int out[2], int errp[2],
+                      pid_t *pid) {
+  atr_spawn_t spec = {.struct_size = sizeof spec,
+                      .path = j->c->path,
+                      .argv = argv,
+                      .envp = j->envp,
+                      .cwd = j->workdir,
+                      .fd_in = -1,
+                      .fd_out = out[1],
+                      .fd_err = errp[1]};
+  int child = 0;
+  int rc = j->c->host->job_spawn(j->c->h, j->job, &spec, &child);
+  *pid = child;
+  switch (rc) {
+  case 0:
+    return 0;
+  case ATR_ENOTSUP:
+    return ENOTSUP;
+  case ATR_ENOMEM:
+    return ENOMEM;
+  case ATR_EACCES:
+    return EACCES;
+  default:
+    return EIO;
+  }
+}
+
 static int spawn(tf_job_t *j, const tf_cmd_t *cmd, int out[2], int errp[2],
                  pid_t *pid) {
   size_t nargs = 0;
@@ -236,6 +268,13 @@ static int spawn(tf_job_t *j, const tf_cmd_t *cmd, int out[2], int errp[2],
   argv[0] = j->c->path;
   for (size_t i = 0; i < nargs; i++)
     argv[i + 1] = (char *)cmd->args[i];
+  if (j->job != NULL && ATR_HOST_HAS(j->c->host, job_spawn)) {
+    int e = host_spawn(j, argv, out, errp, pid);
+    if (e != ENOTSUP) { /* ENOTSUP: this host runs no jobs itself */
+      free(argv);
+      return e;
+    }
+  }
 
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;

@@ -1,4 +1,6 @@
 # terraform-local: a workspace is a directory, ${root}/${owner}/${workspace}.
+# root is not a template parameter: members choose no host path. It is
+# the operator's (TF_VAR_root in the server's environment) or the default.
 #
 #   start   makes the directory (once), writes parameters.json and the
 #           "running" marker, and .token (mode 0600)
@@ -14,11 +16,17 @@ terraform {
   required_version = ">= 1.4" # terraform_data
 }
 
-# ---- template parameters (template.yaml)
+# ---- set by the operator, never by a member
 
+# Where workspaces go on the provisioner's machine. Not in template.yaml,
+# so no build can set it; TF_VAR_root in the server's environment can.
+# The build user (provisioner.run_as) must be able to create it.
 variable "root" {
-  type = string
+  type    = string
+  default = "/tmp/atrium-workspaces"
 }
+
+# ---- template parameters (template.yaml)
 
 variable "greeting" {
   type = string
@@ -66,8 +74,9 @@ locals {
 }
 
 # The workspace's home: made by the first start, kept while stopped,
-# removed on delete. Its input never changes afterwards (root is
-# immutable), so later builds leave it alone.
+# removed on delete. Its input never changes afterwards (root is the
+# operator's and the names are the workspace's), so later builds leave it
+# alone.
 resource "terraform_data" "home" {
   input = {
     dir = local.dir

@@ -129,6 +129,20 @@ typedef struct atr_plugin_info {
 typedef void (*atr_plugin_visit_fn)(void *user_data,
                                     const atr_plugin_info_t *info);
 
+struct atr_prov_job; /* atrium/provisioner.h's atr_prov_job_t */
+
+/* A child process for job_spawn() (ABI 1.2). Borrowed for the call. */
+typedef struct atr_spawn {
+  uint32_t struct_size; /* sizeof(atr_spawn_t) in the plugin */
+  const char *path;     /* the program, an absolute path */
+  char *const *argv;    /* NULL-terminated, argv[0] included */
+  char *const *envp;    /* NULL-terminated */
+  const char *cwd;      /* NULL: the job's working directory */
+  int fd_in;            /* the child's 0, 1 and 2; -1: /dev/null */
+  int fd_out;
+  int fd_err;
+} atr_spawn_t;
+
 typedef struct atr_host {
   uint32_t struct_size; /* sizeof(atr_host_t) in the host */
   uint32_t abi_major;
@@ -205,6 +219,20 @@ typedef struct atr_host {
   void *(*mem_calloc)(size_t n, size_t size);
   void *(*mem_realloc)(void *p, size_t size);
   void (*mem_free)(void *p);
+
+  /* Appended in ABI 1.2. Start a child process for a provisioner job, on
+   * the thread of the op that runs the job. The child leads a process
+   * group of its own, has only the three descriptors of spec, default
+   * signal handling and an empty mask, starts in spec->cwd, and runs as
+   * the build user when the server runs as root (provisioner.run_as; its
+   * HOME is then a directory inside the job's). The host records the
+   * group before the program starts, so that it can kill the group when
+   * the job ends and, after a crash, at the server's next start. The
+   * caller owns the child: it reaps it (waitpid) and may signal its group
+   * (kill(-pid, sig)) until then. Returns 0 and *pid, or an ATR_E* code
+   * (ATR_EIO with errno's reason in the log when exec failed). */
+  int (*job_spawn)(atr_handle_t *h, struct atr_prov_job *job,
+                   const atr_spawn_t *spec, int *pid);
 } atr_host_t;
 
 /* True when the host's table is long enough to contain `field`. */

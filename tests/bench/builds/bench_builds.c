@@ -48,7 +48,6 @@ typedef struct ws {
   int port;
   const char *token;
   const char *template_id;
-  const char *root;
   int index;
   int64_t called_us; /* just before the create call */
   int64_t started_us, provisioner_us, completed_us;
@@ -243,9 +242,8 @@ static void *create_one(void *arg) {
   ws_t *w = arg;
   char name[32];
   snprintf(name, sizeof name, "bench-%d", w->index);
-  json_t *body = json_pack(
-      "{s:s, s:s, s:[{s:s, s:s}]}", "name", name, "template_id", w->template_id,
-      "rich_parameter_values", "name", "root", "value", w->root);
+  json_t *body = json_pack("{s:s, s:s, s:[]}", "name", name, "template_id",
+                           w->template_id, "rich_parameter_values");
   w->called_us = now_us();
   atr_tc_res_t r =
       call(w->port, w->token, "POST", "/api/v2/users/me/workspaces", body);
@@ -366,6 +364,11 @@ static int parse_options(int argc, char **argv, options_t *o) {
 }
 
 static bool run_atrium(const options_t *o, const char *root, int64_t *wall) {
+  /* The template's root is the operator's (TF_VAR_root), not a parameter;
+   * builds may run as the build user, who must be able to make
+   * <root>/<owner>/<workspace> in it. */
+  setenv("TF_VAR_root", root, 1);
+  chmod(root, 01777);
   char *cfg = config_text(o->daemons, o->terraform);
   atr_harness_t h;
   atr_harness_init(&h, cfg);
@@ -379,11 +382,8 @@ static bool run_atrium(const options_t *o, const char *root, int64_t *wall) {
   pthread_t *th = calloc((size_t)n, sizeof *th);
   int64_t t0 = now_us();
   for (int i = 0; ok && i < n; i++) {
-    ws[i] = (ws_t){.port = h.port,
-                   .token = token,
-                   .template_id = template_id,
-                   .root = root,
-                   .index = i};
+    ws[i] = (ws_t){
+        .port = h.port, .token = token, .template_id = template_id, .index = i};
     pthread_create(&th[i], NULL, create_one, &ws[i]);
   }
   for (int i = 0; ok && i < n; i++)

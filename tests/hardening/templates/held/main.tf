@@ -1,0 +1,30 @@
+terraform {
+  required_version = ">= 1.4" # terraform_data
+}
+
+variable "hold" {
+  type = bool
+}
+
+variable "marker" {
+  type = string
+}
+
+# Runs in every build: the log shows the user local-exec runs as.
+resource "terraform_data" "whoami" {
+  triggers_replace = [timestamp()]
+
+  provisioner "local-exec" {
+    command = "echo \"runs as $(id -un)\""
+  }
+}
+
+# Held until killed: /bin/sh -c's command line carries the marker.
+resource "terraform_data" "held" {
+  count      = var.hold ? 1 : 0
+  depends_on = [terraform_data.whoami]
+
+  provisioner "local-exec" {
+    command = "echo holding; sleep 3600; echo ${var.marker}"
+  }
+}
