@@ -105,3 +105,20 @@ void ph_result_release(atr_prov_apply_result_t *res) {
     fail_msg("the core would refuse this result: %s", err);
   atr_prov_result_release(res);
 }
+
+int ph_plan_apply(const atr_provisioner_ops_t *ops, void *ctx,
+                  const atr_prov_apply_request_t *req, bool skip_plan,
+                  atr_prov_apply_result_t *res, char **err, char **state,
+                  size_t *state_len) {
+  memset(res, 0, sizeof *res);
+  *err = NULL;
+  int rc = skip_plan ? 0 : ops->plan(ctx, req, err);
+  if (rc == 0)
+    rc = ops->apply(ctx, req, res, err);
+  if (res->state != NULL) { /* the host keeps what it was given */
+    free(*state);
+    *state = strndup(res->state, res->state_len);
+    *state_len = res->state_len;
+  }
+  return rc;
+}

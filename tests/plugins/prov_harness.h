@@ -69,4 +69,13 @@ void ph_plugin_stop(ph_plugin_t *p);
  * it as the core does. */
 void ph_result_release(atr_prov_apply_result_t *res);
 
+/* What the host does with a build request: plan (unless skip_plan), then
+ * apply into res; the state the plugin returned, even with an error,
+ * replaces *state (kept NUL-terminated). The plugin's code; *err its
+ * message. */
+int ph_plan_apply(const atr_provisioner_ops_t *ops, void *ctx,
+                  const atr_prov_apply_request_t *req, bool skip_plan,
+                  atr_prov_apply_result_t *res, char **err, char **state,
+                  size_t *state_len);
+
 #endif

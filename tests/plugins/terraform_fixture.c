@@ -286,18 +286,8 @@ void ws_build(ws_t *ws, build_t *b) {
       .nparams = np,
       .prior_state = ws->state,
       .prior_state_len = ws->state_len};
-  memset(&b->res, 0, sizeof b->res);
-  b->err = NULL;
-  b->rc = b->skip_plan ? 0 : f->ops->plan(f->ctx, &req, &b->err);
-  if (b->rc == 0)
-    b->rc = f->ops->apply(f->ctx, &req, &b->res, &b->err);
-  if (b->res.state != NULL) { /* the host keeps what it was given */
-    free(ws->state);
-    ws->state = malloc(b->res.state_len + 1);
-    memcpy(ws->state, b->res.state, b->res.state_len);
-    ws->state[b->res.state_len] = '\0';
-    ws->state_len = b->res.state_len;
-  }
+  b->rc = ph_plan_apply(f->ops, f->ctx, &req, b->skip_plan, &b->res, &b->err,
+                        &ws->state, &ws->state_len);
 }
 
 void build_ok(ws_t *ws, build_t *b) {
