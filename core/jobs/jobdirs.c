@@ -17,6 +17,7 @@
 
 #include "atrium/error.h"
 #include "host_jobs.h"
+#include "jobcgroup.h"
 #include "jobrun.h"
 #include "log.h"
 
@@ -122,12 +123,15 @@ int atr_jobs_setup(const char *data_dir, const char *run_as, char **err) {
       rc = own_dir(work_root, 0711, err);
   }
   if (rc == 0)
+    atr__cgroup_setup(data_dir);
+  if (rc == 0)
     atr_host_set_job_spawn(atr_jobs_spawn);
   return rc;
 }
 
 void atr_jobs_teardown(void) {
   atr_host_set_job_spawn(NULL);
+  atr__cgroup_teardown();
   if (user.drop)
     rmdir(work_root); /* when empty: one per data_dir would pile up */
   work_root[0] = '\0';
@@ -244,7 +248,9 @@ static void sweep_dirs(const char *root, bool records) {
 void atr_jobs_sweep(const char *data_dir) {
   char jobs[4096];
   snprintf(jobs, sizeof jobs, "%s/jobs", data_dir);
-  /* Records first: kill before removing what the processes use. */
+  /* Processes first (cgroups, then groups the records name): kill before
+   * removing what they use. */
+  atr__cgroup_sweep();
   sweep_dirs(jobs, true);
   sweep_dirs(jobs, false);
   if (strcmp(jobs, work_root) != 0 && *work_root != '\0')

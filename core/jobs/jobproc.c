@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "atrium/error.h"
+#include "jobcgroup.h"
 #include "jobrun.h"
 #include "log.h"
 
@@ -185,6 +186,13 @@ static int prepare(struct atr_prov_job *job, const atr_spawn_t *spec,
 static int release(struct atr_prov_job *job, const atr_spawn_t *spec, prep_t *p,
                    pid_t pid) {
   setpgid(pid, pid); /* also here: no window where the group is not made */
+  /* Into the job's cgroup while it still waits for "g": whatever it starts
+   * is born inside, setsid or not. */
+  if (atr__cgroup_add(job->row.id, pid) != 0)
+    atr_log(ATR_LOG_WARN, "provisioner",
+            "job %s: cannot move %s into the job's cgroup: %s; it is ended "
+            "by its process group only",
+            job->row.id, spec->path, strerror(errno));
   close(p->go[0]);
   close(p->report[1]);
   p->go[0] = p->report[1] = -1;
@@ -225,6 +233,9 @@ int atr_jobs_spawn(struct atr_prov_job *job, const atr_spawn_t *spec,
   int rc = prepare(job, spec, &p);
   if (rc == 0 && atr__jobs_user()->drop)
     rc = atr_jobs_dir_handover(job);
+  if (rc == 0 && atr__cgroup_make(job->row.id) != 0)
+    atr_log(ATR_LOG_WARN, "provisioner", "job %s: cannot make its cgroup: %s",
+            job->row.id, strerror(errno));
   const char *cwd = spec->cwd ? spec->cwd : job->dir;
   char *const *envp = p.envp ? p.envp : spec->envp;
   pid_t child_pid = rc == 0 ? fork() : -1;
@@ -250,10 +261,16 @@ void atr_jobs_kill(struct atr_prov_job *job) {
       atr_log(ATR_LOG_INFO, "provisioner",
               "job %s: killed what was left of process group %d", job->row.id,
               job->groups[i]);
+  int left = atr__cgroup_kill(job->row.id, false);
+  if (left > 0)
+    atr_log(ATR_LOG_INFO, "provisioner",
+            "job %s: killed %d process%s left in its cgroup", job->row.id, left,
+            left == 1 ? "" : "es");
 }
 
 void atr_jobs_end(struct atr_prov_job *job) {
   atr_jobs_kill(job);
+  atr__cgroup_kill(job->row.id, true);
   char path[4400];
   atr__jobs_record_path(job, path, sizeof path);
   unlink(path);

@@ -15,7 +15,8 @@
  * 0600, out of the build user's reach). When the job ends, what is left
  * of its groups is killed and the record removed; a server that was killed
  * leaves records and directories behind, which atr_jobs_sweep() finds at
- * the next start.
+ * the next start. Where the server can make cgroups (v2), each job also
+ * gets one (jobcgroup.h): it catches what leaves the process group.
  *
  * Threads: atr_jobs_setup() and atr_jobs_sweep() before the daemons start,
  * atr_jobs_teardown() after they stopped; the rest from a job's own thread.

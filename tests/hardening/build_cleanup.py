@@ -25,7 +25,17 @@ RUN_AS = "atrium-build"
 
 
 # What a failing run must not leave behind: the server, the held group.
-LEFT = {"server": None, "pgid": None}
+LEFT = {"server": None, "pgid": None, "marker": None}
+
+
+def kill_marked(marker):
+    """SIGKILL every process whose command line carries the marker."""
+    for pid, _, _, cmd in procs():
+        if marker in cmd:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def fail(msg, tmp=None):
@@ -37,6 +47,8 @@ def fail(msg, tmp=None):
             os.killpg(LEFT["pgid"], signal.SIGKILL)
         except OSError:
             pass
+    if LEFT["marker"] is not None:
+        kill_marked(LEFT["marker"])
     if tmp:
         for name in ("server.log", "create.out", "start.out"):
             path = os.path.join(tmp, name)
@@ -139,6 +151,13 @@ def job_leftovers(tmp):
             glob.glob(os.path.join(shared, "*")))
 
 
+def cgroups_on(tmp):
+    """Whether the server put builds in cgroups (it says so at start);
+    without them a setsid process outlives its build, as documented."""
+    log = open(os.path.join(tmp, "server.log")).read()
+    return "each build runs in a cgroup under" in log
+
+
 def fnv1a(s):
     h = 1469598103934665603
     for b in s.encode():
@@ -170,6 +189,7 @@ def main():
 
     # A build that holds, until its held process runs.
     marker = "atrium-held-" + uuid.uuid4().hex
+    LEFT["marker"] = marker
     create = subprocess.Popen(
         [atrium, "create", "w", "--template", "held", "-y", "--parameter",
          "hold=true", "--parameter", f"marker={marker}"],
@@ -183,6 +203,11 @@ def main():
     user = expected_user()
     if pwd.getpwuid(uid).pw_name != user:
         fail(f"the held process runs as uid {uid}, not {user}", tmp)
+    escaped = [p for p in procs() if marker + "-escaped" in p[3]]
+    if cgroups_on(tmp) and not escaped:
+        fail("the build's setsid process is not running", tmp)
+    if escaped and escaped[0][1] == pgid:
+        fail("the setsid process stayed in the build's process group", tmp)
     group = [p for p in procs() if p[1] == pgid]
     if not any("sleep 3600" in p[3] for p in group):
         fail(f"the held sleep is not in group {pgid}: {group}", tmp)
@@ -202,9 +227,16 @@ def main():
     server.start()
     # The sweep sent SIGKILL before the server answered; dying is the
     # kernel's part, bounded.
+    cgroups = cgroups_on(tmp)
+
     def gone():
-        return not [p for p in procs() if p[1] == pgid or marker in p[3]]
+        return not [p for p in procs() if p[1] == pgid or (
+            marker in p[3] and (cgroups or "-escaped" not in p[3]))]
     wait_for("the end of the killed build's processes", gone, 10, tmp)
+    if not cgroups:
+        kill_marked(marker)
+        print("note: no writable cgroup v2 here: the setsid process of the "
+              "killed build may outlive it (not checked)")
     if job_leftovers(tmp):
         fail(f"job files remain: {job_leftovers(tmp)}", tmp)
     log = open(os.path.join(tmp, "server.log")).read()
@@ -232,11 +264,17 @@ def main():
     if job_leftovers(tmp):
         fail(f"job files remain after the next build: {job_leftovers(tmp)}",
              tmp)
+    # The next build detached a process too; its job's end killed it.
+    if cgroups_on(tmp) and [p for p in procs() if marker in p[3]]:
+        fail("a process the finished build detached with setsid is left",
+             tmp)
     server.proc.send_signal(signal.SIGTERM)
     if server.proc.wait(timeout=60) != 0:  # a sanitizer's report, say
         fail(f"the server stopped with status {server.proc.returncode}", tmp)
     subprocess.run(["rm", "-rf", tmp])
-    print(f"ok: kill -9 mid-apply cleaned up; builds run as {user}")
+    print(f"ok: kill -9 mid-apply cleaned up; builds run as {user}; "
+          + ("a process detached with setsid was killed with its job's "
+             "cgroup" if cgroups else "no cgroups here"))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ variable "marker" {
   type = string
 }
 
-# Runs in every build: the log shows the user local-exec runs as.
+# Runs in every build: the log shows the user local-exec runs as, and a
+# process leaves the build's process group (setsid) and outlives the
+# command: only the job's cgroup can find it.
 resource "terraform_data" "whoami" {
   triggers_replace = [timestamp()]
 
   provisioner "local-exec" {
-    command = "echo \"runs as $(id -un)\""
+    command = "echo \"runs as $(id -un)\"; setsid sh -c 'sleep 3600; echo ${var.marker}-escaped' </dev/null >/dev/null 2>&1 &"
   }
 }
 
