@@ -6,8 +6,16 @@
  *
  *  1. the file is inside one of the plugin directories
  *     "plugin <name>: <file> is outside the plugin directories (<d1>, <d2>)"
- *  2. the file is not group- or world-writable
+ *  2. the file is a regular file that only root or the server's user can
+ *     change: neither it nor any directory above it (resolved) is owned by
+ *     anyone else or writable by group or others; above the plugin
+ *     directory, a world-writable directory with the sticky bit (/tmp) is
+ *     accepted
+ *     "plugin <name>: <file> is not a regular file"
  *     "plugin <name>: <file> is group- or world-writable (mode 0664); run chmod go-w <file>"
+ *     "plugin <name>: <file> is owned by uid 999 (atrium-build), not by root or the server's user (uid 0 (root)); run chown root <file>"
+ *     "plugin <name>: the plugin directory <dir> is group- or world-writable (mode 0777); run chmod go-w <dir>"
+ *     "plugin <name>: the directory <dir> is owned by uid 999 (atrium-build), not by root or the server's user (uid 0 (root)); run chown root <dir>"
  *  3. dlopen(RTLD_NOW|RTLD_LOCAL) works
  *     "plugin <name>: cannot load <file>: <dlerror>"
  *  4. the entry symbol exists and returns a descriptor

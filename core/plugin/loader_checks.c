@@ -2,6 +2,10 @@
  * loader.h): where the file lies and who may write it, dlopen and the entry
  * symbol, the ABI version, and every size the descriptor declares.
  *
+ * The file and every directory above it must be owned by root or the
+ * server's user and writable by no one else (the plugin directory
+ * strictly; a sticky /tmp above it is accepted).
+ *
  * Everything here reads only what the plugin declared (the descriptor, its
  * ops header, its option table) and runs no plugin code past the entry
  * symbol. Each refusal is one line; tests/abi/test_loader.c asserts them.
@@ -14,11 +18,13 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atrium/auth.h"
 #include "atrium/observer.h"
@@ -66,12 +72,89 @@ static bool inside_dirs(const atr_loader_t *l, const char *real) {
   return false;
 }
 
-/* Steps 1 and 2, on the resolved path so a symlink cannot lead outside. */
+/* Who may own the plugin file and every directory above it: root, or the
+ * user the server runs as. Anyone else could swap the code under us. */
+static bool trusted_owner(uid_t uid) {
+  return uid == 0 || uid == geteuid();
+}
+
+/* "uid 999 (atrium-build)", or "uid 999" when the name is unknown. */
+static void uid_text(uid_t uid, char *buf, size_t size) {
+  struct passwd pw, *found = NULL;
+  char names[1024];
+  if (getpwuid_r(uid, &pw, names, sizeof(names), &found) == 0 && found)
+    snprintf(buf, size, "uid %u (%s)", (unsigned)uid, found->pw_name);
+  else
+    snprintf(buf, size, "uid %u", (unsigned)uid);
+}
+
+static int owner_refusal(const char *name, const char *what, const char *path,
+                         uid_t owner, char **err) {
+  char who[300], self[300];
+  uid_text(owner, who, sizeof(who));
+  uid_text(geteuid(), self, sizeof(self));
+  return FAIL(err, ATR_EACCES,
+              "plugin %s: %s%s is owned by %s, not by root or the server's "
+              "user (%s); run chown root %s",
+              name, what, path, who, self, path);
+}
+
+/* One directory on the way up from the file. The plugin directory itself
+ * must be writable by its owner alone. Above it, a world-writable
+ * directory is accepted only with the sticky bit and a trusted owner
+ * (/tmp): then nobody else may rename or remove the entry below it, which
+ * is ours. OpenSSH's safe_path makes no such exception; tests and
+ * developers keep build trees under /tmp, and the sticky bit closes the
+ * same hole. */
+static int check_dir(const char *name, const char *dir, bool plugin_dir,
+                     char **err) {
+  struct stat st;
+  const char *what = plugin_dir ? "the plugin directory " : "the directory ";
+  if (lstat(dir, &st) != 0)
+    return FAIL(err, ATR_EACCES, "plugin %s: cannot check %s%s: %s", name, what,
+                dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) /* realpath resolved it a moment ago */
+    return FAIL(err, ATR_EACCES,
+                "plugin %s: %s%s is no longer a directory; is it being "
+                "changed?",
+                name, what, dir);
+  if (!trusted_owner(st.st_uid))
+    return owner_refusal(name, what, dir, st.st_uid, err);
+  bool sticky = (st.st_mode & S_ISVTX) != 0;
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (plugin_dir || !sticky))
+    return FAIL(err, ATR_EACCES,
+                "plugin %s: %s%s is group- or world-writable (mode %04o); run "
+                "chmod go-w %s",
+                name, what, dir, (unsigned)(st.st_mode & 07777), dir);
+  return 0;
+}
+
+/* Every directory from the file's own up to /, on the resolved path. */
+static int check_dirs(const char *name, const char *real, char **err) {
+  char *dir = strdup(real);
+  int rc = dir ? 0 : FAIL(err, ATR_ENOMEM, "plugin %s: out of memory", name);
+  bool plugin_dir = true;
+  for (char *slash = dir ? strrchr(dir, '/') : NULL; rc == 0 && slash;
+       slash = strrchr(dir, '/')) {
+    slash[slash == dir ? 1 : 0] = '\0';
+    rc = check_dir(name, dir, plugin_dir, err);
+    plugin_dir = false;
+    if (slash == dir)
+      break;
+  }
+  free(dir);
+  return rc;
+}
+
+/* Steps 1 and 2, on the resolved path so a symlink cannot lead outside. The
+ * checks leave no one but root and the server's user able to change the
+ * file or any directory above it, so what dlopen opens next is what was
+ * checked (no descriptor trick needed; see docs/security.md). */
 int atr__loader_check_file(const atr_loader_t *l, const char *name,
                            const char *path, char **real, char **err) {
   struct stat st;
   *real = realpath(path, NULL);
-  if (*real == NULL || stat(*real, &st) != 0)
+  if (*real == NULL || lstat(*real, &st) != 0)
     return FAIL(err, ATR_ENOENT, "plugin %s: cannot load %s: %s", name, path,
                 strerror(errno));
   if (!inside_dirs(l, *real)) {
@@ -82,12 +165,17 @@ int atr__loader_check_file(const atr_loader_t *l, const char *name,
     free(dl);
     return rc;
   }
+  if (!S_ISREG(st.st_mode))
+    return FAIL(err, ATR_EACCES, "plugin %s: %s is not a regular file", name,
+                path);
   if (st.st_mode & (S_IWGRP | S_IWOTH))
     return FAIL(err, ATR_EACCES,
                 "plugin %s: %s is group- or world-writable (mode %04o); run "
                 "chmod go-w %s",
                 name, path, (unsigned)(st.st_mode & 07777), path);
-  return 0;
+  if (!trusted_owner(st.st_uid))
+    return owner_refusal(name, "", path, st.st_uid, err);
+  return check_dirs(name, *real, err);
 }
 
 /* Steps 3 and 4. */

@@ -1,10 +1,12 @@
 /* tests/api/builds.c — see builds.h. */
 #include "builds.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -13,7 +15,6 @@
 #include <archive_entry.h>
 
 const srv_opts_t FAST = {.delay = "200ms"};
-const srv_opts_t SLOW = {.delay = "30s"};
 
 /* "2026-11-26T07:33:03.123456Z" → microseconds since the epoch; -1 when
  * the value is not such a time. */
@@ -31,6 +32,37 @@ int64_t time_us(const json_t *t) {
 
 /* ---- the server ------------------------------------------------------------ */
 
+/* The echo's hold_file: one per test program, in a private directory
+ * removed at exit. */
+static char hold_dir[64];
+static char hold_file[96];
+
+static void remove_hold_dir(void) {
+  unlink(hold_file);
+  rmdir(hold_dir);
+}
+
+static const char *hold_path(void) {
+  if (!hold_file[0]) {
+    snprintf(hold_dir, sizeof hold_dir, "/tmp/atr-hold-XXXXXX");
+    assert_non_null(mkdtemp(hold_dir));
+    snprintf(hold_file, sizeof hold_file, "%s/hold", hold_dir);
+    atexit(remove_hold_dir);
+  }
+  return hold_file;
+}
+
+void hold_builds(void) {
+  FILE *f = fopen(hold_path(), "w");
+  assert_non_null(f);
+  fclose(f);
+}
+
+void release_builds(void) {
+  if (unlink(hold_path()) != 0)
+    assert_int_equal(errno, ENOENT);
+}
+
 /* "  key: value\n" when value is set. */
 static void opt_line(char *buf, size_t size, const char *key,
                      const char *value) {
@@ -39,7 +71,7 @@ static void opt_line(char *buf, size_t size, const char *key,
 }
 
 static char *config_text(const srv_opts_t *o) {
-  char top[1600] = "", plugins[200];
+  char top[1600] = "", plugins[400];
   if (o->policy_files)
     snprintf(top, sizeof top, "policy:\n  files: %s\n", o->policy_files);
   snprintf(top + strlen(top), sizeof top - strlen(top), "provisioner:\n");
@@ -53,13 +85,15 @@ static char *config_text(const srv_opts_t *o) {
   opt_line(top, sizeof top, "tags", o->tags);
   opt_line(top, sizeof top, "max_log_size", o->max_log_size);
   snprintf(plugins, sizeof plugins,
-           "  provisioner_echo:\n    enabled: true\n    delay: %s\n",
-           o->delay ? o->delay : "200ms");
+           "  provisioner_echo:\n    enabled: true\n    delay: %s\n"
+           "    hold_file: %s\n",
+           o->delay ? o->delay : "200ms", hold_path());
   return srv_config_text(
       &(srv_config_t){.threads = 8, .top = top, .plugins = plugins});
 }
 
 int builds_start(void **state, const srv_opts_t *o) {
+  release_builds(); /* a hold a failed test left */
   char *cfg = config_text(o);
   int rc = srv_start(state, cfg, NULL);
   free(cfg);

@@ -15,7 +15,8 @@
  *
  * Each test starts its own server on an empty database with
  * provisioner_echo enabled (its `delay` is how long each apply pretends to
- * work) and provisioner.poll_interval at 10 minutes, so every job that
+ * work; after it, an apply waits while the test holds builds, see
+ * hold_builds) and provisioner.poll_interval at 10 minutes, so every job that
  * starts within the test was announced, not found by polling. Some tests
  * stop the server and start it again on the same database (SIGKILL for a
  * daemon that died mid-job, SIGTERM for a configuration change). A test
@@ -57,7 +58,6 @@ typedef struct srv_opts {
 } srv_opts_t;
 
 extern const srv_opts_t FAST; /* a 200 ms apply */
-extern const srv_opts_t SLOW; /* a 30 s apply */
 
 /* A template ready for workspaces. */
 typedef struct tmpl {
@@ -74,6 +74,13 @@ int server_up(void **state);
 /* Stop the server (SIGKILL, or SIGTERM which must exit 0) and start it
  * again on the same database with the options o. */
 void restart(srv_t *s, int sig, const srv_opts_t *o);
+/* Builds that reach the end of their delay wait, running, until
+ * release_builds() (or cancel; the echo gives up after 60 s): how a test
+ * keeps a build running for as long as it needs one, whatever the
+ * machine's speed. The job log then has "echo: held until <file> is
+ * removed". A server start releases a hold a failed test left. */
+void hold_builds(void);
+void release_builds(void);
 /* Run the tests on the backend the command line names; the exit status. */
 int builds_main(int argc, char **argv, const char *group,
                 const struct CMUnitTest *tests, size_t n);

@@ -230,6 +230,8 @@ static void events_frame(atr_tc_events_t *s, char *frame) {
   }
   e.at_ms = now_ms() - s->t0;
   s->ev[s->n++] = e;
+  if (s->on_event)
+    s->on_event(s->ud, &s->ev[s->n - 1]);
 }
 
 static size_t events_on_data(char *data, size_t size, size_t n, void *ud) {

@@ -76,6 +76,10 @@ typedef struct atr_tc_events {
   char *pending; /* a frame not complete yet */
   size_t pending_len;
   double t0;
+  /* Set by the caller (may be NULL): called with each event as it
+   * arrives, on the reading thread, before the next is read. */
+  void (*on_event)(void *ud, const atr_tc_event_t *e);
+  void *ud;
 } atr_tc_events_t;
 
 /* Send req and read its answer as events until the server closes the

@@ -12,10 +12,6 @@
 
 #include "builds.h"
 
-static int server_up_slow(void **state) {
-  return builds_start(state, &SLOW);
-}
-
 static int server_up_no_daemons(void **state) {
   static const srv_opts_t o = {.daemons = "0"};
   return builds_start(state, &o);
@@ -29,10 +25,10 @@ static void a_running_build_is_canceled_and_the_next_one_works(void **state) {
   tmpl_t t;
   make_template(s, "dev", &t);
   char ws[37], b1[37], b2[37], path[256], cancel[300];
+  hold_builds(); /* only the cancel ends the build */
   new_workspace(s, "cancelme", &t, VALUES("flavor", "small"), ws, b1);
   build_path(path, sizeof path, b1);
-  /* the 30 s apply has begun */
-  assert_true(wait_log(s, path, "echo: start workspace cancelme", BUILD_MS));
+  assert_true(wait_log(s, path, "echo: held until", BUILD_MS));
 
   snprintf(cancel, sizeof cancel, "%s/cancel", path);
   double asked = atr_harness_now_ms();
@@ -49,7 +45,7 @@ static void a_running_build_is_canceled_and_the_next_one_works(void **state) {
                                       "canceled_at")) > 0);
   assert_string_equal(jstr2(r.json, "job", "error"), "");
   atr_tc_res_free(&r);
-  /* the plugin stopped early: it says so, well before its 30 s */
+  /* the plugin stopped while held: it says so */
   assert_true(
       atr_harness_wait_log(&s->h, "workspace cancelme: canceled", 5000));
   snprintf(path, sizeof path, "/api/v2/workspaces/%s", ws);
@@ -59,7 +55,8 @@ static void a_running_build_is_canceled_and_the_next_one_works(void **state) {
   ASSERT_ERROR(400, "The job has already ended or is being canceled.",
                call(s, "PATCH", cancel, s->owner_token, NULL));
 
-  /* with a quick provisioner again, the workspace starts */
+  /* released, on a restarted server, the workspace starts */
+  release_builds();
   restart(s, SIGTERM, &FAST);
   build(s, ws, "start", NULL, b2);
   wait_build(s, b2, "running");
@@ -106,9 +103,10 @@ static void a_dead_daemons_job_is_reaped(void **state) {
   tmpl_t t;
   make_template(s, "dev", &t);
   char ws[37], b1[37], b2[37], path[256];
+  hold_builds(); /* the build is still running when its daemon dies */
   new_workspace(s, "orphaned", &t, VALUES("flavor", "small"), ws, b1);
   build_path(path, sizeof path, b1);
-  assert_true(wait_log(s, path, "echo: start workspace orphaned", BUILD_MS));
+  assert_true(wait_log(s, path, "echo: held until", BUILD_MS));
 
   static const srv_opts_t reaping = {.delay = "200ms",
                                      .heartbeat_interval = "200ms",
@@ -116,6 +114,7 @@ static void a_dead_daemons_job_is_reaped(void **state) {
                                      .pending_timeout = "2s",
                                      .reaper_interval = "100ms"};
   restart(s, SIGKILL, &reaping);
+  release_builds();
   atr_tc_res_t r = wait_end(s, path, "failed", 10000);
   const char *error = jstr2(r.json, "job", "error");
   assert_contains(error, "reaped");
@@ -234,10 +233,9 @@ int main(int argc, char **argv) {
 #define T_WITH(f, up) cmocka_unit_test_setup_teardown(f, up, srv_stop)
 #define T_WITH2(f, up, down) cmocka_unit_test_setup_teardown(f, up, down)
   const struct CMUnitTest tests[] = {
-      T_WITH(a_running_build_is_canceled_and_the_next_one_works,
-             server_up_slow),
+      T(a_running_build_is_canceled_and_the_next_one_works),
       T_WITH(a_pending_import_is_canceled_at_once, server_up_no_daemons),
-      T_WITH(a_dead_daemons_job_is_reaped, server_up_slow),
+      T(a_dead_daemons_job_is_reaped),
       T(a_tagged_job_waits_for_a_daemon_with_its_tags),
       T(a_new_build_starts_without_waiting_for_a_poll),
   };

@@ -9,12 +9,6 @@
 
 #include "builds.h"
 
-/* Long enough to see lines arrive while the build runs. */
-static int server_up_follow(void **state) {
-  static const srv_opts_t o = {.delay = "1500ms"};
-  return builds_start(state, &o);
-}
-
 /* The smallest log cap there is. */
 static int server_up_small_logs(void **state) {
   static const srv_opts_t o = {.delay = "200ms", .max_log_size = "4096"};
@@ -62,18 +56,37 @@ static double sse_seen_at(const atr_tc_events_t *s, const char *needle) {
   return -1;
 }
 
+/* How long the follower keeps the build held once it has seen it held. */
+#define HELD_MS 800
+
+/* On the follower's thread: once the held line has arrived, keep the
+ * build running HELD_MS longer, then let it end. */
+static void release_when_seen_held(void *ud, const atr_tc_event_t *e) {
+  bool *released = ud;
+  if (*released || strcmp(e->name, "log") != 0 ||
+      !strstr(jstr(e->data, "output"), "echo: held until"))
+    return;
+  atr_harness_sleep_ms(HELD_MS);
+  release_builds();
+  *released = true;
+}
+
+/* b1 is held (hold_builds) until the follower has seen it running. */
 static void follow_a_build_while_it_runs(const srv_t *s, const char *b1) {
   char path[256];
   snprintf(path, sizeof path, "/api/v2/workspacebuilds/%s/logs?follow=true",
            b1);
-  atr_tc_events_t live = {0};
+  bool released = false;
+  atr_tc_events_t live = {.on_event = release_when_seen_held, .ud = &released};
   assert_int_equal(sse_follow(s, path, &live), 200);
+  assert_true(released);
   assert_contains(live.content_type, "text/event-stream");
   size_t n = check_stream(&live, 1, "succeeded");
   double start_at = sse_seen_at(&live, "echo: start workspace follow, build 1");
   double done_at = sse_seen_at(&live, "echo: start done");
   double end_at = live.ev[live.n - 1].at_ms;
-  /* the apply takes 1.5 s: lines came while it ran, not all at the end */
+  /* the build ran HELD_MS after the follower had its start line: lines
+   * came while it ran, not all at the end */
   if (end_at - start_at < 700)
     print_error("start line at %.0f ms, end at %.0f ms\n", start_at, end_at);
   assert_true(end_at - start_at >= 700);
@@ -96,6 +109,7 @@ static void build_logs_can_be_followed_as_they_are_written(void **state) {
   tmpl_t t;
   make_template(s, "dev", &t);
   char ws[37], b1[37], path[256];
+  hold_builds();
   new_workspace(s, "follow", &t, VALUES("flavor", "small"), ws, b1);
   follow_a_build_while_it_runs(s, b1);
 
@@ -201,7 +215,7 @@ int main(int argc, char **argv) {
 #define T_WITH(f, up) cmocka_unit_test_setup_teardown(f, up, srv_stop)
 #define T_WITH2(f, up, down) cmocka_unit_test_setup_teardown(f, up, down)
   const struct CMUnitTest tests[] = {
-      T_WITH(build_logs_can_be_followed_as_they_are_written, server_up_follow),
+      T(build_logs_can_be_followed_as_they_are_written),
       T_WITH(a_long_log_is_cut_at_the_cap, server_up_small_logs),
   };
 #undef T

@@ -83,7 +83,8 @@ assert d.get("name") == "provisioner_echo", d
 assert d.get("kind") == "provisioner", d
 assert os.path.realpath(d.get("file")) == os.path.realpath(sys.argv[2]), d
 names = [o.get("name") for o in d.get("options") or []]
-assert names == ["greeting", "delay", "log_parameters", "mode", "token"], names
+assert names == ["greeting", "delay", "log_parameters", "mode", "token",
+                 "hold_file", "hold_timeout"], names
 print("describe: ok")
 PY
 

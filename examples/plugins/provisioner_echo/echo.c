@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ECHO_SLEEP_STEP_MS 20
 
@@ -49,6 +50,8 @@ typedef struct echo_ctx {
   int64_t delay_ms;
   const char *mode;
   const char *token;
+  const char *hold_file;
+  int64_t hold_timeout_ms;
   /* Set by init(). */
   atr_handle_t *h;
   const atr_host_t *host;
@@ -92,6 +95,20 @@ static const atr_option_t echo_options[] = {
      .offset = offsetof(echo_ctx_t, token),
      .description = "A credential the plugin pretends to use; only whether "
                     "it is set is ever logged."},
+    {.type = ATR_OPT_STRING,
+     .name = "hold_file",
+     .offset = offsetof(echo_ctx_t, hold_file),
+     .description = "While this file exists, each apply waits after its "
+                    "delay; cancel cuts it short. Lets a test hold a build "
+                    "running until it removes the file."},
+    {.type = ATR_OPT_DURATION,
+     .name = "hold_timeout",
+     .default_value = "60s",
+     .offset = offsetof(echo_ctx_t, hold_timeout_ms),
+     .description = "How long an apply waits for hold_file to go before it "
+                    "fails.",
+     .min = 0,
+     .max = 10 * 60 * 1000},
     ATR_OPTIONS_END,
 };
 
@@ -151,6 +168,18 @@ static void set_canceled(echo_job_t *j) {
   __atomic_store_n(&j->canceled, true, __ATOMIC_SEQ_CST);
 }
 
+/* One sleep of at most ECHO_SLEEP_STEP_MS, never past deadline. */
+static void nap(uint64_t now, uint64_t deadline) {
+  uint64_t left = deadline - now;
+  uint64_t step = (uint64_t)ECHO_SLEEP_STEP_MS * 1000000u;
+  if (left > step)
+    left = step;
+  struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                        .tv_nsec = (long)(left % 1000000000u)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
 /* Sleep delay_ms in small steps; false as soon as the job is canceled. */
 static bool pretend_to_work(echo_ctx_t *c, echo_job_t *j) {
   if (c->delay_ms <= 0)
@@ -161,16 +190,30 @@ static bool pretend_to_work(echo_ctx_t *c, echo_job_t *j) {
     uint64_t now = c->host->clock_monotonic_ns();
     if (now >= deadline)
       return true;
-    uint64_t left = deadline - now;
-    uint64_t step = (uint64_t)ECHO_SLEEP_STEP_MS * 1000000u;
-    if (left > step)
-      left = step;
-    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
-                          .tv_nsec = (long)(left % 1000000000u)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-      ;
+    nap(now, deadline);
   }
   return false;
+}
+
+static bool held(const echo_ctx_t *c) {
+  return c->hold_file != NULL && c->hold_file[0] != '\0' &&
+         access(c->hold_file, F_OK) == 0;
+}
+
+/* Wait while hold_file exists: 0 once it is gone, ATR_ECANCELED on cancel,
+ * ATR_ETIMEDOUT after hold_timeout (a test that never released). */
+static int wait_for_release(echo_ctx_t *c, echo_job_t *j) {
+  uint64_t deadline =
+      c->host->clock_monotonic_ns() + (uint64_t)c->hold_timeout_ms * 1000000u;
+  while (held(c)) {
+    uint64_t now = c->host->clock_monotonic_ns();
+    if (is_canceled(j))
+      return ATR_ECANCELED;
+    if (now >= deadline)
+      return ATR_ETIMEDOUT;
+    nap(now, deadline);
+  }
+  return is_canceled(j) ? ATR_ECANCELED : 0;
 }
 
 /* A line for the job's log: what the developer sees in the build log. */
@@ -290,16 +333,25 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
   const char *const label_values[] = {transition};
   c->host->metric_add(c->requests, label_values, 1);
   log_request(c, req, transition);
-  bool done = pretend_to_work(c, &job);
+  int rc = pretend_to_work(c, &job) ? 0 : ATR_ECANCELED;
+  if (rc == 0 && held(c)) {
+    job_log(req, "echo: held until %s is removed", c->hold_file);
+    rc = wait_for_release(c, &job);
+  }
   jobs_remove(c, &job);
-  if (!done) {
+  if (rc == ATR_ETIMEDOUT) {
+    set_err(err, "%s still held by %s after %" PRId64 " ms", transition,
+            c->hold_file, c->hold_timeout_ms);
+    return rc;
+  }
+  if (rc != 0) {
     c->host->log(c->h, ATR_LOG_INFO, "apply %s: workspace %s: canceled",
                  transition, or_none(req->workspace_name));
     set_err(err, "%s canceled before the delay ended", transition);
     return ATR_ECANCELED;
   }
 
-  int rc = make_result(c->host, req, transition, res);
+  rc = make_result(c->host, req, transition, res);
   if (rc != 0) {
     set_err(err, "cannot build the result: %s", atr_strerror(rc));
     return rc;
