@@ -54,9 +54,11 @@ static long b64_decode(const char *s, size_t len, unsigned char *out) {
 
 /* Coder's digest: SHA-256 of the cipher's name and the key, 7 hex. */
 static void key_id(const unsigned char *bytes, char out[8]) {
-  unsigned char d[SHA256_DIGEST_LENGTH], in[9 + KEY_LEN];
-  memcpy(in, "aes256gcm", 9);
-  memcpy(in + 9, bytes, KEY_LEN);
+  static const unsigned char name[9] = {'a', 'e', 's', '2', '5',
+                                        '6', 'g', 'c', 'm'};
+  unsigned char d[SHA256_DIGEST_LENGTH], in[sizeof name + KEY_LEN];
+  memcpy(in, name, sizeof name);
+  memcpy(in + sizeof name, bytes, KEY_LEN);
   SHA256(in, sizeof in, d);
   OPENSSL_cleanse(in, sizeof in);
   char hex[SHA256_DIGEST_LENGTH * 2 + 1];

@@ -34,6 +34,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server import Checks, free_port, request  # noqa: E402
 
 SECRET = "Sensitive-" + base64.b32encode(os.urandom(10)).decode() + "-value"
+# What a deployment policy sets the sensitive parameter to on a start.
+POLICY_SECRET = "Policy-" + base64.b32encode(os.urandom(10)).decode()
+POLICY = f"""function build(input)
+  if input.transition == "start" then policy.set("token", "{POLICY_SECRET}") end
+end
+"""
 PASSWORD = "Dbcrypt-tests-1234"
 TEMPLATE = """name: dev
 provisioner: echo
@@ -72,8 +78,12 @@ class Deployment:
         else:
             storage = "  storage_sqlite:\n    enabled: true\n"
         self.port = free_port()
+        policy = os.path.join(self.tmp, "set-token.lua")
+        with open(policy, "w") as f:
+            f.write(POLICY)
         with open(self.conf, "w") as f:
             f.write(f"http:\n  address: 127.0.0.1:{self.port}\n"
+                    f"policy:\n  files: [\"{policy}\"]\n"
                     f"data_dir: {self.tmp}/data\n"
                     f"plugin_dirs: [{self.plugins}]\n"
                     f"database:\n  encryption_keys: \"{keys}\"\n"
@@ -317,8 +327,14 @@ def rotation(d, ws, key_a, key_b):
                  f"{key_ids_of(d)}")
     revoked = d.sql("SELECT key_id FROM dbcrypt_keys WHERE state = 'revoked'")
     CHECKS.check(revoked == [(key_id(key_a),)], f"the old key is revoked: {revoked}")
-    CHECKS.check(SECRET.encode() not in d.raw_database(),
+    raw = d.raw_database()
+    CHECKS.check(SECRET.encode() not in raw,
                  "after the rotation the raw database holds no secret")
+    CHECKS.check(POLICY_SECRET.encode() not in raw,
+                 "nor the value a policy set (audit log included)")
+    decisions = d.sql("SELECT diff FROM audit_logs WHERE action = 'policy'")
+    CHECKS.check(len(decisions) == 1 and "********" in decisions[0][0],
+                 f"the policy's decision is audited, masked: {decisions}")
     d.stop()
 
 
