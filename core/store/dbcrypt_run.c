@@ -253,7 +253,7 @@ static int revoke_tx(atr_db_t *db, void *ud, char **err) {
                    NULL, 0, &rows, err);
   while (rc == 0 && n < sizeof ids / sizeof ids[0] &&
          (rc = atr_db_next(db, rows, err)) == 1) {
-    snprintf(ids[n++], sizeof ids[0], "%s", atr_db_get_text(db, rows, 0));
+    snprintf(ids[n++], sizeof ids[0], "%.7s", atr_db_get_text(db, rows, 0));
     rc = 0;
   }
   atr_db_rows_close(db, rows);
@@ -270,7 +270,7 @@ static int revoke_tx(atr_db_t *db, void *ud, char **err) {
                        p, 2, NULL, err);
     if (rc == 0 && total == 0 && v->counts->nrevoked < ATR_DBCRYPT_MAX_KEYS)
       snprintf(v->counts->revoked[v->counts->nrevoked++],
-               sizeof v->counts->revoked[0], "%s", ids[i]);
+               sizeof v->counts->revoked[0], "%.7s", ids[i]);
   }
   return rc < 0 ? rc : 0;
 }

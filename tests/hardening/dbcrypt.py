@@ -69,6 +69,7 @@ class Deployment:
     def __init__(self, atrium, plugins, tmp, dsn):
         self.atrium, self.plugins, self.tmp, self.dsn = atrium, plugins, tmp, dsn
         self.proc, self.port, self.token = None, None, None
+        self.exits = []
         self.conf = os.path.join(tmp, "atrium.yaml")
         self.log = os.path.join(tmp, "server.log")
 
@@ -113,22 +114,28 @@ class Deployment:
         self.write_conf(keys, key_file)
         p = subprocess.run([self.atrium, "server", "--config", self.conf],
                            capture_output=True, text=True, timeout=60)
+        CHECKS.check("Sanitizer" not in p.stderr and
+                     "runtime error" not in p.stderr,
+                     "the sanitizers found nothing in a refused start")
         return p.returncode, p.stdout + p.stderr
 
     def stop(self):
         if self.proc:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.exits.append(self.proc.wait(timeout=15))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.exits.append(self.proc.wait())
             self.proc = None
 
     def cli(self, *args):
         p = subprocess.run([self.atrium, "db", "encrypt", *args, "--config",
                             self.conf], capture_output=True, text=True,
                            timeout=120, stdin=subprocess.DEVNULL)
+        CHECKS.check("Sanitizer" not in p.stderr and
+                     "runtime error" not in p.stderr,
+                     f"the sanitizers found nothing in db encrypt {args[0]}")
         return p.returncode, p.stdout + p.stderr
 
     def call(self, method, path, body=None, raw=None, ctype=None):
@@ -412,6 +419,10 @@ def main():
         log = open(d.log).read()
         CHECKS.check(not any(k in log for k in (key_a, key_b, key_c, key_d)),
                      "no key appears in the server's log")
+        CHECKS.check(not any(s in log for s in ("Sanitizer", "runtime error")),
+                     "the sanitizers found nothing in the server")
+        CHECKS.check(d.exits == [0] * len(d.exits),
+                     f"every server exited cleanly: {d.exits}")
     return CHECKS.done()
 
 
