@@ -63,11 +63,16 @@ typedef struct row {
   size_t len;
 } row_t;
 
+/* One pass walks the table in key order (after1, after2: the last key of
+ * the batch before, NULL at the start), so a batch never scans the rows
+ * done before it; passes repeat until one finds nothing, which also
+ * catches a row a server changed between the read and the write. */
 typedef struct batch {
   const column_t *col;
   atr_dbcrypt_op_t op;
   int limit;
   long long found, changed;
+  char *after1, *after2, *last1, *last2;
 } batch_t;
 
 static void rows_free(row_t *r, size_t n) {
@@ -85,30 +90,56 @@ static char *dup_text(atr_db_t *db, atr_db_rows_t *rows, size_t i) {
   return s ? strdup(s) : NULL;
 }
 
+/* The batch's query, its parameters into p (at most 4) and *np. */
+static char *batch_sql(const batch_t *b, const char *primary, atr_value_t *p,
+                       size_t *np) {
+  const column_t *c = b->col;
+  bool rotate = b->op == ATR_DBCRYPT_ROTATE;
+  /* Rotate: under another key than the primary, or a secret in clear. */
+  char *where = NULL, *cursor = NULL, *sql = NULL;
+  if ((rotate ? asprintf(&where, "(%s <> ?) OR (%s)", c->key_col, c->clear)
+              : asprintf(&where, "%s IS NOT NULL", c->key_col)) < 0)
+    where = NULL;
+  *np = 0;
+  if (rotate)
+    p[(*np)++] = atr_v_text(primary);
+  int clen = !b->after1 ? ((cursor = strdup("1 = 1")) ? 0 : -1)
+             : c->k2 ? asprintf(&cursor, "%s > ? OR (%s = ? AND %s > ?)", c->k1,
+                                c->k1, c->k2)
+                     : asprintf(&cursor, "%s > ?", c->k1);
+  if (clen < 0)
+    cursor = NULL;
+  if (b->after1) {
+    p[(*np)++] = atr_v_text(b->after1);
+    if (c->k2) {
+      p[(*np)++] = atr_v_text(b->after1);
+      p[(*np)++] = atr_v_text(b->after2);
+    }
+  }
+  if (!where || !cursor ||
+      asprintf(&sql,
+               "SELECT %s, %s, %s, %s FROM %s WHERE (%s) AND (%s) ORDER BY "
+               "%s%s%s LIMIT %d",
+               c->k1, c->k2 ? c->k2 : "NULL", c->col, c->key_col, c->table,
+               where, cursor, c->k1, c->k2 ? ", " : "", c->k2 ? c->k2 : "",
+               b->limit) < 0)
+    sql = NULL;
+  free(where);
+  free(cursor);
+  return sql;
+}
+
 static int select_batch(atr_db_t *db, batch_t *b, row_t **out, size_t *n,
                         char **err) {
   const column_t *c = b->col;
-  char *sql = NULL;
-  const char *primary = atr_dbcrypt_key_id(db->store->crypt, 0);
-  bool rotate = b->op == ATR_DBCRYPT_ROTATE;
-  /* Rotate: under another key than the primary, or a secret in clear. */
-  char *where = NULL;
-  int len = rotate ? asprintf(&where, "(%s <> ?) OR (%s)", c->key_col, c->clear)
-                   : asprintf(&where, "%s IS NOT NULL", c->key_col);
-  if (len < 0)
+  atr_value_t p[4];
+  size_t np = 0;
+  char *sql = batch_sql(b, atr_dbcrypt_key_id(db->store->crypt, 0), p, &np);
+  if (!sql)
     return ATR_ENOMEM;
-  if (asprintf(&sql, "SELECT %s, %s, %s, %s FROM %s WHERE %s LIMIT %d", c->k1,
-               c->k2 ? c->k2 : "NULL", c->col, c->key_col, c->table, where,
-               b->limit) < 0) {
-    free(where);
-    return ATR_ENOMEM;
-  }
-  free(where);
-  atr_value_t p[] = {atr_v_text(primary)};
   atr_db_rows_t *rows = NULL;
   row_t *r = calloc((size_t)b->limit, sizeof *r);
-  int rc =
-      r ? atr_db_query(db, sql, p, rotate ? 1 : 0, &rows, err) : ATR_ENOMEM;
+  int rc = r ? atr_db_query(db, sql, p, np, &rows, err) : ATR_ENOMEM;
   size_t i = 0;
   while (rc == 0 && i < (size_t)b->limit &&
          (rc = atr_db_next(db, rows, err)) == 1) {
@@ -189,31 +220,57 @@ static int batch_tx(atr_db_t *db, void *ud, char **err) {
     b->changed += changes;
   }
   b->found = (long long)n;
+  free(b->last1);
+  free(b->last2);
+  b->last1 = n ? r[n - 1].k1 : NULL;
+  b->last2 = n ? r[n - 1].k2 : NULL;
+  if (n)
+    r[n - 1].k1 = r[n - 1].k2 = NULL;
   rows_free(r, n);
   return rc;
 }
 
-/* Every batch of one column, until none is left. */
+/* The next batch starts after the last row of this one (NULL: the next
+ * pass starts at the beginning). */
+static void advance(batch_t *b) {
+  free(b->after1);
+  free(b->after2);
+  b->after1 = b->last1;
+  b->after2 = b->last2;
+  b->last1 = b->last2 = NULL;
+}
+
+/* Passes of batches over one column, until a pass finds nothing. */
 static int run_column(atr_store_t *store, batch_t *b, long long *count,
                       char **err) {
-  int stuck = 0;
-  for (;;) {
-    int rc = atr_db_tx(store, ATR_TX_WRITE, batch_tx, b, err);
+  long long in_pass = 0;
+  int rc = 0;
+  for (int passes = 0; rc == 0;) {
+    rc = atr_db_tx(store, ATR_TX_WRITE, batch_tx, b, err);
     if (rc != 0)
-      return rc;
+      break;
     *count += b->changed;
-    if (b->found == 0)
-      return 0;
-    /* Rows found but none changed: a writer changed each one first. A
-     * few rounds of that are a busy server; many are a bug. */
-    stuck = b->changed == 0 ? stuck + 1 : 0;
-    if (stuck > 100) {
+    in_pass += b->found;
+    advance(b);
+    if (b->found > 0)
+      continue;
+    if (in_pass == 0)
+      break;
+    in_pass = 0;
+    /* Each pass after the first redoes only rows a server changed
+     * meanwhile: a few are a busy server, a hundred passes a bug. */
+    if (++passes > 100) {
       if (asprintf(err, "the %s of %s keep changing; try again", b->col->col,
                    b->col->table) < 0)
         *err = NULL;
-      return ATR_EAGAIN;
+      rc = ATR_EAGAIN;
     }
   }
+  free(b->after1);
+  free(b->after2);
+  free(b->last1);
+  free(b->last2);
+  return rc;
 }
 
 /* ---- revocation ------------------------------------------------------------ */
@@ -286,7 +343,8 @@ int atr_dbcrypt_run(atr_store_t *store, atr_dbcrypt_op_t op, int batch,
   }
   for (size_t i = 0; i < NCOLUMNS; i++) {
     counts->names[i] = columns[i].name;
-    batch_t b = {&columns[i], op, batch > 0 ? batch : 100, 0, 0};
+    batch_t b = {
+        .col = &columns[i], .op = op, .limit = batch > 0 ? batch : 100};
     int rc = run_column(store, &b, &counts->values[i], err);
     if (rc != 0)
       return rc;
