@@ -1,4 +1,5 @@
-/* core/cli/cli_db.c — `atrium db migrate|status|backup FILE|restore FILE`.
+/* core/cli/cli_db.c — `atrium db migrate|status|backup FILE|restore FILE`
+ * and `atrium db encrypt rotate|decrypt|delete` (dbcrypt.h).
  *
  * Only the storage plugin is started; the other enabled plugins are opened
  * and checked but never run, so these commands are safe on a machine that
@@ -6,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "atrium/error.h"
 #include "cli.h"
+#include "cli_prompt.h"
+#include "dbcrypt.h"
 #include "migrate.h"
 
 static int fail(const char *what, int rc, char *err) {
@@ -90,15 +94,93 @@ static int db_restore(atr_app_t *app, int argc, char **argv) {
   return 0;
 }
 
-/* Planned (issue 13): said plainly rather than missing from the list. */
+/* ---- encrypt ------------------------------------------------------------- */
+
+static void print_counts(const char *done, const atr_dbcrypt_counts_t *c) {
+  long long total = 0;
+  for (size_t i = 0; i < c->n; i++)
+    total += c->values[i];
+  printf("%s %lld value%s\n", done, total, total == 1 ? "" : "s");
+  for (size_t i = 0; i < c->n; i++)
+    printf("  %-28s %lld\n", c->names[i], c->values[i]);
+  for (size_t i = 0; i < c->nrevoked; i++)
+    printf("revoked key id %s: no value uses it any more\n", c->revoked[i]);
+}
+
+/* delete destroys data: ask, or require --yes without a terminal. */
+static bool confirm_delete(bool yes) {
+  if (yes)
+    return true;
+  if (!isatty(STDIN_FILENO)) {
+    fprintf(stderr, "atrium db encrypt delete: this deletes every encrypted "
+                    "value; give --yes to confirm\n");
+    return false;
+  }
+  fprintf(stderr, "This deletes every encrypted value (sensitive parameter "
+                  "values, provisioner states, OAuth tokens). Type yes to go "
+                  "on: ");
+  char line[16] = "";
+  return atr__cli_read_line(line, sizeof line) == 0 && strcmp(line, "yes") == 0;
+}
+
+static int parse_encrypt(int argc, char **argv, atr_dbcrypt_op_t *op,
+                         bool *yes) {
+  *yes = false;
+  if (argc < 1)
+    return -1;
+  if (strcmp(argv[0], "rotate") == 0)
+    *op = ATR_DBCRYPT_ROTATE;
+  else if (strcmp(argv[0], "decrypt") == 0)
+    *op = ATR_DBCRYPT_DECRYPT;
+  else if (strcmp(argv[0], "delete") == 0)
+    *op = ATR_DBCRYPT_DELETE;
+  else
+    return -1;
+  for (int i = 1; i < argc; i++) {
+    if (*op == ATR_DBCRYPT_DELETE &&
+        (strcmp(argv[i], "--yes") == 0 || strcmp(argv[i], "-y") == 0))
+      *yes = true;
+    else
+      return -1;
+  }
+  return 0;
+}
+
+/* Migrated first; the keys are checked except for delete, which is what
+ * to run when a key is lost. */
 static int db_encrypt(atr_app_t *app, int argc, char **argv) {
-  (void)app;
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "atrium db encrypt: not supported yet: encryption of the "
-                  "database at rest (rotate, decrypt, delete) is planned; "
-                  "see README.md, \"Not yet done\"\n");
-  return 1;
+  atr_dbcrypt_op_t op;
+  bool yes = false;
+  if (parse_encrypt(argc, argv, &op, &yes) != 0)
+    return usage();
+  const char *what = argv[0];
+  atr_store_t *s = open_store(app, "encrypt", false);
+  if (!s)
+    return 1;
+  if (op == ATR_DBCRYPT_DELETE && !confirm_delete(yes))
+    return 1;
+  char *err = NULL;
+  int rc = atr_migrate_up(s, atr_migrations, atr_nmigrations, NULL, &err);
+  if (rc == 0 && op != ATR_DBCRYPT_DELETE)
+    rc = atr_app_open_crypt(app, &err);
+  atr_dbcrypt_counts_t counts;
+  if (rc == 0)
+    rc = atr_dbcrypt_run(s, op, 100, &counts, &err);
+  if (rc != 0) {
+    fprintf(stderr, "atrium db encrypt %s: %s\n", what,
+            err ? err : atr_strerror(rc));
+    free(err);
+    return 1;
+  }
+  char done[64];
+  if (op == ATR_DBCRYPT_ROTATE)
+    snprintf(done, sizeof done,
+             "encrypted with key id %s:", atr_dbcrypt_key_id(s->crypt, 0));
+  print_counts(op == ATR_DBCRYPT_ROTATE    ? done
+               : op == ATR_DBCRYPT_DECRYPT ? "decrypted"
+                                           : "deleted",
+               &counts);
+  return 0;
 }
 
 static const atr_cli_command_t db_commands[] = {
@@ -116,8 +198,12 @@ static const atr_cli_command_t db_commands[] = {
      "                                  (stop every atrium server first)\n",
      NULL, db_restore},
     {"encrypt",
-     "       atrium db encrypt rotate|decrypt|delete\n"
-     "                                  not supported yet (planned)\n",
+     "       atrium db encrypt rotate   encrypt every secret with the first\n"
+     "                                  key (the server may keep running)\n"
+     "       atrium db encrypt decrypt  store every secret in clear again\n"
+     "       atrium db encrypt delete [--yes]\n"
+     "                                  delete every encrypted value (lost\n"
+     "                                  keys); see docs/security.md\n",
      NULL, db_encrypt},
     {NULL, NULL, NULL, NULL},
 };

@@ -155,6 +155,21 @@ const atr_option_t atr_core_options[] = {
      ATR_CORE_FIELD(policy_memory),
      "Memory one policy evaluation may hold; past it the policy denies.", NULL,
      65536, 1073741824.0},
+    {ATR_OPT_SECRET, "database.encryption_keys", "", 0,
+     ATR_CORE_FIELD(db_encryption_keys),
+     "Keys that encrypt secrets in the database (sensitive parameter "
+     "values, provisioner states, sensitive resource metadata, OAuth "
+     "tokens) with AES-256-GCM: base64 of 32 bytes each (`openssl rand "
+     "-base64 32`), separated by commas. The first encrypts; the others "
+     "only decrypt, during a rotation. Empty (and no key file): secrets are "
+     "stored in clear, which is not recommended. See docs/security.md.",
+     NULL, 0, 0},
+    {ATR_OPT_STRING, "database.encryption_key_file", "", 0,
+     ATR_CORE_FIELD(db_encryption_key_file),
+     "A file of database encryption keys, one a line, read after "
+     "database.encryption_keys (its first key is the primary when that "
+     "option is empty). It must not be readable by group or others.",
+     NULL, 0, 0},
     {ATR_OPT_DURATION, "shutdown_grace", "4s", 0,
      ATR_CORE_FIELD(shutdown_grace_ms),
      "On SIGTERM, how long in-flight requests may take to finish before the "

@@ -46,6 +46,8 @@ typedef struct atr_core_config {
   int64_t policy_instructions;
   int64_t policy_time_ms;
   uint64_t policy_memory;
+  const char *db_encryption_keys;     /* secret: never log it */
+  const char *db_encryption_key_file; /* "" for none */
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

@@ -198,7 +198,8 @@ static int read_parameters(atr_db_t *db, json_t *b, json_t *a, char **err) {
   atr_value_t p[] = {atr_v_text(atr_json_str(b, "template_version_id")),
                      atr_v_text(atr_json_str(b, "id"))};
   int rc = atr_db_query(db,
-                        "SELECT p.name, p.value, tp.sensitive FROM "
+                        "SELECT p.name, p.value, tp.sensitive, "
+                        "p.value_key_id FROM "
                         "workspace_build_parameters p LEFT JOIN "
                         "template_version_parameters tp ON "
                         "tp.template_version_id = ? AND tp.name = p.name "
@@ -207,9 +208,11 @@ static int read_parameters(atr_db_t *db, json_t *b, json_t *a, char **err) {
                         p, 2, &rows, err);
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     json_array_append_new(
-        a, json_pack("{s:s, s:s}", "name", atr_row_text(db, rows, 0), "value",
-                     atr_db_get_bool(db, rows, 2) ? MASKED
-                                                  : atr_row_text(db, rows, 1)));
+        a,
+        json_pack("{s:s, s:s}", "name", atr_row_text(db, rows, 0), "value",
+                  atr_db_get_bool(db, rows, 2) || !atr_db_is_null(db, rows, 3)
+                      ? MASKED
+                      : atr_row_text(db, rows, 1)));
     rc = 0;
   }
   atr_db_rows_close(db, rows);

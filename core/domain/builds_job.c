@@ -8,6 +8,7 @@
 #include "atrium/error.h"
 #include "audit.h"
 #include "builds.h"
+#include "dbcrypt.h"
 #include "workspaces_rows.h"
 
 /* The build id (and its workspace when w is not NULL), when the actor may
@@ -86,19 +87,19 @@ static int read_state(atr_db_t *db, const char *build_id, void **data,
   atr_db_rows_t *rows = NULL;
   atr_value_t p[] = {atr_v_text(build_id)};
   int rc = atr_db_query(db,
-                        "SELECT provisioner_state FROM workspace_builds "
-                        "WHERE id = ?",
+                        "SELECT provisioner_state, provisioner_state_key_id "
+                        "FROM workspace_builds WHERE id = ?",
                         p, 1, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
-    rc = 0;
-    const void *blob = atr_db_get_blob(db, rows, 0, len);
-    if (!atr_db_is_null(db, rows, 0)) {
-      *data = malloc(*len ? *len : 1);
-      if (*data)
-        memcpy(*data, blob, *len);
-      else
-        rc = ATR_ENOMEM;
-    }
+    size_t n = 0;
+    const void *blob = atr_db_get_blob(db, rows, 0, &n);
+    char *plain = NULL;
+    rc = atr_db_is_null(db, rows, 0)
+             ? 0
+             : atr_dbcrypt_read(db->store, ATR_DBCRYPT_STATE, blob ? blob : "",
+                                n, atr_db_get_text(db, rows, 1), &plain, len,
+                                err);
+    *data = plain;
   }
   atr_db_rows_close(db, rows);
   return rc < 0 ? rc : 0;

@@ -6,12 +6,38 @@
 #include <string.h>
 
 #include "atrium/error.h"
+#include "dbcrypt.h"
 #include "events.h"
 #include "params.h"
 #include "policy_hooks.h"
 #include "queue.h"
 #include "rows.h"
 #include "workspaces_rows.h"
+
+/* A build's values (name → value, sensitive ones opened) into values. */
+static int read_values(atr_db_t *db, const char *build_id, json_t *values,
+                       char **err) {
+  atr_value_t p[] = {atr_v_text(build_id)};
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(db,
+                        "SELECT name, value, value_key_id FROM "
+                        "workspace_build_parameters WHERE "
+                        "workspace_build_id = ?",
+                        p, 1, &rows, err);
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    const char *v = atr_row_text(db, rows, 1);
+    char *plain = NULL;
+    size_t len = 0;
+    rc = atr_dbcrypt_read(db->store, ATR_DBCRYPT_PARAM, v, strlen(v),
+                          atr_db_get_text(db, rows, 2), &plain, &len, err);
+    if (rc == 0)
+      json_object_set_new(values, atr_row_text(db, rows, 0),
+                          json_stringn(plain, len));
+    free(plain);
+  }
+  atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
 
 /* The last build's values (name → value) as a JSON object, or NULL for the
  * first build; *active whether its job is still pending or running. */
@@ -38,12 +64,7 @@ static int last_build(atr_db_t *db, atr__new_build_t *nb, json_t **values,
   if (rc < 0 || !id[0])
     return rc < 0 ? rc : 0;
   *values = json_object();
-  atr_value_t p[] = {atr_v_text(id)};
-  return atr_select_object(db,
-                           "SELECT name, value FROM "
-                           "workspace_build_parameters WHERE "
-                           "workspace_build_id = ?",
-                           p, 1, *values, err);
+  return read_values(db, id, *values, err);
 }
 
 /* The version's import job: its provisioner, tags and archive, which the
@@ -119,25 +140,41 @@ static int insert_job(atr_db_t *db, atr__new_build_t *nb, char **err) {
   return rc;
 }
 
+static bool is_sensitive(const atr_manifest_t *m, const char *name) {
+  for (size_t i = 0; i < m->nparams; i++)
+    if (strcmp(m->params[i].name, name) == 0)
+      return m->params[i].sensitive;
+  return false;
+}
+
+/* Sensitive values are sealed when the deployment has a key (dbcrypt.h). */
 static int insert_values(atr_db_t *db, const atr__new_build_t *nb,
-                         json_t *resolved, char **err) {
+                         const atr_manifest_t *m, json_t *resolved,
+                         char **err) {
   const char *name;
   json_t *value;
   json_object_foreach(resolved, name, value) {
+    atr_sealed_t v;
+    int rc = atr_sealed_make(db->store, ATR_DBCRYPT_PARAM,
+                             is_sensitive(m, name), json_string_value(value),
+                             json_string_length(value), &v, err);
     atr_value_t q[] = {atr_v_text(nb->build_id), atr_v_text(name),
-                       atr_v_text(json_string_value(value))};
-    int rc = atr_db_exec(db,
-                         "INSERT INTO workspace_build_parameters "
-                         "(workspace_build_id, name, value) VALUES (?, ?, ?)",
-                         q, 3, NULL, err);
+                       atr_sealed_text(&v), atr_sealed_key(&v)};
+    if (rc == 0)
+      rc = atr_db_exec(db,
+                       "INSERT INTO workspace_build_parameters "
+                       "(workspace_build_id, name, value, value_key_id) "
+                       "VALUES (?, ?, ?, ?)",
+                       q, 4, NULL, err);
+    atr_sealed_free(&v);
     if (rc != 0)
       return rc;
   }
   return 0;
 }
 
-static int insert_build(atr_db_t *db, atr__new_build_t *nb, json_t *resolved,
-                        char **err) {
+static int insert_build(atr_db_t *db, atr__new_build_t *nb,
+                        const atr_manifest_t *m, json_t *resolved, char **err) {
   atr_db_new_uuid(nb->build_id);
   int rc = insert_job(db, nb, err);
   nb->number++;
@@ -158,7 +195,7 @@ static int insert_build(atr_db_t *db, atr__new_build_t *nb, json_t *resolved,
                      "build_number, transition, initiator_id, job_id) VALUES "
                      "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      p, 9, NULL, err);
-  return rc == 0 ? insert_values(db, nb, resolved, err) : rc;
+  return rc == 0 ? insert_values(db, nb, m, resolved, err) : rc;
 }
 
 /* Only a version whose import succeeded has a schema to build with. */
@@ -237,7 +274,7 @@ static int build_tx(atr_db_t *db, void *ud, char **err) {
   if (GOING(rc, nb))
     rc = atr__build_policies(db, nb, &m, previous, &resolved, err);
   if (GOING(rc, nb))
-    rc = insert_build(db, nb, resolved, err);
+    rc = insert_build(db, nb, &m, resolved, err);
   if (GOING(rc, nb))
     rc = read_answer(db, nb, err);
   atr_manifest_free(&m);

@@ -94,6 +94,15 @@ static void take_sets(atr__new_build_t *nb, const atr_manifest_t *m,
   *resolved = again;
 }
 
+/* The decision goes to the audit log: a value a policy set for a
+ * sensitive parameter must not. */
+static void mask_sensitive_sets(const atr_manifest_t *m, json_t *decision) {
+  json_t *sets = json_object_get(decision, "sets");
+  for (size_t i = 0; i < m->nparams; i++)
+    if (m->params[i].sensitive && json_object_get(sets, m->params[i].name))
+      json_object_set_new(sets, m->params[i].name, json_string("********"));
+}
+
 int atr__build_policies(atr_db_t *db, atr__new_build_t *nb,
                         const atr_manifest_t *m, json_t *previous,
                         json_t **resolved, char **err) {
@@ -108,8 +117,10 @@ int atr__build_policies(atr_db_t *db, atr__new_build_t *nb,
     rc = atr_policy_hooks_eval(nb->new_workspace_id[0] ? "workspace_create"
                                                        : "build",
                                input, name, source, &d);
-  if (rc == 0 && atr_policy_hooks_noteworthy(&d))
+  if (rc == 0 && atr_policy_hooks_noteworthy(&d)) {
     nb->decision = atr_decision_to_json(&d);
+    mask_sensitive_sets(m, nb->decision);
+  }
   if (rc == 0 && atr_decision_denied(&d))
     atr_policy_deny_fault(&d, &nb->refusal);
   else if (rc == 0 && d.nsets > 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "atrium/error.h"
+#include "dbcrypt.h"
 #include "jobrun.h"
 #include "observe.h"
 #include "prov_result.h"
@@ -110,23 +111,30 @@ static int load_params(atr_db_t *db, build_t *b, struct atr_prov_job *job,
   atr_db_rows_t *rows = NULL;
   int rc = atr_db_query(
       db,
-      "SELECT p.name, p.value, tp.type, tp.sensitive FROM "
+      "SELECT p.name, p.value, tp.type, tp.sensitive, p.value_key_id FROM "
       "workspace_build_parameters p JOIN template_version_parameters tp ON "
       "tp.template_version_id = ? AND tp.name = p.name WHERE "
       "p.workspace_build_id = ? ORDER BY tp.display_order, p.name",
       k, 2, &rows, err);
   while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    const char *v = atr_db_get_text(db, rows, 1);
+    char *value = NULL;
+    size_t len = 0;
+    rc = atr_dbcrypt_read(db->store, ATR_DBCRYPT_PARAM, v ? v : "",
+                          v ? strlen(v) : 0, atr_db_get_text(db, rows, 4),
+                          &value, &len, err);
     atr_param_value_t *p =
-        realloc(b->params, (b->nparams + 1) * sizeof *b->params);
+        rc == 0 ? realloc(b->params, (b->nparams + 1) * sizeof *b->params)
+                : NULL;
     if (!p) {
-      rc = ATR_ENOMEM;
+      free(value);
+      rc = rc ? rc : ATR_ENOMEM;
       break;
     }
     b->params = p;
     p[b->nparams] = (atr_param_value_t){
-        sizeof(atr_param_value_t), dup0(atr_db_get_text(db, rows, 0)),
-        dup0(atr_db_get_text(db, rows, 1)), dup0(atr_db_get_text(db, rows, 2)),
-        atr_db_get_bool(db, rows, 3)};
+        sizeof(atr_param_value_t), dup0(atr_db_get_text(db, rows, 0)), value,
+        dup0(atr_db_get_text(db, rows, 2)), atr_db_get_bool(db, rows, 3)};
     if (p[b->nparams].sensitive)
       add_secret(job, p[b->nparams].value);
     b->nparams++;
@@ -140,20 +148,17 @@ static int load_prior(atr_db_t *db, build_t *b, char **err) {
   atr_value_t k[] = {atr_v_text(b->fact[F_WORKSPACE_ID]), atr_v_int(b->number)};
   atr_db_rows_t *rows = NULL;
   int rc = atr_db_query(db,
-                        "SELECT provisioner_state FROM workspace_builds WHERE "
-                        "workspace_id = ? AND build_number < ? AND "
-                        "provisioner_state IS NOT NULL ORDER BY build_number "
-                        "DESC LIMIT 1",
+                        "SELECT provisioner_state, provisioner_state_key_id "
+                        "FROM workspace_builds WHERE workspace_id = ? AND "
+                        "build_number < ? AND provisioner_state IS NOT NULL "
+                        "ORDER BY build_number DESC LIMIT 1",
                         k, 2, &rows, err);
   if (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
     size_t len = 0;
     const void *data = atr_db_get_blob(db, rows, 0, &len);
-    b->prior = malloc(len + 1);
-    if (b->prior) {
-      memcpy(b->prior, data, len);
-      b->prior[len] = '\0';
-      b->prior_len = len;
-    }
+    rc = atr_dbcrypt_read(db->store, ATR_DBCRYPT_STATE, data ? data : "", len,
+                          atr_db_get_text(db, rows, 1), &b->prior,
+                          &b->prior_len, err);
   }
   atr_db_rows_close(db, rows);
   return rc < 0 ? rc : 0;
@@ -218,13 +223,21 @@ static int insert_resource(atr_db_t *db, const build_t *b, const char *job_id,
     const atr_prov_metadata_t *md = atr_prov_metadata_at(r, i);
     if (!md->key || !*md->key || strcmp(md->key, "id") == 0)
       continue;
+    atr_sealed_t sv;
+    rc =
+        atr_sealed_make(db->store, ATR_DBCRYPT_METADATA, md->sensitive,
+                        md->value, md->value ? strlen(md->value) : 0, &sv, err);
     atr_value_t m[] = {atr_v_text(id), atr_v_text(md->key),
-                       atr_v_text(md->value), atr_v_bool(md->sensitive)};
-    rc = atr_db_exec(db,
-                     "INSERT INTO workspace_resource_metadata "
-                     "(workspace_resource_id, key, value, sensitive) VALUES "
-                     "(?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                     m, 4, NULL, err);
+                       md->value ? atr_sealed_text(&sv) : atr_v_null(),
+                       atr_v_bool(md->sensitive), atr_sealed_key(&sv)};
+    if (rc == 0)
+      rc = atr_db_exec(db,
+                       "INSERT INTO workspace_resource_metadata "
+                       "(workspace_resource_id, key, value, sensitive, "
+                       "value_key_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO "
+                       "NOTHING",
+                       m, 5, NULL, err);
+    atr_sealed_free(&sv);
   }
   return rc;
 }
@@ -235,12 +248,18 @@ static int write_outcome(atr_db_t *db, void *ud, char **err) {
   const char *state = b->res.state ? b->res.state : b->prior;
   size_t len = b->res.state ? b->res.state_len : b->prior_len;
   int64_t now = atr_db_now_us();
-  atr_value_t p[] = {state ? atr_v_blob(state, len) : atr_v_null(),
+  atr_sealed_t sealed;
+  int rc = atr_sealed_make(db->store, ATR_DBCRYPT_STATE, true, state, len,
+                           &sealed, err);
+  atr_value_t p[] = {atr_sealed_blob(&sealed), atr_sealed_key(&sealed),
                      atr_v_time(now), atr_v_text(b->build_id)};
-  int rc = atr_db_exec(db,
-                       "UPDATE workspace_builds SET provisioner_state = ?, "
-                       "updated_at = ? WHERE id = ?",
-                       p, 3, NULL, err);
+  if (rc == 0)
+    rc =
+        atr_db_exec(db,
+                    "UPDATE workspace_builds SET provisioner_state = ?, "
+                    "provisioner_state_key_id = ?, updated_at = ? WHERE id = ?",
+                    p, 4, NULL, err);
+  atr_sealed_free(&sealed);
   for (size_t i = 0; rc == 0 && i < b->res.nresources; i++)
     rc = insert_resource(db, b, o->job_id, atr_prov_resource_at(&b->res, i),
                          err);

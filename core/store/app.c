@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "atrium/error.h"
+#include "dbcrypt.h"
 #include "log.h"
 #include "migrate.h"
 #include "plugin_facts.h"
@@ -210,9 +211,15 @@ int atr_app_open_store(atr_app_t *app, bool migrate, char **err) {
   if (rc != 0)
     return rc;
   app->has_store = true;
-  return migrate ? atr_migrate_up(&app->store, atr_migrations, atr_nmigrations,
-                                  NULL, err)
-                 : 0;
+  if (!migrate)
+    return 0;
+  rc = atr_migrate_up(&app->store, atr_migrations, atr_nmigrations, NULL, err);
+  return rc == 0 ? atr_app_open_crypt(app, err) : rc;
+}
+
+int atr_app_open_crypt(atr_app_t *app, char **err) {
+  return atr_dbcrypt_setup(&app->store, app->core.db_encryption_keys,
+                           app->core.db_encryption_key_file, err);
 }
 
 int atr_app_check_flags(const atr_app_t *app, char **err) {
@@ -339,6 +346,7 @@ void atr_app_free(atr_app_t *app) {
   if (app->loader_ready)
     atr_loader_shutdown(&app->loader);
   atr_host_set_data_dir(NULL);
+  atr_dbcrypt_free(app->store.crypt);
   atr_optset_free(&app->core_opts);
   atr_conf_free(app->root);
   atr_overrides_free(&app->flags);

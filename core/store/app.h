@@ -47,9 +47,12 @@ int atr_app_load_plugins(atr_app_t *app, bool start,
  * enabled plugins are opened and checked, not started): what `atrium db`
  * needs. */
 int atr_app_load_storage(atr_app_t *app, char **err);
-/* Find the one running storage plugin and migrate the schema when
- * `migrate`; fills app->store. */
+/* Find the one running storage plugin and, when `migrate`, migrate the
+ * schema and set up database encryption; fills app->store. */
 int atr_app_open_store(atr_app_t *app, bool migrate, char **err);
+/* Load the database encryption keys and check them against the database
+ * (dbcrypt.h); atr_app_open_store does it after migrating. */
+int atr_app_open_crypt(atr_app_t *app, char **err);
 /* plugins.<name>.enabled parsed as a bool (false when absent or bad), and
  * plugins.<name>.file (NULL when absent). */
 bool atr_app_plugin_enabled(const atr_app_t *app, const char *name);

@@ -24,6 +24,8 @@ typedef struct atr_store {
   atr_handle_t *plugin;
   const atr_storage_ops_t *ops;
   void *ctx;
+  /* The database encryption keys (dbcrypt.h); NULL writes in clear. */
+  struct atr_dbcrypt *crypt;
 } atr_store_t;
 
 /* The one running storage plugin of the loader. Errors:

@@ -278,6 +278,11 @@ int atr_jobs_keep_previous_state(atr_db_t *db, const char *job_id, char **err) {
       "UPDATE workspace_builds SET provisioner_state = (SELECT "
       "p.provisioner_state FROM workspace_builds p WHERE p.workspace_id = "
       "workspace_builds.workspace_id AND p.build_number < "
+      "workspace_builds.build_number ORDER BY p.build_number DESC LIMIT 1), "
+      /* its key id with it: a sealed state binds no row (dbcrypt.h) */
+      "provisioner_state_key_id = (SELECT p.provisioner_state_key_id FROM "
+      "workspace_builds p WHERE p.workspace_id = "
+      "workspace_builds.workspace_id AND p.build_number < "
       "workspace_builds.build_number ORDER BY p.build_number DESC LIMIT 1) "
       "WHERE job_id = ? AND provisioner_state IS NULL",
       p, 1, NULL, err);
