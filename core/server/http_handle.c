@@ -200,13 +200,28 @@ void http_respond_error(atr_http_exchange_t *x, int status, const char *message,
   free(text);
 }
 
-char *http_error_bytes(int status, const char *message, const char *detail,
-                       size_t *len) {
-  atr_http_exchange_t x = {.closing = true};
+char *http_refuse(atr_http_server_t *srv, const http_parse_t *ps, size_t *len) {
+  /* logged and counted like any request, under the route "rejected";
+   * the method is known once the request line's target began */
+  http_req_t req = {.keep_alive = false};
+  snprintf(req.method, sizeof req.method, "%s",
+           ps->req && ps->req->url
+               ? http_method_str((enum http_method)ps->p.method)
+               : "other");
+  atr_http_exchange_t x = {.closing = true,
+                           .req = &req,
+                           .started_ns = http_now_ns(),
+                           .route = "rejected"};
   uuid_t raw;
   uuid_generate_random(raw);
   uuid_unparse_lower(raw, x.request_id);
-  http_respond_error(&x, status, message, detail);
+  http_respond_error(&x, ps->error_status, ps->error_message, ps->error_detail);
+  if (srv)
+    http_account(srv, &x);
+  for (int i = 0; i < x.nextra; i++) {
+    free(x.extra[i][0]);
+    free(x.extra[i][1]);
+  }
   *len = x.out_len;
   return x.out;
 }

@@ -132,6 +132,7 @@ struct atr_http_server {
   http_lane_t workers;
   http_lane_t probe;
   http_pump_t *pump;
+  bool stopping; /* loop thread: closing everything, no lingering */
 };
 
 typedef enum http_conn_state {
@@ -240,9 +241,9 @@ void http_exchange_free(atr_http_exchange_t *x);
 /* Serialize a JSON error answer into x->out. */
 void http_respond_error(atr_http_exchange_t *x, int status, const char *message,
                         const char *detail);
-/* An answer made on the loop without a request (a parse error). */
-char *http_error_bytes(int status, const char *message, const char *detail,
-                       size_t *len);
+/* The answer to a request the parser refused (ps->error_status), made
+ * on the loop, logged and counted; malloc'd bytes. */
+char *http_refuse(atr_http_server_t *srv, const http_parse_t *ps, size_t *len);
 int http_register_metrics(atr_http_server_t *srv);
 
 /* http_stream.c */

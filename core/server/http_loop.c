@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "http_internal.h"
-#include "log.h"
 
 struct http_addr_count {
   http_addr_count_t *next;
@@ -143,6 +142,10 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
  * connection before the client has read its answer (a 413 arrives while
  * the client is still sending its body). */
 static void linger(http_conn_t *c) {
+  if (c->srv->stopping) {
+    conn_close(c);
+    return;
+  }
   c->state = HTTP_CONN_LINGER;
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
     conn_close(c);
@@ -204,6 +207,8 @@ static void finish_then_close(http_conn_t *c) {
   uv_timer_stop(&c->timer);
   if (c->writes == 0)
     linger(c);
+  else if (c->srv->stopping)
+    arm(c, 1000); /* a moment to write what was answered, no more */
   else
     arm(c, c->srv->cfg.request_timeout_ms); /* a client that never reads */
 }
@@ -234,12 +239,8 @@ static void dispatch(http_conn_t *c, http_req_t *req) {
 
 /* A request the parser refused (400, 413, 431, 501): answered here. */
 static void refuse(http_conn_t *c) {
-  http_parse_t *ps = &c->parse;
   size_t len = 0;
-  char *bytes = http_error_bytes(ps->error_status, ps->error_message,
-                                 ps->error_detail, &len);
-  atr_log(ATR_LOG_INFO, "http", "- rejected %d from %s: %s", ps->error_status,
-          c->ip, ps->error_detail);
+  char *bytes = http_refuse(c->srv, &c->parse, &len);
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->state = HTTP_CONN_BUSY;
   conn_write(c, bytes, len, 0);
@@ -506,11 +507,18 @@ static int listen_all(atr_http_server_t *srv, char **err) {
 
 static void on_stop(uv_async_t *a) {
   atr_http_server_t *srv = a->data;
+  srv->stopping = true;
   on_inbox(&srv->inbox_async);
   for (int i = 0; i < srv->nlisteners; i++)
     uv_close((uv_handle_t *)&srv->listeners[i], NULL);
-  while (srv->conns)
-    conn_close(srv->conns);
+  /* answers still being written get a moment (finish_then_close) */
+  for (http_conn_t *c = srv->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->writes > 0 && c->state != HTTP_CONN_CLOSED)
+      finish_then_close(c);
+    else
+      conn_close(c);
+  }
   uv_close((uv_handle_t *)&srv->inbox_async, NULL);
   uv_close((uv_handle_t *)&srv->stop_async, NULL);
 }
