@@ -34,7 +34,7 @@
 #define HTTP_MAX_HEADERS 100
 /* A stream whose client reads slower than this much queued output is cut
  * off; steps see "not writable" from half of it. */
-#define HTTP_STREAM_QUEUE_CAP (1024u * 1024u)
+#define HTTP_STREAM_QUEUE_CAP ((size_t)1 << 20)
 #define HTTP_READ_CHUNK 65536
 
 /* ---- parsing (http_parse.c) ---------------------------------------------- */
