@@ -2,7 +2,7 @@
 """No starvation (issue 13): a real `atrium server` keeps answering while
 clients hold connections open.
 
-  starvation.py ATRIUM_BIN PLUGIN_DIR
+  starvation.py ATRIUM_BIN PLUGIN_DIR [SLOW_PLUGIN_DIR]
 
 With civetweb each connection held one of http.threads workers for its
 whole life: 16 idle connections, 16 followed logs or one client trickling
@@ -16,7 +16,10 @@ bytes made /healthz unreachable. Now:
   3. http.max_connections_per_address closes the extra connections from
      one address, not those from another;
   4. a kept-alive connection is closed after http.idle_timeout, and
-     http.max_connections closes connections past it.
+     http.max_connections closes connections past it;
+  5. with every worker inside a slow handler (the fixture_slow plugin of
+     tests/integration, when its directory is given), /healthz still
+     answers in < 100 ms and /readyz long before any worker is free.
 Connections come from 127.0.0.2..21 (all of 127/8 is loopback on Linux),
 so the per-address cap is not what keeps them out. Every wait is a
 bounded poll for the state wanted; the only timings asserted are the
@@ -33,11 +36,14 @@ import socket
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 
 from server import Checks, Server
 
 ATRIUM, PLUGINS = sys.argv[1], sys.argv[2]
+SLOW_DIR = sys.argv[3] if len(sys.argv) > 3 else None
+SLOW_MS, BUSY_THREADS = 10000, 4
 checks = Checks()
 check = checks.check
 
@@ -292,6 +298,47 @@ def idle_timeout_and_max_connections(plugins_tmp):
         srv.stop()
 
 
+def busy_workers(tmp):
+    """Every worker sleeps in /fixture/slow: the probes do not wait."""
+    srv = Server(ATRIUM, f"{PLUGINS}, {SLOW_DIR}", tmp,
+                 http_extra=f"  threads: {BUSY_THREADS}\n",
+                 plugins_extra=("  fixture_slow:\n    enabled: true\n"
+                                f"    delay: {SLOW_MS}ms\n"))
+    srv.start()
+    results = []
+
+    def slow():
+        try:
+            results.append(srv.request("GET", "/fixture/slow",
+                                       timeout=60)[0])
+        except OSError as e:
+            results.append(repr(e))
+    callers = [threading.Thread(target=slow) for _ in range(BUSY_THREADS)]
+    try:
+        for t in callers:
+            t.start()
+        busy = wait_for(lambda: srv.log_tail(100000).count(
+            "slow request began") >= BUSY_THREADS, 30)
+        check(busy, f"all {BUSY_THREADS} workers are inside /fixture/slow")
+        health = [timed(lambda: srv.request("GET", "/healthz", timeout=5))
+                  for _ in range(10)]
+        worst = max(t for t, _ in health)
+        check(all(r[0] == 200 for _, r in health) and worst < 0.1,
+              f"/healthz x10 with every worker busy: 200, slowest "
+              f"{worst * 1000:.1f} ms (< 100 ms)")
+        took, (status, _) = timed(
+            lambda: srv.request("GET", "/readyz", timeout=30))
+        check(status == 200 and took < SLOW_MS / 2000,
+              f"/readyz with every worker busy: {status} in "
+              f"{took * 1000:.0f} ms (workers are busy for {SLOW_MS} ms)")
+        for t in callers:
+            t.join()
+        check(results == [200] * BUSY_THREADS,
+              f"the slow requests all answer 200 (got {results})")
+    finally:
+        srv.stop()
+
+
 def main():
     limit = raise_nofile()
     if limit < IDLE + FOLLOWERS + 200:
@@ -327,6 +374,13 @@ def main():
         idle_timeout_and_max_connections(other)
     except OSError as e:
         check(False, f"idle_timeout_and_max_connections: {e!r}")
+    if SLOW_DIR:
+        third = os.path.join(tmp, "third")
+        os.makedirs(third)
+        try:
+            busy_workers(third)
+        except OSError as e:
+            check(False, f"busy_workers: {e!r}")
     shutil.rmtree(tmp, ignore_errors=True)
     return checks.done()
 
