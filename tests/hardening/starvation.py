@@ -32,7 +32,9 @@ import os
 import resource
 import select
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -173,8 +175,26 @@ def probe_latencies(srv, token):
     return health, me
 
 
+def drain_ends_streams(srv, version, token):
+    """SIGTERM with followers open: they end, the server exits 0."""
+    followers = [follow(srv.port, "127.0.0.70", version, token)[0]
+                 for _ in range(3)]
+    srv.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = srv.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        rc = "still running after 15 s"
+    check(rc == 0, f"SIGTERM with 3 followers open: exit status {rc}")
+    check(all(wait_for(lambda s=s: closed(s), 5) for s in followers),
+          "the followers' streams end")
+    for s in followers:
+        s.close()
+    srv.proc = None
+
+
 def idle_and_followers(srv, token):
     version = pending_version(srv, token)
+    srv.version = version
     before = threads_of(srv.proc.pid)
     followers = []
     for i in range(FOLLOWERS):
@@ -364,6 +384,7 @@ def main():
                 if srv.proc.poll() is not None:
                     break
         check(srv.alive(), "the server still serves")
+        drain_ends_streams(srv, srv.version, token)
     finally:
         srv.stop()
         if checks.failures:
