@@ -384,7 +384,8 @@ def main():
                 if srv.proc.poll() is not None:
                     break
         check(srv.alive(), "the server still serves")
-        drain_ends_streams(srv, srv.version, token)
+        if getattr(srv, "version", None):
+            drain_ends_streams(srv, srv.version, token)
     finally:
         srv.stop()
         if checks.failures:
