@@ -25,8 +25,9 @@ const atr_option_t atr_core_options[] = {
      NULL, 1, 1024},
     {ATR_OPT_DURATION, "http.request_timeout", "30s", 0,
      ATR_CORE_FIELD(http_request_timeout_ms),
-     "How long a client may take to send a request body (and to read an "
-     "answer) before it is dropped.",
+     "How long a client may take to send a request body (its headers: "
+     "http.header_timeout), and to read the end of an answer the server "
+     "closes the connection after.",
      NULL, 1000, 3600000},
     {ATR_OPT_DURATION, "http.header_timeout", "10s", 0,
      ATR_CORE_FIELD(http_header_timeout_ms),
