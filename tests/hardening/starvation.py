@@ -29,6 +29,7 @@ import http.client
 import io
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -285,6 +286,72 @@ def per_address_cap(srv):
         s.close()
 
 
+def read_answers(s, n, seconds=10):
+    """Read until n whole answers (by Content-Length) or EOF; the bytes."""
+    data, until = b"", time.monotonic() + seconds
+    s.settimeout(1)
+    while time.monotonic() < until:
+        done, rest = 0, data
+        while b"\r\n\r\n" in rest:
+            head, rest = rest.split(b"\r\n\r\n", 1)
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if len(rest) < length:
+                break
+            rest, done = rest[length:], done + 1
+        if done >= n:
+            break
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def protocol(srv):
+    """Pipelining, Expect: 100-continue, a chunked body, HTTP/1.0."""
+    s = connect(srv.port, "127.0.0.80")
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"GET /api/v2/buildinfo HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"GET /healthz?again HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = read_answers(s, 3)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    check(statuses == [b"200"] * 3 and data.index(b"OK") <
+          data.index(b"plugin_abi"), "three pipelined requests answered in "
+          f"order ({statuses})")
+    s.sendall(b"POST /api/v2/users/login HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\nContent-Length: 2\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    s.settimeout(10)
+    interim = s.recv(4096)
+    check(interim.startswith(b"HTTP/1.1 100 Continue"),
+          f"Expect: 100-continue gets 100 first (got {interim[:40]!r})")
+    s.sendall(b"{}")
+    answer = read_answers(s, 1)
+    check(answer.startswith(b"HTTP/1.1 400"),
+          f"...then the answer to the body (got {answer[:20]!r})")
+    s.sendall(b"POST /api/v2/users/login HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1\r\n}\r\n"
+              b"0\r\n\r\n")
+    answer = read_answers(s, 1)
+    check(answer.startswith(b"HTTP/1.1 400") and b"email" in answer.lower(),
+          f"a chunked body reaches the handler (got {answer[:60]!r})")
+    s.close()
+    s = connect(srv.port, "127.0.0.80")
+    s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+    answer = read_answers(s, 1)
+    check(answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in
+          answer and wait_for(lambda: closed(s), 5),
+          "an HTTP/1.0 request is answered and the connection closed")
+    s.close()
+
+
 def idle_timeout_and_max_connections(plugins_tmp):
     srv = Server(ATRIUM, PLUGINS, plugins_tmp,
                  http_extra="  idle_timeout: 1s\n  max_connections: 10\n")
@@ -375,7 +442,8 @@ def main():
     srv.start()
     try:
         token = srv.first_user()
-        for case in (idle_and_followers, slowloris, per_address_cap):
+        for case in (idle_and_followers, slowloris, per_address_cap,
+                     protocol):
             try:
                 case(srv, token) if case is idle_and_followers else case(srv)
             except OSError as e:
