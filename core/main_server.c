@@ -94,17 +94,14 @@ static void stop_http(void *arg) {
   uv_async_send(&s->drained);
 }
 
-/* civetweb cuts off responses still being written when it stops, so the
- * server first drains (new requests get 503) until nothing is in flight,
- * then stops civetweb on a helper thread while the loop keeps the grace
- * timer running. */
+/* Stopping the HTTP server cuts off answers still being written, so the
+ * server first drains (new requests get 503, streams end) until nothing
+ * is in flight, then stops it on a helper thread while the loop keeps the
+ * grace timer running. */
 static void on_drain_poll(uv_timer_t *t) {
   server_t *s = t->data;
-  if (s->stopper_started) {
-    /* civetweb is stopping: nudge its accept loop until it has */
-    atr_http_wake(s->app->core.http_address);
-    return;
-  }
+  if (s->stopper_started)
+    return; /* stopping; on_drained follows */
   if (atr_http_in_flight(s->http) > 0)
     return;
   if (uv_thread_create(&s->stopper, stop_http, s) == 0) {
@@ -205,6 +202,12 @@ static int database_ready(void *ud, char **err) {
   return rc;
 }
 
+/* Followed logs are stepped when a job changes (http.h wait_change). */
+static uint64_t job_changes(void *user_data, uint64_t seen,
+                            int64_t timeout_ms) {
+  return atr_events_wait(user_data, ATR_EVENT_CHANGED, seen, timeout_ms);
+}
+
 /* The API answers /api/ paths for the HTTP listener (http.h). */
 static int api_dispatch(void *user_data, atr_http_exchange_t *x,
                         const atr_http_request_t *req, const char *remote_ip,
@@ -271,6 +274,13 @@ static int start_serving(server_t *s, char **err) {
                           .request_timeout_ms = c->http_request_timeout_ms,
                           .max_body_size = c->http_max_body_size,
                           .max_header_size = c->http_max_header_size,
+                          .header_timeout_ms = c->http_header_timeout_ms,
+                          .idle_timeout_ms = c->http_idle_timeout_ms,
+                          .max_connections = c->http_max_connections,
+                          .max_connections_per_address =
+                              c->http_max_connections_per_address,
+                          .wait_change = job_changes,
+                          .wait_change_user_data = s->events,
                           .ready = database_ready,
                           .ready_user_data = s,
                           .dispatch = api_dispatch,

@@ -681,6 +681,11 @@ int atr_api_stream_write(atr_api_req_t *r, const char *data, size_t len) {
   return atr__http_stream_write(r->x, data, len);
 }
 
+int atr_api_stream_detach(atr_api_req_t *r, atr_http_step_fn step,
+                          void (*free_fn)(void *), void *ud, int64_t tick_ms) {
+  return atr__http_stream_detach(r->x, step, free_fn, ud, tick_ms);
+}
+
 bool atr_api_draining(const atr_api_req_t *r) {
   return atr__http_draining(r->x);
 }

@@ -23,6 +23,7 @@
 #include "db.h"
 #include "domain.h"
 #include "fault.h"
+#include "http_exchange.h"
 #include "loader.h"
 #include "rbac.h"
 #include "rows.h"
@@ -180,10 +181,17 @@ void atr_api_audit(const atr_api_req_t *r, const char *action, const char *type,
                    const char *id, const char *target, const char *org_id,
                    json_t *diff);
 
-/* A streamed answer (server-sent events): headers now; then writes, each
- * flushed. A write fails once the client has gone. */
+/* A streamed answer (server-sent events): headers now; then writes. A
+ * write fails once the client has gone. A stream that lasts hands itself
+ * to the server with atr_api_stream_detach and returns, so no worker
+ * thread waits for it: step then runs on the server's pump
+ * (http_exchange.h) with the exchange, writing with
+ * atr__http_stream_write; ud must hold all it needs (r is gone by
+ * then), and free_fn(ud) runs once when the stream ends. */
 int atr_api_stream_begin(atr_api_req_t *r, const char *content_type);
 int atr_api_stream_write(atr_api_req_t *r, const char *data, size_t len);
+int atr_api_stream_detach(atr_api_req_t *r, atr_http_step_fn step,
+                          void (*free_fn)(void *), void *ud, int64_t tick_ms);
 /* The server is shutting down: streams should end. */
 bool atr_api_draining(const atr_api_req_t *r);
 

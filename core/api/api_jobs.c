@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "atrium/error.h"
-#include "events.h"
+#include "http_exchange.h"
 #include "queue.h"
 
 #define KEEPALIVE_MS 15000
@@ -35,17 +35,19 @@ int atr_api_job_logs_query(atr_api_req_t *r, int64_t *after, bool *follow) {
   return 0;
 }
 
-static int send_event(atr_api_req_t *r, const char *event, json_t *data) {
-  char *text = json_dumps(data, JSON_COMPACT);
-  char *frame = NULL;
-  int n = text ? asprintf(&frame, "event: %s\ndata: %s\n\n", event, text) : -1;
-  free(text);
-  if (n < 0)
-    return ATR_ENOMEM;
-  int rc = atr_api_stream_write(r, frame, (size_t)n);
-  free(frame);
-  return rc;
-}
+/* A followed log is a detached stream (http_exchange.h): the request's
+ * worker returns at once, and a pump steps the follower when a job
+ * changed (the server's watcher wakes it), when its output drained, and
+ * at least every FOLLOW_POLL_MS, in case an event was lost. */
+typedef struct follow {
+  const atr_api_env_t *env;
+  char *job_id;
+  int64_t after;
+  int64_t last_write;
+} follow_t;
+
+/* Pages one step sends before letting other streams have the pump. */
+#define FOLLOW_PAGES_PER_STEP 4
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -53,75 +55,75 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send a page's lines; *after moves past them. 0, or the write's error
- * (the client went). */
-static int send_page(atr_api_req_t *r, const atr_job_log_page_t *page,
-                     int64_t *after, int64_t *last_write) {
+static int send_event(atr_http_exchange_t *x, const char *event, json_t *data) {
+  char *text = json_dumps(data, JSON_COMPACT);
+  char *frame = NULL;
+  int n = text ? asprintf(&frame, "event: %s\ndata: %s\n\n", event, text) : -1;
+  free(text);
+  if (n < 0)
+    return ATR_ENOMEM;
+  int rc = atr__http_stream_write(x, frame, (size_t)n);
+  free(frame);
+  return rc;
+}
+
+/* Send a page's lines and, when it is the last of an ended job, the end
+ * event; DONE when the stream is over (the job ended or the client
+ * went), AGAIN when a full page says more lines wait, else WAIT. */
+static int send_page(atr_http_exchange_t *x, follow_t *f,
+                     atr_job_log_page_t *page) {
   int rc = 0;
   size_t i;
   json_t *line;
   json_array_foreach(page->lines, i, line) {
     if (rc == 0)
-      rc = send_event(r, "log", line);
-    *after = json_integer_value(json_object_get(line, "id"));
-    *last_write = now_ms();
+      rc = send_event(x, "log", line);
+    f->after = json_integer_value(json_object_get(line, "id"));
+    f->last_write = now_ms();
   }
-  return rc;
+  bool more = json_array_size(page->lines) == ATR_JOB_LOG_PAGE;
+  bool ended = atr_job_status_ended(page->status);
+  if (rc == 0 && !more && ended) {
+    json_t *end =
+        json_pack("{s:s, s:s}", "status", page->status, "error", page->error);
+    send_event(x, "end", end);
+    json_decref(end);
+  }
+  atr_job_log_page_clear(page);
+  if (rc != 0 || (!more && ended))
+    return ATR_HTTP_STEP_DONE;
+  return more ? ATR_HTTP_STEP_AGAIN : ATR_HTTP_STEP_WAIT;
 }
 
-/* Wait for the next change; false when the stream should end. */
-static bool wait_more(atr_api_req_t *r, uint64_t seen, int64_t *last_write) {
-  atr_events_t *ev = r->env->dom.events;
-  if (atr_api_draining(r))
-    return false;
-  if (now_ms() - *last_write >= KEEPALIVE_MS) {
-    if (atr_api_stream_write(r, ": keepalive\n\n", 13) != 0)
-      return false;
-    *last_write = now_ms();
-  }
-  if (ev)
-    atr_events_wait(ev, ATR_EVENT_CHANGED, seen, FOLLOW_POLL_MS);
-  else
-    nanosleep(&(struct timespec){0, 200000000L}, NULL);
-  return true;
-}
-
-/* Send lines as they come until the job ends, the client goes, or the
- * server stops. page holds the lines read before (the first page). */
-static void follow(atr_api_req_t *r, const char *job_id, int64_t after,
-                   atr_job_log_page_t *page) {
-  atr_events_t *ev = r->env->dom.events;
-  int64_t last_write = now_ms();
-  /* The first page was read before anything was seen: read once more
-   * before waiting, so a line written in between waits for no poll. */
-  uint64_t seen = 0;
-  bool fresh = false; /* the page was read after `seen` was taken */
-  int rc = 0;
-  for (;;) {
-    rc = send_page(r, page, &after, &last_write);
-    bool more = json_array_size(page->lines) == ATR_JOB_LOG_PAGE;
-    bool ended = atr_job_status_ended(page->status);
-    if (rc == 0 && !more && ended) {
-      json_t *end =
-          json_pack("{s:s, s:s}", "status", page->status, "error", page->error);
-      send_event(r, "end", end);
-      json_decref(end);
-    }
-    atr_job_log_page_clear(page);
-    if (rc != 0 || (!more && ended))
-      return; /* the client went, or the job ended */
-    if (!more && fresh && !wait_more(r, seen, &last_write))
-      return;
-    fresh = true;
-    seen = ev ? atr_events_gen(ev, ATR_EVENT_CHANGED) : 0;
+static int follow_step(atr_http_exchange_t *x, void *ud) {
+  follow_t *f = ud;
+  int state = ATR_HTTP_STEP_AGAIN;
+  for (int i = 0; i < FOLLOW_PAGES_PER_STEP && state == ATR_HTTP_STEP_AGAIN;
+       i++) {
+    if (!atr__http_stream_writable(x))
+      return ATR_HTTP_STEP_WAIT; /* woken again once the client has read */
+    atr_job_log_page_t page = {0};
     char *err = NULL;
-    rc = atr_job_logs_page(&r->env->dom, job_id, after, page, &err);
+    int rc = atr_job_logs_page(&f->env->dom, f->job_id, f->after, &page, &err);
     free(err);
     if (rc != 0) {
-      atr_job_log_page_clear(page);
-      return; /* the database went */
+      atr_job_log_page_clear(&page);
+      return ATR_HTTP_STEP_DONE; /* the database went */
     }
+    state = send_page(x, f, &page);
   }
+  if (state == ATR_HTTP_STEP_WAIT && now_ms() - f->last_write >= KEEPALIVE_MS) {
+    if (atr__http_stream_write(x, ": keepalive\n\n", 13) != 0)
+      return ATR_HTTP_STEP_DONE;
+    f->last_write = now_ms();
+  }
+  return state;
+}
+
+static void follow_free(void *ud) {
+  follow_t *f = ud;
+  free(f->job_id);
+  free(f);
 }
 
 int atr_api_job_logs_answer(atr_api_req_t *r, const char *job_id, int64_t after,
@@ -135,7 +137,23 @@ int atr_api_job_logs_answer(atr_api_req_t *r, const char *job_id, int64_t after,
     atr_job_log_page_clear(first);
     return atr_api_error(r, 500, "Internal error.", "cannot stream");
   }
-  follow(r, job_id, after, first);
+  follow_t *f = calloc(1, sizeof *f);
+  char *id = strdup(job_id);
+  if (!f || !id) {
+    free(f);
+    free(id);
+    atr_job_log_page_clear(first);
+    return 0; /* the stream closes with what was sent */
+  }
+  *f = (follow_t){
+      .env = r->env, .job_id = id, .after = after, .last_write = now_ms()};
+  /* The first page was read before the stream began; the first step
+   * reads again at once, so a line written in between waits for no
+   * event. */
+  if (send_page(r->x, f, first) == ATR_HTTP_STEP_DONE ||
+      atr_api_stream_detach(r, follow_step, follow_free, f, FOLLOW_POLL_MS) !=
+          0)
+    follow_free(f);
   return 0;
 }
 

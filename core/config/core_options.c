@@ -17,12 +17,42 @@ const atr_option_t atr_core_options[] = {
      "[IPv6]:PORT, or several separated by commas.",
      NULL, 0, 0},
     {ATR_OPT_INT, "http.threads", "16", 0, ATR_CORE_FIELD(http_threads),
-     "HTTP worker threads; each serves one connection at a time.", NULL, 1,
-     1024},
+     "Request worker threads: each runs one request's handler at a time. "
+     "Connections are not tied to them (one event loop thread holds every "
+     "connection), /healthz and /readyz never wait for them, and followed "
+     "logs are streamed by a fixed pump, so this bounds concurrent handlers, "
+     "not clients.",
+     NULL, 1, 1024},
     {ATR_OPT_DURATION, "http.request_timeout", "30s", 0,
      ATR_CORE_FIELD(http_request_timeout_ms),
-     "How long a client may take to send a request before it is dropped.", NULL,
-     1000, 3600000},
+     "How long a client may take to send a request body (its headers: "
+     "http.header_timeout), and to read the end of an answer the server "
+     "closes the connection after.",
+     NULL, 1000, 3600000},
+    {ATR_OPT_DURATION, "http.header_timeout", "10s", 0,
+     ATR_CORE_FIELD(http_header_timeout_ms),
+     "How long a client may take from the first byte of a request to the "
+     "end of its headers, and at most between two reads of its body; a "
+     "client trickling bytes is cut off then, without holding a worker.",
+     NULL, 100, 3600000},
+    {ATR_OPT_DURATION, "http.idle_timeout", "60s", 0,
+     ATR_CORE_FIELD(http_idle_timeout_ms),
+     "How long a connection may stay open with no request (a new one, or "
+     "kept alive after an answer) before the server closes it.",
+     NULL, 100, 86400000.0},
+    {ATR_OPT_INT, "http.max_connections", "10000", 0,
+     ATR_CORE_FIELD(http_max_connections),
+     "Connections open at once; more are closed as soon as accepted. The "
+     "server raises its open-file limit to the hard limit at start; keep "
+     "this below it. 0: no cap.",
+     NULL, 0, 10000000},
+    {ATR_OPT_INT, "http.max_connections_per_address", "0", 0,
+     ATR_CORE_FIELD(http_max_connections_per_address),
+     "Connections open at once from one client IP address; more are closed "
+     "as soon as accepted. 0: off. Behind a load balancer or reverse proxy "
+     "every client shares its address: keep this off there, or above what "
+     "the proxy opens.",
+     NULL, 0, 10000000},
     {ATR_OPT_SIZE, "http.max_body_size", "16MiB", 0,
      ATR_CORE_FIELD(http_max_body_size),
      "Largest request body accepted; larger ones get 413.", NULL, 1024,
@@ -30,7 +60,7 @@ const atr_option_t atr_core_options[] = {
     {ATR_OPT_SIZE, "http.max_header_size", "8KiB", 0,
      ATR_CORE_FIELD(http_max_header_size),
      "Largest request line plus headers accepted; larger ones get 431 "
-     "(past 16KiB civetweb itself answers 400 before atrium sees them).",
+     "before the rest is read.",
      NULL, 1024, 16384},
     {ATR_OPT_SIZE, "files.max_size", "10MiB", 0, ATR_CORE_FIELD(file_max_size),
      "Largest file (template archive) that POST /api/v2/files accepts; it "

@@ -19,6 +19,10 @@ typedef struct atr_core_config {
   int64_t http_request_timeout_ms;
   uint64_t http_max_body_size;
   uint64_t http_max_header_size;
+  int64_t http_header_timeout_ms;
+  int64_t http_idle_timeout_ms;
+  int64_t http_max_connections;
+  int64_t http_max_connections_per_address;
   const char *access_url; /* "" for http://<first http.address> */
   const char *data_dir;
   const char *const *plugin_dirs;

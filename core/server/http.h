@@ -1,4 +1,10 @@
-/* core/server/http.h — the HTTP server (civetweb) and the core's own routes.
+/* core/server/http.h — the HTTP server and the core's own routes.
+ *
+ * An event loop thread owns every connection (no thread per connection);
+ * complete requests go to http.threads workers, /healthz is answered on
+ * the loop itself and /readyz on a probe thread of its own, so neither
+ * waits behind busy workers; long streams are detached to a pump
+ * (docs/architecture.md, "HTTP front and long-lived streams").
  *
  * Every request goes through one handler that assigns a request id, reads
  * the body (413 past http.max_body_size), dispatches to the core's routes
@@ -8,7 +14,7 @@
  * core's HTTP metrics.
  *
  * Threads: start/stop from the main thread (stop may run on a helper thread
- * while the main loop waits); handlers run on civetweb's worker threads.
+ * while the main loop waits); handlers run on the worker threads.
  */
 #ifndef ATRIUM_CORE_HTTP_H
 #define ATRIUM_CORE_HTTP_H
@@ -25,7 +31,16 @@ typedef struct atr_http_config {
   int64_t threads;
   int64_t request_timeout_ms;
   uint64_t max_body_size;
-  uint64_t max_header_size; /* request line + headers; larger get 431 */
+  uint64_t max_header_size;  /* request line + headers; larger get 431 */
+  int64_t header_timeout_ms; /* first byte to last header; per body read */
+  int64_t idle_timeout_ms;   /* a kept-alive connection with no request */
+  int64_t max_connections;   /* open at once; 0: no cap */
+  int64_t max_connections_per_address; /* from one client address; 0: off */
+  /* Block until something streams may want changed (a generation other
+   * than `seen`) or timeout_ms passed; the generation now. Streams are
+   * stepped after each change. NULL: streams only tick. */
+  uint64_t (*wait_change)(void *user_data, uint64_t seen, int64_t timeout_ms);
+  void *wait_change_user_data;
   /* GET /readyz: 0 when the server can do real work (its database
    * answers), else a negative ATR_E* with *err saying why (→ 503). */
   int (*ready)(void *user_data, char **err);
@@ -48,16 +63,11 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
 /* Start draining: from now on new requests get 503 with "Connection:
  * close", while requests already inside a handler go on. Any thread. */
 void atr_http_drain(atr_http_server_t *srv);
-/* Connect to the listeners of `address` (http.address) once and hang up,
- * so civetweb's accept loop (which checks its stop flag only every 2 s)
- * notices a stop at once. Call while atr_http_stop runs on another thread
- * (it takes the address, not the server, which that thread frees). */
-void atr_http_wake(const char *address);
-/* Close the listeners and connections, join the workers, free. Responses
+/* Close the listeners and connections, join the threads, free. Answers
  * still being written are cut off, so drain and wait for
  * atr_http_in_flight() to reach 0 first. */
 void atr_http_stop(atr_http_server_t *srv);
-/* Requests being handled right now. */
+/* Requests being handled right now, detached streams included. */
 int atr_http_in_flight(const atr_http_server_t *srv);
 
 #endif

@@ -1,12 +1,15 @@
-/* core/http_exchange.h — the two HTTP functions of the host table.
+/* core/server/http_exchange.h — what a handler may do with its exchange.
  *
  * host.c points host->http_respond and host->http_header at these; the HTTP
- * layer (core/http.c) defines them, because only it knows what an
- * atr_http_exchange_t is. Kept in their own header so host.c needs nothing
- * else from http.c.
+ * layer (core/server/http_handle.c) defines them, because only it knows
+ * what an atr_http_exchange_t is. Kept in their own header so host.c needs
+ * nothing else from http.c.
  *
  * Threads: called by route handlers on the HTTP worker thread that serves
- * the exchange; the exchange is valid only during the handler's call.
+ * the exchange; the exchange is valid only during the handler's call,
+ * except a stream the handler detached (atr__http_stream_detach): that one
+ * lives until its step says it is done, and its step runs on a pump thread
+ * (never two steps of one stream at once).
  */
 #ifndef ATRIUM_CORE_HTTP_EXCHANGE_H
 #define ATRIUM_CORE_HTTP_EXCHANGE_H
@@ -23,11 +26,33 @@ int atr__http_respond(atr_http_exchange_t *x, int status,
                       size_t body_len);
 /* A streamed answer (server-sent events): the headers now, with
  * Connection: close and no length; then any number of writes. Write
- * fails with ATR_EIO once the client has gone. */
+ * fails with ATR_EIO once the client has gone, or has let more than 1 MiB
+ * of output pile up unread. Writes before a detach go out when the
+ * handler returns. */
 int atr__http_stream_begin(atr_http_exchange_t *x, int status,
                            const char *content_type);
 int atr__http_stream_write(atr_http_exchange_t *x, const void *data,
                            size_t len);
+/* What a stream step returns. */
+typedef enum atr_http_step {
+  ATR_HTTP_STEP_WAIT = 0,  /* call again when woken or after tick_ms */
+  ATR_HTTP_STEP_AGAIN = 1, /* more to send now: call again soon */
+  ATR_HTTP_STEP_DONE = 2,  /* the stream is over: close the connection */
+} atr_http_step_t;
+typedef int (*atr_http_step_fn)(atr_http_exchange_t *x, void *ud);
+/* Hand a begun stream to the server and return from the handler: no
+ * thread waits for it. step(x, ud) runs on a pump thread at once, then
+ * whenever the server is woken (atr_http_config_t.wait_change saw a
+ * change), when queued output drained, and at least every tick_ms; it
+ * writes with atr__http_stream_write and must not block for long (it
+ * shares the pump with every other stream). free_fn(ud) runs once when
+ * the stream ends: its step said DONE, the client went, or the server
+ * drains. 0, or ATR_EINVAL when no stream was begun. */
+int atr__http_stream_detach(atr_http_exchange_t *x, atr_http_step_fn step,
+                            void (*free_fn)(void *), void *ud, int64_t tick_ms);
+/* Room for more output now (less than half the cap is queued); when
+ * false, return ATR_HTTP_STEP_WAIT: the step runs again once it drained. */
+bool atr__http_stream_writable(const atr_http_exchange_t *x);
 /* The server is draining for shutdown: long streams should end. */
 bool atr__http_draining(const atr_http_exchange_t *x);
 /* A request header's value by case-insensitive name, or NULL. */

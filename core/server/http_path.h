@@ -1,9 +1,10 @@
 /* core/server/http_path.h — a request path as routes see it.
  *
- * civetweb is told not to decode URLs (decode_url: no): decoding in place,
- * it cut a path at an encoded NUL ("/users%00/x" became "/users") and let
- * invalid UTF-8 through to the routes. atr_http_path_decode() decodes the
- * raw path once and refuses what no route may see, naming why.
+ * The HTTP front hands over the raw request target (http-parser does not
+ * decode). civetweb's decoding once cut a path at an encoded NUL
+ * ("/users%00/x" became "/users") and let invalid UTF-8 through to the
+ * routes; atr_http_path_decode() decodes the raw path once and refuses
+ * what no route may see, naming why.
  *
  * Threads: pure; any thread.
  */

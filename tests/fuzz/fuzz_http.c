@@ -1,13 +1,18 @@
 /* tests/fuzz/fuzz_http.c — the HTTP request path before any handler: the
- * router over the route table (atr_api_match, atr_api_param), query
- * decoding (atr_api_query) and the JSON body (atr_api_body).
+ * server's request parsing (http_parse_feed, as the event loop feeds a
+ * connection, without sockets), the router over the route table
+ * (atr_api_match, atr_api_param), query decoding (atr_api_query) and the
+ * JSON body (atr_api_body).
  *
- * Input: "METHOD /path?query\n" then the body. */
+ * Input: the whole input is first fed to the parser as raw connection
+ * bytes, in chunks whose size its first byte chooses; then it is read as
+ * "METHOD /path?query\n" and the body. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "http_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -60,7 +65,46 @@ static void body(const char *text, size_t len) {
   free(r.answer);
 }
 
+#define FUZZ_MAX_HEADER 1024
+#define FUZZ_MAX_BODY 4096
+
+static void check_request(const http_req_t *r) {
+  if (!r->url || r->body_len > FUZZ_MAX_BODY || r->url_len > FUZZ_MAX_HEADER ||
+      r->nhdr > HTTP_MAX_HEADERS)
+    abort();
+  (void)http_req_header(r, "Content-Type");
+}
+
+/* Raw bytes through the connection's parse step: requests come out
+ * whole and within the limits, or the parse stops with an error status
+ * the loop would answer. */
+static void connection(const uint8_t *data, size_t size) {
+  http_parse_t ps;
+  http_parse_init(&ps, FUZZ_MAX_HEADER, FUZZ_MAX_BODY);
+  size_t chunk = size ? (size_t)(data[0] % 16) + 1 : 1, at = 0;
+  while (at < size && ps.error_status == 0) {
+    size_t n = size - at < chunk ? size - at : chunk;
+    size_t used = http_parse_feed(&ps, (const char *)data + at, n);
+    if (used > n)
+      abort();
+    at += used;
+    if (ps.complete) {
+      http_req_t *r = http_parse_take(&ps);
+      check_request(r);
+      http_req_free(r);
+    } else if (used < n && ps.error_status == 0) {
+      abort(); /* bytes refused without a request or an error */
+    }
+  }
+  if (ps.error_status != 0 && ps.error_status != 400 &&
+      ps.error_status != 413 && ps.error_status != 431 &&
+      ps.error_status != 501)
+    abort();
+  http_parse_free(&ps);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  connection(data, size);
   const uint8_t *nl = memchr(data, '\n', size);
   size_t head = nl ? (size_t)(nl - data) : size;
   char *line = strndup((const char *)data, head); /* stops at a NUL too */

@@ -36,8 +36,13 @@ def request(port, method, path, body=None, token=None, timeout=30):
 
 
 class Server:
-    def __init__(self, atrium, plugins, tmp):
+    def __init__(self, atrium, plugins, tmp, http_extra="", extra="",
+                 plugins_extra=""):
+        """http_extra: more lines under http: (each "  key: value\n");
+        extra: more top-level YAML; plugins_extra: more under plugins:."""
         self.atrium, self.plugins, self.tmp = atrium, plugins, tmp
+        self.http_extra, self.extra = http_extra, extra
+        self.plugins_extra = plugins_extra
         self.proc, self.port = None, None
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             os.environ.pop(var, None)
@@ -49,10 +54,13 @@ class Server:
         conf = os.path.join(self.tmp, "atrium.yaml")
         with open(conf, "w") as f:
             f.write(f"http:\n  address: 127.0.0.1:{self.port}\n"
+                    f"{self.http_extra}"
                     f"data_dir: {self.tmp}/data\n"
                     f"plugin_dirs: [{self.plugins}]\n"
+                    f"{self.extra}"
                     "plugins:\n  storage_sqlite:\n    enabled: true\n"
-                    "  auth_password:\n    enabled: true\n")
+                    "  auth_password:\n    enabled: true\n"
+                    f"{self.plugins_extra}")
         self.log = os.path.join(self.tmp, "server.log")
         self.proc = subprocess.Popen(
             [self.atrium, "server", "--config", conf],

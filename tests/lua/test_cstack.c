@@ -1,7 +1,7 @@
 /* Policies that recurse through C functions (pcall, a table.sort
  * comparator, string.gsub callbacks, __tostring, __concat, __index) deny
- * with the same message whatever thread evaluates them: the HTTP workers'
- * stacks are small (civetweb's are 100 KiB), the main thread's is 8 MiB,
+ * with the same message whatever thread evaluates them: an HTTP worker's
+ * stack may be small (civetweb's were 100 KiB), the main thread's is 8 MiB,
  * and the evaluation must not depend on either.
  *
  * Each case loads and evaluates the policy on a thread with a 64 KiB stack

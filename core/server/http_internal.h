@@ -1,0 +1,257 @@
+/* core/server/http_internal.h — the pieces of the HTTP front shared by its
+ * files (docs/architecture.md, "HTTP front and long-lived streams").
+ *
+ *  http_parse.c   bytes → one request (http-parser), no sockets: fuzzable
+ *  http_loop.c    the event loop thread: every socket, timer and write
+ *  http_pool.c    request workers and the /readyz probe lane
+ *  http_handle.c  one request → one serialized answer (any thread)
+ *  http_stream.c  detached streams and the pump that steps them
+ *  http.c         start, drain, stop
+ *
+ * Ownership and threads: a connection (http_conn_t) belongs to the loop
+ * thread; only the loop reads its socket state, counts its references and
+ * frees it. Other threads reach a connection only by posting a message
+ * (http_post) that carries a reference the loop drops after handling it,
+ * and by reading its atomics (gone, queued). An exchange (one request being
+ * answered) belongs to the thread running its handler, then, once detached
+ * as a stream, to the pump; the loop frees it when the stream's end message
+ * arrives.
+ */
+#ifndef ATRIUM_CORE_HTTP_INTERNAL_H
+#define ATRIUM_CORE_HTTP_INTERNAL_H
+
+#include <http_parser.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "metrics.h"
+
+#define HTTP_MAX_HEADERS 100
+/* A stream whose client reads slower than this much queued output is cut
+ * off; steps see "not writable" from half of it. */
+#define HTTP_STREAM_QUEUE_CAP ((size_t)1 << 20)
+#define HTTP_READ_CHUNK 65536
+
+/* ---- parsing (http_parse.c) ---------------------------------------------- */
+
+typedef struct http_hdr {
+  char *name, *value;
+  size_t name_len, value_len;
+} http_hdr_t;
+
+typedef struct http_req {
+  char method[16];
+  char *url; /* the raw request target */
+  size_t url_len;
+  http_hdr_t hdr[HTTP_MAX_HEADERS];
+  int nhdr;
+  char *body;
+  size_t body_len, body_cap;
+  bool keep_alive;
+  bool head; /* HEAD: the answer has no body */
+} http_req_t;
+
+typedef struct http_parse {
+  http_parser p;
+  http_req_t *req; /* being read; NULL before its first byte */
+  uint64_t max_header, max_body;
+  size_t header_bytes;
+  bool in_value;      /* the last header callback was a value */
+  bool headers_done;  /* now reading the body */
+  bool complete;      /* a whole request is ready: http_parse_take */
+  bool want_continue; /* Expect: 100-continue, not answered yet */
+  int error_status;   /* 400, 413, 431 or 501: answer and close */
+  const char *error_message, *error_detail;
+} http_parse_t;
+
+void http_parse_init(http_parse_t *ps, uint64_t max_header, uint64_t max_body);
+/* Feed bytes; returns how many were used (fewer than len once a request
+ * is complete or on an error: the rest belongs to the next request). */
+size_t http_parse_feed(http_parse_t *ps, const char *data, size_t len);
+/* The complete request (caller frees with http_req_free); ready for the
+ * next one. */
+http_req_t *http_parse_take(http_parse_t *ps);
+void http_parse_free(http_parse_t *ps);
+void http_req_free(http_req_t *r);
+const char *http_req_header(const http_req_t *r, const char *name);
+
+/* ---- the server ------------------------------------------------------------ */
+
+typedef struct http_conn http_conn_t;
+typedef struct http_msg http_msg_t;
+typedef struct http_addr_count http_addr_count_t;
+
+/* A lane of threads taking requests from one FIFO (http_pool.c). */
+typedef struct http_job {
+  struct http_job *next;
+  http_req_t *req;
+  http_conn_t *conn; /* holds a reference */
+} http_job_t;
+
+typedef struct http_lane {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  http_job_t *head, *tail;
+  pthread_t *threads;
+  int nthreads, started;
+  bool stop;
+  atr_http_server_t *srv;
+} http_lane_t;
+
+typedef struct http_pump http_pump_t;
+
+struct atr_http_server {
+  atr_http_config_t cfg;
+  char *address;
+  atomic_int in_flight;
+  atomic_bool draining;
+  atr_metric_t *requests_total;
+  atr_metric_t *request_seconds;
+  /* loop thread */
+  uv_loop_t loop;
+  uv_async_t inbox_async;
+  uv_async_t stop_async;
+  uv_tcp_t listeners[8];
+  int nlisteners;
+  pthread_t loop_thread;
+  bool loop_started;
+  char readbuf[HTTP_READ_CHUNK];
+  http_conn_t *conns; /* every open connection (a list) */
+  int nconns;
+  http_addr_count_t **by_addr; /* open connections per client address */
+  size_t by_addr_buckets;
+  /* posted to the loop by any thread */
+  pthread_mutex_t inbox_mu;
+  http_msg_t *inbox_head, *inbox_tail;
+  /* request lanes */
+  http_lane_t workers;
+  http_lane_t probe;
+  http_pump_t *pump;
+  bool stopping; /* loop thread: closing everything, no lingering */
+};
+
+typedef enum http_conn_state {
+  HTTP_CONN_IDLE = 0, /* between requests: idle_timeout */
+  HTTP_CONN_HEADERS,  /* a request has begun: header_timeout */
+  HTTP_CONN_BODY,     /* reading its body: header_timeout per read */
+  HTTP_CONN_BUSY,     /* a handler has it; not reading */
+  HTTP_CONN_STREAM,   /* a detached stream writes to it */
+  HTTP_CONN_LINGER,   /* answered, closing: reading and dropping */
+  HTTP_CONN_CLOSED,
+} http_conn_state_t;
+
+struct http_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_shutdown_t shutdown;
+  atr_http_server_t *srv;
+  http_conn_t *prev, *next;
+  http_parse_t parse;
+  char *leftover; /* bytes after a complete request (pipelining) */
+  size_t leftover_len;
+  http_conn_state_t state;
+  int refs;         /* loop thread only: 1 while open + one per holder */
+  int open_handles; /* tcp and timer until their close callbacks ran */
+  int writes;       /* uv_write requests in flight */
+  bool close_after_write;
+  uint64_t body_deadline; /* loop ms: the whole body by request_timeout */
+  atomic_bool gone;       /* closing or closed: writers give up */
+  atomic_size_t queued;   /* bytes posted and not yet written */
+  struct atr_http_exchange *stream; /* the detached stream, loop's view */
+  char ip[64];
+};
+
+typedef enum http_msg_kind {
+  HTTP_MSG_WRITE = 0, /* write data */
+  HTTP_MSG_DONE,      /* write data; the request is over: next or close */
+  HTTP_MSG_STREAM,    /* the handler detached a stream (data: its head) */
+  HTTP_MSG_END,       /* the stream ended: flush, close, free it */
+} http_msg_kind_t;
+
+struct http_msg {
+  http_msg_t *next;
+  http_msg_kind_t kind;
+  http_conn_t *conn;
+  char *data;
+  size_t len;
+  bool close;
+  struct atr_http_exchange *x; /* STREAM and END */
+};
+
+/* One request being answered; the opaque atr_http_exchange_t. */
+struct atr_http_exchange {
+  atr_http_server_t *srv;
+  http_conn_t *conn; /* a reference, returned by the DONE/END message */
+  http_req_t *req;
+  char request_id[37];
+  char ip[64];
+  uint64_t started_ns;
+  bool closing;   /* the server is draining: ask the client to reconnect */
+  bool streaming; /* stream_begin sent the head */
+  bool detached;
+  int status; /* 0 until answered */
+  char *extra[8][2];
+  int nextra;
+  char *out; /* the serialized answer until it is handed to the loop */
+  size_t out_len, out_cap;
+  /* for the access log and metrics */
+  char *path;
+  const char *route;
+  char route_buf[128];
+  char who[65];
+  /* a detached stream (http_stream.c) */
+  atr_http_step_fn step;
+  void (*free_fn)(void *);
+  void *ud;
+  int64_t tick_ms;
+  uint64_t due_ms;
+  int sched;
+  struct atr_http_exchange *all_prev, *all_next, *run_next;
+};
+
+/* http_loop.c */
+int http_loop_start(atr_http_server_t *srv, char **err);
+void http_loop_stop(atr_http_server_t *srv);
+void http_loop_free(atr_http_server_t *srv);
+/* Hand a message to the loop (any thread); it takes msg. */
+void http_post(atr_http_server_t *srv, http_msg_t *msg);
+uint64_t http_now_ms(void);
+uint64_t http_now_ns(void);
+/* The answer asks the client to close (draining, HTTP/1.0, no
+ * keep-alive). */
+bool http_closes(const atr_http_exchange_t *x);
+
+/* http_pool.c */
+int http_lane_start(http_lane_t *lane, atr_http_server_t *srv, int n);
+void http_lane_push(http_lane_t *lane, http_req_t *req, http_conn_t *conn);
+void http_lane_stop(http_lane_t *lane);
+
+/* http_handle.c: answer req (any thread) and hand the answer to the
+ * loop; conn's reference goes with it. */
+void http_handle(atr_http_server_t *srv, http_req_t *req, http_conn_t *conn,
+                 const char *ip);
+/* The route label and log line of a finished exchange. */
+void http_account(atr_http_server_t *srv, atr_http_exchange_t *x);
+void http_exchange_free(atr_http_exchange_t *x);
+/* Serialize a JSON error answer into x->out. */
+void http_respond_error(atr_http_exchange_t *x, int status, const char *message,
+                        const char *detail);
+/* The answer to a request the parser refused (ps->error_status), made
+ * on the loop, logged and counted; malloc'd bytes. */
+char *http_refuse(atr_http_server_t *srv, const http_parse_t *ps, size_t *len);
+int http_register_metrics(atr_http_server_t *srv);
+
+/* http_stream.c */
+int http_pump_start(atr_http_server_t *srv);
+void http_pump_stop(atr_http_server_t *srv);
+void http_pump_free(atr_http_server_t *srv);
+void http_stream_schedule(atr_http_server_t *srv, atr_http_exchange_t *x);
+void http_stream_wake_all(atr_http_server_t *srv);
+void http_stream_wake(atr_http_server_t *srv, atr_http_exchange_t *x);
+
+#endif
