@@ -579,6 +579,43 @@ static void serve(atr_api_req_t *r, char *who, size_t who_size) {
     atr_api_fail(r, rc < 0 ? rc : ATR_EIO, "the handler sent no answer");
 }
 
+/* Every query value is checked here once, before any handler reads it:
+   atr_api_query() returns C strings, so a decoded NUL would silently cut a
+   value short, and a stray '%' would reach a handler undecoded. Either is
+   answered 400 naming the parameter (its raw name, when printable). */
+static bool query_refused(atr_api_req_t *r) {
+  for (const char *q = r->query; q && *q;) {
+    size_t seg = strcspn(q, "&");
+    size_t name_len = strcspn(q, "=&");
+    const char *bad = NULL;
+    for (size_t i = 0; i < seg && !bad; i++) {
+      if (q[i] != '%')
+        continue;
+      if (i + 2 >= seg || !isxdigit((unsigned char)q[i + 1]) ||
+          !isxdigit((unsigned char)q[i + 2]))
+        bad = "Invalid percent-encoding.";
+      else if (q[i + 1] == '0' && q[i + 2] == '0')
+        bad = "Must not contain a NUL character (%00).";
+      i += 2;
+    }
+    if (bad) {
+      char field[65];
+      size_t n = name_len < sizeof field - 1 ? name_len : sizeof field - 1;
+      bool printable = n > 0;
+      for (size_t i = 0; i < n; i++)
+        printable = printable && isprint((unsigned char)q[i]);
+      snprintf(field, sizeof field, "%.*s", printable ? (int)n : 5,
+               printable ? q : "query");
+      json_t *v = json_array();
+      atr_api_add_validation(v, field, bad);
+      atr_api_validation(r, "Invalid query parameters.", v);
+      return true;
+    }
+    q = q[seg] ? q + seg + 1 : NULL;
+  }
+  return false;
+}
+
 int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      const atr_http_request_t *req, const char *remote_ip,
                      const char *user_agent, const char **route_template,
@@ -601,7 +638,8 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
   r.route = atr_api_match(req->method, req->path, &r, &mismatch);
   if (r.route) {
     *route_template = r.route->pattern;
-    serve(&r, who, who_size);
+    if (!query_refused(&r))
+      serve(&r, who, who_size);
   } else {
     char detail[600];
     snprintf(detail, sizeof detail, "%s %s %s.",

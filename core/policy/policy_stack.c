@@ -3,10 +3,13 @@
  *
  * Lua bounds how deep a policy may recurse through C functions (pcall, a
  * sort comparator, gsub callbacks, metamethods) by counting calls, not
- * bytes: about 200 levels, which needs far more than the 100 KiB civetweb
- * gives its workers. A thread per call costs tens of microseconds, small
- * beside an evaluation, and its stack is mapped lazily, so the 8 MiB are
- * address space, not memory. */
+ * bytes: about 200 levels, each with its C frames. How much stack the
+ * caller has varies (an HTTP worker, a job daemon, `atrium policy test`,
+ * a unit test's thread, each with its own size), so the same policy could
+ * pass offline and overflow online. An 8 MiB stack of its own gives every
+ * load and evaluation the same limit, whoever calls. A thread per call
+ * costs tens of microseconds, small beside an evaluation, and its stack is
+ * mapped lazily, so the 8 MiB are address space, not memory. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

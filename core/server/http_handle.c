@@ -260,6 +260,71 @@ void http_account(atr_http_server_t *srv, atr_http_exchange_t *x) {
           x->request_id);
 }
 
+/* Connection counters: a refusal is otherwise silent (the socket is
+   closed before a byte is read), so an operator could not tell a cap from
+   a network fault. */
+static int http_register_conn_metrics(atr_http_server_t *srv) {
+  static const char *const reason_labels[] = {"reason", NULL};
+  srv->refused_total =
+      atr_metrics_find("atrium_http_connections_refused_total");
+  if (!srv->refused_total &&
+      atr_metrics_register("core", ATR_METRIC_COUNTER,
+                           "atrium_http_connections_refused_total",
+                           "Connections closed unread because of "
+                           "http.max_connections (reason max_connections) "
+                           "or http.max_connections_per_address (reason "
+                           "per_address).",
+                           reason_labels, NULL, 0, &srv->refused_total) != 0)
+    return -1;
+  srv->open_conns = atr_metrics_find("atrium_http_connections_open");
+  if (!srv->open_conns &&
+      atr_metrics_register("core", ATR_METRIC_GAUGE,
+                           "atrium_http_connections_open",
+                           "Client connections the HTTP front holds open "
+                           "(idle, in a request or streaming).",
+                           NULL, NULL, 0, &srv->open_conns) != 0)
+    return -1;
+  return 0;
+}
+
+void http_note_open(atr_http_server_t *srv) {
+  atr_metric_set(srv->open_conns, NULL, srv->nconns);
+}
+
+/* A client opening connections in a loop would otherwise write a log line
+   per attempt: one warning per reason per 10 s, with the count since the
+   last one. */
+void http_note_refused(atr_http_server_t *srv, int reason, const char *ip) {
+  static const char *const reasons[] = {"max_connections", "per_address"};
+  const char *labels[] = {reasons[reason]};
+  atr_metric_add(srv->refused_total, labels, 1);
+  uint64_t now = http_now_ms();
+  srv->refused[reason].since_log++;
+  if (srv->refused[reason].last_log_ms != 0 &&
+      now - srv->refused[reason].last_log_ms < 10000)
+    return;
+  uint64_t window = srv->refused[reason].last_log_ms == 0
+                        ? 10
+                        : (now - srv->refused[reason].last_log_ms) / 1000;
+  if (reason == HTTP_REFUSED_MAX)
+    atr_log(ATR_LOG_WARN, "http",
+            "refused %llu connections over http.max_connections=%lld (the "
+            "last from %s) in the last %llus",
+            (unsigned long long)srv->refused[reason].since_log,
+            (long long)srv->cfg.max_connections, ip,
+            (unsigned long long)window);
+  else
+    atr_log(ATR_LOG_WARN, "http",
+            "refused %llu connections over "
+            "http.max_connections_per_address=%lld (the last from %s) in the "
+            "last %llus",
+            (unsigned long long)srv->refused[reason].since_log,
+            (long long)srv->cfg.max_connections_per_address, ip,
+            (unsigned long long)window);
+  srv->refused[reason].since_log = 0;
+  srv->refused[reason].last_log_ms = now;
+}
+
 int http_register_metrics(atr_http_server_t *srv) {
   static const char *const req_labels[] = {"method", "route", "code", NULL};
   static const char *const dur_labels[] = {"method", "route", NULL};
@@ -281,5 +346,5 @@ int http_register_metrics(atr_http_server_t *srv) {
                            "ends).",
                            dur_labels, NULL, 0, &srv->request_seconds) != 0)
     return -1;
-  return 0;
+  return http_register_conn_metrics(srv);
 }

@@ -112,6 +112,15 @@ struct atr_http_server {
   atomic_bool draining;
   atr_metric_t *requests_total;
   atr_metric_t *request_seconds;
+  atr_metric_t *refused_total; /* {reason} */
+  atr_metric_t *open_conns;    /* gauge, set by the loop thread */
+  /* loop thread: refusals since the last warning, per reason (see
+     http_note_refused) */
+  struct {
+    uint64_t since_log;
+    uint64_t last_log_ms;
+    char last_ip[64];
+  } refused[2];
   /* loop thread */
   uv_loop_t loop;
   uv_async_t inbox_async;
@@ -245,6 +254,14 @@ void http_respond_error(atr_http_exchange_t *x, int status, const char *message,
  * on the loop, logged and counted; malloc'd bytes. */
 char *http_refuse(atr_http_server_t *srv, const http_parse_t *ps, size_t *len);
 int http_register_metrics(atr_http_server_t *srv);
+/* Loop thread: a connection refused over http.max_connections
+   (HTTP_REFUSED_MAX) or http.max_connections_per_address
+   (HTTP_REFUSED_PER_ADDRESS): counted, and warned about at most once per
+   10 s per reason. */
+enum { HTTP_REFUSED_MAX = 0, HTTP_REFUSED_PER_ADDRESS = 1 };
+void http_note_refused(atr_http_server_t *srv, int reason, const char *ip);
+/* Loop thread: the open connection count changed. */
+void http_note_open(atr_http_server_t *srv);
 
 /* http_stream.c */
 int http_pump_start(atr_http_server_t *srv);

@@ -106,6 +106,7 @@ static void conn_close(http_conn_t *c) {
   if (c->next)
     c->next->prev = c->prev;
   srv->nconns--;
+  http_note_open(srv);
   addr_give(srv, c->ip);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -424,6 +425,8 @@ static void on_connection(uv_stream_t *server, int status) {
   bool full =
       srv->cfg.max_connections > 0 && srv->nconns >= srv->cfg.max_connections;
   if (full || !addr_take(srv, c->ip)) {
+    http_note_refused(srv, full ? HTTP_REFUSED_MAX : HTTP_REFUSED_PER_ADDRESS,
+                      c->ip);
     uv_close((uv_handle_t *)&c->tcp, on_refused_closed); /* c is first */
     return;
   }
@@ -439,6 +442,7 @@ static void on_connection(uv_stream_t *server, int status) {
     srv->conns->prev = c;
   srv->conns = c;
   srv->nconns++;
+  http_note_open(srv);
   enter_idle(c);
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 }

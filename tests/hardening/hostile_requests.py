@@ -83,6 +83,7 @@ def signed_in_bodies(srv):
     check(status == 400, f"a 60-deep body reaches validation: 400 (got {status})")
     like_wildcards(srv, token)
     org_templates_for_members_only(srv, token)
+    query_encoding(srv, token)
     check(srv.alive(), "the server serves after signed-in bodies")
 
 
@@ -204,6 +205,25 @@ def org_templates_for_members_only(srv, token):
               f"{want} (got {status})")
     status, _ = srv.request("GET", "/api/v2/organizations/other", None, member)
     check(status == 403, f"...and reads organization other: 403 (got {status})")
+
+
+def query_encoding(srv, token):
+    """A decoded NUL or a broken %-escape in a query value is refused,
+    naming the parameter, not cut short or passed on undecoded."""
+    for query, why in (("q=ad%00min", "NUL"), ("q=ad%zzmin", "percent"),
+                       ("q=admin%2", "percent"), ("limit=5&q=%00", "NUL")):
+        status, answer = srv.request("GET", f"/api/v2/users?{query}", None,
+                                     token)
+        fields = [v.get("field") for v in
+                  (answer or {}).get("validations", []) or []] \
+            if isinstance(answer, dict) else []
+        detail = " ".join(v.get("detail", "") for v in
+                          (answer or {}).get("validations", []) or []) \
+            if isinstance(answer, dict) else ""
+        check(status == 400 and fields == ["q"] and why in detail,
+              f"users?{query}: 400 naming q ({why}) (got {status} {answer})")
+    status, _ = srv.request("GET", "/api/v2/users?q=ad%6Din", None, token)
+    check(status == 200, f"users?q=ad%6Din still answers 200 (got {status})")
 
 
 def nul_in_yaml(srv):

@@ -7,16 +7,18 @@ clients hold connections open.
 With civetweb each connection held one of http.threads workers for its
 whole life: 16 idle connections, 16 followed logs or one client trickling
 bytes made /healthz unreachable. Now:
-  1. 1,000 idle connections and 50 log followers of a job that stays
-     pending (provisioner.daemons: 0, so nothing ever claims it) leave
-     /healthz answering in < 100 ms and a signed-in GET /api/v2/users/me
-     in < 1 s, and the followers add no server threads;
+  1. 1,000 idle connections and 50 log followers of a workspace build
+     that is running (the echo provisioner holds its apply while
+     hold_file exists) leave /healthz answering in < 100 ms and a
+     signed-in GET /api/v2/users/me in < 1 s, and the followers add no
+     server threads; once the hold file is removed every follower gets
+     the stream's `end` event;
   2. a client sending a header byte at a time is cut off after
      http.header_timeout while others are served;
   3. http.max_connections_per_address closes the extra connections from
-     one address, not those from another;
+     one address, not those from another, and logs it once;
   4. a kept-alive connection is closed after http.idle_timeout, and
-     http.max_connections closes connections past it;
+     http.max_connections closes connections past it (logged once);
   5. with every worker inside a slow handler (the fixture_slow plugin of
      tests/integration, when its directory is given), /healthz still
      answers in < 100 ms and /readyz long before any worker is free.
@@ -127,8 +129,8 @@ def archive():
     return buf.getvalue()
 
 
-def pending_version(srv, token):
-    """A template version whose import job stays pending: no daemon runs."""
+def upload_template(srv, token):
+    """The echo template imported (imports are not held): its id."""
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
     c.request("POST", "/api/v2/files", body=archive(), headers={
         "Content-Type": "application/x-tar", "Atrium-Session-Token": token})
@@ -140,13 +142,71 @@ def pending_version(srv, token):
         "POST", "/api/v2/organizations/default/templateversions",
         json.dumps({"file_id": answer.get("hash"), "name": "v1"}), token)
     check(status == 201, f"template version created (got {status} {version})")
-    return version["id"]
+    job = wait_for(lambda: (lambda v: v if v[1].get("job", {}).get(
+        "status") not in ("pending", "running") else None)(srv.request(
+            "GET", f"/api/v2/templateversions/{version['id']}", token=token)),
+        60)
+    check(job and job[1]["job"]["status"] == "succeeded",
+          f"the template version imports ({job and job[1].get('job')})")
+    status, template = srv.request(
+        "POST", "/api/v2/organizations/default/templates",
+        json.dumps({"name": "dev", "template_version_id": version["id"]}),
+        token)
+    check(status == 201, f"template created (got {status} {template})")
+    return template["id"]
 
 
-def follow(port, source, version, token):
+def held(srv, token, build):
+    """Wait (bounded) until the build's apply logs that it is held."""
+    def logs():
+        status, answer = srv.request(
+            "GET", f"/api/v2/workspacebuilds/{build}/logs", token=token)
+        return status == 200 and "held until" in json.dumps(answer)
+    ok = wait_for(logs, 60)
+    check(ok, f"build {build} is running, held by the echo's hold_file")
+    return ok
+
+
+def running_build(srv, token):
+    """A workspace whose first build is running, held: (ws id, build id)."""
+    open(srv.hold, "w").close()
+    template = upload_template(srv, token)
+    status, ws = srv.request("POST", "/api/v2/users/me/workspaces",
+                             json.dumps({"name": "ws1",
+                                         "template_id": template}), token)
+    check(status == 201, f"workspace created (got {status} {ws})")
+    build = ws["latest_build"]["id"]
+    held(srv, token, build)
+    return ws["id"], build
+
+
+def logs_path(build):
+    return f"/api/v2/workspacebuilds/{build}/logs?follow=true"
+
+
+def ended(socks, seconds):
+    """Read every follower until its `end` event (bounded): how many got
+    it."""
+    data = {s: b"" for s in socks}
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        waiting = [s for s in socks if b"event: end" not in data[s]]
+        if not waiting:
+            break
+        r, _, _ = select.select(waiting, [], [], 0.5)
+        for s in r:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                chunk = b""
+            data[s] += chunk or b"event: closed-without-end"
+    return sum(1 for s in socks if b"event: end" in data[s])
+
+
+def follow(port, source, path, token):
     """A follower: the stream's head read, the socket left open."""
     s = connect(port, source)
-    s.sendall((f"GET /api/v2/templateversions/{version}/logs?follow=true "
+    s.sendall((f"GET {path} "
                f"HTTP/1.1\r\nHost: x\r\nAtrium-Session-Token: {token}\r\n"
                "\r\n").encode())
     head = b""
@@ -176,10 +236,16 @@ def probe_latencies(srv, token):
     return health, me
 
 
-def drain_ends_streams(srv, version, token):
-    """SIGTERM with followers open: they end, the server exits 0."""
-    followers = [follow(srv.port, "127.0.0.70", version, token)[0]
-                 for _ in range(3)]
+def drain_ends_streams(srv, ws, token):
+    """SIGTERM with followers of a running (held) build open: they end, the
+    server exits 0."""
+    open(srv.hold, "w").close()
+    status, build = srv.request("POST", f"/api/v2/workspaces/{ws}/builds",
+                                json.dumps({"transition": "stop"}), token)
+    check(status == 201, f"a stop build started (got {status} {build})")
+    held(srv, token, build["id"])
+    followers = [follow(srv.port, "127.0.0.70", logs_path(build["id"]),
+                        token)[0] for _ in range(3)]
     srv.proc.send_signal(signal.SIGTERM)
     try:
         rc = srv.proc.wait(timeout=15)
@@ -194,12 +260,13 @@ def drain_ends_streams(srv, version, token):
 
 
 def idle_and_followers(srv, token):
-    version = pending_version(srv, token)
-    srv.version = version
+    ws, build = running_build(srv, token)
+    srv.workspace = ws
     before = threads_of(srv.proc.pid)
     followers = []
     for i in range(FOLLOWERS):
-        s, head = follow(srv.port, SOURCES[i % ADDRESSES], version, token)
+        s, head = follow(srv.port, SOURCES[i % ADDRESSES], logs_path(build),
+                         token)
         followers.append(s)
         if i == 0:
             check(head.startswith(b"HTTP/1.1 200") and
@@ -227,7 +294,13 @@ def idle_and_followers(srv, token):
     check(threads_of(srv.proc.pid) <= before + 1,
           f"server threads with everything open: {threads_of(srv.proc.pid)} "
           f"(before the followers: {before})")
-    for s in idle + followers:
+    for s in idle:
+        s.close()
+    os.unlink(srv.hold)
+    got = ended(followers, 60)
+    check(got == FOLLOWERS, f"the hold file removed, the build ends and all "
+          f"{FOLLOWERS} followers get the end event ({got})")
+    for s in followers:
         s.close()
 
 
@@ -277,6 +350,11 @@ def per_address_cap(srv):
           f"{PER_ADDRESS_CAP + 5} connections from one address: 5 closed "
           f"(got {len(shut)}), the other {PER_ADDRESS_CAP} answer "
           f"(got {answered})")
+    line = f"over http.max_connections_per_address={PER_ADDRESS_CAP} "
+    logged = wait_for(lambda: srv.log_tail(10 ** 7).count(line), 10)
+    check(logged == 1 and "from 127.0.0.50" in srv.log_tail(10 ** 7),
+          f"the refusals are logged once, naming the cap and the address "
+          f"({logged} lines)")
     c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10,
                                    source_address=("127.0.0.51", 0))
     c.request("GET", "/healthz")
@@ -372,6 +450,10 @@ def idle_timeout_and_max_connections(plugins_tmp):
         check(shut and sum(closed(c) for c in held) == 2,
               "max_connections 10: 2 of 12 connections closed at once "
               f"(got {sum(closed(c) for c in held)})")
+        line = "over http.max_connections=10 "
+        logged = wait_for(lambda: srv.log_tail(10 ** 7).count(line), 10)
+        check(logged == 1, "the refusals are logged once, naming the cap "
+              f"({logged} lines)")
         for c in held:
             c.close()
 
@@ -432,13 +514,17 @@ def main():
         print(f"open file limit {limit} is too low for {IDLE} connections")
         return 77
     tmp = tempfile.mkdtemp(prefix="atrium-starve-")
+    hold = os.path.join(tmp, "hold")
     srv = Server(ATRIUM, PLUGINS, tmp,
                  http_extra=("  threads: 4\n  header_timeout: 1s\n"
                              "  idle_timeout: 10m\n"
                              f"  max_connections_per_address: "
                              f"{PER_ADDRESS_CAP}\n"),
-                 extra="provisioner:\n  daemons: 0\n",
-                 plugins_extra="  provisioner_echo:\n    enabled: true\n")
+                 extra="provisioner:\n  daemons: 1\n",
+                 plugins_extra=("  provisioner_echo:\n    enabled: true\n"
+                                f"    hold_file: {hold}\n"
+                                "    hold_timeout: 600s\n"))
+    srv.hold = hold
     srv.start()
     try:
         token = srv.first_user()
@@ -452,8 +538,8 @@ def main():
                 if srv.proc.poll() is not None:
                     break
         check(srv.alive(), "the server still serves")
-        if getattr(srv, "version", None):
-            drain_ends_streams(srv, srv.version, token)
+        if getattr(srv, "workspace", None):
+            drain_ends_streams(srv, srv.workspace, token)
     finally:
         srv.stop()
         if checks.failures:
