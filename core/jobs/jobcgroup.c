@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "atrium/error.h"
+#include "jobproc.h"
 #include "log.h"
 
 /* How long a kill waits for the members to be gone: dying is the
@@ -61,22 +61,13 @@ static void own_cgroup(char *out, size_t size) {
     fclose(f);
 }
 
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 void atr__cgroup_setup(const char *data_dir) {
   char mnt[4096], own[4096], path[4096];
   base[0] = '\0';
   cgroup2_mount(mnt, sizeof mnt);
   own_cgroup(own, sizeof own);
-  char *abs = realpath(data_dir, NULL);
   int n = snprintf(path, sizeof path, "%s%s/atrium-jobs-%016llx", mnt, own,
-                   (unsigned long long)fnv1a(abs ? abs : data_dir));
-  free(abs);
+                   atr__jobs_data_dir_hash(data_dir));
   struct stat st;
   bool ok = mnt[0] != '\0' && n > 0 && (size_t)n < sizeof path &&
             (mkdir(path, 0755) == 0 || errno == EEXIST) &&
@@ -139,25 +130,15 @@ int atr__cgroup_add(const char *job_id, int pid) {
   return write_text(path, text) == 0 ? 0 : ATR_EIO;
 }
 
-/* SIGKILL each member listed in cgroup.procs; how many were listed. */
-static int kill_members(const char *procs) {
+/* How many members cgroup.procs lists; with sig, each is sent it. */
+static int members(const char *procs, int sig) {
   FILE *f = fopen(procs, "r");
   int pid, n = 0;
   while (f && fscanf(f, "%d", &pid) == 1) {
-    if (pid > 1)
-      kill(pid, SIGKILL);
+    if (sig != 0 && pid > 1)
+      kill(pid, sig);
     n++;
   }
-  if (f)
-    fclose(f);
-  return n;
-}
-
-static int count_members(const char *procs) {
-  FILE *f = fopen(procs, "r");
-  int pid, n = 0;
-  while (f && fscanf(f, "%d", &pid) == 1)
-    n++;
   if (f)
     fclose(f);
   return n;
@@ -167,18 +148,18 @@ static int kill_dir(const char *dir, bool remove_it) {
   char procs[4500], killfile[4500];
   snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
   snprintf(killfile, sizeof killfile, "%s/cgroup.kill", dir);
-  int found = count_members(procs);
+  int found = members(procs, 0);
   /* cgroup.kill also catches a member forking while it is signalled; the
    * loop below is for kernels before 5.14, and for what is still dying. */
   if (found > 0 && write_text(killfile, "1") != 0)
-    kill_members(procs);
-  for (int waited = 0; count_members(procs) > 0 && waited < KILL_WAIT_MS;
+    members(procs, SIGKILL);
+  for (int waited = 0; members(procs, 0) > 0 && waited < KILL_WAIT_MS;
        waited += 10) {
     if (waited % 200 == 0)
-      kill_members(procs);
+      members(procs, SIGKILL);
     nanosleep(&(struct timespec){0, 10000000L}, NULL);
   }
-  if (remove_it && count_members(procs) == 0)
+  if (remove_it && members(procs, 0) == 0)
     rmdir(dir);
   return found;
 }

@@ -98,11 +98,22 @@ static int own_dir(const char *path, mode_t mode, char **err) {
   return 0;
 }
 
-static uint64_t fnv1a(const char *s) {
+unsigned long long atr__jobs_data_dir_hash(const char *data_dir) {
+  char *abs = realpath(data_dir, NULL);
   uint64_t h = 1469598103934665603ull;
-  for (; *s; s++)
+  for (const char *s = abs ? abs : data_dir; *s; s++)
     h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  free(abs);
   return h;
+}
+
+void atr__jobs_boot_id(char *out, size_t size) {
+  FILE *b = fopen("/proc/sys/kernel/random/boot_id", "r");
+  out[0] = '\0';
+  if (b && fgets(out, (int)size, b))
+    out[strcspn(out, "\n")] = '\0';
+  if (b)
+    fclose(b);
 }
 
 int atr_jobs_setup(const char *data_dir, const char *run_as, char **err) {
@@ -114,10 +125,8 @@ int atr_jobs_setup(const char *data_dir, const char *run_as, char **err) {
   if (rc == 0 && !user.drop)
     snprintf(work_root, sizeof work_root, "%s", jobs);
   if (rc == 0 && user.drop) {
-    char *abs = realpath(data_dir, NULL);
     snprintf(work_root, sizeof work_root, "%s/%016llx", SHARED_ROOT,
-             (unsigned long long)fnv1a(abs ? abs : data_dir));
-    free(abs);
+             atr__jobs_data_dir_hash(data_dir));
     rc = own_dir(SHARED_ROOT, 0711, err);
     if (rc == 0)
       rc = own_dir(work_root, 0711, err);
@@ -191,12 +200,8 @@ static void sweep_record(const char *jobs, const char *name) {
   char path[4400];
   snprintf(path, sizeof path, "%s/%s", jobs, name);
   FILE *f = fopen(path, "r");
-  char boot[64] = "", line[256];
-  FILE *b = fopen("/proc/sys/kernel/random/boot_id", "r");
-  if (b && fgets(boot, sizeof boot, b))
-    boot[strcspn(boot, "\n")] = '\0';
-  if (b)
-    fclose(b);
+  char boot[64], line[256];
+  atr__jobs_boot_id(boot, sizeof boot);
   while (f && fgets(line, sizeof line, f)) {
     char rec_boot[64];
     int pgid;

@@ -56,12 +56,8 @@ int atr__jobs_kill_group(int pgid, unsigned long long start) {
 
 static int record(struct atr_prov_job *job, int pgid,
                   unsigned long long start) {
-  char boot[64] = "", path[4400], line[160];
-  FILE *b = fopen("/proc/sys/kernel/random/boot_id", "r");
-  if (b && fgets(boot, sizeof boot, b))
-    boot[strcspn(boot, "\n")] = '\0';
-  if (b)
-    fclose(b);
+  char boot[64], path[4400], line[160];
+  atr__jobs_boot_id(boot, sizeof boot);
   atr__jobs_record_path(job, path, sizeof path);
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   int n = snprintf(line, sizeof line, "%s %d %llu\n", boot[0] ? boot : "-",

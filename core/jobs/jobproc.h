@@ -72,6 +72,11 @@ void atr__jobs_record_path(const struct atr_prov_job *job, char *out,
 /* Kill group pgid unless its leader is another process than the one
  * recorded (start time in clock ticks; the pid was reused). */
 int atr__jobs_kill_group(int pgid, unsigned long long start);
+/* FNV-1a of data_dir's real path: names what belongs to one data_dir in
+ * places every server on the host shares (/var/tmp, the cgroup tree). */
+unsigned long long atr__jobs_data_dir_hash(const char *data_dir);
+/* This boot's id (/proc/sys/kernel/random/boot_id), "" when unknown. */
+void atr__jobs_boot_id(char *out, size_t size);
 /* recursive rm of dir, never following a link */
 void atr__jobs_remove_tree(const char *dir);
 
