@@ -33,6 +33,13 @@ typedef struct atr_actor {
   const char *user_agent;
   const char *request_id;
   const char *org_id;
+  /* A workspace agent authenticated by its token (agents.h): no roles, so
+   * every user-facing domain function refuses it; the agent functions
+   * accept it for this agent only. */
+  bool agent;
+  char agent_id[37];
+  char workspace_id[37];
+  char build_id[37];
 } atr_actor_t;
 
 /* The server acting on its own (what: "scheduler", "reaper", ...). */

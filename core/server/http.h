@@ -55,6 +55,13 @@ typedef struct atr_http_config {
                   const char *user_agent, const char **route_template,
                   char *who, size_t who_size);
   void *dispatch_user_data;
+  /* Threads of the agents lane: session upgrades, requests inside
+   * sessions and plain requests under /api/v2/workspaceagents/me/, kept
+   * apart from the API's workers. 0 takes 2. */
+  int64_t agent_threads;
+  /* A session sends an HTTP/2 PING this often and closes when nothing
+   * arrived for 3 intervals. 0 takes 15 s. */
+  int64_t session_heartbeat_ms;
 } atr_http_config_t;
 
 /* Binds and starts serving. On failure *err says what could not be bound. */
@@ -69,5 +76,18 @@ void atr_http_drain(atr_http_server_t *srv);
 void atr_http_stop(atr_http_server_t *srv);
 /* Requests being handled right now, detached streams included. */
 int atr_http_in_flight(const atr_http_server_t *srv);
+
+/* Sessions (upgraded connections, http_exchange.h). Write one line (a
+ * newline is added) to the events stream of the session keyed by key, if
+ * this server holds it: 1 when queued, 0 when there is no such session or
+ * it has no events stream open. Any thread. */
+int atr_http_session_post(atr_http_server_t *srv, const char *key,
+                          const char *line);
+/* Close the session keyed by key (its token was revoked): closed() gets
+ * reason. 1 when there was one. Any thread. */
+int atr_http_session_close(atr_http_server_t *srv, const char *key,
+                           const char *reason);
+/* Sessions open now. */
+int64_t atr_http_sessions(const atr_http_server_t *srv);
 
 #endif

@@ -62,4 +62,48 @@ const char *atr__http_header(atr_http_exchange_t *x, const char *name);
 void atr__http_add_header(atr_http_exchange_t *x, const char *name,
                           const char *value);
 
+/* ---- sessions: an upgraded connection (docs/design/agent.md §1) --------
+ *
+ * An agent keeps one WebSocket (subprotocol "atrium-agent.h2") that
+ * carries one HTTP/2 connection, agent = client. Every request the agent
+ * sends inside it is an ordinary request: it goes through the same
+ * dispatch as plain HTTP/1.1 (on the agents lane), and the handler finds
+ * the session's ud with atr__http_session_ud(). One stream is kept by the
+ * transport itself: a GET of ATR_HTTP_SESSION_EVENTS_SUFFIX (any path
+ * ending so) is answered 200 with application/x-ndjson and stays open;
+ * atr__http_session_post() writes lines to it.
+ */
+#define ATR_HTTP_SESSION_PROTOCOL "atrium-agent.h2"
+#define ATR_HTTP_SESSION_EVENTS_SUFFIX "/me/events"
+
+typedef struct atr_http_session_ops {
+  uint32_t struct_size;
+  /* The session ended: the peer closed, it went silent past the
+   * heartbeat timeout, it was too slow, a newer session with the same key
+   * replaced it, or the server drains. reason: "closed", "timeout",
+   * "too_slow", "protocol", "replaced", "draining", "revoked". Runs on a
+   * worker thread of the agents lane (it may use the database), once, and
+   * then free_ud(ud). */
+  void (*closed)(void *ud, const char *reason);
+  void (*free_ud)(void *ud);
+} atr_http_session_ops_t;
+
+/* From a handler of a GET with Upgrade: websocket: check the handshake
+ * (version 13, a key, the subprotocol offered), answer 101 and turn the
+ * connection into a session keyed by key (an agent id: a second session
+ * with the same key replaces the first). ops and ud (owned by the session
+ * from now on, also on failure) come back in closed(). 0; ATR_EINVAL when
+ * the request is no valid upgrade (the handler answered nothing: answer
+ * 400/426 yourself). */
+int atr__http_upgrade(atr_http_exchange_t *x, const char *key,
+                      const atr_http_session_ops_t *ops, void *ud);
+/* Whether the request asks for a WebSocket upgrade. */
+bool atr__http_wants_upgrade(atr_http_exchange_t *x);
+/* The ud of the session the request came in, or NULL for a request on a
+ * plain connection. */
+void *atr__http_session_ud(atr_http_exchange_t *x);
+
+/* Posting to a session from outside a handler: atr_http_session_post()
+ * in http.h. */
+
 #endif

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define ATR_ABI_MAJOR 1
-#define ATR_ABI_MINOR 2
+#define ATR_ABI_MINOR 3
 
 #define ATR_PLUGIN_ENTRY_SYMBOL "atrium_plugin_entry"
 

@@ -88,6 +88,26 @@ typedef struct atr_prov_parse_request {
   size_t nparams;
 } atr_prov_parse_request_t;
 
+/* What a start build needs to start the workspace's agent (ABI 1.3; see
+ * docs/agent.md). Borrowed for the call like the rest of the request. */
+typedef struct atr_prov_agent {
+  uint32_t struct_size; /* the host's sizeof */
+  const char *name;     /* the agent's name in template.yaml ("main") */
+  /* The agent's token for this build. A secret: never log it, never write
+   * it where users can read it; the host masks it in the job's log. */
+  const char *token;
+  const char *access_url; /* the URL the agent dials (the server's) */
+  /* A directory on the server's host holding the agent for linux/amd64 as
+   * a self-contained bundle (bin/atrium-agent, lib/ with its loader and
+   * libraries, and the launcher `atrium-agent` at the top): mount it
+   * read-only into a container, or NULL when the server has none. */
+  const char *bundle_dir;
+  /* A /bin/sh script that starts the agent from the bundle mounted at
+   * /opt/atrium (it reads ATRIUM_AGENT_URL and ATRIUM_AGENT_TOKEN from its
+   * environment). */
+  const char *init_script;
+} atr_prov_agent_t;
+
 /* One build: start, stop or delete a workspace. */
 typedef struct atr_prov_apply_request {
   uint32_t struct_size;
@@ -114,7 +134,17 @@ typedef struct atr_prov_apply_request {
    * the first build. */
   const char *prior_state;
   size_t prior_state_len;
+  /* ABI 1.3: the agent to start, on start builds of a version whose
+   * template.yaml declares one; NULL otherwise. Read it only when
+   * struct_size covers it (ATR_PROV_REQUEST_HAS_AGENT). */
+  const atr_prov_agent_t *agent;
 } atr_prov_apply_request_t;
+
+/* Whether a request carries the agent field (a host older than 1.3 does
+ * not send it). */
+#define ATR_PROV_REQUEST_HAS_AGENT(req)                                        \
+  ((req)->struct_size >= offsetof(atr_prov_apply_request_t, agent) +           \
+                             sizeof(const atr_prov_agent_t *))
 
 typedef struct atr_prov_metadata {
   uint32_t struct_size; /* sizeof(atr_prov_metadata_t) in the plugin */
@@ -130,6 +160,10 @@ typedef struct atr_prov_resource {
   char *id; /* the provider's id, or NULL */
   atr_prov_metadata_t *metadata;
   size_t nmetadata;
+  /* ABI 1.3: nonzero when this resource runs the agent. When no element
+   * says so (or they are older than 1.3), the first resource of a start
+   * build hosts it. */
+  int hosts_agent;
 } atr_prov_resource_t;
 
 /* apply() fills this also when it fails: a state set here is stored with

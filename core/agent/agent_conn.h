@@ -1,0 +1,79 @@
+/* core/agent/agent_conn.h — the agent's end of its session with the
+ * server (docs/design/agent.md §1): dial the access URL, upgrade to a
+ * WebSocket with subprotocol "atrium-agent.h2" (the token in
+ * Atrium-Session-Token), run an HTTP/2 client session inside it (nghttp2
+ * over wslay), send requests as h2 streams, keep the events stream
+ * (GET /api/v2/workspaceagents/me/events) open and hand its lines up, PING
+ * every heartbeat and give up after 3 silent heartbeats. After any failure
+ * it dials again after a random wait in [0, b], b doubling from
+ * backoff_min_ms to backoff_max_ms (60 s after a 401), reset once a
+ * session lived 30 s.
+ *
+ * Many connections may share one loop (the load bench runs thousands).
+ *
+ * Threads: everything runs on the loop's thread; no call is thread-safe.
+ * Memory: the connection copies its options; bodies handed to callbacks
+ * are valid only during the call.
+ */
+#ifndef ATRIUM_AGENT_CONN_H
+#define ATRIUM_AGENT_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct agent_conn agent_conn_t;
+
+typedef struct agent_conn_opts {
+  const char *url;        /* the access URL: http://host:port[/prefix] */
+  const char *token;      /* the agent token (a secret: never logged) */
+  const char *version;    /* the agent's version, sent as ?version= major */
+  const char *bind_ip;    /* local address to bind before dialing; NULL: any */
+  int64_t heartbeat_ms;   /* 0: 15000 */
+  int64_t backoff_min_ms; /* 0: 500 */
+  int64_t backoff_max_ms; /* 0: 10000 */
+} agent_conn_opts_t;
+
+typedef struct agent_conn_cbs {
+  /* A session is up (after every reconnect): resend what was not acked. */
+  void (*on_up)(void *ud);
+  /* The session is gone. http_status: the status of a refused upgrade
+   * (401: the token is not (or no longer) valid), else 0; reason for the
+   * log. The connection dials again by itself unless stopped. */
+  void (*on_down)(void *ud, int http_status, const char *reason);
+  /* One line of the events stream, without its newline. */
+  void (*on_event)(void *ud, const char *line, size_t len);
+} agent_conn_cbs_t;
+
+/* The answer to a request: status 0 when the session was lost before an
+ * answer came (the request may or may not have been handled). */
+typedef void (*agent_conn_reply_fn)(void *ud, int status, const char *body,
+                                    size_t len);
+
+int agent_conn_new(uv_loop_t *loop, const agent_conn_opts_t *opts,
+                   const agent_conn_cbs_t *cbs, void *ud, agent_conn_t **out,
+                   char **err);
+/* Dial now (and again after every failure until agent_conn_stop). */
+void agent_conn_start(agent_conn_t *c);
+/* Whether a session is up. */
+bool agent_conn_up(const agent_conn_t *c);
+/* Send a request on the session: path is absolute ("/api/v2/..."), body
+ * JSON or NULL. 0, or ATR_EAGAIN when no session is up (reply is not
+ * called). At most 16 requests are in flight; more wait in order. */
+int agent_conn_request(agent_conn_t *c, const char *method, const char *path,
+                       const char *json_body, agent_conn_reply_fn reply,
+                       void *reply_ud);
+/* Close the session (WebSocket close 1000, GOAWAY), dial no more; pending
+ * replies get status 0. done(ud) runs once every handle is closed, after
+ * which agent_conn_free may be called. */
+void agent_conn_stop(agent_conn_t *c, void (*done)(void *ud), void *ud);
+void agent_conn_free(agent_conn_t *c);
+
+/* For the bench and logs: the last PING round trip in microseconds (0:
+ * none yet), sessions opened, and sessions lost without being asked to. */
+int64_t agent_conn_ping_us(const agent_conn_t *c);
+uint64_t agent_conn_sessions(const agent_conn_t *c);
+uint64_t agent_conn_drops(const agent_conn_t *c);
+
+#endif
