@@ -1,7 +1,6 @@
 /* tests/unit/agent/test_agent_pure.c — the agent's pure parts: env files,
  * line splitting, UTF-8 repair, /proc/net/tcp, stats from a fixture
  * directory, health-check URLs, metadata values. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "agent_apps.h"
 #include "agent_envfile.h"

@@ -3,7 +3,6 @@
  * log batching, acks and resume; lifecycle reports in order; scripts (exit
  * codes, lines, timeouts); and whole runs of the agent from manifest to
  * exit. Every wait is for an event, never for a time. */
-#include <cmocka.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "agent_internal.h"
 #include "agent_lifecycle.h"
