@@ -36,14 +36,14 @@ case "$out" in
 *) fail "unexpected output: $out" ;;
 esac
 # Without its URL and token: the command line is read, exit 2.
-out=$(env -i chroot "$root" /opt/atrium/atrium-agent agent 2>&1)
+out=$(chroot "$root" /bin/busybox env -i /opt/atrium/atrium-agent agent 2>&1)
 [ $? = 2 ] || fail "agent without a URL: $out"
 echo "$out" | grep -q ATRIUM_AGENT_URL || fail "agent without a URL: $out"
 # An env file others may read is refused, and its token is not printed.
 printf 'ATRIUM_AGENT_URL=http://127.0.0.1:9\nATRIUM_AGENT_TOKEN=atragt_secret\n' \
   >"$root/tmp/agent.env"
 chmod 644 "$root/tmp/agent.env"
-out=$(env -i chroot "$root" /opt/atrium/atrium-agent agent --env-file /tmp/agent.env 2>&1)
+out=$(chroot "$root" /bin/busybox env -i /opt/atrium/atrium-agent agent --env-file /tmp/agent.env 2>&1)
 [ $? = 1 ] || fail "a 0644 env file was accepted: $out"
 echo "$out" | grep -q "chmod 600" || fail "no reason given: $out"
 echo "$out" | grep -q atragt_secret && fail "the token was printed"
