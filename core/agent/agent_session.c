@@ -248,7 +248,7 @@ static void close_handles(void *ud) {
 static int open_session(agent_t *a) {
   agent_conn_opts_t o = {.url = a->cfg.url,
                          .token = a->cfg.token,
-                         .version = ATR_VERSION,
+                         .version = NULL, /* the API version: "1.0" */
                          .heartbeat_ms = a->cfg.heartbeat_ms,
                          .backoff_max_ms = a->cfg.backoff_max_ms};
   agent_conn_cbs_t cbs = {
