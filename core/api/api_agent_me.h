@@ -53,6 +53,12 @@ int atr_api_agent_ports_post(atr_api_req_t *r);
 /* GET /me/events outside a session: 400 (the transport keeps it inside). */
 int atr_api_agent_events(atr_api_req_t *r);
 
+/* Refresh the rows of the agents whose sessions this server holds
+ * (atr_agent_heartbeat), so an agent whose server died turns
+ * disconnected: the server calls it every minute, off its loop. How many
+ * were refreshed. */
+int atr_api_agent_heartbeats(const atr_api_env_t *env);
+
 /* ---- metrics (api_agent_metrics.c) --------------------------------------- */
 
 /* Register atrium_agent_sessions, atrium_agent_startup_seconds{result}
