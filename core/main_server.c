@@ -50,6 +50,7 @@ typedef struct server {
   uv_timer_t agent_heartbeat;
   uv_work_t heartbeat_work;
   bool heartbeat_busy;
+  unsigned agent_ticks; /* heartbeat_work's own */
   int exit_code;
   bool stopping;
 } server_t;
@@ -239,13 +240,18 @@ static void on_agent_event(void *ud, const char *agent_id, const char *what) {
   pthread_mutex_unlock(&s->hook_lock);
 }
 
-/* Every minute, off the loop: the rows of the agents whose sessions this
- * server holds say they are still connected (agents.h, heartbeat). */
-#define AGENT_HEARTBEAT_MS 60000
+/* Off the loop, every AGENT_TICK_MS: the agent gauges sampled from the
+ * database; every AGENT_HEARTBEAT_TICKS-th time also the rows of the
+ * agents whose sessions this server holds refreshed (agents.h,
+ * heartbeat: every minute). */
+#define AGENT_TICK_MS 15000
+#define AGENT_HEARTBEAT_TICKS 4
 
 static void heartbeat_work(uv_work_t *w) {
   server_t *s = w->data;
-  atr_api_agent_heartbeats(&s->api);
+  atr_api_agents_sample(s->api.dom.store);
+  if (++s->agent_ticks % AGENT_HEARTBEAT_TICKS == 0)
+    atr_api_agent_heartbeats(&s->api);
 }
 
 static void heartbeat_done(uv_work_t *w, int status) {
@@ -384,8 +390,7 @@ int atr_server_run(atr_app_t *app) {
     return 1;
   }
   uv_timer_start(&s.tick, on_tick, 0, 1000);
-  uv_timer_start(&s.agent_heartbeat, on_agent_heartbeat, AGENT_HEARTBEAT_MS,
-                 AGENT_HEARTBEAT_MS);
+  uv_timer_start(&s.agent_heartbeat, on_agent_heartbeat, 0, AGENT_TICK_MS);
   atr_log(ATR_LOG_INFO, "server", "atrium %s (%s) listening on http://%s",
           ATR_VERSION, ATR_COMMIT, app->core.http_address);
   uv_run(&s.loop, UV_RUN_DEFAULT);

@@ -61,8 +61,9 @@ int atr_api_agent_heartbeats(const atr_api_env_t *env);
 
 /* ---- metrics (api_agent_metrics.c) --------------------------------------- */
 
-/* Register atrium_agent_sessions, atrium_agent_startup_seconds{result}
- * and atrium_agent_connection_errors_total{reason} (the server, once). */
+/* Register atrium_agents{status}, atrium_agent_lifecycle{state},
+ * atrium_agent_sessions, atrium_agent_startup_seconds{result} and
+ * atrium_agent_connection_errors_total{reason} (the server, once). */
 void atr_api_agent_metrics_init(void);
 void atr_api_agent_metrics_fini(void);
 /* Sessions open on this server now. */
@@ -70,6 +71,10 @@ void atr_api_agent_sessions_set(int64_t n);
 /* A session refused or lost: unauthorized, handshake, version, protocol,
  * timeout, too_slow or replaced (other reasons are not errors). */
 void atr_api_agent_connection_error(const char *reason);
+/* Sample atrium_agents{status} and atrium_agent_lifecycle{state} from
+ * the agents with a live token (a thread that may block on the
+ * database). */
+void atr_api_agents_sample(atr_store_t *store);
 /* An agent finished starting: result ready, start_error or start_timeout;
  * seconds from its start. */
 void atr_api_agent_startup_observed(const char *result, double seconds);
