@@ -205,5 +205,14 @@ const atr_option_t atr_core_options[] = {
      "On SIGTERM, how long in-flight requests may take to finish before the "
      "server exits anyway (with status 1).",
      NULL, 0, 600000},
+    {ATR_OPT_STRING, "agent.bundle_dir", "auto", 0,
+     ATR_CORE_FIELD(agent_bundle_dir),
+     "The directory holding the workspace agent for linux/amd64 as a "
+     "bundle (the launcher atrium-agent, bin/ and lib/), which provisioners "
+     "mount into workspaces at /opt/atrium. \"auto\": the agent-bundle "
+     "directory beside the server's own directory (the build tree's, or "
+     "<prefix>/libexec/atrium/agent-bundle when installed); empty: none, so "
+     "only templates that install the agent themselves get one.",
+     NULL, 0, 0},
     {0},
 };
