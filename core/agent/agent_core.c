@@ -20,6 +20,7 @@
 
 static void agent_finish(agent_t *a);
 static void on_conn_stopped(void *ud);
+static void hold_final(agent_t *a, agent_state_t state);
 
 void agent_say(agent_t *a, const char *level, const char *fmt, ...) {
   char buf[1024];
@@ -95,10 +96,12 @@ static void script_done(void *ud, agent_script_end_t end, int64_t code) {
   }
   a->script = NULL;
   free(r);
+  if (agent_state_final(next)) {
+    hold_final(a, next);
+    return;
+  }
   agent_lifecycle_set(&a->lc, next, agent_now_us());
-  if (agent_state_final(next))
-    agent_finish(a);
-  else if (a->stop_pending)
+  if (a->stop_pending)
     agent_shutdown(a, "a shutdown was asked for while starting");
 }
 
@@ -151,10 +154,8 @@ void agent_shutdown(agent_t *a, const char *why) {
   }
   agent_say(a, "info", "shutting down: %s", why);
   agent_lifecycle_set(&a->lc, AGENT_SHUTTING_DOWN, agent_now_us());
-  if (!run_script(a, &a->stop, true)) {
-    agent_lifecycle_set(&a->lc, AGENT_OFF, agent_now_us());
-    agent_finish(a);
-  }
+  if (!run_script(a, &a->stop, true))
+    hold_final(a, AGENT_OFF);
 }
 
 void agent_close_handles(agent_t *a) {
@@ -190,6 +191,38 @@ static void do_exit(agent_t *a) {
     agent_init_finish(a->init, init_done);
   else
     init_done(a, 0);
+}
+
+/* The last lines of the shutdown script (and the agent's own) go before
+ * the final state: the server revokes the token once it sees that state,
+ * after which no line can be stored. Bounded by final_wait_ms. */
+static void on_final_held(uv_timer_t *t) {
+  agent_t *a = t->data;
+  a->exit_waited_ms += EXIT_CHECK_MS;
+  if (!agent_logs_idle(&a->logs) && a->exit_waited_ms < a->cfg.final_wait_ms)
+    return;
+  uv_timer_stop(&a->exit_check);
+  a->final_held = false;
+  a->exit_waited_ms = 0;
+  agent_lifecycle_set(&a->lc, a->final_state, agent_now_us());
+  agent_finish(a);
+}
+
+static void hold_final(agent_t *a, agent_state_t state) {
+  a->final_held = true;
+  a->final_state = state;
+  a->exit_waited_ms = 0;
+  agent_logs_kick(&a->logs);
+  uv_timer_start(&a->exit_check, on_final_held, 0, EXIT_CHECK_MS);
+}
+
+void agent_token_refused(agent_t *a) {
+  if (agent_state_final(a->lc.state) && a->exit_wanted && !a->exiting &&
+      !a->final_held) {
+    atr_log(ATR_LOG_WARN, "agent",
+            "exiting: the token was revoked after the final state");
+    do_exit(a);
+  }
 }
 
 static void on_exit_check(uv_timer_t *t) {

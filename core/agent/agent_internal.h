@@ -68,9 +68,11 @@ typedef struct agent {
   agent_apps_t *apps;
   agent_init_t *init;
   uv_signal_t sigs[3];
-  uv_timer_t retry; /* manifest or logs/state again */
-  uv_timer_t exit_check;
+  uv_timer_t retry;      /* manifest or logs/state again */
+  uv_timer_t exit_check; /* final state held for logs; acks before exit */
   int64_t exit_waited_ms;
+  bool final_held; /* the shutdown script ended: logs first */
+  agent_state_t final_state;
   int exit_code;
 } agent_t;
 
@@ -80,6 +82,9 @@ int agent_run(agent_config_t *cfg);
 void agent_begin_start(agent_t *a);
 /* Close the agent's own handles (the connection was stopped). */
 void agent_close_handles(agent_t *a);
+/* The server refused the token (it was revoked): after a final state
+ * nothing more can be acked, so exit now if this mode exits. */
+void agent_token_refused(agent_t *a);
 /* Begin shutting down (a signal, the shutdown event, the workload ended). */
 void agent_shutdown(agent_t *a, const char *why);
 /* Write a line to the agent's own log source (and the process log). */

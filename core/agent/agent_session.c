@@ -210,10 +210,11 @@ static void on_down(void *ud, int http_status, const char *reason) {
   agent_logs_lost(&a->logs);
   if (a->exiting)
     return;
-  if (http_status == 401)
+  if (http_status == 401) {
     atr_log(ATR_LOG_WARN, "agent",
             "the server refused the agent token (not yet known, or revoked)");
-  else
+    agent_token_refused(a);
+  } else
     atr_log(ATR_LOG_WARN, "agent", "session lost: %s",
             reason ? reason : "(no reason)");
 }
