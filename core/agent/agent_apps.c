@@ -79,12 +79,12 @@ int agent_url_split(const char *url, char *host, size_t host_size, char *port,
     memcpy(port, colon + 1, pl);
     port[pl] = '\0';
   } else {
-    strcpy(port, "80");
+    snprintf(port, port_size, "80");
   }
   for (const char *c = port; *c; c++)
     if (*c < '0' || *c > '9')
       return ATR_EINVAL;
-  strcpy(path, slash ? slash : "/");
+  snprintf(path, path_size, "%s", slash ? slash : "/");
   return 0;
 }
 
@@ -304,7 +304,9 @@ agent_apps_t *agent_apps_start(agent_t *a, const json_t *apps) {
   p->a = a;
   size_t i;
   json_t *o;
-  json_array_foreach(apps, i, o) add_app(p, o);
+  json_array_foreach(apps, i, o) {
+    add_app(p, o);
+  }
   p->dirty = p->n > 0; /* "initializing" */
   report(p);
   return p;

@@ -26,6 +26,7 @@ void agent_say(agent_t *a, const char *level, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   atr_log(strcmp(level, "error") == 0  ? ATR_LOG_ERROR

@@ -39,7 +39,7 @@ agent_log_source_t *agent_logs_source(agent_logs_t *l, const char *id) {
   agent_log_source_t *s = &l->src[l->nsrc++];
   memset(s, 0, sizeof *s);
   s->logs = l;
-  strcpy(s->id, id);
+  snprintf(s->id, sizeof s->id, "%s", id);
   s->next_seq = 1;
   return s;
 }
@@ -118,11 +118,11 @@ char *agent_logs_batch_json(const agent_log_source_t *s, int64_t *last_seq) {
     bytes += line->len;
     char at[40];
     agent_time_format(line->created_at_us, at, sizeof at);
-    json_array_append_new(logs,
-                          json_pack("{sI ss ss# ss}", "seq",
-                                    (json_int_t)(s->offset + line->seq),
-                                    "created_at", at, "output", line->output,
-                                    line->len, "level", line->level));
+    json_array_append_new(
+        logs,
+        json_pack("{sI ss ss# ss}", "seq",
+                  (json_int_t)s->offset + (json_int_t)line->seq, "created_at",
+                  at, "output", line->output, line->len, "level", line->level));
     *last_seq = line->seq;
   }
   json_t *body = json_pack("{ss so}", "log_source_id", s->id, "logs", logs);

@@ -30,7 +30,7 @@
 
 #define AGENT_LOGS_BATCH_LINES 100
 #define AGENT_LOGS_BATCH_BYTES 65536
-#define AGENT_LOGS_CAP_BYTES (1024 * 1024)
+#define AGENT_LOGS_CAP_BYTES ((size_t)1024 * 1024)
 #define AGENT_LOGS_MAX_SOURCES 16
 
 typedef struct agent_log_line {

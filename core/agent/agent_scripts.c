@@ -231,13 +231,8 @@ char *agent_expand_home(const char *path) {
     return NULL;
   const char *home = getenv("HOME");
   if (path[0] == '~' && (path[1] == '\0' || path[1] == '/') && home) {
-    size_t n = strlen(home) + strlen(path);
-    char *out = malloc(n);
-    if (out) {
-      strcpy(out, home);
-      strcat(out, path + 1);
-    }
-    return out;
+    char *out = NULL;
+    return asprintf(&out, "%s%s", home, path + 1) < 0 ? NULL : out;
   }
   return strdup(path);
 }
