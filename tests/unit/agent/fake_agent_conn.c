@@ -12,6 +12,7 @@ agent_conn_t *fake_last_conn;
 bool fake_auto_next;
 const char *fake_manifest_next;
 const char *fake_shutdown_after_next;
+const char *fake_touch_on_ready_next;
 
 agent_conn_t *fake_conn_new(uv_loop_t *loop, bool up) {
   agent_conn_t *c = calloc(1, sizeof *c);
@@ -40,6 +41,7 @@ int agent_conn_new(uv_loop_t *loop, const agent_conn_opts_t *opts,
   c->autoreply = fake_auto_next;
   c->manifest = fake_manifest_next;
   c->event_after_state = fake_shutdown_after_next;
+  c->touch_on_ready = fake_touch_on_ready_next;
   fake_last_conn = c;
   *out = c;
   return 0;
@@ -121,10 +123,10 @@ static void store_logs(agent_conn_t *c, fake_req_t *r, char *ans, size_t sz) {
   json_array_foreach(logs, i, it) {
     last = json_integer_value(json_object_get(it, "seq"));
     const char *out = json_string_value(json_object_get(it, "output"));
-    size_t old = c->log_text ? strlen(c->log_text) : 0;
-    c->log_text = realloc(c->log_text, old + strlen(out) + 2);
-    strcpy(c->log_text + old, out);
-    strcat(c->log_text, "\n");
+    size_t old = c->log_text ? strlen(c->log_text) : 0, n = strlen(out);
+    c->log_text = realloc(c->log_text, old + n + 2);
+    memcpy(c->log_text + old, out, n);
+    memcpy(c->log_text + old + n, "\n", 2);
   }
   json_decref(j);
   snprintf(ans, sz, "{\"acked_seq\":%lld}", (long long)last);
@@ -135,6 +137,11 @@ static void store_state(agent_conn_t *c, fake_req_t *r) {
   const char *st = json_string_value(json_object_get(j, "state"));
   if (st && c->nstates < 32)
     snprintf(c->states[c->nstates++], sizeof c->states[0], "%s", st);
+  if (st && c->touch_on_ready && strcmp(st, "ready") == 0) {
+    FILE *f = fopen(c->touch_on_ready, "w");
+    if (f)
+      fclose(f);
+  }
   if (st && c->event_after_state && strcmp(st, c->event_after_state) == 0 &&
       c->cbs.on_event) {
     static const char ev[] = "{\"type\":\"shutdown\"}";

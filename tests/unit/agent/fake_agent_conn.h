@@ -45,6 +45,7 @@ struct agent_conn {
   char *log_text; /* every stored line's output, "\n"-joined */
   size_t events_sent;
   const char *event_after_state; /* send {"type":"shutdown"} after it */
+  const char *touch_on_ready;    /* create this file once ready is stored */
 };
 
 /* The connection the code under test made last. */
@@ -53,6 +54,7 @@ extern agent_conn_t *fake_last_conn;
 extern bool fake_auto_next;
 extern const char *fake_manifest_next;
 extern const char *fake_shutdown_after_next;
+extern const char *fake_touch_on_ready_next;
 
 /* A test-made connection (manual mode), up or not. */
 agent_conn_t *fake_conn_new(uv_loop_t *loop, bool up);

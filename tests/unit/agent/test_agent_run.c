@@ -3,14 +3,17 @@
  * log batching, acks and resume; lifecycle reports in order; scripts (exit
  * codes, lines, timeouts); and whole runs of the agent from manifest to
  * exit. Every wait is for an event, never for a time. */
+#include <errno.h>
 #include <jansson.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -230,7 +233,8 @@ static void test_scripts(void **state) {
 }
 
 /* A whole run: manifest -> script -> report -> shutdown event -> exit. */
-static agent_conn_t *run_agent(const char *manifest, const char *after) {
+static agent_conn_t *run_agent_init(const char *manifest, const char *after,
+                                    char **init_argv, int want_rc) {
   fake_auto_next = true;
   fake_manifest_next = manifest;
   fake_shutdown_after_next = after;
@@ -243,11 +247,16 @@ static agent_conn_t *run_agent(const char *manifest, const char *after) {
                         .kill_grace_ms = 200,
                         .final_wait_ms = 10000,
                         .proc_dir = "/proc",
-                        .cgroup_dir = "/nonexistent"};
-  assert_int_equal(agent_run(&cfg), 0);
+                        .cgroup_dir = "/nonexistent",
+                        .init_argv = init_argv};
+  assert_int_equal(agent_run(&cfg), want_rc);
   free(cfg.url);
   free(cfg.token);
   return fake_last_conn;
+}
+
+static agent_conn_t *run_agent(const char *manifest, const char *after) {
+  return run_agent_init(manifest, after, NULL, 0);
 }
 
 static const char *manifest_fmt =
@@ -310,6 +319,52 @@ static void test_agent_start_timeout(void **state) {
   fake_conn_free(c);
 }
 
+/* --init: the workload leaves an orphan that exits at once; the agent
+ * reaps it (it is a subreaper here, PID 1 in a container), shuts down when
+ * the workload exits, and exits with the workload's status. */
+static void test_init_workload_exits(void **state) {
+  (void)state;
+  char flag[] = "/tmp/atrium-agent-initXXXXXX";
+  assert_non_null(mkdtemp(flag));
+  char m[2048], ready[300], work[512];
+  snprintf(ready, sizeof ready, "%s/ready", flag);
+  snprintf(m, sizeof m, manifest_fmt, "true", 10);
+  /* the workload waits (bounded) until the server stored "ready" */
+  snprintf(work, sizeof work,
+           "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do "
+           "sleep 0.05; i=$((i+1)); done; /bin/sh -c 'exit 0' & exit 7",
+           ready);
+  char *argv[] = {"/bin/sh", "-c", work, NULL};
+  fake_touch_on_ready_next = ready;
+  agent_conn_t *c = run_agent_init(m, NULL, argv, 7);
+  fake_touch_on_ready_next = NULL;
+  const char *const want[] = {"starting", "ready", "shutting_down", "off",
+                              NULL};
+  check_states(c, want);
+  fake_conn_free(c);
+  int st;
+  errno = 0;
+  assert_int_equal(waitpid(-1, &st, WNOHANG), -1);
+  assert_int_equal(errno, ECHILD); /* no zombie left behind */
+  snprintf(work, sizeof work, "rm -rf %s", flag);
+  assert_int_equal(system(work), 0);
+}
+
+/* --init: a shutdown while the workload runs: the shutdown script first,
+ * then SIGTERM to the workload; its status (143) is the agent's. */
+static void test_init_shutdown_stops_workload(void **state) {
+  (void)state;
+  char m[2048];
+  snprintf(m, sizeof m, manifest_fmt, "true", 10);
+  char *argv[] = {"/bin/sleep", "30", NULL};
+  agent_conn_t *c = run_agent_init(m, "ready", argv, 128 + SIGTERM);
+  const char *const want[] = {"starting", "ready", "shutting_down", "off",
+                              NULL};
+  check_states(c, want);
+  assert_non_null(strstr(c->log_text, "saving\n"));
+  fake_conn_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_logs_batches_acks),
@@ -319,6 +374,8 @@ int main(void) {
       cmocka_unit_test(test_agent_ready_then_off),
       cmocka_unit_test(test_agent_start_error),
       cmocka_unit_test(test_agent_start_timeout),
+      cmocka_unit_test(test_init_workload_exits),
+      cmocka_unit_test(test_init_shutdown_stops_workload),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
