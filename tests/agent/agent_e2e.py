@@ -256,7 +256,8 @@ def start_agent(d, ws_id, cmd, name):
     log = os.path.join(d.tmp, f"agent-{name}.log")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "HOME": d.tmp, "ATRIUM_AGENT_LOG_FLUSH": "50ms",
-           "ATRIUM_AGENT_KILL_GRACE": "1s"}
+           "ATRIUM_AGENT_KILL_GRACE": "1s",
+           "ATRIUM_AGENT_PORTS_INTERVAL": "200ms"}
     p = subprocess.Popen(cmd + ["agent", "--env-file", env_file],
                          stdout=open(log, "w"), stderr=subprocess.STDOUT,
                          env=env, cwd=d.tmp)
@@ -268,7 +269,29 @@ def start_agent(d, ws_id, cmd, name):
     return p, log, token
 
 
-def run_case(d, org, name, script, timeout, want_state, want_log, cmd):
+def check_reports(d, name, agent_id):
+    """Metadata values and listening ports reach the server."""
+    def metadata():
+        _, items = d.call("GET", f"/api/v2/workspaceagents/{agent_id}/metadata")
+        if isinstance(items, dict):
+            items = items.get("metadata", [])
+        return any(i.get("key") == "load" and i.get("value") == "0.5"
+                   for i in items or [])
+    CHECKS.check(wait_for(f"{name}: metadata", metadata),
+                 f"{name}: the metadata value reached the server")
+
+    def ports():
+        _, body = d.call("GET",
+                         f"/api/v2/workspaceagents/{agent_id}/listening-ports")
+        items = body.get("ports", []) if isinstance(body, dict) else body
+        return any(p.get("port") == d.port for p in items or [])
+    # the server's own port is listening in the agent's network namespace
+    CHECKS.check(wait_for(f"{name}: listening ports", ports),
+                 f"{name}: the listening ports reached the server")
+
+
+def run_case(d, org, name, script, timeout, want_state, want_log, cmd,
+             reports=False):
     tid = make_template(d, org, name, script, timeout)
     ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
                 {"name": f"ws-{name}", "template_id": tid})
@@ -283,6 +306,8 @@ def run_case(d, org, name, script, timeout, want_state, want_log, cmd):
                     lambda: (lambda t: t if want_log in t else None)(
                         agent_log(d, a["id"])))
     CHECKS.check(want_log in text, f"{name}: {want_log!r} is in the log")
+    if reports:
+        check_reports(d, name, a["id"])
     # stop: the agent shuts down, reports off and exits 0
     b = d.must(201, "POST", f"/api/v2/workspaces/{ws['id']}/builds",
                {"transition": "stop"})
@@ -322,7 +347,7 @@ def main():
         org = set_up(d)
         launcher = [os.path.join(bundle, "atrium-agent")]
         run_case(d, org, "ready", "echo $GREETING from $(pwd)", "10s",
-                 "ready", "hello from ", [atrium])
+                 "ready", "hello from ", [atrium], reports=True)
         run_case(d, org, "fails", "echo failing; exit 3", "10s",
                  "start_error", "startup script exited with code 3",
                  launcher)
