@@ -13,6 +13,7 @@ bool fake_auto_next;
 const char *fake_manifest_next;
 const char *fake_shutdown_after_next;
 const char *fake_touch_on_ready_next;
+const char *fake_event_when_next[2];
 
 agent_conn_t *fake_conn_new(uv_loop_t *loop, bool up) {
   agent_conn_t *c = calloc(1, sizeof *c);
@@ -42,6 +43,8 @@ int agent_conn_new(uv_loop_t *loop, const agent_conn_opts_t *opts,
   c->manifest = fake_manifest_next;
   c->event_after_state = fake_shutdown_after_next;
   c->touch_on_ready = fake_touch_on_ready_next;
+  c->event_when[0] = fake_event_when_next[0];
+  c->event_when[1] = fake_event_when_next[1];
   fake_last_conn = c;
   *out = c;
   return 0;
@@ -151,8 +154,17 @@ static void store_state(agent_conn_t *c, fake_req_t *r) {
   json_decref(j);
 }
 
+static void send_shutdown(agent_conn_t *c) {
+  static const char ev[] = "{\"type\":\"shutdown\"}";
+  c->events_sent++;
+  c->cbs.on_event(c->ud, ev, sizeof ev - 1);
+}
+
 static void auto_answer(agent_conn_t *c, fake_req_t *r) {
   char ans[64];
+  if (c->event_when[0] && r->body && strstr(r->body, c->event_when[0]) &&
+      strstr(r->body, c->event_when[1]) && c->events_sent == 0)
+    send_shutdown(c);
   if (strstr(r->path, "/manifest")) {
     fake_reply(c, (size_t)(r - c->reqs), 200, c->manifest);
   } else if (strstr(r->path, "/logs/state")) {

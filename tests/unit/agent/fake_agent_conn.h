@@ -46,6 +46,8 @@ struct agent_conn {
   size_t events_sent;
   const char *event_after_state; /* send {"type":"shutdown"} after it */
   const char *touch_on_ready;    /* create this file once ready is stored */
+  /* send {"type":"shutdown"} once a request body holds both strings */
+  const char *event_when[2];
 };
 
 /* The connection the code under test made last. */
@@ -55,6 +57,7 @@ extern bool fake_auto_next;
 extern const char *fake_manifest_next;
 extern const char *fake_shutdown_after_next;
 extern const char *fake_touch_on_ready_next;
+extern const char *fake_event_when_next[2];
 
 /* A test-made connection (manual mode), up or not. */
 agent_conn_t *fake_conn_new(uv_loop_t *loop, bool up);

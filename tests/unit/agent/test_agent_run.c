@@ -3,8 +3,11 @@
  * log batching, acks and resume; lifecycle reports in order; scripts (exit
  * codes, lines, timeouts); and whole runs of the agent from manifest to
  * exit. Every wait is for an event, never for a time. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -365,6 +370,91 @@ static void test_init_shutdown_stops_workload(void **state) {
   fake_conn_free(c);
 }
 
+/* A one-thread HTTP server for health checks: answers every request with
+ * 200 until told to stop. */
+typedef struct http_stub {
+  int fd;
+  int port;
+  pthread_t thread;
+} http_stub_t;
+
+static void *stub_main(void *ud) {
+  http_stub_t *h = ud;
+  for (;;) {
+    int c = accept(h->fd, NULL, NULL);
+    if (c < 0)
+      return NULL;
+    char buf[2048];
+    ssize_t n = read(c, buf, sizeof buf);
+    if (n > 0) {
+      static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                               "Connection: close\r\n\r\nok";
+      ssize_t w = write(c, ok, sizeof ok - 1);
+      (void)w;
+    }
+    close(c);
+  }
+}
+
+static void stub_start(http_stub_t *h) {
+  h->fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(h->fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(h->fd, 16), 0);
+  socklen_t len = sizeof a;
+  getsockname(h->fd, (struct sockaddr *)&a, &len);
+  h->port = ntohs(a.sin_port);
+  pthread_create(&h->thread, NULL, stub_main, h);
+}
+
+static void stub_stop(http_stub_t *h) {
+  shutdown(h->fd, SHUT_RDWR);
+  close(h->fd);
+  pthread_join(h->thread, NULL);
+}
+
+/* Health checks: an app that answers 200 turns healthy, one whose port
+ * refuses turns unhealthy after its threshold; both in one report. */
+static void test_app_health(void **state) {
+  (void)state;
+  http_stub_t h;
+  stub_start(&h);
+  /* a port nothing listens on: bound, never listening */
+  int closed_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  bind(closed_fd, (struct sockaddr *)&a, sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(closed_fd, (struct sockaddr *)&a, &len);
+  char m[4096], apps[1024];
+  snprintf(apps, sizeof apps,
+           "\"apps\":[{\"id\":\"app-ok\",\"healthcheck\":{\"url\":"
+           "\"http://127.0.0.1:%d/healthz\",\"interval\":1,\"threshold\":1}},"
+           "{\"id\":\"app-bad\",\"healthcheck\":{\"url\":"
+           "\"http://127.0.0.1:%d/\",\"interval\":1,\"threshold\":2}}]}",
+           h.port, ntohs(a.sin_port));
+  snprintf(m, sizeof m, manifest_fmt, "true", 10);
+  char *tail = strstr(m, "\"apps\":[]}");
+  assert_non_null(tail);
+  snprintf(tail, sizeof m - (size_t)(tail - m), "%s", apps);
+  fake_event_when_next[0] = "\"app-ok\":\"healthy\"";
+  fake_event_when_next[1] = "\"app-bad\":\"unhealthy\"";
+  agent_conn_t *c = run_agent(m, NULL);
+  fake_event_when_next[0] = fake_event_when_next[1] = NULL;
+  size_t first = 0;
+  for (size_t i = 0; i < c->n; i++)
+    if (strstr(c->reqs[i].path, "/app-health")) {
+      first = first ? first : i + 1;
+    }
+  assert_true(first > 0);
+  assert_non_null(strstr(c->reqs[first - 1].body, "initializing"));
+  assert_int_equal(c->events_sent, 1);
+  fake_conn_free(c);
+  close(closed_fd);
+  stub_stop(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_logs_batches_acks),
@@ -376,6 +466,7 @@ int main(void) {
       cmocka_unit_test(test_agent_start_timeout),
       cmocka_unit_test(test_init_workload_exits),
       cmocka_unit_test(test_init_shutdown_stops_workload),
+      cmocka_unit_test(test_app_health),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
