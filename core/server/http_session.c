@@ -17,7 +17,7 @@
 
 #define PULL_MARK ((size_t)256 * 1024) /* stop pulling from nghttp2 */
 #define LANE_CAP 8                     /* requests of one session at once */
-#define SLOW_MS 30000                  /* over the queue cap this long */
+#define SLOW_MS 30000                  /* blocked this long: too_slow */
 
 /* ---- the registry ---------------------------------------------------------- */
 
@@ -265,7 +265,10 @@ static void on_tick(uv_timer_t *t) {
     http_conn_close(c);
     return;
   }
-  if (atomic_load(&c->queued) > HTTP_STREAM_QUEUE_CAP) {
+  /* blocked: the socket's queue stays at the mark (nothing more is pulled,
+   * so it never grows past it) or event lines pile up unsent */
+  if (atomic_load(&c->queued) >= PULL_MARK ||
+      up->ev_len - up->ev_off >= HTTP_STREAM_QUEUE_CAP / 2) {
     if (up->slow_since_ms == 0)
       up->slow_since_ms = now;
     if (now - up->slow_since_ms >= SLOW_MS) {
