@@ -302,13 +302,14 @@ void http_session_start(http_conn_t *c, http_upgrade_t *info, char *reply,
   up->info = *info;
   free(info);
   c->up = up;
+  /* registered before the 101 goes out: an agent that read it is found */
+  http_up_t *old = reg_put(srv, up);
+  if (old)
+    end_session(old, "replaced", 4000);
   http_conn_write(c, reply, len, 0);
   http_parse_free(&c->parse); /* nothing more is HTTP/1.1 */
   c->state = HTTP_CONN_UPGRADED;
   up->last_rx_ms = http_now_ms();
-  http_up_t *old = reg_put(srv, up);
-  if (old)
-    end_session(old, "replaced", 4000);
   uint64_t hb = (uint64_t)srv->cfg.session_heartbeat_ms;
   uv_timer_start(&c->timer, on_tick, hb, hb);
   char *rest = c->leftover;

@@ -217,12 +217,15 @@ static agent_conn_t *client_new(fx_t *f, const char *token) {
   return c;
 }
 
+/* Run the client's loop until cond holds (evaluated once per turn, never
+ * again after it held: it may have effects), at most WAIT_MS. */
 #define WAIT_UNTIL(f, cond)                                                    \
   do {                                                                         \
     uint64_t end_ = now_ms() + WAIT_MS;                                        \
-    while (!(cond) && now_ms() < end_)                                         \
+    bool held_ = false;                                                        \
+    while (!(held_ = (cond)) && now_ms() < end_)                               \
       uv_run(&(f)->loop, UV_RUN_ONCE);                                         \
-    assert_true(cond);                                                         \
+    assert_true(held_);                                                        \
   } while (0)
 
 static void client_stop(fx_t *f, agent_conn_t *c) {
