@@ -203,6 +203,7 @@ void http_session_drained(http_conn_t *c) {
 /* ---- requests ------------------------------------------------------------------ */
 
 static void to_lane(http_up_t *up, http_req_t *req) {
+  up->rx_body -= req->body_len; /* the lane's cap bounds it from now on */
   up->inflight++;
   up->conn->refs++;
   http_lane_push(&up->conn->srv->agents, req, up->conn);
@@ -218,7 +219,7 @@ static void on_request(http_up_t *up, http_req_t *req) {
   if (up->nheld < (int)(sizeof up->held / sizeof *up->held) && !up->closing)
     up->held[up->nheld++] = req;
   else
-    http_req_free(req); /* over MAX_CONCURRENT_STREAMS, or closing */
+    http_up_drop(up, req); /* over MAX_CONCURRENT_STREAMS, or closing */
 }
 
 void http_session_answer(http_conn_t *c, http_msg_t *m) {

@@ -482,6 +482,36 @@ static void drained_server_sends_agents_to_reconnect(void **state) {
   fx_free(f);
 }
 
+static void body_over_the_cap_in_a_session_gets_413(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  agent_conn_t *c = client_new(f, TOKEN);
+  WAIT_UNTIL(f, agent_conn_up(c));
+  size_t n = (1 << 20) + 16; /* the test server's max_body_size + 16 */
+  char *big = malloc(n + 1);
+  memset(big, ' ', n);
+  big[0] = '{';
+  big[n - 1] = '}';
+  big[n] = '\0';
+  assert_int_equal(agent_conn_request(c, "POST",
+                                      "/api/v2/workspaceagents/me/echo", big,
+                                      on_reply, f),
+                   0);
+  free(big);
+  WAIT_UNTIL(f, f->replies == 1);
+  assert_int_equal(f->last_status, 413);
+  assert_int_equal(locked(f, &f->echo_saw_session), 0);
+  /* the session goes on */
+  assert_int_equal(agent_conn_request(c, "POST",
+                                      "/api/v2/workspaceagents/me/echo", "{}",
+                                      on_reply, f),
+                   0);
+  WAIT_UNTIL(f, f->replies == 2);
+  assert_int_equal(f->last_status, 200);
+  client_stop(f, c);
+  fx_free(f);
+}
+
 static void agent_pings_every_heartbeat(void **state) {
   (void)state;
   fx_t *f = fx_new(0);
@@ -557,6 +587,7 @@ int main(void) {
       cmocka_unit_test(bytes_after_the_upgrade_request_are_kept),
       cmocka_unit_test(second_session_with_the_same_key_replaces_the_first),
       cmocka_unit_test(drained_server_sends_agents_to_reconnect),
+      cmocka_unit_test(body_over_the_cap_in_a_session_gets_413),
       cmocka_unit_test(agent_pings_every_heartbeat),
       cmocka_unit_test(access_url_must_be_plain_http),
   };
