@@ -234,6 +234,8 @@ void atr__jobrun_agent_stop(struct atr_prov_job *job,
     atr_jobrun_log(job, ATR_LOG_WARN, "Stopping agent",
                    "Cannot revoke the agent's token: %s",
                    err ? err : atr_strerror(rc));
+  else if (*name)
+    atr__jobrun_agent_announce(job, workspace_id); /* sessions close now */
   free(err);
 }
 

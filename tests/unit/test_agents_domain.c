@@ -517,6 +517,13 @@ static void connect_and_disconnect_are_audited(void **s) {
   assert_int_equal(count_rows("SELECT COUNT(*) FROM audit_logs WHERE "
                               "additional_fields LIKE '%atragt_%'"),
                    0);
+  /* A restarted single server knows no session is up any more. */
+  assert_int_equal(atr_agent_connected(&dom, &a, "v0.9.0", &fault), 0);
+  char *err = NULL;
+  must(atr_agents_server_started(&dom, &err), &err);
+  assert_int_equal(atr_agent_get(&dom, &alice, a.agent_id, &got, &fault), 0);
+  assert_string_equal(str(got, "status"), "disconnected");
+  json_decref(got);
   assert_int_equal(atr_agent_connected(&dom, &a, "v0.9.0", &fault), 0);
 }
 
@@ -574,6 +581,10 @@ static void a_stop_asks_the_agent_waits_and_revokes(void **s) {
       atr_agent_stats_report(&dom, &a, json_object(), &wait_ms, &fault),
       ATR_EACCES);
   assert_string_equal(fault.message, "Agent token is not valid.");
+  atr_fault_clear(&fault);
+  json_t *st = NULL;
+  assert_int_equal(atr_agent_logs_state(&dom, &a, &st, &fault), ATR_EACCES);
+  assert_null(st);
   atr_fault_clear(&fault);
   dom.events = NULL;
   atr_events_stop(ev);
