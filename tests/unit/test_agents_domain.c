@@ -577,9 +577,10 @@ static void a_stop_asks_the_agent_waits_and_revokes(void **s) {
       atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_OFF, 0, &fault),
       ATR_EACCES);
   atr_fault_clear(&fault);
-  assert_int_equal(
-      atr_agent_stats_report(&dom, &a, json_object(), &wait_ms, &fault),
-      ATR_EACCES);
+  json_t *empty = json_object();
+  assert_int_equal(atr_agent_stats_report(&dom, &a, empty, &wait_ms, &fault),
+                   ATR_EACCES);
+  json_decref(empty);
   assert_string_equal(fault.message, "Agent token is not valid.");
   atr_fault_clear(&fault);
   json_t *st = NULL;
