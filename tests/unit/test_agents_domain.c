@@ -22,10 +22,15 @@
 
 #include "agents.h"
 #include "atrium/error.h"
+#include "audit_query.h"
 #include "builds.h"
 #include "dbcrypt.h"
 #include "domain_fixture.h"
 #include "events.h"
+#include "keys.h"
+#include "orgs.h"
+#include "templates.h"
+#include "users.h"
 #include "workspaces.h"
 
 #define SECRET_VALUE "hunter2-is-the-password"
@@ -483,6 +488,23 @@ static void an_agent_is_refused_by_the_users_functions(void **s) {
   assert_int_equal(count_rows("SELECT COUNT(*) FROM workspace_builds"), before);
   assert_int_equal(atr_agent_get(&dom, &a, a.agent_id, &out, &fault),
                    ATR_EPERM);
+  atr_fault_clear(&fault);
+  /* Nothing else a user may read or do opens to it either. */
+  int got[] = {
+      atr_builds_list(&dom, &a, workspace_id, 10, 0, &out, &fault),
+      atr_templates_list(&dom, &a, org_id, 10, 0, &out, &fault),
+      atr_user_list(&dom, &a, NULL, 10, 0, &out, &fault),
+      atr_user_get(&dom, &a, "me", &out, &fault),
+      atr_token_list(&dom, &a, "me", &out, &fault),
+      atr_org_list(&dom, &a, 10, 0, &out, &fault),
+      atr_audit_list(&dom, &a, &(atr_audit_filter_t){.limit = 10}, &out,
+                     &fault),
+  };
+  for (size_t i = 0; i < sizeof got / sizeof *got; i++) {
+    if (got[i] != ATR_EPERM && got[i] != ATR_ENOENT)
+      fail_msg("call %zu answered %d to an agent", i, got[i]);
+  }
+  assert_null(out);
   atr_fault_clear(&fault);
   /* A user who may not read the workspace cannot read its agent either;
    * a user is no agent. */
