@@ -228,6 +228,8 @@ void atr__jobrun_agent_stop(struct atr_prov_job *job,
                    err ? err : atr_strerror(rc));
   free(err);
   err = NULL;
+  if (atomic_load(&job->canceled))
+    return; /* nothing is applied: the agent keeps its token */
   rc =
       atr_db_tx(dom.store, ATR_TX_WRITE, revoke_tx, (void *)workspace_id, &err);
   if (rc != 0)
