@@ -42,4 +42,10 @@ void agent_connects(const srv_t *s, const agent_ws_t *a);
 /* Revoke the workspace's agent tokens, as a stop build does. */
 void agent_revoke(const srv_t *s, const agent_ws_t *a);
 
+/* The agent API version the agent's client speaks. */
+#define ATR_TEST_AGENT_API_VERSION "1.0"
+
+/* test_api_agents_session.c */
+void a_session_carries_the_agent_until_its_shutdown(void **state);
+
 #endif

@@ -91,8 +91,15 @@ static void every_agent_route_answers_as_plain_http(void **state) {
 
   r = agent_call(s, &a, "GET", me("logs/state"), NULL);
   ASSERT_ANSWER(r, 200);
-  json_t *src = json_array_get(json_object_get(r.json, "sources"), 0);
-  assert_int_equal(json_integer_value(json_object_get(src, "last_seq")), 3);
+  size_t i, found = 0;
+  json_t *src;
+  json_array_foreach(json_object_get(r.json, "sources"), i, src) {
+    bool ours = strcmp(jstr(src, "log_source_id"), a.source_id) == 0;
+    found += ours;
+    assert_int_equal(json_integer_value(json_object_get(src, "last_seq")),
+                     ours ? 3 : 0);
+  }
+  assert_int_equal(found, 1);
   atr_tc_res_free(&r);
   ASSERT_STATUS(
       204, agent_call(s, &a, "POST", me("metadata"),
@@ -362,6 +369,52 @@ static void a_followed_agent_log_ends_when_the_agent_is_off(void **state) {
   free(f);
 }
 
+/* ---- metrics ------------------------------------------------------------------------- */
+
+/* The sample of family name whose label key is value, or NULL. */
+static const json_t *sample_of(const json_t *metrics, const char *name,
+                               const char *key, const char *value) {
+  size_t i, j;
+  const json_t *f, *smp;
+  json_array_foreach(json_object_get(metrics, "metrics"), i, f) {
+    if (strcmp(jstr(f, "name"), name) != 0)
+      continue;
+    json_array_foreach(json_object_get(f, "samples"), j, smp) {
+      if (!key || strcmp(jstr2(smp, "labels", key), value) == 0)
+        return smp;
+    }
+  }
+  return NULL;
+}
+
+static void startups_and_refused_sessions_are_counted(void **state) {
+  srv_t *s = *state;
+  agent_ws_t a;
+  agent_workspace(s, "metrics", &a);
+  agent_reports(s, &a); /* ready 4.2 s after starting; then resent */
+  ASSERT_STATUS(400, agent_call(s, &a, "GET", me("rpc?version=2.0"), NULL));
+  ASSERT_STATUS(
+      401, atr_tc_call(s->h.port, &(atr_tc_req_t){.path = me("rpc?version=1.0"),
+                                                  .token = "atragt_nobody"}));
+  atr_tc_res_t r = get(s, "/api/v2/debug/metrics", s->owner_token);
+  ASSERT_ANSWER(r, 200);
+  const json_t *up =
+      sample_of(r.json, "atrium_agent_startup_seconds", "result", "ready");
+  assert_non_null(up);
+  assert_int_equal(json_integer_value(json_object_get(up, "count")), 1);
+  assert_true(json_number_value(json_object_get(up, "sum")) > 4.19 &&
+              json_number_value(json_object_get(up, "sum")) < 4.21);
+  static const char *const reasons[] = {"version", "unauthorized"};
+  for (size_t i = 0; i < 2; i++) {
+    const json_t *e = sample_of(r.json, "atrium_agent_connection_errors_total",
+                                "reason", reasons[i]);
+    assert_non_null(e);
+    assert_true(json_number_value(json_object_get(e, "value")) == 1.0);
+  }
+  assert_non_null(sample_of(r.json, "atrium_agent_sessions", NULL, NULL));
+  atr_tc_res_free(&r);
+}
+
 /* ---- the CLI ------------------------------------------------------------------------ */
 
 static char *cli(const srv_t *s, const char *const *args) {
@@ -432,6 +485,8 @@ int main(int argc, char **argv) {
       T(rpc_refuses_before_any_upgrade),
       T(tokens_open_only_their_own_routes),
       T(a_followed_agent_log_ends_when_the_agent_is_off),
+      T(startups_and_refused_sessions_are_counted),
+      T(a_session_carries_the_agent_until_its_shutdown),
       T(the_cli_shows_the_agent),
   };
 #undef T
