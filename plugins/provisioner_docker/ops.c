@@ -188,7 +188,7 @@ int dk_plan(void *ctx, const atr_prov_apply_request_t *req, char **err) {
   if (req->transition == ATR_TRANSITION_START) {
     dk_plan_t plan;
     rc = load_plan(&j, req, &plan, false, err);
-    int arc = rc == 0 ? dk_agent_check(&j, req, &plan, err) : rc;
+    int arc = rc == 0 ? dk_agent_check(&j, req, &plan, true, err) : rc;
     if (arc == 0) {
       dk_logf(&j, ATR_LOG_INFO,
               "Start: %zu volume%s (made when missing, then kept), %zu "
@@ -353,7 +353,7 @@ int dk_apply(void *ctx, const atr_prov_apply_request_t *req,
     memset(&plan, 0, sizeof plan);
   /* plan() checked it too, but a host may call apply() alone. */
   if (rc == 0 && req->transition == ATR_TRANSITION_START)
-    rc = dk_agent_check(&j, req, &plan, err);
+    rc = dk_agent_check(&j, req, &plan, false, err);
   if (rc == 0)
     rc = run(&j, req, &plan, res, err);
   dk_plan_free(&plan);
