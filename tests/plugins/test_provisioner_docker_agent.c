@@ -185,8 +185,9 @@ void test_the_agent_runs_the_images_command(void **state) {
   for (size_t k = 0; k < 2; k++) {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(icfg, parts[k]), i, v)
-        json_array_append(want, v);
+    json_array_foreach(json_object_get(icfg, parts[k]), i, v) {
+      json_array_append(want, v);
+    }
   }
   char *want_text = json_dumps(want, JSON_COMPACT);
   json_decref(want);
