@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -189,37 +188,8 @@ def make_template(d, org, name, script, timeout="10s"):
             200, "GET", f"/api/v2/templateversions/{v['id']}")["job"]))
     if job["status"] != "succeeded":
         fail(f"import of {name}: {job}")
-    ensure_agent_spec(d, v["id"], script, timeout)
     return d.must(201, "POST", f"/api/v2/organizations/{org}/templates",
                   {"name": name, "template_version_id": v["id"]})["id"]
-
-
-def ensure_agent_spec(d, version_id, script, timeout):
-    """Until the import job stores template.yaml's agent section (the
-    manifest parses it; jobrun_import.c does not yet call
-    atr_template_version_store_agent on every branch), write the same spec
-    the way the import would."""
-    db = sqlite3.connect(os.path.join(d.tmp, "data", "atrium.db"))
-    row = db.execute("SELECT agent_spec FROM template_versions WHERE id = ?",
-                     (version_id,)).fetchone()
-    if row and not row[0]:
-        spec = {"name": "main", "arch": "amd64", "directory": "",
-                "env": {"GREETING": "hello"}, "connection_timeout_s": 120,
-                "startup_script": script,
-                "startup_script_behavior": "non-blocking",
-                "startup_script_timeout_s": int(timeout.rstrip("s")),
-                "shutdown_script": "echo saving work",
-                "shutdown_script_timeout_s": 10, "motd_file": "",
-                "troubleshooting_url": "",
-                "metadata": [{"key": "load", "display_name": "Load",
-                              "script": "echo 0.5", "interval_s": 1,
-                              "timeout_s": 1}],
-                "apps": []}
-        print("note: the import stored no agent_spec; the test writes it")
-        db.execute("UPDATE template_versions SET agent_spec = ? WHERE id = ?",
-                   (json.dumps(spec), version_id))
-        db.commit()
-    db.close()
 
 
 def wait_build(d, build_id):
