@@ -217,6 +217,10 @@ static void hold_final(agent_t *a, agent_state_t state) {
   uv_timer_start(&a->exit_check, on_final_held, 0, EXIT_CHECK_MS);
 }
 
+void agent_exit_now(agent_t *a) {
+  do_exit(a);
+}
+
 void agent_token_refused(agent_t *a) {
   if (agent_state_final(a->lc.state) && a->exit_wanted && !a->exiting &&
       !a->final_held) {

@@ -85,6 +85,8 @@ void agent_close_handles(agent_t *a);
 /* The server refused the token (it was revoked): after a final state
  * nothing more can be acked, so exit now if this mode exits. */
 void agent_token_refused(agent_t *a);
+/* Exit as soon as the connection is closed (and the workload stopped). */
+void agent_exit_now(agent_t *a);
 /* Begin shutting down (a signal, the shutdown event, the workload ended). */
 void agent_shutdown(agent_t *a, const char *why);
 /* Write a line to the agent's own log source (and the process log). */

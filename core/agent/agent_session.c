@@ -239,6 +239,11 @@ static void on_signal(uv_signal_t *h, int sig) {
   if (sig == SIGHUP)
     return;
   a->exit_wanted = true;
+  if (agent_state_final(a->lc.state) && !a->final_held) {
+    /* shut down already (the server asked), still running: exit now */
+    agent_exit_now(a);
+    return;
+  }
   agent_shutdown(a, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 

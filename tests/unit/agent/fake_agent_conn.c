@@ -2,6 +2,7 @@
 #include "fake_agent_conn.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ const char *fake_manifest_next;
 const char *fake_shutdown_after_next;
 const char *fake_touch_on_ready_next;
 const char *fake_event_when_next[2];
+const char *fake_sigterm_after_next;
 
 agent_conn_t *fake_conn_new(uv_loop_t *loop, bool up) {
   agent_conn_t *c = calloc(1, sizeof *c);
@@ -45,6 +47,7 @@ int agent_conn_new(uv_loop_t *loop, const agent_conn_opts_t *opts,
   c->touch_on_ready = fake_touch_on_ready_next;
   c->event_when[0] = fake_event_when_next[0];
   c->event_when[1] = fake_event_when_next[1];
+  c->sigterm_after_state = fake_sigterm_after_next;
   fake_last_conn = c;
   *out = c;
   return 0;
@@ -145,6 +148,8 @@ static void store_state(agent_conn_t *c, fake_req_t *r) {
     if (f)
       fclose(f);
   }
+  if (st && c->sigterm_after_state && strcmp(st, c->sigterm_after_state) == 0)
+    raise(SIGTERM);
   if (st && c->event_after_state && strcmp(st, c->event_after_state) == 0 &&
       c->cbs.on_event) {
     static const char ev[] = "{\"type\":\"shutdown\"}";

@@ -48,6 +48,7 @@ struct agent_conn {
   const char *touch_on_ready;    /* create this file once ready is stored */
   /* send {"type":"shutdown"} once a request body holds both strings */
   const char *event_when[2];
+  const char *sigterm_after_state; /* raise(SIGTERM) once it is stored */
 };
 
 /* The connection the code under test made last. */
@@ -58,6 +59,7 @@ extern const char *fake_manifest_next;
 extern const char *fake_shutdown_after_next;
 extern const char *fake_touch_on_ready_next;
 extern const char *fake_event_when_next[2];
+extern const char *fake_sigterm_after_next;
 
 /* A test-made connection (manual mode), up or not. */
 agent_conn_t *fake_conn_new(uv_loop_t *loop, bool up);

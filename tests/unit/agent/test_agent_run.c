@@ -238,6 +238,8 @@ static void test_scripts(void **state) {
 }
 
 /* A whole run: manifest -> script -> report -> shutdown event -> exit. */
+static bool exit_on_final = true;
+
 static agent_conn_t *run_agent_init(const char *manifest, const char *after,
                                     char **init_argv, int want_rc) {
   fake_auto_next = true;
@@ -245,7 +247,7 @@ static agent_conn_t *run_agent_init(const char *manifest, const char *after,
   fake_shutdown_after_next = after;
   agent_config_t cfg = {.url = strdup("http://test"),
                         .token = strdup("atragt_test"),
-                        .exit_on_final = true,
+                        .exit_on_final = exit_on_final,
                         .ports_ms = 60000,
                         .stats_ms = 60000,
                         .flush_ms = 0,
@@ -370,6 +372,23 @@ static void test_init_shutdown_stops_workload(void **state) {
   fake_conn_free(c);
 }
 
+/* Without --env-file or --init the agent stays after a shutdown the server
+ * asked for (off); a SIGTERM then ends it at once. */
+static void test_plain_mode_sigterm_after_off(void **state) {
+  (void)state;
+  char m[2048];
+  snprintf(m, sizeof m, manifest_fmt, "true", 10);
+  exit_on_final = false;
+  fake_sigterm_after_next = "off";
+  agent_conn_t *c = run_agent(m, "ready");
+  fake_sigterm_after_next = NULL;
+  exit_on_final = true;
+  const char *const want[] = {"starting", "ready", "shutting_down", "off",
+                              NULL};
+  check_states(c, want);
+  fake_conn_free(c);
+}
+
 /* A one-thread HTTP server for health checks: answers every request with
  * 200 until told to stop. */
 typedef struct http_stub {
@@ -467,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_init_workload_exits),
       cmocka_unit_test(test_init_shutdown_stops_workload),
       cmocka_unit_test(test_app_health),
+      cmocka_unit_test(test_plain_mode_sigterm_after_off),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
