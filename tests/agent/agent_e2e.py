@@ -66,6 +66,7 @@ class Deployment:
         os.mkdir(self.env_dir, 0o700)
         self.token = None
         self.proc = None
+        self.plugins_extra = ""  # more lines under plugins:
         self.log = os.path.join(tmp, "server.log")
 
     def start(self):
@@ -78,7 +79,8 @@ class Deployment:
                     "plugins:\n  storage_sqlite:\n    enabled: true\n"
                     "  auth_password:\n    enabled: true\n"
                     "  provisioner_echo:\n    enabled: true\n"
-                    f"    agent_env_dir: {self.env_dir}\n")
+                    f"    agent_env_dir: {self.env_dir}\n"
+                    f"{self.plugins_extra}")
         env = dict(os.environ)
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             env.pop(var, None)
