@@ -46,6 +46,7 @@ static http_up_t *reg_put(atr_http_server_t *srv, http_up_t *up) {
   up->registered = true;
   atomic_fetch_add(&srv->nsessions, 1);
   pthread_mutex_unlock(&srv->sessions_mu);
+  http_note_sessions(srv);
   return old;
 }
 
@@ -60,6 +61,7 @@ static void reg_remove(atr_http_server_t *srv, http_up_t *up) {
   }
   up->registered = false;
   pthread_mutex_unlock(&srv->sessions_mu);
+  http_note_sessions(srv);
 }
 
 int http_sessions_init(atr_http_server_t *srv) {
@@ -130,6 +132,7 @@ void http_session_free(http_conn_t *c) {
   set_reason(up, "closed");
   end_later(c->srv, info, up->reason);
   http_up_free(up);
+  http_note_sessions(c->srv);
 }
 
 /* ---- writing ----------------------------------------------------------------- */
