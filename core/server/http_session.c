@@ -233,7 +233,8 @@ void http_session_answer(http_conn_t *c, http_msg_t *m) {
   else
     free(m->data);
   m->data = NULL;
-  while (up->inflight < LANE_CAP && up->nheld > 0) {
+  while (c->state == HTTP_CONN_UPGRADED && up->inflight < LANE_CAP &&
+         up->nheld > 0) {
     http_req_t *next = up->held[0];
     memmove(up->held, up->held + 1, (size_t)--up->nheld * sizeof *up->held);
     to_lane(up, next);

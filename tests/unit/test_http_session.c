@@ -447,6 +447,20 @@ static void bytes_after_the_upgrade_request_are_kept(void **state) {
   fx_free(f);
 }
 
+static void text_frame_ends_the_session_as_protocol_error(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  int fd = raw_upgrade(f, NULL, 0);
+  uint8_t frame[16];
+  size_t n = ws_frame(frame, (const uint8_t *)"hello", 5);
+  frame[0] = 0x81; /* text: the session carries binary HTTP/2 only */
+  assert_int_equal(write(fd, frame, n), (ssize_t)n);
+  WAIT_UNTIL(f, locked(f, &f->freed_n) == 1);
+  assert_true(reason_seen(f, "protocol"));
+  close(fd);
+  fx_free(f);
+}
+
 static void second_session_with_the_same_key_replaces_the_first(void **state) {
   (void)state;
   fx_t *f = fx_new(0);
@@ -632,6 +646,7 @@ int main(void) {
       cmocka_unit_test(ninth_request_waits_for_a_free_lane_slot),
       cmocka_unit_test(silent_session_closes_with_timeout),
       cmocka_unit_test(bytes_after_the_upgrade_request_are_kept),
+      cmocka_unit_test(text_frame_ends_the_session_as_protocol_error),
       cmocka_unit_test(second_session_with_the_same_key_replaces_the_first),
       cmocka_unit_test(drained_server_sends_agents_to_reconnect),
       cmocka_unit_test(body_over_the_cap_in_a_session_gets_413),
