@@ -444,8 +444,10 @@ static char *slurp(const char *path) {
  * golden file. */
 static void assert_golden(const char *out, const char *from, const char *name) {
   const char *at = strstr(out, from);
-  if (!at)
+  if (!at) {
     fail_msg("no \"%s\" in:\n%s", from, out);
+    return;
+  }
   char path[512];
   snprintf(path, sizeof path, "%s/%s", GOLDEN_DIR, name);
   char *want = slurp(path);
