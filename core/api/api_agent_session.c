@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agents.h"
 #include "api_agent_internal.h"
@@ -56,6 +57,11 @@ const atr_actor_t *atr__api_agent_session_actor(atr_api_req_t *r) {
 static void session_closed(void *ud, const char *reason) {
   agent_session_t *s = ud;
   atr_api_agent_connection_error(reason);
+  /* A newer session of the agent replaced this one and may be up already
+   * (this can run after its upgrade): recording a disconnect now would
+   * show a connected agent as disconnected. */
+  if (reason && strcmp(reason, "replaced") == 0)
+    return;
   atr_fault_t f = {0};
   int rc = atr_agent_disconnected(&s->env->dom, &s->actor, reason, &f);
   if (rc != 0 && rc != ATR_EACCES)

@@ -489,6 +489,7 @@ int main(int argc, char **argv) {
       T(a_followed_agent_log_ends_when_the_agent_is_off),
       T(startups_and_refused_sessions_are_counted),
       T(a_session_carries_the_agent_until_its_shutdown),
+      T(a_replaced_session_leaves_the_agent_connected),
       T(the_cli_shows_the_agent),
   };
 #undef T
