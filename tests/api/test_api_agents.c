@@ -477,6 +477,12 @@ static void the_cli_shows_the_agent(void **state) {
   out = cli(s, (const char *const[]){"logs", "clients", "--agent", NULL});
   assert_golden(out, "one", "logs_agent.txt");
   free(out);
+  /* -f follows until the agent writes no more: once it is off, at once */
+  report(s, &a, "shutting_down", NULL, 204);
+  report(s, &a, "off", NULL, 204);
+  out = cli(s, (const char *const[]){"logs", "clients", "--agent", "-f", NULL});
+  assert_golden(out, "one", "logs_agent.txt");
+  free(out);
 }
 
 int main(int argc, char **argv) {
