@@ -75,6 +75,23 @@ static int push(agent_logs_t *l, agent_log_source_t *s, const char *level,
 
 static void schedule(agent_logs_t *l, int64_t ms);
 
+/* The warn line that counts the lines dropped, if there are any and it
+ * fits with extra more bytes; false when it does not fit. */
+static bool push_dropped(agent_logs_t *l, agent_log_source_t *s, size_t extra,
+                         int64_t now_us) {
+  if (s->dropped == 0)
+    return true;
+  char warn[96];
+  int n = snprintf(warn, sizeof warn,
+                   "%" PRIu64 " lines dropped: the agent's buffer was full",
+                   s->dropped);
+  if (l->bytes + line_cost((size_t)n) + extra > l->cap_bytes ||
+      push(l, s, "warn", warn, (size_t)n, now_us) != 0)
+    return false;
+  s->dropped = 0;
+  return true;
+}
+
 bool agent_logs_add(agent_logs_t *l, agent_log_source_t *s, const char *level,
                     const char *output, size_t len, int64_t now_us) {
   if (len > AGENT_LINE_MAX)
@@ -83,20 +100,9 @@ bool agent_logs_add(agent_logs_t *l, agent_log_source_t *s, const char *level,
   char *fixed = agent_utf8_repair(output, len, &fixed_len);
   if (!fixed)
     return false;
-  char warn[96];
-  int wlen = 0;
-  if (s->dropped > 0)
-    wlen = snprintf(warn, sizeof warn,
-                    "%" PRIu64 " lines dropped: the agent's buffer was full",
-                    s->dropped);
-  size_t need = line_cost(fixed_len) + (wlen > 0 ? line_cost((size_t)wlen) : 0);
-  bool ok = l->bytes + need <= l->cap_bytes;
-  if (ok && wlen > 0)
-    ok = push(l, s, "warn", warn, (size_t)wlen, now_us) == 0;
-  if (ok) {
-    s->dropped = 0;
-    ok = push(l, s, level, fixed, fixed_len, now_us) == 0;
-  }
+  bool ok = push_dropped(l, s, line_cost(fixed_len), now_us) &&
+            l->bytes + line_cost(fixed_len) <= l->cap_bytes &&
+            push(l, s, level, fixed, fixed_len, now_us) == 0;
   free(fixed);
   if (!ok) {
     s->dropped++;
@@ -141,6 +147,8 @@ void agent_logs_ack(agent_logs_t *l, agent_log_source_t *s, int64_t acked_seq) {
     s->head = (s->head + 1) % s->cap;
     s->count--;
   }
+  /* room again: say how many lines were lost, numbered in order */
+  push_dropped(l, s, 0, agent_now_us());
 }
 
 static void send_source(agent_log_source_t *s);
