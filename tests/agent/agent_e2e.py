@@ -220,7 +220,7 @@ def agent_log(d, agent_id):
     return "\n".join(line.get("output", "") for line in lines or [])
 
 
-def start_agent(d, ws_id, cmd, name):
+def start_agent(d, ws_id, cmd, name, log_dir=None):
     env_file = os.path.join(d.env_dir, f"{ws_id}.env")
     wait_for("the env file", lambda: os.path.exists(env_file))
     CHECKS.check(os.stat(env_file).st_mode & 0o077 == 0,
@@ -230,7 +230,8 @@ def start_agent(d, ws_id, cmd, name):
            "HOME": d.tmp, "ATRIUM_AGENT_LOG_FLUSH": "50ms",
            "ATRIUM_AGENT_KILL_GRACE": "1s",
            "ATRIUM_AGENT_PORTS_INTERVAL": "200ms"}
-    p = subprocess.Popen(cmd + ["agent", "--env-file", env_file],
+    extra = ["--log-dir", log_dir] if log_dir else []
+    p = subprocess.Popen(cmd + ["agent", "--env-file", env_file] + extra,
                          stdout=open(log, "w"), stderr=subprocess.STDOUT,
                          env=env, cwd=d.tmp)
     AGENTS.append((p, log))
@@ -263,12 +264,14 @@ def check_reports(d, name, agent_id):
 
 
 def run_case(d, org, name, script, timeout, want_state, want_log, cmd,
-             reports=False):
+             reports=False, log_dir=None):
     tid = make_template(d, org, name, script, timeout)
     ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
                 {"name": f"ws-{name}", "template_id": tid})
     wait_build(d, ws["latest_build"]["id"])
-    p, log, token = start_agent(d, ws["id"], cmd, name)
+    p, log, token = start_agent(d, ws["id"], cmd, name, log_dir)
+    if log_dir:
+        log = os.path.join(log_dir, "atrium-agent.log")
     a = wait_for(f"{name}: lifecycle {want_state}",
                  lambda: (lambda a: a if a and a.get("lifecycle_state") ==
                           want_state else None)(agent_of(d, ws["id"])))
@@ -320,9 +323,13 @@ def main():
         launcher = [os.path.join(bundle, "atrium-agent")]
         run_case(d, org, "ready", "echo $GREETING from $(pwd)", "10s",
                  "ready", "hello from ", [atrium], reports=True)
+        log_dir = os.path.join(tmp, "agent-logs")
         run_case(d, org, "fails", "echo failing; exit 3", "10s",
                  "start_error", "startup script exited with code 3",
-                 launcher)
+                 launcher, log_dir=log_dir)
+        st = os.stat(os.path.join(log_dir, "atrium-agent.log"))
+        CHECKS.check(st.st_mode & 0o077 == 0,
+                     "--log-dir: the agent's log file is private")
         run_case(d, org, "slow", "sleep 30", "1s", "start_timeout",
                  "startup script timed out", launcher)
         d.stop()
