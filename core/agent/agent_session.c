@@ -129,10 +129,9 @@ static void set_up(agent_t *a, const json_t *m) {
   }
   const char *own = own_source(m);
   a->own_src = own ? agent_logs_source(&a->logs, own) : NULL;
+  const char *ws = json_string_value(json_object_get(m, "workspace_name"));
   agent_say(a, "info", "agent %s: workspace %s, directory %s", ATR_VERSION,
-            json_string_value(json_object_get(m, "workspace_name"))
-                ?: "(unnamed)",
-            a->dir ? a->dir : "");
+            ws ? ws : "(unnamed)", a->dir ? a->dir : "");
   report_startup(a);
   json_int_t every =
       json_integer_value(json_object_get(m, "report_interval_seconds"));
