@@ -207,6 +207,12 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
   return 0;
 }
 
+void http_up_drop(http_up_t *up, http_req_t *r) {
+  if (r)
+    up->rx_body -= r->body_len;
+  http_req_free(r);
+}
+
 static int add_header(http_req_t *r, const char *name, size_t nlen,
                       const uint8_t *value, size_t vlen) {
   if (r->nhdr == HTTP_MAX_HEADERS)
@@ -281,7 +287,9 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
   if (!st || !st->req || st->refused)
     return 0;
   http_req_t *r = st->req;
-  if (r->body_len + len > up->max_body) {
+  /* one cap for the bodies of all the session's streams not yet at the
+   * lane, so 16 streams cannot hold 16 times http.max_body_size */
+  if (r->body_len + len > up->max_body || up->rx_body + len > up->max_body) {
     st->refused = true;
     answer_error(up, id, 413, "Request body too large.");
     return 0;
@@ -298,6 +306,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
   }
   memcpy(r->body + r->body_len, data, len);
   r->body_len += len;
+  up->rx_body += len;
   return 0;
 }
 
@@ -364,10 +373,10 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   http_req_t *r = st->req;
   st->req = NULL;
   if (!r->url || !r->method[0]) {
-    http_req_free(r);
+    http_up_drop(up, r);
     answer_error(up, f->hd.stream_id, 400, "Bad request.");
   } else if (is_events(r)) {
-    http_req_free(r);
+    http_up_drop(up, r);
     open_events(up, f->hd.stream_id, st);
   } else {
     up->on_request(up, r);
@@ -382,7 +391,7 @@ static void stream_free(http_up_t *up, h2_stream_t *st) {
     up->streams = st->next;
   if (st->next)
     st->next->prev = st->prev;
-  http_req_free(st->req);
+  http_up_drop(up, st->req);
   free(st->answer);
   free(st);
 }
@@ -565,6 +574,10 @@ int http_up_feed(http_up_t *up, const char *data, size_t len) {
   up->in_len = len;
   if (!up->failed && wslay_event_recv(up->ws) != 0)
     up->failed = true;
+  /* a bad frame (wslay queued 1002) or one over the cap (1009) */
+  if (!wslay_event_get_read_enabled(up->ws) &&
+      !wslay_event_get_close_received(up->ws))
+    up->failed = true;
   up->in = NULL;
   up->in_len = 0;
   return up->failed ? -1 : 0;
@@ -622,7 +635,10 @@ void http_up_close(http_up_t *up, uint16_t code, const char *why) {
 }
 
 bool http_up_finished(const http_up_t *up) {
+  /* wslay stops reading after a close, a bad frame (it queues 1002) or
+   * one over the frame cap (1009) */
   return wslay_event_get_close_received(up->ws) ||
+         !wslay_event_get_read_enabled(up->ws) ||
          (!nghttp2_session_want_read(up->h2) &&
           !nghttp2_session_want_write(up->h2));
 }

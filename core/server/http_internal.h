@@ -129,6 +129,8 @@ struct atr_http_server {
   atr_metric_t *request_seconds;
   atr_metric_t *refused_total; /* {reason} */
   atr_metric_t *open_conns;    /* gauge, set by the loop thread */
+  atr_metric_t *sessions_open; /* gauge, set by the loop thread */
+  atr_metric_t *session_bytes; /* gauge: what nghttp2 holds, all sessions */
   /* loop thread: refusals since the last warning, per reason (see
      http_note_refused) */
   struct {
@@ -312,6 +314,8 @@ enum { HTTP_REFUSED_MAX = 0, HTTP_REFUSED_PER_ADDRESS = 1 };
 void http_note_refused(atr_http_server_t *srv, int reason, const char *ip);
 /* Loop thread: the open connection count changed. */
 void http_note_open(atr_http_server_t *srv);
+/* Loop thread: a session began or ended. */
+void http_note_sessions(atr_http_server_t *srv);
 
 /* http_stream.c */
 int http_pump_start(atr_http_server_t *srv);
@@ -343,7 +347,8 @@ struct http_up {
   char *ev; /* event lines not sent yet */
   size_t ev_len, ev_off;
   uint64_t max_body, max_header;
-  size_t mem; /* what nghttp2 holds (its counting allocator) */
+  size_t rx_body; /* body bytes of requests not handed to the lane yet */
+  size_t mem;     /* what nghttp2 holds (its counting allocator) */
   atomic_llong *mem_total;
   void (*on_request)(http_up_t *up, http_req_t *req);
   /* http_session.c, loop thread */
@@ -377,6 +382,8 @@ void http_up_answer(http_up_t *up, int32_t stream_id, char *bytes, size_t len);
  * queued. */
 int http_up_event(http_up_t *up, const char *line, size_t len);
 void http_up_ping(http_up_t *up);
+/* Free a request of the session that will not reach the lane. */
+void http_up_drop(http_up_t *up, http_req_t *r);
 /* GOAWAY, then a WebSocket close with code and why. */
 void http_up_close(http_up_t *up, uint16_t code, const char *why);
 /* The peer is done: it closed the WebSocket or the HTTP/2 session. */

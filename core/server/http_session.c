@@ -46,6 +46,7 @@ static http_up_t *reg_put(atr_http_server_t *srv, http_up_t *up) {
   up->registered = true;
   atomic_fetch_add(&srv->nsessions, 1);
   pthread_mutex_unlock(&srv->sessions_mu);
+  http_note_sessions(srv);
   return old;
 }
 
@@ -60,6 +61,7 @@ static void reg_remove(atr_http_server_t *srv, http_up_t *up) {
   }
   up->registered = false;
   pthread_mutex_unlock(&srv->sessions_mu);
+  http_note_sessions(srv);
 }
 
 int http_sessions_init(atr_http_server_t *srv) {
@@ -130,6 +132,7 @@ void http_session_free(http_conn_t *c) {
   set_reason(up, "closed");
   end_later(c->srv, info, up->reason);
   http_up_free(up);
+  http_note_sessions(c->srv);
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -203,6 +206,7 @@ void http_session_drained(http_conn_t *c) {
 /* ---- requests ------------------------------------------------------------------ */
 
 static void to_lane(http_up_t *up, http_req_t *req) {
+  up->rx_body -= req->body_len; /* the lane's cap bounds it from now on */
   up->inflight++;
   up->conn->refs++;
   http_lane_push(&up->conn->srv->agents, req, up->conn);
@@ -218,7 +222,7 @@ static void on_request(http_up_t *up, http_req_t *req) {
   if (up->nheld < (int)(sizeof up->held / sizeof *up->held) && !up->closing)
     up->held[up->nheld++] = req;
   else
-    http_req_free(req); /* over MAX_CONCURRENT_STREAMS, or closing */
+    http_up_drop(up, req); /* over MAX_CONCURRENT_STREAMS, or closing */
 }
 
 void http_session_answer(http_conn_t *c, http_msg_t *m) {
@@ -229,7 +233,8 @@ void http_session_answer(http_conn_t *c, http_msg_t *m) {
   else
     free(m->data);
   m->data = NULL;
-  while (up->inflight < LANE_CAP && up->nheld > 0) {
+  while (c->state == HTTP_CONN_UPGRADED && up->inflight < LANE_CAP &&
+         up->nheld > 0) {
     http_req_t *next = up->held[0];
     memmove(up->held, up->held + 1, (size_t)--up->nheld * sizeof *up->held);
     to_lane(up, next);

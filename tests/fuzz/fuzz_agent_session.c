@@ -23,14 +23,13 @@ static http_req_t *got[32];
 static int ngot;
 
 static void on_request(http_up_t *up, http_req_t *req) {
-  (void)up;
   if (!req->url || req->stream_id <= 0 || req->body_len > FUZZ_MAX_BODY ||
       req->hdr_bytes > FUZZ_MAX_HEADER || req->nhdr > HTTP_MAX_HEADERS)
     abort();
   if (ngot < 32)
     got[ngot++] = req;
   else
-    http_req_free(req);
+    http_up_drop(up, req);
 }
 
 static void answer_all(http_up_t *up) {
@@ -40,7 +39,7 @@ static void answer_all(http_up_t *up) {
                                "Content-Length: 2\r\n\r\n{}";
   for (int i = 0; i < ngot; i++) {
     int32_t id = got[i]->stream_id;
-    http_req_free(got[i]);
+    http_up_drop(up, got[i]);
     char *a = malloc(sizeof answer - 1);
     if (a) {
       memcpy(a, answer, sizeof answer - 1);
