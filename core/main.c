@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "cli.h"
+#include "cli_agent.h"
 #include "cli_command.h"
 #include "cli_policy.h"
 #include "cli_support.h"
@@ -71,6 +72,10 @@ static const atr_cli_command_t commands[] = {
      "  support bundle [WORKSPACE] [-o FILE]\n"
      "                                 collect a tar.gz for support (owners)\n",
      atr_cli_support, NULL},
+    {"agent",
+     "  agent [--env-file F] [--init [-- CMD...]]\n"
+     "                                 run the workspace agent\n",
+     atr_cli_agent, NULL},
     {"version", "  version                        print the version\n",
      atr_cli_version, NULL},
     {"--version", NULL, atr_cli_version, NULL},

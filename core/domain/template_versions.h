@@ -20,6 +20,12 @@
  * Versions as JSON are the API's TemplateVersion objects, with their job
  * (a ProvisionerJob) and its tags.
  *
+ * A version whose template.yaml declares an agent keeps its spec
+ * (manifest.h, atr_manifest_t.agent_spec) in template_versions.agent_spec,
+ * stored when the version is made (NULL when the archive's template.yaml
+ * has no agent or is invalid: its import then fails and says why, with
+ * the same checks); start builds read it.
+ *
  * Threads: any; each call opens its own connection. Memory: JSON handed
  * out is the caller's (json_decref).
  */

@@ -7,11 +7,18 @@ Each library may use the atrium symbols defined in itself and in the
 layers listed before it; core/cli may not use core/server or core/api
 even though they come before it. A symbol from a layer above is printed
 with the object that uses it, and the check fails.
+
+core/agent runs inside workspaces, shipped as a small bundle of its own
+(docs/agent.md): it may use core/base and nothing else, wherever it sits
+in the list, and its symbols (agent_*) are checked like atr_* ones.
 """
 import subprocess
 import sys
 
 FORBIDDEN_FOR = {"cli": {"server", "api"}}
+# Layers that may use only these (besides themselves).
+ONLY_FROM = {"agent": {"base"}}
+PREFIXES = ("atr_", "atr__", "agent_")
 
 
 def symbols(lib, flag):
@@ -23,7 +30,7 @@ def symbols(lib, flag):
             member = line[:-1]
         elif line.strip():
             name = line.split()[-1]
-            if name.startswith("atr_") or name.startswith("atr__"):
+            if name.startswith(PREFIXES):
                 syms.append((member, name))
     return syms
 
@@ -38,6 +45,8 @@ def main(args):
     bad = 0
     for i, (layer, lib) in enumerate(layers):
         allowed = set(order[: i + 1]) - FORBIDDEN_FOR.get(layer, set())
+        if layer in ONLY_FROM:
+            allowed = (ONLY_FROM[layer] | {layer}) & set(order)
         for member, name in symbols(lib, "--undefined-only"):
             owner = defined_by.get(name)
             if owner and owner not in allowed:

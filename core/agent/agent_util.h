@@ -1,0 +1,25 @@
+/* core/agent/agent_util.h — small helpers the agent's modules share:
+ * clocks, timestamps, UTF-8 repair, durations from the environment.
+ *
+ * Threads: pure (agent_env_ms reads the environment).
+ */
+#ifndef ATRIUM_AGENT_UTIL_H
+#define ATRIUM_AGENT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock in microseconds since the epoch. */
+int64_t agent_now_us(void);
+/* RFC 3339 in UTC with microseconds: "2026-12-07T21:51:50.123456Z"; buf
+ * holds at least 32 bytes. */
+void agent_time_format(int64_t us, char *buf, size_t size);
+/* A copy of s where every byte that is not part of valid UTF-8, and NUL,
+ * became U+FFFD, so it can go into a JSON string; *out_len its length.
+ * NULL when out of memory. */
+char *agent_utf8_repair(const char *s, size_t len, size_t *out_len);
+/* A duration from the environment variable name: "250ms", "2s", "1m" or
+ * plain milliseconds; def when unset or not understood. */
+int64_t agent_env_ms(const char *name, int64_t def);
+
+#endif
