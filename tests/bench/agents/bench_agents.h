@@ -104,6 +104,8 @@ void sim_record(sim_t *s, bool on);
 /* The bench is about to break every session (true) or is done (false):
  * sessions lost meanwhile are not drops. */
 void sim_expect_down(sim_t *s, bool on);
+/* Agents whose session came up after the last sim_expect_down(true). */
+int sim_up_again(sim_t *s);
 /* A copy of the figures so far; free with sim_figures_free. */
 void sim_figures(sim_t *s, sim_figures_t *out);
 void sim_figures_free(sim_figures_t *f);

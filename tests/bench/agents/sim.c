@@ -42,6 +42,7 @@ typedef struct sim_agent {
   uint64_t next_stats_ms, next_metadata_ms;
   int64_t last_ping_us;
   uint32_t rand;
+  int epoch; /* of its last session's start */
 } sim_agent_t;
 
 typedef struct req {
@@ -71,6 +72,8 @@ struct sim {
   /* any thread */
   atomic_bool connecting, recording, expect_down, stopping, finished;
   atomic_int up;
+  atomic_int epoch; /* sim_expect_down(true) starts a new one */
+  atomic_int fresh; /* agents with a session started in this epoch */
   /* under mu */
   pthread_mutex_t mu;
   i64s_t rtt, stats, ping;
@@ -231,6 +234,11 @@ static void on_up(void *ud) {
   sim_agent_t *a = ud;
   a->up = true;
   atomic_fetch_add(&a->sim->up, 1);
+  int epoch = atomic_load(&a->sim->epoch);
+  if (a->epoch != epoch) {
+    a->epoch = epoch;
+    atomic_fetch_add(&a->sim->fresh, 1);
+  }
   if (!a->was_up) {
     uint64_t now = uv_now(&a->sim->loop);
     a->next_stats_ms = now + next_rand(&a->rand) % STATS_MS;
@@ -420,7 +428,15 @@ void sim_record(sim_t *s, bool on) {
 }
 
 void sim_expect_down(sim_t *s, bool on) {
+  if (on) {
+    atomic_store(&s->fresh, 0);
+    atomic_fetch_add(&s->epoch, 1);
+  }
   atomic_store(&s->expect_down, on);
+}
+
+int sim_up_again(sim_t *s) {
+  return atomic_load(&s->fresh);
 }
 
 static int64_t *dup_values(const i64s_t *a) {
