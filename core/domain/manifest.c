@@ -4,6 +4,7 @@
  * nodes that later cross-checks (default vs. type/options/validation) need
  * so every error can point at file:line:col. All problems are collected. */
 #include "manifest.h"
+#include "manifest_agent.h"
 #include "param_regex.h"
 
 #include <ctype.h>
@@ -28,19 +29,16 @@ typedef struct pnodes {
   bool type_ok;
 } pnodes_t;
 
-static const char *const top_keys = "name, provisioner, parameters, policy";
+static const char *const top_keys =
+    "name, provisioner, parameters, policy, agent";
 static const char *const param_keys =
     "name, display_name, description, type, default, mutable, ephemeral, "
     "required, sensitive, options, validation, display_order";
 static const char *const option_keys = "name, value, description";
 static const char *const validation_keys = "min, max, regex, monotonic, error";
 
-static void add_error(ctx_t *c, const atr_conf_node_t *at, const char *field,
-                      const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void add_error(ctx_t *c, const atr_conf_node_t *at, const char *field,
-                      const char *fmt, ...) {
+void atr__manifest_error(json_t *errors, const atr_conf_node_t *at,
+                         const char *field, const char *fmt, ...) {
   char where[512], msg[1024], detail[1600];
   atr_conf_where(at, where, sizeof where);
   va_list ap;
@@ -51,8 +49,10 @@ static void add_error(ctx_t *c, const atr_conf_node_t *at, const char *field,
   va_end(ap);
   snprintf(detail, sizeof detail, "%s: %s", where, msg);
   json_array_append_new(
-      c->errors, json_pack("{s:s, s:s}", "field", field, "detail", detail));
+      errors, json_pack("{s:s, s:s}", "field", field, "detail", detail));
 }
+
+#define add_error(c, ...) atr__manifest_error((c)->errors, __VA_ARGS__)
 
 static const atr_conf_node_t *scalar(ctx_t *c, const atr_conf_node_t *n,
                                      const char *field) {
@@ -531,6 +531,8 @@ static void parse_top(ctx_t *c, const atr_conf_node_t *root,
                   "\"%s\" is not a path inside the archive; use a relative "
                   "path without ..",
                   m->policy);
+    } else if (strcmp(e->key, "agent") == 0) {
+      atr__manifest_agent(c->errors, e, &m->agent_spec);
     } else if (strcmp(e->key, "parameters") == 0) {
       if (e->type != ATR_CONF_SEQ) {
         add_error(c, e, "parameters", "must be a list of parameters");
@@ -600,6 +602,7 @@ void atr_manifest_free(atr_manifest_t *m) {
   free(m->name);
   free(m->provisioner);
   free(m->policy);
+  free(m->agent_spec);
   memset(m, 0, sizeof *m);
 }
 

@@ -12,6 +12,11 @@
  *                     error: "Between 1 and 8 CPUs" }
  *       mutable: true
  *   policy: policy.lua
+ *   agent:                      # optional: the workspace agent
+ *     startup_script: |
+ *       code-server --auth none &
+ *     metadata:
+ *       - { key: load, script: cat /proc/loadavg, interval: 10s }
  *
  * One schema serves every provisioner. Errors name the field path
  * ("parameters[1].validation.min"), what is wrong and what is allowed.
@@ -66,6 +71,9 @@ typedef struct atr_manifest {
   char *policy; /* path inside the archive, or NULL */
   atr_param_t *params;
   size_t nparams;
+  /* The `agent:` section as the agent spec JSON (compact text, stored in
+   * template_versions.agent_spec), or NULL when the template has none. */
+  char *agent_spec;
 } atr_manifest_t;
 
 /* "string", "number", "bool", "list(string)". */

@@ -373,3 +373,33 @@ int atr_template_version_create(const atr_domain_t *dom,
   *out = nv.answer;
   return 0;
 }
+
+/* ---- the agent spec ---------------------------------------------------------- */
+
+int atr_template_version_store_agent(atr_db_t *db, const char *version_id,
+                                     const char *agent_spec, char **err) {
+  atr_value_t p[] = {atr_v_text(agent_spec), atr_v_text(version_id)};
+  int64_t changes = 0;
+  int rc = atr_db_exec(
+      db, "UPDATE template_versions SET agent_spec = ? WHERE id = ?", p, 2,
+      &changes, err);
+  if (rc == 0 && changes == 0) {
+    *err = strdup("the template version is gone");
+    rc = ATR_ENOENT;
+  }
+  return rc;
+}
+
+int atr_template_version_agent_spec(atr_db_t *db, const char *version_id,
+                                    char **out, char **err) {
+  atr_value_t p[] = {atr_v_text(version_id)};
+  *out = NULL;
+  int rc = atr_db_query_text(
+      db, "SELECT COALESCE(agent_spec, '') FROM template_versions WHERE id = ?",
+      p, 1, out, err);
+  if (rc == 0 && *out && !**out) {
+    free(*out);
+    *out = NULL;
+  }
+  return rc;
+}

@@ -29,7 +29,8 @@ ATR_EXPORT void atr_abi_probe(
     enum atr_db_feature feature, enum atr_db_sub_flag sub_flag,
     atr_plugin_entry_fn entry, atr_route_fn route, atr_metric_visit_fn visit,
     atr_plugin_visit_fn plugin_visit, atr_db_sub_fn sub_fn,
-    atr_prov_log_fn log_fn, atr_prov_canceled_fn canceled_fn);
+    atr_prov_log_fn log_fn, atr_prov_canceled_fn canceled_fn,
+    const atr_prov_agent_t *agent);
 
 void atr_abi_probe(
     const atr_plugin_t *plugin, const atr_host_t *host,
@@ -51,7 +52,8 @@ void atr_abi_probe(
     enum atr_db_feature feature, enum atr_db_sub_flag sub_flag,
     atr_plugin_entry_fn entry, atr_route_fn route, atr_metric_visit_fn visit,
     atr_plugin_visit_fn plugin_visit, atr_db_sub_fn sub_fn,
-    atr_prov_log_fn log_fn, atr_prov_canceled_fn canceled_fn) {
+    atr_prov_log_fn log_fn, atr_prov_canceled_fn canceled_fn,
+    const atr_prov_agent_t *agent) {
   (void)plugin, (void)host, (void)option, (void)storage, (void)auth;
   (void)provisioner, (void)observer, (void)ops_header, (void)parse_req;
   (void)apply_req, (void)apply_res, (void)resource, (void)metadata;
@@ -60,5 +62,5 @@ void atr_abi_probe(
   (void)metric_type, (void)option_type, (void)option_flag, (void)kind;
   (void)transition, (void)value_type, (void)tx_mode, (void)feature;
   (void)sub_flag, (void)entry, (void)route, (void)visit, (void)plugin_visit;
-  (void)sub_fn, (void)log_fn, (void)canceled_fn;
+  (void)sub_fn, (void)log_fn, (void)canceled_fn, (void)agent;
 }

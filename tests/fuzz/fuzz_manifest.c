@@ -1,6 +1,7 @@
 /* tests/fuzz/fuzz_manifest.c — template.yaml (atr_manifest_parse), then
  * the parsed schema checking its own defaults as a build's values, with
- * the same values as the previous build's. */
+ * the same values as the previous build's; an agent section gives a spec
+ * that is a JSON object. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -19,6 +20,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   json_decref(errors);
+  if (m.agent_spec) {
+    json_t *spec = json_loads(m.agent_spec, 0, NULL);
+    if (!json_is_object(spec))
+      abort();
+    json_decref(spec);
+  }
   json_t *values = json_object();
   for (size_t i = 0; i < m.nparams; i++)
     if (m.params[i].default_value)

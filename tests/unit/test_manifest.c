@@ -197,7 +197,7 @@ static void top_level_mistakes_are_reported(void **state) {
                 "inside the archive; use a relative path without ..\n");
   assert_errors("name: t\nprovisioner: docker\nversion: 2\n",
                 "version|template.yaml:3:10: unknown key \"version\"; valid "
-                "keys: name, provisioner, parameters, policy\n");
+                "keys: name, provisioner, parameters, policy, agent\n");
   assert_errors("name: t\nprovisioner: docker\nparameters: 3\n",
                 "parameters|template.yaml:3:13: must be a list of "
                 "parameters\n");
@@ -211,7 +211,7 @@ static void all_mistakes_are_reported_at_once(void **state) {
   (void)state;
   assert_errors("bogus: 1\n" HEAD "  - name: P\n    type: text\n",
                 "bogus|template.yaml:1:8: unknown key \"bogus\"; valid keys: "
-                "name, provisioner, parameters, policy\n"
+                "name, provisioner, parameters, policy, agent\n"
                 "parameters[0].name|template.yaml:5:11: \"P\" is not a valid "
                 "parameter name; use 1-64 characters of a-z, 0-9, _ and -\n"
                 "parameters[0].type|template.yaml:6:11: unknown type \"text\"; "

@@ -4,7 +4,10 @@
  * installed headers alone (pkg-config atrium-sdk). It shows an option table
  * with several types, context fields filled by offset, host logging and a
  * labelled counter, the provisioner ops, and per-job cancelation that stays
- * correct when the daemon runs several jobs at once.
+ * correct when the daemon runs several jobs at once. With a workspace agent
+ * (ABI 1.3) it says so without showing the token, marks its resource as
+ * the agent's host and, with agent_env_dir, leaves the agent's URL and
+ * token in a private file so a test can start the agent by hand.
  *
  * Threads: init(), fini() and reload() run on the main thread; parse(),
  * apply() and cancel() on provisioner worker threads, several at once. The
@@ -24,6 +27,7 @@
 #include <atrium/atrium.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -52,6 +56,7 @@ typedef struct echo_ctx {
   const char *token;
   const char *hold_file;
   int64_t hold_timeout_ms;
+  const char *agent_env_dir;
   /* Set by init(). */
   atr_handle_t *h;
   const atr_host_t *host;
@@ -109,6 +114,13 @@ static const atr_option_t echo_options[] = {
                     "fails.",
      .min = 0,
      .max = 10 * 60 * 1000},
+    {.type = ATR_OPT_STRING,
+     .name = "agent_env_dir",
+     .offset = offsetof(echo_ctx_t, agent_env_dir),
+     .description = "A directory where a start build with an agent writes "
+                    "<workspace id>.env (mode 0600: ATRIUM_AGENT_URL and "
+                    "ATRIUM_AGENT_TOKEN) and a stop or delete build removes "
+                    "it, so tests can run the agent with --env-file."},
     ATR_OPTIONS_END,
 };
 
@@ -268,10 +280,91 @@ static void log_request(echo_ctx_t *c, const atr_prov_apply_request_t *req,
   }
 }
 
+/* The request's agent: only on start builds from a 1.3 host. */
+static const atr_prov_agent_t *agent_of(const atr_prov_apply_request_t *req) {
+  if (!ATR_PROV_REQUEST_HAS_AGENT(req) ||
+      req->transition != ATR_TRANSITION_START)
+    return NULL;
+  return req->agent;
+}
+
+/* <agent_env_dir>/<workspace id>.env into path; false when there is no
+ * such file to keep (no directory set, or an id that is no file name). */
+static bool env_path(const echo_ctx_t *c, const atr_prov_apply_request_t *req,
+                     char *path, size_t size) {
+  const char *id = req->workspace_id;
+  if (c->agent_env_dir == NULL || c->agent_env_dir[0] == '\0' || id == NULL ||
+      id[0] == '\0' || id[0] == '.' || strchr(id, '/') != NULL)
+    return false;
+  int n = snprintf(path, size, "%s/%s.env", c->agent_env_dir, id);
+  return n > 0 && (size_t)n < size;
+}
+
+/* Write the env file through a private temporary and a rename, so an
+ * agent never reads half of it and the token is never world-readable.
+ * 0, or the errno of the step that failed. */
+static int write_env(const char *path, const atr_prov_agent_t *a) {
+  const char *url = a->access_url ? a->access_url : "";
+  const char *token = a->token ? a->token : "";
+  if (strpbrk(url, "\r\n") != NULL || strpbrk(token, "\r\n") != NULL)
+    return EINVAL; /* one line each, or the file says something else */
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno;
+  FILE *f = fdopen(fd, "w");
+  if (f == NULL) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    return e;
+  }
+  int w =
+      fprintf(f, "ATRIUM_AGENT_URL=%s\nATRIUM_AGENT_TOKEN=%s\n", url, token);
+  int e = w < 0 ? EIO : 0;
+  if (fclose(f) != 0 && e == 0)
+    e = errno;
+  if (e == 0 && rename(tmp, path) != 0)
+    e = errno;
+  if (e != 0)
+    unlink(tmp);
+  return e;
+}
+
+/* Start: log the agent (never its token) and write its env file; stop and
+ * delete: remove the file. */
+static int agent_apply(echo_ctx_t *c, const atr_prov_apply_request_t *req,
+                       char **err) {
+  const atr_prov_agent_t *a = agent_of(req);
+  char path[4096];
+  bool keep = env_path(c, req, path, sizeof path);
+  if (a == NULL) {
+    if (keep && req->transition != ATR_TRANSITION_START)
+      unlink(path);
+    return 0;
+  }
+  job_log(req, "agent %s: url %s, token %s, init script %zu bytes",
+          or_none(a->name), or_none(a->access_url),
+          a->token && a->token[0] ? "(set)" : "(none)",
+          a->init_script ? strlen(a->init_script) : 0);
+  if (!keep)
+    return 0;
+  int e = write_env(path, a);
+  if (e != 0) {
+    set_err(err, "cannot write the agent's env file %s: %s", path, strerror(e));
+    return ATR_EIO;
+  }
+  job_log(req, "agent %s: env file %s", or_none(a->name), path);
+  return 0;
+}
+
 /* The host releases the result, so it comes from the host's allocator. */
 static int make_result(const atr_host_t *host,
                        const atr_prov_apply_request_t *req,
                        const char *transition, atr_prov_apply_result_t *res) {
+  bool hosts_agent = agent_of(req) != NULL;
   int n = snprintf(NULL, 0, "echo:%s:%" PRId64, transition, req->build_number);
   char *state = (char *)atr_mem_alloc(host, (size_t)n + 1);
   atr_prov_resource_t *r =
@@ -281,6 +374,7 @@ static int make_result(const atr_host_t *host,
   snprintf(state, (size_t)n + 1, "echo:%s:%" PRId64, transition,
            req->build_number);
   r->struct_size = sizeof(*r);
+  r->hosts_agent = hosts_agent;
   r->type = atr_mem_strdup(host, "echo");
   r->name =
       atr_mem_strdup(host, req->workspace_name ? req->workspace_name : "");
@@ -351,6 +445,9 @@ static int echo_apply(void *ctx, const atr_prov_apply_request_t *req,
     return ATR_ECANCELED;
   }
 
+  rc = agent_apply(c, req, err);
+  if (rc != 0)
+    return rc;
   rc = make_result(c->host, req, transition, res);
   if (rc != 0) {
     set_err(err, "cannot build the result: %s", atr_strerror(rc));

@@ -196,6 +196,14 @@ typedef struct atr_provisioner_ops {
 #define ATR_PROV_RESOURCE_MIN_SIZE                                             \
   (offsetof(atr_prov_resource_t, nmetadata) + sizeof(size_t))
 
+/* Whether result element r says it runs the agent (ABI 1.3). An element
+ * from an older plugin has no hosts_agent and says nothing; when no
+ * element says so, the host takes the first resource. */
+#define ATR_PROV_RESOURCE_HOSTS_AGENT(r)                                       \
+  ((r)->struct_size >=                                                         \
+       offsetof(atr_prov_resource_t, hosts_agent) + sizeof(int) &&             \
+   (r)->hosts_agent != 0)
+
 #define ATR_PROVISIONER_OPS_MIN_SIZE                                           \
   (offsetof(atr_provisioner_ops_t, cancel) + sizeof(void (*)(void)))
 
