@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "api_agent_me.h"
 #include "atrium/error.h"
 #include "events.h"
 #include "http.h"
@@ -63,6 +64,7 @@ static void stop_jobs(server_t *s) {
   atr_events_stop(s->events);
   atr_integrity_stop();
   atr_stats_fini();
+  atr_api_agent_metrics_fini();
 }
 
 static void on_drained(uv_async_t *async) {
@@ -146,6 +148,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 static void on_tick(uv_timer_t *t) {
   server_t *s = t->data;
   atr_metric_set(s->in_flight, NULL, atr_http_in_flight(s->http));
+  atr_api_agent_sessions_set(atr_http_sessions(s->http));
 }
 
 static void register_core_metrics(server_t *s) {
@@ -161,6 +164,7 @@ static void register_core_metrics(server_t *s) {
                        "atrium_http_in_flight_requests",
                        "HTTP requests being handled, sampled every second.",
                        NULL, NULL, 0, &s->in_flight);
+  atr_api_agent_metrics_init();
 }
 
 static void init_loop(server_t *s) {

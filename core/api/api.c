@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api_agent_me.h"
 #include "atrium/error.h"
 #include "audit.h"
 #include "http_exchange.h"
@@ -85,8 +86,14 @@ bool atr_api_route_allows(const atr_api_route_t *route, bool signed_in,
   case ATR_AUTHZ_RBAC:
     return signed_in && atr_rbac_allowed(roles, route->res, route->act,
                                          self && route->self_param != NULL);
+  case ATR_AUTHZ_AGENT:
+    return false; /* no user, whatever their roles */
   }
   return false;
+}
+
+bool atr_api_route_allows_agent(const atr_api_route_t *route) {
+  return route->authz == ATR_AUTHZ_AGENT;
 }
 
 const char *atr_api_param(const atr_api_req_t *r, const char *name) {
@@ -549,31 +556,43 @@ static bool targets_self(const atr_api_req_t *r) {
           strcasecmp(who, r->actor.username) == 0);
 }
 
-/* Everything after routing; answers through r. */
-static void serve(atr_api_req_t *r, char *who, size_t who_size) {
-  if (authenticate(r) != 0)
-    return;
+/* A user's request: sign-in, rate limit, roles. 0 to go on; otherwise
+ * the request was answered. */
+static int admit_user(atr_api_req_t *r, char *who, size_t who_size) {
+  if (atr__api_agent_refused(r) || authenticate(r) != 0)
+    return -1;
   if (r->signed_in)
     snprintf(who, who_size, "%s", r->actor.username);
   if (r->route->authz != ATR_AUTHZ_PUBLIC && !r->signed_in) {
     atr_api_error(r, 401, "You are not signed in.",
                   "Send a session token in the Atrium-Session-Token "
                   "header.");
-    return;
+    return -1;
   }
   if (r->signed_in &&
       atr_api_rate_limited(r, r->env->api_by_user, r->actor.user_id))
-    return;
+    return -1;
   uint32_t roles = r->actor.roles;
   if (add_org_roles(r, &roles) != 0)
-    return;
+    return -1;
   if (!atr_api_route_allows(r->route, r->signed_in, roles, targets_self(r))) {
     char detail[200];
     snprintf(detail, sizeof detail, "Your roles do not allow %s on %s.",
              atr_action_name(r->route->act), atr_resource_name(r->route->res));
     atr_api_error(r, 403, "Forbidden.", detail);
-    return;
+    return -1;
   }
+  return 0;
+}
+
+/* Everything after routing; answers through r. Agent routes admit only
+ * agents (api_agent_me.h), every other route only users. */
+static void serve(atr_api_req_t *r, char *who, size_t who_size) {
+  int admitted = r->route->authz == ATR_AUTHZ_AGENT
+                     ? atr__api_agent_admit(r, who, who_size)
+                     : admit_user(r, who, who_size);
+  if (admitted != 0)
+    return;
   int rc = r->route->fn(r);
   if (r->status == 0)
     atr_api_fail(r, rc < 0 ? rc : ATR_EIO, "the handler sent no answer");

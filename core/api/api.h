@@ -49,6 +49,10 @@ typedef enum atr_authz {
   ATR_AUTHZ_PUBLIC = 0,    /* no session needed */
   ATR_AUTHZ_SIGNED_IN = 1, /* any signed-in user */
   ATR_AUTHZ_RBAC = 2,      /* (res, act) from the permission table */
+  /* A workspace agent's own routes (/api/v2/workspaceagents/me/...): only
+   * an agent token, or a request inside the agent's session; user keys
+   * are refused (401), as agent tokens are on every other route. */
+  ATR_AUTHZ_AGENT = 3,
 } atr_authz_t;
 
 typedef struct atr_api_route {
@@ -114,6 +118,9 @@ const atr_api_route_t *atr_api_match(const char *method, const char *path,
  * them)? The single decision the router and the RBAC matrix test share. */
 bool atr_api_route_allows(const atr_api_route_t *route, bool signed_in,
                           uint32_t roles, bool self);
+/* Would the route let a workspace agent in? Only ATR_AUTHZ_AGENT routes
+ * do (api_agent_me.c authenticates it); no user passes those. */
+bool atr_api_route_allows_agent(const atr_api_route_t *route);
 
 /* A path parameter's value, or NULL. */
 const char *atr_api_param(const atr_api_req_t *r, const char *name);

@@ -3,6 +3,8 @@
  * could match them. The RBAC matrix test walks this table, and
  * docs/api.md describes it. */
 #include "api.h"
+#include "api_agent_me.h"
+#include "api_agents.h"
 #include "api_audit.h"
 #include "api_debug.h"
 #include "api_files.h"
@@ -22,6 +24,8 @@
   ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, NULL, "organization", false
 #define RBAC_ORG_SELF(res, act)                                                \
   ATR_AUTHZ_RBAC, ATR_RES_##res, ATR_ACT_##act, "user", "organization", false
+/* A workspace agent's own routes: its token or its session, never a user. */
+#define AGENT ATR_AUTHZ_AGENT, ATR_RES_USER, ATR_ACT_READ, NULL, NULL, false
 /* Owners only, and also while the database is down (auth_when_db_down). */
 #define OWNERS_EVEN_WITHOUT_DB                                                 \
   ATR_AUTHZ_RBAC, ATR_RES_DEPLOYMENT_CONFIG, ATR_ACT_READ, NULL, NULL, true
@@ -127,6 +131,36 @@ const atr_api_route_t atr_api_routes[] = {
      SIGNED_IN},
     {"GET", "/api/v2/workspacebuilds/{workspacebuild}/state",
      atr_api_build_state, SIGNED_IN},
+    /* workspace agents: the agent's own routes (literal "me" first) */
+    {"GET", "/api/v2/workspaceagents/me/rpc", atr_api_agent_rpc, AGENT},
+    {"GET", "/api/v2/workspaceagents/me/manifest", atr_api_agent_manifest,
+     AGENT},
+    {"POST", "/api/v2/workspaceagents/me/startup", atr_api_agent_startup,
+     AGENT},
+    {"POST", "/api/v2/workspaceagents/me/report-lifecycle",
+     atr_api_agent_lifecycle, AGENT},
+    {"PATCH", "/api/v2/workspaceagents/me/logs", atr_api_agent_logs_patch,
+     AGENT},
+    {"GET", "/api/v2/workspaceagents/me/logs/state", atr_api_agent_logs_state,
+     AGENT},
+    {"POST", "/api/v2/workspaceagents/me/metadata", atr_api_agent_metadata_post,
+     AGENT},
+    {"POST", "/api/v2/workspaceagents/me/report-stats", atr_api_agent_stats,
+     AGENT},
+    {"POST", "/api/v2/workspaceagents/me/app-health", atr_api_agent_app_health,
+     AGENT},
+    {"POST", "/api/v2/workspaceagents/me/listening-ports",
+     atr_api_agent_ports_post, AGENT},
+    {"GET", "/api/v2/workspaceagents/me/events", atr_api_agent_events, AGENT},
+    /* workspace agents: what users read (the domain checks the workspace) */
+    {"GET", "/api/v2/workspaceagents/{workspaceagent}",
+     atr_api_workspace_agent_get, SIGNED_IN},
+    {"GET", "/api/v2/workspaceagents/{workspaceagent}/logs",
+     atr_api_workspace_agent_logs, SIGNED_IN},
+    {"GET", "/api/v2/workspaceagents/{workspaceagent}/listening-ports",
+     atr_api_workspace_agent_ports, SIGNED_IN},
+    {"GET", "/api/v2/workspaceagents/{workspaceagent}/metadata",
+     atr_api_workspace_agent_metadata, SIGNED_IN},
     /* audit */
     {"GET", "/api/v2/audit", atr_api_audit_list, RBAC(AUDIT_LOG, READ)},
     /* debugging: health and the support bundle */

@@ -39,6 +39,8 @@ static const flag_t flags[] = {
      KIND_SWITCH},
     {"first-user", 0, OPT(first_user), ATR__CLI_FIRST_USER, KIND_SWITCH},
     {"output", 'o', OPT(output_file), ATR__CLI_OUTPUT_FILE, KIND_VALUE},
+    {"agent", 0, OPT(agent), ATR__CLI_AGENT, KIND_SWITCH},
+    {"log-lines", 0, OPT(log_lines), ATR__CLI_LOG_LINES, KIND_VALUE},
 };
 
 int atr__cli_usage_error(const atr__cli_t *cli, const char *fmt,

@@ -39,6 +39,8 @@ enum {
   ATR__CLI_FIRST_USER = 1u << 15,     /* --first-user */
   ATR__CLI_OUTPUT_FILE = 1u << 16,    /* -o, --output FILE (instead of
                                          ATR__CLI_OUTPUT) */
+  ATR__CLI_AGENT = 1u << 17,          /* --agent */
+  ATR__CLI_LOG_LINES = 1u << 18,      /* --log-lines N */
 };
 
 #define ATR__CLI_MAX_PARAMS 64
@@ -46,10 +48,11 @@ enum {
 /* What the command line gave; strings point into argv. */
 typedef struct atr__cli_opts {
   const char *output, *name, *org, *template_name, *build;
-  const char *email, *username, *lifetime, *output_file;
+  const char *email, *username, *lifetime, *output_file, *log_lines;
   const char *params[ATR__CLI_MAX_PARAMS]; /* "name=value", as given */
   size_t nparams;
   bool activate, yes, all, follow, orphan, password_stdin, first_user, help;
+  bool agent;
   const char *args[2];
   int nargs;
 } atr__cli_opts_t;

@@ -32,9 +32,10 @@ static const atr__cli_command_t commands[] = {
     {NULL, "list", atr__cli_ws_list, ATR__CLI_OUTPUT | ATR__CLI_ALL, 0, 0,
      "  atrium list [--all] [--output json]\n"
      "      Your workspaces (--all: every one you can see).\n"},
-    {NULL, "show", atr__cli_ws_show, ATR__CLI_OUTPUT, 1, 1,
-     "  atrium show NAME\n"
-     "      A workspace: its latest build, parameters and resources.\n"},
+    {NULL, "show", atr__cli_ws_show, ATR__CLI_OUTPUT | ATR__CLI_LOG_LINES, 1, 1,
+     "  atrium show NAME [--log-lines N]\n"
+     "      A workspace: its latest build, parameters, resources and agents\n"
+     "      with the last N (20) lines of each agent's startup log.\n"},
     {NULL, "start", atr__cli_ws_start, ATR__CLI_PARAM, 1, 1,
      "  atrium start NAME [--parameter NAME=VALUE]...\n"
      "      Start a workspace (changing mutable parameters if given).\n"},
@@ -45,9 +46,12 @@ static const atr__cli_command_t commands[] = {
      "  atrium delete NAME [-y] [--orphan]\n"
      "      Delete a workspace and what it made (--orphan: leave that in\n"
      "      place). Asks first; without a terminal give -y.\n"},
-    {NULL, "logs", atr__cli_ws_logs, ATR__CLI_FOLLOW | ATR__CLI_BUILD, 1, 1,
-     "  atrium logs NAME [-f] [--build N]\n"
-     "      The logs of the latest build (or build N); -f follows them.\n"},
+    {NULL, "logs", atr__cli_ws_logs,
+     ATR__CLI_FOLLOW | ATR__CLI_BUILD | ATR__CLI_AGENT, 1, 1,
+     "  atrium logs NAME [-f] [--build N] [--agent]\n"
+     "      The logs of the latest build (or build N); -f follows them.\n"
+     "      --agent: the startup logs of the build's agent instead (-f:\n"
+     "      until the agent writes no more).\n"},
     {NULL, "cancel", atr__cli_ws_cancel, 0, 1, 1,
      "  atrium cancel NAME\n"
      "      Cancel the workspace's running build and wait until it stops.\n"},

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_agents.h"
 #include "cli_follow.h"
 #include "cli_output.h"
 #include "cli_prompt.h"
@@ -368,12 +369,13 @@ int atr__cli_ws_list(atr__cli_t *cli) {
     json_t *w;
     json_array_foreach(json_object_get(out, "workspaces"), i, w) {
       const json_t *b = json_object_get(w, "latest_build");
-      char name[2 * FIELD_MAX], built[32];
+      char name[2 * FIELD_MAX], built[32], status[96];
       snprintf(name, sizeof name, "%s%s%s",
                cli->o.all ? atr__cli_str(w, "owner_name") : "",
                cli->o.all ? "/" : "", atr__cli_str(w, "name"));
       const char *row[] = {
-          name, atr__cli_str(w, "template_name"), build_status(b),
+          name, atr__cli_str(w, "template_name"),
+          atr__cli_build_status_text(build_status(b), b, status, sizeof status),
           atr__cli_ago(atr__cli_str(b, "created_at"), built),
           json_is_true(json_object_get(w, "outdated")) ? "yes" : "no"};
       if (rc == 0 && atr__cli_table_add(&t, row) != 0)
@@ -478,8 +480,9 @@ int atr__cli_ws_show(atr__cli_t *cli) {
     printf("Error:      %s\n", error);
   print_parameters(cli, atr__cli_str(b, "id"));
   print_resources(json_object_get(b, "resources"));
+  int rc2 = atr__cli_print_agents(cli, b);
   json_decref(ws);
-  return 0;
+  return rc2;
 }
 
 /* ---- logs, cancel ------------------------------------------------------------ */
@@ -543,7 +546,9 @@ int atr__cli_ws_logs(atr__cli_t *cli) {
       rc == 0 ? atr__cli_path("/api/v2/workspacebuilds/%s", id, NULL) : NULL;
   if (rc == 0 && !path)
     rc = atr__cli_oom(cli);
-  if (rc == 0 && cli->o.follow) {
+  if (rc == 0 && cli->o.agent) {
+    rc = atr__cli_agent_logs(cli, build);
+  } else if (rc == 0 && cli->o.follow) {
     rc = follow_build(cli, cli->o.args[0], build);
     rc = rc == 130 ? 130 : 0; /* the logs were shown */
   } else if (rc == 0) {

@@ -86,6 +86,13 @@ int atr_agents_revoke(atr_db_t *db, const char *workspace_id,
 int atr_agents_request_shutdown(const atr_domain_t *dom,
                                 const char *workspace_id, char **err);
 
+/* After the transaction that revoked a workspace's agents (revoked_at >=
+ * since_us) committed: tell the servers holding their sessions
+ * (atr_events_agent "revoked"), so they close them at once. */
+int atr_agents_announce_revoked(const atr_domain_t *dom, atr_db_t *db,
+                                const char *workspace_id, int64_t since_us,
+                                char **err);
+
 /* Whether the workspace's live agent has finished shutting down (off,
  * shutdown_error, shutdown_timeout), is not connected, or there is none:
  * the stop build waits for this, bounded by the shutdown script timeout. */
@@ -107,6 +114,10 @@ int atr_agent_connected(const atr_domain_t *dom, const atr_actor_t *actor,
                         const char *version, atr_fault_t *fault);
 int atr_agent_disconnected(const atr_domain_t *dom, const atr_actor_t *actor,
                            const char *reason, atr_fault_t *fault);
+/* The session is still up (the holding server calls this every 60 s, so
+ * an agent whose server died turns disconnected within 3 minutes). */
+int atr_agent_heartbeat(const atr_domain_t *dom, const atr_actor_t *actor,
+                        atr_fault_t *fault);
 /* A new lifecycle state at changed_at_us (0: now). The same state again is
  * a no-op; a state before the current one is ATR_ECONSTRAINT (409). */
 int atr_agent_lifecycle_report(const atr_domain_t *dom,

@@ -186,6 +186,8 @@ void atr_audit_record(atr_store_t *store, const atr_actor_t *a,
   }
   char id[37], user[37], org[37], resource[37], request[37];
   json_t *extra = json_object();
+  if (json_is_object(e->additional))
+    json_object_update(extra, e->additional);
   json_t *diff = scrub_diff(e->diff);
   atr_db_new_uuid(id);
   if (a && a->system)

@@ -35,6 +35,8 @@ typedef struct atr_audit_entry {
   int status_code;
   const char *user_id; /* who acted when the actor is not signed in (a
                           login); NULL takes the actor */
+  json_t *additional;  /* borrowed; members added to additional_fields
+                          (an agent's connect: workspace_id, ...) or NULL */
 } atr_audit_entry_t;
 
 void atr_audit_record(atr_store_t *store, const atr_actor_t *actor,

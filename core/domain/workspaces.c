@@ -215,6 +215,11 @@ int atr_workspaces_list(const atr_domain_t *dom, const atr_actor_t *actor,
                         const atr_workspace_filter_t *f, json_t **out,
                         atr_fault_t *fault) {
   *out = NULL;
+  /* Only users have workspaces of their own; an agent or an anonymous
+   * caller would match every owner below. */
+  if (!actor->system && !atr_actor_is_user(actor))
+    return atr_fault_set(fault, ATR_EPERM, "Forbidden.",
+                         "Your roles do not allow read on workspace.");
   /* Members see only their own, whatever they ask for. */
   bool all =
       atr_rbac_allowed(actor->roles, ATR_RES_WORKSPACE, ATR_ACT_READ, false);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents.h"
 #include "atrium/error.h"
 #include "job_view.h"
 #include "queue.h"
@@ -89,6 +90,8 @@ static int add_resources(atr_db_t *db, json_t *build, char **err) {
                   "sensitive", sensitive));
   }
   atr_db_rows_close(db, rows);
+  if (rc >= 0)
+    rc = atr_agents_add_to_resources(db, list, err);
   return rc < 0 ? rc : 0;
 }
 

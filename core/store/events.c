@@ -1,5 +1,6 @@
 /* core/events.c — see events.h. One channel, "atrium_jobs"; payloads are
- * "posted", "changed <job id>" and "cancel <job id>". */
+ * "posted", "changed <job id>", "cancel <job id>" and
+ * "agent <agent id> <what>". */
 #include "events.h"
 
 #include <errno.h>
@@ -18,12 +19,14 @@
 struct atr_events {
   atr_store_t *store;
   atr_db_sub_t *sub;
-  pthread_mutex_t lock; /* protects gen, stopping, cancel_fn */
+  pthread_mutex_t lock; /* protects gen, stopping, cancel_fn, agent_fn */
   pthread_cond_t moved;
-  uint64_t gen[2];
+  uint64_t gen[3];
   bool stopping;
   atr_events_cancel_fn cancel_fn;
   void *cancel_ud;
+  atr_events_agent_fn agent_fn;
+  void *agent_ud;
 };
 
 static void bump(atr_events_t *ev, atr_event_kind_t kind) {
@@ -33,11 +36,26 @@ static void bump(atr_events_t *ev, atr_event_kind_t kind) {
   pthread_mutex_unlock(&ev->lock);
 }
 
+/* "<agent id> <what>" to the hook, then wake the waiters. */
+static void deliver_agent(atr_events_t *ev, const char *rest) {
+  char id[37] = "", what[32] = "";
+  if (sscanf(rest, "%36s %31s", id, what) == 2) {
+    pthread_mutex_lock(&ev->lock);
+    atr_events_agent_fn fn = ev->agent_fn;
+    void *ud = ev->agent_ud;
+    pthread_mutex_unlock(&ev->lock);
+    if (fn)
+      fn(ud, id, what);
+  }
+  bump(ev, ATR_EVENT_AGENT);
+}
+
 static void deliver(atr_events_t *ev, const char *payload, unsigned flags) {
   if (flags & ATR_DB_SUB_MISSED || !payload) {
     /* Messages may be lost: everyone looks again. */
     bump(ev, ATR_EVENT_POSTED);
     bump(ev, ATR_EVENT_CHANGED);
+    bump(ev, ATR_EVENT_AGENT);
     return;
   }
   if (strcmp(payload, "posted") == 0) {
@@ -52,6 +70,8 @@ static void deliver(atr_events_t *ev, const char *payload, unsigned flags) {
     pthread_mutex_unlock(&ev->lock);
     if (fn)
       fn(ud, payload + 7);
+  } else if (strncmp(payload, "agent ", 6) == 0) {
+    deliver_agent(ev, payload + 6);
   }
 }
 
@@ -145,6 +165,24 @@ void atr_events_on_cancel(atr_events_t *ev, atr_events_cancel_fn fn,
   pthread_mutex_lock(&ev->lock);
   ev->cancel_fn = fn;
   ev->cancel_ud = user_data;
+  pthread_mutex_unlock(&ev->lock);
+}
+
+void atr_events_agent(atr_events_t *ev, const char *agent_id,
+                      const char *what) {
+  char payload[96];
+  if (!agent_id || !what || strlen(agent_id) > 36 || strlen(what) > 31 ||
+      strchr(agent_id, ' ') || strchr(what, ' '))
+    return;
+  snprintf(payload, sizeof payload, "agent %s %s", agent_id, what);
+  send_event(ev, payload);
+}
+
+void atr_events_on_agent(atr_events_t *ev, atr_events_agent_fn fn,
+                         void *user_data) {
+  pthread_mutex_lock(&ev->lock);
+  ev->agent_fn = fn;
+  ev->agent_ud = user_data;
   pthread_mutex_unlock(&ev->lock);
 }
 

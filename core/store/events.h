@@ -2,7 +2,10 @@
  * pub/sub so that they also arrive from other servers on the same
  * PostgreSQL: a job was posted (daemons wake up and claim), a job changed
  * (its logs grew or it ended: log followers re-read), a job was asked to
- * cancel (the daemon running it stops it).
+ * cancel (the daemon running it stops it), something happened to a
+ * workspace agent (asked to shut down, revoked, its lifecycle moved: the
+ * server holding its session tells it, a stop build waiting on it looks
+ * again).
  *
  * Waiting is by generation counters: a waiter remembers the generation it
  * last saw and sleeps until it moves or a timeout passes, then re-reads
@@ -10,8 +13,8 @@
  * so a missed or duplicated event costs a little latency, never
  * correctness.
  *
- * Threads: all functions may be called from any thread. The cancel
- * callback runs on the store's pub/sub thread and must not block.
+ * Threads: all functions may be called from any thread. The cancel and
+ * agent callbacks run on the store's pub/sub thread and must not block.
  */
 #ifndef ATRIUM_CORE_EVENTS_H
 #define ATRIUM_CORE_EVENTS_H
@@ -22,6 +25,9 @@
 
 typedef struct atr_events atr_events_t;
 typedef void (*atr_events_cancel_fn)(void *user_data, const char *job_id);
+/* what: "shutdown", "revoked", "lifecycle" (docs/design/agent.md §3.4). */
+typedef void (*atr_events_agent_fn)(void *user_data, const char *agent_id,
+                                    const char *what);
 
 /* Subscribe to the store. A store without pub/sub still works within
  * this process (events are delivered directly). */
@@ -38,9 +44,17 @@ void atr_events_job_cancel(atr_events_t *ev, const char *job_id);
 void atr_events_on_cancel(atr_events_t *ev, atr_events_cancel_fn fn,
                           void *user_data);
 
+/* An agent event (what: one word of a-z and _, at most 31 characters),
+ * delivered to every server of the deployment like a cancel. */
+void atr_events_agent(atr_events_t *ev, const char *agent_id, const char *what);
+/* The server's hook for agent events (one; NULL to remove). */
+void atr_events_on_agent(atr_events_t *ev, atr_events_agent_fn fn,
+                         void *user_data);
+
 typedef enum atr_event_kind {
   ATR_EVENT_POSTED = 0,
   ATR_EVENT_CHANGED = 1,
+  ATR_EVENT_AGENT = 2, /* any agent event */
 } atr_event_kind_t;
 
 /* The current generation of a kind. */

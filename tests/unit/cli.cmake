@@ -3,3 +3,8 @@
 # tests/unit/CMakeLists.txt.
 atr_add_test(test_cli_command
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cli_command.c)
+# What `atrium show` and `list` print about workspace agents, against the
+# golden file tests/unit/golden/cli_agents.txt (core/cli/cli_agents.c).
+atr_add_test(test_cli_agents
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cli_agents.c)
+target_include_directories(test_cli_agents PRIVATE ${CMAKE_SOURCE_DIR}/core/cli)

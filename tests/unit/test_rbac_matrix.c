@@ -36,6 +36,7 @@ enum {
   OWNER,
   ORG_MEMBER,
   ORG_ADMIN,
+  AGENT,
   NACTORS
 };
 
@@ -64,6 +65,8 @@ static const actor_t actors[NACTORS] = {
     [ORG_MEMBER] = {"organization-member", true, M, ATR_ROLE_ORG_MEMBER, false},
     [ORG_ADMIN] = {"organization-admin", true, M,
                    ATR_ROLE_ORG_MEMBER | ATR_ROLE_ORG_ADMIN, false},
+    /* a workspace agent's token: no user, no roles */
+    [AGENT] = {"workspace agent", false, 0, 0, false},
 };
 
 #undef M
@@ -82,6 +85,8 @@ static const actor_t actors[NACTORS] = {
  *   omem   organization-member of the route's organization; only on
  *          routes with an org_param
  *   oadm   organization-admin of the route's organization; same
+ *   agent  a workspace agent (its token or its session): only the agent
+ *          routes under /api/v2/workspaceagents/me/, where no user passes
  * A cell is y (allowed), n (refused) or - (not applicable). A trailing ?
  * marks a questionable cell: it records what the code does today, and the
  * comment above the row says what we think is right. */
@@ -91,169 +96,204 @@ typedef struct row {
 } row_t;
 
 static const row_t matrix[] = {
-    /* anon  other self  uadm  tadm  aud   own   omem  oadm */
+    /* anon  other self  uadm  tadm  aud   own   omem  oadm  agent */
 
     /* signing in */
-    {" y     y     -     y     y     y     y     -     -",
+    {" y     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/users/first"},
-    {" y     y     -     y     y     y     y     -     -",
+    {" y     y     -     y     y     y     y     -     -     n",
      "POST /api/v2/users/first"},
-    {" y     y     -     y     y     y     y     -     -",
+    {" y     y     -     y     y     y     y     -     -     n",
      "POST /api/v2/users/login"},
-    {" y     y     -     y     y     y     y     -     -",
+    {" y     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/users/authmethods"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "POST /api/v2/users/logout"},
 
     /* users */
-    {" n     n     -     y     y     y     y     -     -", "GET /api/v2/users"},
-    {" n     n     -     y     n     n     y     -     -",
+    {" n     n     -     y     y     y     y     -     -     n",
+     "GET /api/v2/users"},
+    {" n     n     -     y     n     n     y     -     -     n",
      "POST /api/v2/users"},
-    {" n     n     y     y     y     y     y     -     -",
+    {" n     n     y     y     y     y     y     -     -     n",
      "GET /api/v2/users/{user}"},
-    {" n     n     -     y     n     n     y     -     -",
+    {" n     n     -     y     n     n     y     -     -     n",
      "DELETE /api/v2/users/{user}"},
-    {" n     n     -     y     n     n     y     -     -",
+    {" n     n     -     y     n     n     y     -     -     n",
      "PUT /api/v2/users/{user}/status/suspend"},
-    {" n     n     -     y     n     n     y     -     -",
+    {" n     n     -     y     n     n     y     -     -     n",
      "PUT /api/v2/users/{user}/status/activate"},
     /* uadm n?: a user-admin creates users with passwords, suspends and
      * deletes them, but cannot reset a forgotten password; only owners
      * can. Coder's user-admin may (update_personal on users). If allowed,
      * the handler must then refuse resetting an owner's password, or a
      * user-admin could sign in as an owner. */
-    {" n     n     y     n?    n     n     y     -     -",
+    {" n     n     y     n?    n     n     y     -     -     n",
      "PUT /api/v2/users/{user}/password"},
     /* template admins and auditors see who holds which role */
-    {" n     n     y     y     y     y     y     -     -",
+    {" n     n     y     y     y     y     y     -     -     n",
      "GET /api/v2/users/{user}/roles"},
     /* user-admins pass this check, but the handler lets only owners grant
      * or take away owner and user-admin (a user-admin cannot promote
      * itself); they may assign template-admin and auditor. */
-    {" n     n     -     y     n     n     y     -     -",
+    {" n     n     -     y     n     n     y     -     -     n",
      "PUT /api/v2/users/{user}/roles"},
 
     /* API tokens */
     /* owners pass this check for anyone, but the handler refuses tokens
      * for someone else (impersonation the audit log would blame on the
      * victim); owners may still list and revoke them */
-    {" n     n     y     n     n     n     y     -     -",
+    {" n     n     y     n     n     n     y     -     -     n",
      "POST /api/v2/users/{user}/keys/tokens"},
-    {" n     n     y     n     n     n     y     -     -",
+    {" n     n     y     n     n     n     y     -     -     n",
      "GET /api/v2/users/{user}/keys/tokens"},
-    {" n     n     y     n     n     n     y     -     -",
+    {" n     n     y     n     n     n     y     -     -     n",
      "DELETE /api/v2/users/{user}/keys/{keyid}"},
 
     /* organizations */
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/organizations"},
-    {" n     n     -     n     n     n     y     -     -",
+    {" n     n     -     n     n     n     y     -     -     n",
      "POST /api/v2/organizations"},
-    {" n     n     -     y     y     y     y     y     y",
+    {" n     n     -     y     y     y     y     y     y     n",
      "GET /api/v2/organizations/{organization}"},
     /* template admins and auditors see who is in an organization */
-    {" n     n     -     y     y     y     y     y     y",
+    {" n     n     -     y     y     y     y     y     y     n",
      "GET /api/v2/organizations/{organization}/members"},
-    {" n     n     -     y     n     n     y     n     y",
+    {" n     n     -     y     n     n     y     n     y     n",
      "POST /api/v2/organizations/{organization}/members/{user}"},
-    {" n     n     -     y     n     n     y     n     y",
+    {" n     n     -     y     n     n     y     n     y     n",
      "DELETE /api/v2/organizations/{organization}/members/{user}"},
     /* user-admins add and remove members but do not hand out
      * organization-admin, which controls an organization's templates */
-    {" n     n     -     n     n     n     y     n     y",
+    {" n     n     -     n     n     n     y     n     y     n",
      "PUT /api/v2/organizations/{organization}/members/{user}/roles"},
 
     /* files: template authors upload archives */
-    {" n     n     -     n     y     n     y     -     -",
+    {" n     n     -     n     y     n     y     -     -     n",
      "POST /api/v2/files"},
-    {" n     n     -     n     y     n     y     -     -",
+    {" n     n     -     n     y     n     y     -     -     n",
      "GET /api/v2/files/{fileid}"},
 
     /* templates: versions and their import jobs; template admins and organization admins author, every member reads */
-    {" n     n     -     n     y     n     y     n     y",
+    {" n     n     -     n     y     n     y     n     y     n",
      "POST /api/v2/organizations/{organization}/templateversions"},
 
     /* the handlers check the version's organization: read for every member, cancel for template authors */
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/templateversions/{templateversion}"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/templateversions/{templateversion}/rich-parameters"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/templateversions/{templateversion}/logs"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "PATCH /api/v2/templateversions/{templateversion}/cancel"},
-    {" n     n     -     n     y     n     y     n     y",
+    {" n     n     -     n     y     n     y     n     y     n",
      "POST /api/v2/organizations/{organization}/templates"},
 
     /* an organization's templates are read by its members (as in Coder,
      * where the organization's everyone group holds them), template admins
      * and owners; not by a member of another organization */
-    {" n     n     -     n     y     n     y     y     y",
+    {" n     n     -     n     y     n     y     y     y     n",
      "GET /api/v2/organizations/{organization}/templates"},
-    {" n     n     -     n     y     n     y     y     y",
+    {" n     n     -     n     y     n     y     y     y     n",
      "GET /api/v2/organizations/{organization}/templates/{templatename}"},
 
     /* the handlers check the template's organization (update and delete: template authors) */
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/templates/{template}"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "PATCH /api/v2/templates/{template}"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "DELETE /api/v2/templates/{template}"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/templates/{template}/versions"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "PATCH /api/v2/templates/{template}/versions"},
 
     /* workspaces: members create their own; owners for anyone */
-    {" n     n     y     n     n     n     y     n     n",
+    {" n     n     y     n     n     n     y     n     n     n",
      "POST /api/v2/organizations/{organization}/members/{user}/workspaces"},
-    {" n     n     y     n     n     n     y     -     -",
+    {" n     n     y     n     n     n     y     -     -     n",
      "POST /api/v2/users/{user}/workspaces"},
-    {" n     n     y     n     y     n     y     -     -",
+    {" n     n     y     n     y     n     y     -     -     n",
      "GET /api/v2/users/{user}/workspace/{workspacename}"},
 
     /* the handlers check the workspace: its owner, or a role that may act on anyone's workspaces (read: template admins; everything: owners) */
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspaces"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspaces/{workspace}"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "POST /api/v2/workspaces/{workspace}/builds"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspaces/{workspace}/builds"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspacebuilds/{workspacebuild}"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspacebuilds/{workspacebuild}/logs"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspacebuilds/{workspacebuild}/parameters"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspacebuilds/{workspacebuild}/resources"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "PATCH /api/v2/workspacebuilds/{workspacebuild}/cancel"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "PUT /api/v2/workspaces/{workspace}/autostart"},
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "PUT /api/v2/workspaces/{workspace}/ttl"},
     /* the handler also wants update on templates: states hold secrets */
-    {" n     y     -     y     y     y     y     -     -",
+    {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspacebuilds/{workspacebuild}/state"},
 
+    /* workspace agents: the agent's own routes; no user, whatever roles */
+    {" n     n     -     n     n     n     n     -     -     y",
+     "GET /api/v2/workspaceagents/me/rpc"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "GET /api/v2/workspaceagents/me/manifest"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "POST /api/v2/workspaceagents/me/startup"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "POST /api/v2/workspaceagents/me/report-lifecycle"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "PATCH /api/v2/workspaceagents/me/logs"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "GET /api/v2/workspaceagents/me/logs/state"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "POST /api/v2/workspaceagents/me/metadata"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "POST /api/v2/workspaceagents/me/report-stats"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "POST /api/v2/workspaceagents/me/app-health"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "POST /api/v2/workspaceagents/me/listening-ports"},
+    {" n     n     -     n     n     n     n     -     -     y",
+     "GET /api/v2/workspaceagents/me/events"},
+    /* what users read of an agent: the domain checks its workspace */
+    {" n     y     -     y     y     y     y     -     -     n",
+     "GET /api/v2/workspaceagents/{workspaceagent}"},
+    {" n     y     -     y     y     y     y     -     -     n",
+     "GET /api/v2/workspaceagents/{workspaceagent}/logs"},
+    {" n     y     -     y     y     y     y     -     -     n",
+     "GET /api/v2/workspaceagents/{workspaceagent}/listening-ports"},
+    {" n     y     -     y     y     y     y     -     -     n",
+     "GET /api/v2/workspaceagents/{workspaceagent}/metadata"},
+
     /* audit */
-    {" n     n     -     n     n     y     y     -     -", "GET /api/v2/audit"},
+    {" n     n     -     n     n     y     y     -     -     n",
+     "GET /api/v2/audit"},
 
     /* debugging: owners only (deployment_config read); the auditor sees
      * the audit log but not the configuration, logs or health */
-    {" n     n     -     n     n     n     y     -     -",
+    {" n     n     -     n     n     n     y     -     -     n",
      "GET /api/v2/debug/health"},
-    {" n     n     -     n     n     n     y     -     -",
+    {" n     n     -     n     n     n     y     -     -     n",
      "GET /api/v2/debug/config"},
-    {" n     n     -     n     n     n     y     -     -",
+    {" n     n     -     n     n     n     y     -     -     n",
      "GET /api/v2/debug/plugins"},
-    {" n     n     -     n     n     n     y     -     -",
+    {" n     n     -     n     n     n     y     -     -     n",
      "GET /api/v2/debug/logs"},
-    {" n     n     -     n     n     n     y     -     -",
+    {" n     n     -     n     n     n     y     -     -     n",
      "GET /api/v2/debug/metrics"},
 };
 
@@ -321,6 +361,8 @@ static bool applies(const atr_api_route_t *rt, int a) {
 /* The router's decision for an actor, with the roles the dispatcher would
  * pass. */
 static bool router_allows(const atr_api_route_t *rt, const actor_t *a) {
+  if (a == &actors[AGENT])
+    return atr_api_route_allows_agent(rt);
   uint32_t roles = a->roles | (rt->org_param ? a->org_roles : 0);
   return atr_api_route_allows(rt, a->signed_in, roles, a->self);
 }
@@ -478,6 +520,26 @@ void only_owner_reads_authenticate_while_the_database_is_down(void **state) {
   assert_int_equal(marked, 5); /* the debug routes */
 }
 
+/* The agent routes are exactly those under /workspaceagents/me/: an agent
+ * token must not open any other route, nor a user's key one of these. */
+void agent_routes_are_exactly_the_me_routes(void **state) {
+  (void)state;
+  static const char me[] = "/api/v2/workspaceagents/me/";
+  size_t n = 0;
+  for (size_t i = 0; i < atr_api_nroutes; i++) {
+    const atr_api_route_t *rt = &atr_api_routes[i];
+    bool under_me = strncmp(rt->pattern, me, sizeof me - 1) == 0;
+    n += under_me;
+    if (under_me != atr_api_route_allows_agent(rt))
+      fail_msg("%s %s: %s", rt->method, rt->pattern,
+               under_me ? "an agent route that agents may not call"
+                        : "agents may call a route outside /me/");
+    if (under_me && atr_api_route_allows(rt, true, ALL_ROLES, true))
+      fail_msg("%s %s: a user with every role passes", rt->method, rt->pattern);
+  }
+  assert_int_equal(n, 11);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_route_has_a_row_and_every_row_a_route),
@@ -487,6 +549,7 @@ int main(void) {
       cmocka_unit_test(without_a_session_only_public_routes_answer),
       cmocka_unit_test(
           only_owner_reads_authenticate_while_the_database_is_down),
+      cmocka_unit_test(agent_routes_are_exactly_the_me_routes),
       cmocka_unit_test(route_parameters_name_real_path_segments),
       cmocka_unit_test(every_route_is_reachable_by_its_own_paths),
       cmocka_unit_test(literal_paths_win_over_parameters),
