@@ -281,6 +281,12 @@ static bool run(bench_server_t *srv, const bench_opts_t *o) {
            "%llu dials without an answer\n",
            f.ready, (unsigned long long)f.drops, (unsigned long long)f.failed,
            (unsigned long long)f.lost, (unsigned long long)f.refused);
+    double errors =
+        bench_server_metric(srv, "atrium_agent_connection_errors_total");
+    if (errors >= 0)
+      printf("the server counted %.0f agent connection errors since its last "
+             "start (atrium_agent_connection_errors_total)\n",
+             errors);
     ok = ok && f.failed == 0 && f.ready == o->agents;
     sim_figures_free(&f);
     if (sim_stop(sim) != 0)
