@@ -20,7 +20,6 @@
 #include <uv.h>
 
 #include "agent_conn.h"
-#include "version.h"
 
 #define TICK_MS 20
 #define STATS_MS 30000
@@ -28,6 +27,7 @@
 #define STOP_MS 30000
 #define ERRORS_SHOWN 10
 #define ME "/api/v2/workspaceagents/me/"
+#define AGENT_API_VERSION "1.0" /* the server's ATR_API_AGENT_VERSION */
 
 typedef enum req_kind { REQ_LIFECYCLE, REQ_STATS, REQ_METADATA } req_kind_t;
 
@@ -163,7 +163,8 @@ static void on_reply(void *ud, int status, const char *body, size_t len) {
       s->ready++;
       pthread_mutex_unlock(&s->mu);
     }
-    if (ok && a->up)
+    /* accepted: the next state; lost with a session already back: again */
+    if ((ok || status == 0) && a->up)
       lifecycle_next(a);
   }
   free(r);
@@ -281,7 +282,7 @@ static void start_agent(sim_t *s, int i) {
   sim_agent_t *a = &s->agents[i];
   agent_conn_opts_t opts = {.url = s->url,
                             .token = s->tokens[i],
-                            .version = ATR_VERSION,
+                            .version = AGENT_API_VERSION,
                             .bind_ip = a->bind_ip};
   static const agent_conn_cbs_t cbs = {
       .on_up = on_up, .on_down = on_down, .on_event = on_event};
