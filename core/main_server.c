@@ -288,7 +288,9 @@ static int start_serving(server_t *s, char **err) {
                           .ready = database_ready,
                           .ready_user_data = s,
                           .dispatch = api_dispatch,
-                          .dispatch_user_data = &s->api};
+                          .dispatch_user_data = &s->api,
+                          .agent_threads = c->http_agent_threads,
+                          .session_heartbeat_ms = c->agent_heartbeat_ms};
   return atr_http_start(&hc, &s->http, err);
 }
 

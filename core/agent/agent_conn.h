@@ -28,7 +28,8 @@ typedef struct agent_conn agent_conn_t;
 typedef struct agent_conn_opts {
   const char *url;        /* the access URL: http://host:port[/prefix] */
   const char *token;      /* the agent token (a secret: never logged) */
-  const char *version;    /* the agent's version, sent as ?version= major */
+  const char *version;    /* the API version it speaks, sent as ?version=
+                             and in User-Agent; NULL: "1.0" */
   const char *bind_ip;    /* local address to bind before dialing; NULL: any */
   int64_t heartbeat_ms;   /* 0: 15000 */
   int64_t backoff_min_ms; /* 0: 500 */

@@ -205,5 +205,18 @@ const atr_option_t atr_core_options[] = {
      "On SIGTERM, how long in-flight requests may take to finish before the "
      "server exits anyway (with status 1).",
      NULL, 0, 600000},
+    {ATR_OPT_INT, "http.agent_threads", "2", 0,
+     ATR_CORE_FIELD(http_agent_threads),
+     "Threads of the agents' own lane: workspace agents' session upgrades, "
+     "the requests inside their sessions and plain requests under "
+     "/api/v2/workspaceagents/me/. Kept apart from http.threads, so API "
+     "load never queues in front of agents, nor agents in front of the API.",
+     NULL, 1, 256},
+    {ATR_OPT_DURATION, "agent.heartbeat_interval", "15s", 0,
+     ATR_CORE_FIELD(agent_heartbeat_ms),
+     "How often the server PINGs each connected agent's session; a session "
+     "that sent nothing for three intervals is closed (the agent "
+     "reconnects). Also keeps proxies' idle timers from firing.",
+     NULL, 50, 3600000},
     {0},
 };

@@ -52,6 +52,8 @@ typedef struct atr_core_config {
   uint64_t policy_memory;
   const char *db_encryption_keys;     /* secret: never log it */
   const char *db_encryption_key_file; /* "" for none */
+  int64_t http_agent_threads;
+  int64_t agent_heartbeat_ms;
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

@@ -29,9 +29,14 @@ static void destroy(atr_http_server_t *srv) {
   http_pump_stop(srv);
   http_lane_stop(&srv->workers);
   http_lane_stop(&srv->probe);
+  http_lane_stop(&srv->agents);
   http_loop_stop(srv);
+  http_lane_free(&srv->workers);
+  http_lane_free(&srv->probe);
+  http_lane_free(&srv->agents);
   http_pump_free(srv);
   http_loop_free(srv);
+  http_sessions_free(srv);
   free(srv->address);
   free(srv);
 }
@@ -50,7 +55,13 @@ static atr_http_server_t *server_new(const atr_http_config_t *cfg) {
     srv->cfg.request_timeout_ms = 30000;
   if (srv->cfg.threads <= 0)
     srv->cfg.threads = 16;
-  if (!srv->address || http_register_metrics(srv) != 0) {
+  if (srv->cfg.agent_threads <= 0)
+    srv->cfg.agent_threads = 2;
+  if (srv->cfg.session_heartbeat_ms <= 0)
+    srv->cfg.session_heartbeat_ms = 15000;
+  if (!srv->address || http_register_metrics(srv) != 0 ||
+      http_sessions_init(srv) != 0) {
+    http_sessions_free(srv);
     free(srv->address);
     free(srv);
     return NULL;
@@ -75,13 +86,15 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
                           srv->address, uv_strerror(rc)) < 0)
       *err = NULL;
     http_loop_free(srv);
+    http_sessions_free(srv);
     free(srv->address);
     free(srv);
     return ATR_EIO;
   }
   if (http_pump_start(srv) != 0 ||
       http_lane_start(&srv->workers, srv, (int)srv->cfg.threads) != 0 ||
-      http_lane_start(&srv->probe, srv, 1) != 0) {
+      http_lane_start(&srv->probe, srv, 1) != 0 ||
+      http_lane_start(&srv->agents, srv, (int)srv->cfg.agent_threads) != 0) {
     destroy(srv);
     *err = strdup("cannot start the HTTP server's threads");
     return ATR_EIO;
@@ -93,6 +106,12 @@ int atr_http_start(const atr_http_config_t *cfg, atr_http_server_t **out,
 void atr_http_drain(atr_http_server_t *srv) {
   atomic_store(&srv->draining, true);
   http_stream_wake_all(srv); /* streams end at their next step */
+  /* sessions get GOAWAY and a close 1001: their agents reconnect */
+  http_msg_t *m = calloc(1, sizeof *m);
+  if (m) {
+    *m = (http_msg_t){.kind = HTTP_MSG_SESSION, .op = HTTP_SESSION_DRAIN};
+    http_post(srv, m);
+  }
 }
 
 void atr_http_stop(atr_http_server_t *srv) {

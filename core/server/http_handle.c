@@ -126,7 +126,9 @@ int atr__http_respond(atr_http_exchange_t *x, int status,
 
 int atr__http_stream_begin(atr_http_exchange_t *x, int status,
                            const char *content_type) {
-  if (!x || x->status != 0 || status < 100 || status > 599)
+  /* inside a session only the transport keeps streams (the events one) */
+  if (!x || x->status != 0 || status < 100 || status > 599 ||
+      (x->req && x->req->stream_id != 0))
     return ATR_EINVAL;
   /* The body ends when the connection closes: no length, no chunking. */
   int rc = put_head(x, status, content_type, true);
@@ -233,6 +235,7 @@ void http_exchange_free(atr_http_exchange_t *x) {
     free(x->extra[i][0]);
     free(x->extra[i][1]);
   }
+  http_upgrade_free(x->upgrade);
   http_req_free(x->req);
   free(x->out);
   free(x->path);

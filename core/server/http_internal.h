@@ -6,6 +6,11 @@
  *  http_pool.c    request workers and the /readyz probe lane
  *  http_handle.c  one request → one serialized answer (any thread)
  *  http_stream.c  detached streams and the pump that steps them
+ *  http_ws.c      the WebSocket opening handshake (sessions)
+ *  http_h2.c      a session's protocol: WebSocket frames (wslay) carrying
+ *                 HTTP/2 (nghttp2), no sockets: fuzzable
+ *  http_session.c sessions on the loop: registry, reads, writes,
+ *                 heartbeats, backpressure, their end
  *  http.c         start, drain, stop
  *
  * Ownership and threads: a connection (http_conn_t) belongs to the loop
@@ -15,7 +20,9 @@
  * and by reading its atomics (gone, queued). An exchange (one request being
  * answered) belongs to the thread running its handler, then, once detached
  * as a stream, to the pump; the loop frees it when the stream's end message
- * arrives.
+ * arrives. A session (http_up_t, an upgraded connection) belongs to the
+ * loop thread like its connection; other threads find it only by key in
+ * the registry (srv->sessions_mu) and reach it by posting.
  */
 #ifndef ATRIUM_CORE_HTTP_INTERNAL_H
 #define ATRIUM_CORE_HTTP_INTERNAL_H
@@ -53,7 +60,10 @@ typedef struct http_req {
   char *body;
   size_t body_len, body_cap;
   bool keep_alive;
-  bool head; /* HEAD: the answer has no body */
+  bool head;         /* HEAD: the answer has no body */
+  int32_t stream_id; /* 0: a plain connection; else its h2 stream */
+  void *session_ud;  /* the session's ud for a request inside one */
+  size_t hdr_bytes;  /* h2: names and values so far (max_header) */
 } http_req_t;
 
 typedef struct http_parse {
@@ -90,7 +100,9 @@ typedef struct http_addr_count http_addr_count_t;
 typedef struct http_job {
   struct http_job *next;
   http_req_t *req;
-  http_conn_t *conn; /* holds a reference */
+  http_conn_t *conn;       /* holds a reference */
+  void (*call)(void *arg); /* instead of a request: run call(arg) */
+  void *arg;
 } http_job_t;
 
 typedef struct http_lane {
@@ -100,10 +112,13 @@ typedef struct http_lane {
   pthread_t *threads;
   int nthreads, started;
   bool stop;
+  bool stopped; /* joined: calls run on the caller's thread */
   atr_http_server_t *srv;
 } http_lane_t;
 
 typedef struct http_pump http_pump_t;
+typedef struct http_up http_up_t;
+#define HTTP_SESSION_BUCKETS 1024
 
 struct atr_http_server {
   atr_http_config_t cfg;
@@ -140,8 +155,15 @@ struct atr_http_server {
   /* request lanes */
   http_lane_t workers;
   http_lane_t probe;
+  http_lane_t agents; /* sessions and /api/v2/workspaceagents/me/ */
   http_pump_t *pump;
   bool stopping; /* loop thread: closing everything, no lingering */
+  /* sessions by key: written by the loop, read by posters, under the lock */
+  pthread_mutex_t sessions_mu;
+  http_up_t **sessions;
+  atomic_llong nsessions;
+  atomic_ullong session_pauses; /* reads stopped at the lane cap (tests) */
+  atomic_llong session_mem;     /* bytes nghttp2 holds, all sessions */
 };
 
 typedef enum http_conn_state {
@@ -152,6 +174,7 @@ typedef enum http_conn_state {
   HTTP_CONN_STREAM,   /* a detached stream writes to it */
   HTTP_CONN_LINGER,   /* answered, closing: reading and dropping */
   HTTP_CONN_CLOSED,
+  HTTP_CONN_UPGRADED, /* a session: c->up speaks WebSocket + HTTP/2 */
 } http_conn_state_t;
 
 struct http_conn {
@@ -172,6 +195,7 @@ struct http_conn {
   atomic_bool gone;       /* closing or closed: writers give up */
   atomic_size_t queued;   /* bytes posted and not yet written */
   struct atr_http_exchange *stream; /* the detached stream, loop's view */
+  http_up_t *up;                    /* a session (HTTP_CONN_UPGRADED) */
   char ip[64];
 };
 
@@ -180,7 +204,18 @@ typedef enum http_msg_kind {
   HTTP_MSG_DONE,      /* write data; the request is over: next or close */
   HTTP_MSG_STREAM,    /* the handler detached a stream (data: its head) */
   HTTP_MSG_END,       /* the stream ended: flush, close, free it */
+  HTTP_MSG_UPGRADE,   /* write data (the 101), then become a session */
+  HTTP_MSG_SESSION,   /* to the registry (no conn): event, close, drain */
 } http_msg_kind_t;
+
+/* What atr__http_upgrade hands the loop. */
+typedef struct http_upgrade {
+  char *key;
+  atr_http_session_ops_t ops;
+  void *ud;
+} http_upgrade_t;
+
+enum { HTTP_SESSION_EVENT = 1, HTTP_SESSION_CLOSE, HTTP_SESSION_DRAIN };
 
 struct http_msg {
   http_msg_t *next;
@@ -190,6 +225,10 @@ struct http_msg {
   size_t len;
   bool close;
   struct atr_http_exchange *x; /* STREAM and END */
+  int32_t stream_id;           /* DONE: the h2 stream it answers, or 0 */
+  http_upgrade_t *upgrade;     /* UPGRADE */
+  int op;                      /* SESSION: HTTP_SESSION_* */
+  char *key, *reason;          /* SESSION (data: the event line) */
 };
 
 /* One request being answered; the opaque atr_http_exchange_t. */
@@ -208,6 +247,7 @@ struct atr_http_exchange {
   int nextra;
   char *out; /* the serialized answer until it is handed to the loop */
   size_t out_len, out_cap;
+  http_upgrade_t *upgrade; /* atr__http_upgrade said yes (status 101) */
   /* for the access log and metrics */
   char *path;
   const char *route;
@@ -235,10 +275,20 @@ uint64_t http_now_ns(void);
  * keep-alive). */
 bool http_closes(const atr_http_exchange_t *x);
 
+/* Loop thread: for the session layer. */
+void http_conn_write(http_conn_t *c, char *data, size_t len, size_t counted);
+void http_conn_close(http_conn_t *c);
+void http_conn_finish(http_conn_t *c); /* write what is queued, then close */
+void http_conn_read(http_conn_t *c, bool on);
+
 /* http_pool.c */
 int http_lane_start(http_lane_t *lane, atr_http_server_t *srv, int n);
 void http_lane_push(http_lane_t *lane, http_req_t *req, http_conn_t *conn);
+/* Run call(arg) on a thread of the lane; once the lane is stopped, at
+ * once on the caller's thread. */
+void http_lane_call(http_lane_t *lane, void (*call)(void *), void *arg);
 void http_lane_stop(http_lane_t *lane);
+void http_lane_free(http_lane_t *lane); /* after the loop stopped */
 
 /* http_handle.c: answer req (any thread) and hand the answer to the
  * loop; conn's reference goes with it. */
@@ -270,5 +320,80 @@ void http_pump_free(atr_http_server_t *srv);
 void http_stream_schedule(atr_http_server_t *srv, atr_http_exchange_t *x);
 void http_stream_wake_all(atr_http_server_t *srv);
 void http_stream_wake(atr_http_server_t *srv, atr_http_exchange_t *x);
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+/* http_h2.c: one session's protocol state, no sockets. Requests come out
+ * whole through on_request (taken, stream_id set); what to send piles up
+ * in out. Loop thread only (or one fuzzing thread). */
+struct http_up {
+  void *ws; /* wslay_event_context_ptr, server side */
+  void *h2; /* nghttp2_session *, server side */
+  const char *in;
+  size_t in_len; /* the read being fed */
+  char *out;     /* framed bytes to write */
+  size_t out_len, out_cap;
+  uint8_t msg_op;    /* opcode of the data message being received */
+  uint8_t frame_op;  /* opcode of the frame being received */
+  bool failed;       /* protocol error: close with 1002/1003 */
+  bool closing;      /* our close is queued: pull no more */
+  void *streams;     /* http_h2.c's per-stream state, a list */
+  int32_t events_id; /* the events stream, 0: none */
+  atomic_bool events_open;
+  char *ev; /* event lines not sent yet */
+  size_t ev_len, ev_off;
+  uint64_t max_body, max_header;
+  size_t mem; /* what nghttp2 holds (its counting allocator) */
+  atomic_llong *mem_total;
+  void (*on_request)(http_up_t *up, http_req_t *req);
+  /* http_session.c, loop thread */
+  http_conn_t *conn;
+  http_upgrade_t info;
+  const char *reason; /* why it ended: static, or reason_buf */
+  char reason_buf[32];
+  uint64_t last_rx_ms, slow_since_ms, ping_sent_ms;
+  int64_t ping_us;
+  int inflight;         /* requests at the lane */
+  http_req_t *held[16]; /* complete, waiting for the lane cap */
+  int nheld;
+  bool paused; /* reads stopped at the lane cap */
+  bool registered;
+  http_up_t *reg_next;
+};
+
+/* NULL when out of memory. mem_total (may be NULL) adds what nghttp2
+ * holds. */
+http_up_t *http_up_new(uint64_t max_header, uint64_t max_body,
+                       atomic_llong *mem_total,
+                       void (*on_request)(http_up_t *, http_req_t *));
+/* Bytes from the peer. 0; -1 on a protocol error (a close is queued). */
+int http_up_feed(http_up_t *up, const char *data, size_t len);
+/* Frame what nghttp2 has to send into out while out_len < budget (0:
+ * only WebSocket control frames). -1 on a fatal error. */
+int http_up_pull(http_up_t *up, size_t budget);
+/* The serialized HTTP/1.1 answer (taken) to a request of the session. */
+void http_up_answer(http_up_t *up, int32_t stream_id, char *bytes, size_t len);
+/* One line for the events stream; -1 when none is open or too much is
+ * queued. */
+int http_up_event(http_up_t *up, const char *line, size_t len);
+void http_up_ping(http_up_t *up);
+/* GOAWAY, then a WebSocket close with code and why. */
+void http_up_close(http_up_t *up, uint16_t code, const char *why);
+/* The peer is done: it closed the WebSocket or the HTTP/2 session. */
+bool http_up_finished(const http_up_t *up);
+void http_up_free(http_up_t *up);
+
+/* http_session.c, loop thread */
+void http_session_start(http_conn_t *c, http_upgrade_t *info, char *reply,
+                        size_t len);
+void http_session_read(http_conn_t *c, const char *data, size_t len);
+void http_session_answer(http_conn_t *c, http_msg_t *m);
+void http_session_drained(http_conn_t *c);
+void http_session_closing(http_conn_t *c);
+void http_session_free(http_conn_t *c);
+void http_session_msg(atr_http_server_t *srv, http_msg_t *m);
+void http_upgrade_free(http_upgrade_t *info);
+int http_sessions_init(atr_http_server_t *srv);
+void http_sessions_free(atr_http_server_t *srv);
 
 #endif

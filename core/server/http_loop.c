@@ -3,7 +3,8 @@
  * http.max_connections_per_address), reads and parses, runs the
  * per-connection timers (idle, header, body), hands complete requests to
  * a lane, and writes what other threads post to its inbox. Nothing here
- * waits for a handler, a database or a slow client. */
+ * waits for a handler, a database or a slow client. An upgraded
+ * connection's bytes go to its session (http_session.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,8 @@ static void addr_give(atr_http_server_t *srv, const char *ip) {
 static void conn_maybe_free(http_conn_t *c) {
   if (c->open_handles > 0 || c->refs > 0)
     return;
+  if (c->up)
+    http_session_free(c);
   http_parse_free(&c->parse);
   free(c->leftover);
   free(c);
@@ -97,6 +100,8 @@ static void conn_close(http_conn_t *c) {
   if (c->state == HTTP_CONN_CLOSED)
     return;
   atr_http_server_t *srv = c->srv;
+  if (c->up)
+    http_session_closing(c);
   c->state = HTTP_CONN_CLOSED;
   atomic_store(&c->gone, true);
   if (c->prev)
@@ -169,6 +174,8 @@ static void on_write(uv_write_t *req, int status) {
   } else if (c->state != HTTP_CONN_CLOSED) {
     if (c->stream && left < HTTP_STREAM_QUEUE_CAP / 2)
       http_stream_wake(c->srv, c->stream);
+    if (c->up && c->state == HTTP_CONN_UPGRADED)
+      http_session_drained(c);
     if (c->writes == 0 && c->close_after_write && c->state != HTTP_CONN_LINGER)
       linger(c);
   }
@@ -222,8 +229,17 @@ static bool is_path(const http_req_t *r, const char *path) {
          (r->url[n] == '\0' || r->url[n] == '?');
 }
 
+/* Agents' requests have a lane of their own, so API load never queues in
+ * front of them, nor they in front of the API. */
+static bool for_agents(const http_req_t *r) {
+  static const char prefix[] = "/api/v2/workspaceagents/me/";
+  return strncmp(r->url, prefix, sizeof prefix - 1) == 0 ||
+         http_req_header(r, "Upgrade") != NULL;
+}
+
 /* A whole request: /healthz here and now, /readyz to the probe lane,
- * the rest to the workers. The lane holds a reference until its DONE. */
+ * agents' requests to theirs, the rest to the workers. The lane holds a
+ * reference until its DONE. */
 static void dispatch(http_conn_t *c, http_req_t *req) {
   atr_http_server_t *srv = c->srv;
   c->state = HTTP_CONN_BUSY;
@@ -234,6 +250,8 @@ static void dispatch(http_conn_t *c, http_req_t *req) {
     http_handle(srv, req, c, c->ip);
   else if (is_path(req, "/readyz"))
     http_lane_push(&srv->probe, req, c);
+  else if (for_agents(req))
+    http_lane_push(&srv->agents, req, c);
   else
     http_lane_push(&srv->workers, req, c);
 }
@@ -308,6 +326,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
   if (n == 0 || c->state == HTTP_CONN_LINGER)
     return;
+  if (c->state == HTTP_CONN_UPGRADED) {
+    http_session_read(c, buf->base, (size_t)n);
+    return;
+  }
   if (c->state == HTTP_CONN_STREAM)
     return; /* a stream's client has nothing more to say; dropped */
   conn_parse(c, buf->base, (size_t)n);
@@ -330,6 +352,30 @@ static void next_request(http_conn_t *c) {
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 }
 
+/* ---- for sessions (http_session.c) --------------------------------------- */
+
+void http_conn_write(http_conn_t *c, char *data, size_t len, size_t counted) {
+  conn_write(c, data, len, counted);
+}
+
+void http_conn_close(http_conn_t *c) {
+  conn_close(c);
+}
+
+void http_conn_finish(http_conn_t *c) {
+  if (c->state != HTTP_CONN_CLOSED && !c->close_after_write)
+    finish_then_close(c);
+}
+
+void http_conn_read(http_conn_t *c, bool on) {
+  if (c->state == HTTP_CONN_CLOSED)
+    return;
+  if (on)
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+  else
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
 /* ---- the inbox -------------------------------------------------------------- */
 
 void http_post(atr_http_server_t *srv, http_msg_t *msg) {
@@ -344,8 +390,30 @@ void http_post(atr_http_server_t *srv, http_msg_t *msg) {
   uv_async_send(&srv->inbox_async);
 }
 
-static void handle_msg(http_msg_t *m) {
+/* The answer to a request inside a session, or a connection turning
+ * into one: both return the lane's reference. */
+static void handle_session_msg(http_msg_t *m) {
   http_conn_t *c = m->conn;
+  if (m->kind == HTTP_MSG_UPGRADE) {
+    http_session_start(c, m->upgrade, m->data, m->len);
+  } else {
+    http_session_answer(c, m);
+  }
+  conn_unref(c);
+  free(m);
+}
+
+static void handle_msg(atr_http_server_t *srv, http_msg_t *m) {
+  http_conn_t *c = m->conn;
+  if (m->kind == HTTP_MSG_SESSION) {
+    http_session_msg(srv, m);
+    return;
+  }
+  if (m->kind == HTTP_MSG_UPGRADE ||
+      (m->kind == HTTP_MSG_DONE && m->stream_id != 0)) {
+    handle_session_msg(m);
+    return;
+  }
   size_t counted = m->kind == HTTP_MSG_DONE ? 0 : m->len;
   conn_write(c, m->data, m->len, counted);
   if (m->kind == HTTP_MSG_DONE) {
@@ -387,7 +455,7 @@ static void on_inbox(uv_async_t *a) {
   atr_http_server_t *srv = a->data;
   for (http_msg_t *m = take_inbox(srv), *next; m; m = next) {
     next = m->next;
-    handle_msg(m);
+    handle_msg(srv, m);
   }
 }
 
@@ -570,9 +638,13 @@ void http_loop_stop(atr_http_server_t *srv) {
   for (http_msg_t *m = take_inbox(srv), *next; m; m = next) {
     next = m->next;
     free(m->data);
+    free(m->key);
+    free(m->reason);
+    http_upgrade_free(m->upgrade);
     if (m->kind == HTTP_MSG_END)
       http_exchange_free(m->x);
-    if (m->kind == HTTP_MSG_DONE || m->kind == HTTP_MSG_END)
+    if (m->kind == HTTP_MSG_DONE || m->kind == HTTP_MSG_END ||
+        m->kind == HTTP_MSG_UPGRADE)
       conn_unref(m->conn);
     free(m);
   }

@@ -179,9 +179,10 @@ size_t http_parse_feed(http_parse_t *ps, const char *data, size_t len) {
   } else if (e != HPE_OK) {
     if (ps->error_status == 0)
       parser_error(ps);
-  } else if (ps->p.upgrade && ps->complete) {
-    used = len; /* after an upgrade request nothing more is HTTP */
   }
+  /* After an upgrade request the rest is the new protocol's (an agent may
+   * send its first frames before it read the 101): it stays unused, and
+   * the loop keeps it for the session. */
   return used;
 }
 

@@ -189,6 +189,16 @@ static void hand_over(atr_http_server_t *srv, atr_http_exchange_t *x) {
   *m = (http_msg_t){.conn = x->conn, .data = x->out, .len = x->out_len};
   x->out = NULL;
   x->out_len = x->out_cap = 0;
+  if (x->upgrade && x->status == 101) {
+    m->kind = HTTP_MSG_UPGRADE; /* the 101, then the session */
+    m->upgrade = x->upgrade;
+    x->upgrade = NULL;
+    http_account(srv, x);
+    http_post(srv, m);
+    http_exchange_free(x);
+    atomic_fetch_sub(&srv->in_flight, 1);
+    return;
+  }
   if (x->detached) {
     m->kind = HTTP_MSG_STREAM;
     m->x = x;
@@ -198,6 +208,7 @@ static void hand_over(atr_http_server_t *srv, atr_http_exchange_t *x) {
     return;
   }
   m->kind = HTTP_MSG_DONE;
+  m->stream_id = x->req->stream_id;
   m->close = x->streaming || http_closes(x);
   http_account(srv, x);
   http_post(srv, m);
