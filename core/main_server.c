@@ -269,8 +269,12 @@ static int start_serving(server_t *s, char **err) {
       .reaper_ms = c->prov_reaper_ms,
       .max_log = c->prov_max_log,
       .archive_limits = {c->file_max_unpacked, (uint64_t)c->file_max_entries},
-      .run_as = c->prov_run_as};
+      .run_as = c->prov_run_as,
+      .agent_bundle_dir = c->agent_bundle_dir};
+  char *access_url = atr_app_access_url(s->app); /* provd copies it */
+  pc.access_url = access_url;
   rc = atr_provd_start(&pc, &s->provd, err);
+  free(access_url);
   if (rc != 0)
     return rc;
   atr_http_config_t hc = {.address = c->http_address,

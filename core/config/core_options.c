@@ -218,5 +218,14 @@ const atr_option_t atr_core_options[] = {
      "that sent nothing for three intervals is closed (the agent "
      "reconnects). Also keeps proxies' idle timers from firing.",
      NULL, 50, 3600000},
+    {ATR_OPT_STRING, "agent.bundle_dir", "auto", 0,
+     ATR_CORE_FIELD(agent_bundle_dir),
+     "The directory holding the workspace agent for linux/amd64 as a "
+     "bundle (the launcher atrium-agent, bin/ and lib/), which provisioners "
+     "mount into workspaces at /opt/atrium. \"auto\": the agent-bundle "
+     "directory beside the server's own directory (the build tree's, or "
+     "<prefix>/libexec/atrium/agent-bundle when installed); empty: none, so "
+     "only templates that install the agent themselves get one.",
+     NULL, 0, 0},
     {0},
 };

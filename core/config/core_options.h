@@ -54,6 +54,7 @@ typedef struct atr_core_config {
   const char *db_encryption_key_file; /* "" for none */
   int64_t http_agent_threads;
   int64_t agent_heartbeat_ms;
+  const char *agent_bundle_dir; /* "auto": found beside the binary; "": none */
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

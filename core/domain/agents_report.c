@@ -335,9 +335,9 @@ static json_t *ports_kept(const json_t *list) {
     if (port < 1 || port > 65535 || (*net && strcmp(net, "tcp") != 0))
       continue;
     char *proc = atr__agent_cut(atr_json_str(it, "process_name"), PROCESS_MAX);
-    json_array_append_new(out,
-                          json_pack("{s:s, s:s, s:I}", "process_name",
-                                    proc ? proc : "", "network", "tcp", port));
+    json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "process_name",
+                                         proc ? proc : "", "network", "tcp",
+                                         "port", port));
     free(proc);
   }
   return out;

@@ -313,6 +313,20 @@ static void run_kind(struct atr_prov_job *job, const char *dir) {
   atr__jobrun_finish(job, msg, NULL, NULL);
 }
 
+void atr__jobrun_secret_add(struct atr_prov_job *job, const char *value) {
+  if (strlen(value) < MASK_MIN_LEN)
+    return;
+  pthread_mutex_lock(&job->log_lock);
+  char **s = realloc(job->secrets, (job->nsecrets + 1) * sizeof *s);
+  if (s) {
+    job->secrets = s;
+    s[job->nsecrets] = strdup(value);
+    if (s[job->nsecrets])
+      job->nsecrets++;
+  }
+  pthread_mutex_unlock(&job->log_lock);
+}
+
 atr_prov_log_fn atr__jobrun_log_fn(void) {
   return plugin_log;
 }

@@ -86,6 +86,9 @@ int atr__jobrun_finish(struct atr_prov_job *job, const char *error,
 void atr__jobrun_import(struct atr_prov_job *job, const char *dir);
 void atr__jobrun_build(struct atr_prov_job *job, const char *dir);
 atr_prov_log_fn atr__jobrun_log_fn(void);
+/* Mask value in every later line of the job's log (values shorter than 4
+ * characters are not masked: they would garble every line). */
+void atr__jobrun_secret_add(struct atr_prov_job *job, const char *value);
 atr_prov_canceled_fn atr__jobrun_canceled_fn(void);
 
 #endif

@@ -5,6 +5,7 @@
  * The state is stored whatever the outcome: the provisioner's when it
  * returned one (also from a failed or canceled apply), else the previous
  * build's, so the next build always starts from what really exists. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "atrium/error.h"
 #include "dbcrypt.h"
 #include "jobrun.h"
+#include "jobrun_agent.h"
 #include "observe.h"
 #include "prov_result.h"
 #include "stats.h"
@@ -32,6 +34,7 @@ typedef struct build {
   size_t prior_len;
   atr_prov_apply_result_t res;
   bool res_set;
+  atr__build_agent_t agent;
 } build_t;
 
 enum {
@@ -60,6 +63,7 @@ static void build_free(build_t *b) {
   free(b->params);
   free(b->prior);
   atr_prov_result_release(&b->res);
+  atr__jobrun_agent_free(&b->agent);
 }
 
 static char *dup0(const char *s) {
@@ -90,18 +94,6 @@ static int load_facts(atr_db_t *db, build_t *b, char **err) {
   }
   atr_db_rows_close(db, rows);
   return rc;
-}
-
-static void add_secret(struct atr_prov_job *job, const char *value) {
-  if (strlen(value) < 4)
-    return;
-  char **s = realloc(job->secrets, (job->nsecrets + 1) * sizeof *s);
-  if (!s)
-    return;
-  job->secrets = s;
-  s[job->nsecrets] = strdup(value);
-  if (s[job->nsecrets])
-    job->nsecrets++;
 }
 
 static int load_params(atr_db_t *db, build_t *b, struct atr_prov_job *job,
@@ -136,7 +128,7 @@ static int load_params(atr_db_t *db, build_t *b, struct atr_prov_job *job,
         sizeof(atr_param_value_t), dup0(atr_db_get_text(db, rows, 0)), value,
         dup0(atr_db_get_text(db, rows, 2)), atr_db_get_bool(db, rows, 3)};
     if (p[b->nparams].sensitive)
-      add_secret(job, p[b->nparams].value);
+      atr__jobrun_secret_add(job, p[b->nparams].value);
     b->nparams++;
     rc = 0;
   }
@@ -183,6 +175,9 @@ static int load(struct atr_prov_job *job, build_t *b, char **err) {
     rc = load_params(&db, b, job, err);
   if (rc == 0)
     rc = load_prior(&db, b, err);
+  if (rc == 0 && !b->orphan && strcmp(b->fact[F_TRANSITION], "start") == 0)
+    rc =
+        atr__jobrun_agent_load(job, &db, b->fact[F_VERSION_ID], &b->agent, err);
   atr_db_close(&db);
   return rc;
 }
@@ -196,8 +191,8 @@ typedef struct outcome {
 } outcome_t;
 
 static int insert_resource(atr_db_t *db, const build_t *b, const char *job_id,
-                           const atr_prov_resource_t *r, char **err) {
-  char id[37];
+                           const atr_prov_resource_t *r, char id[37],
+                           char **err) {
   atr_db_new_uuid(id);
   atr_value_t v[] = {atr_v_text(id),
                      atr_v_time(atr_db_now_us()),
@@ -242,6 +237,13 @@ static int insert_resource(atr_db_t *db, const build_t *b, const char *job_id,
   return rc;
 }
 
+/* Read only from a plugin whose resources are 1.3 or newer. */
+static bool hosts_agent(const atr_prov_resource_t *r) {
+  return r->struct_size >= offsetof(atr_prov_resource_t, hosts_agent) +
+                               sizeof r->hosts_agent &&
+         r->hosts_agent;
+}
+
 static int write_outcome(atr_db_t *db, void *ud, char **err) {
   const outcome_t *o = ud;
   build_t *b = o->b;
@@ -260,9 +262,24 @@ static int write_outcome(atr_db_t *db, void *ud, char **err) {
                     "provisioner_state_key_id = ?, updated_at = ? WHERE id = ?",
                     p, 4, NULL, err);
   atr_sealed_free(&sealed);
-  for (size_t i = 0; rc == 0 && i < b->res.nresources; i++)
-    rc = insert_resource(db, b, o->job_id, atr_prov_resource_at(&b->res, i),
-                         err);
+  char first[37] = "", host[37] = "";
+  for (size_t i = 0; rc == 0 && i < b->res.nresources; i++) {
+    const atr_prov_resource_t *r = atr_prov_resource_at(&b->res, i);
+    char id[37];
+    rc = insert_resource(db, b, o->job_id, r, id, err);
+    if (i == 0)
+      memcpy(first, id, sizeof first);
+    if (!*host && hosts_agent(r))
+      memcpy(host, id, sizeof host);
+  }
+  atr__agent_outcome_t ao = {b->fact[F_TRANSITION], b->fact[F_WORKSPACE_ID],
+                             b->build_id,
+                             *host    ? host
+                             : *first ? first
+                                      : NULL,
+                             o->succeeded};
+  if (rc == 0)
+    rc = atr__jobrun_agent_write(db, &b->agent, &ao, err);
   if (rc == 0 && o->succeeded && strcmp(b->fact[F_TRANSITION], "delete") == 0) {
     atr_value_t w[] = {atr_v_time(now), atr_v_text(b->fact[F_WORKSPACE_ID])};
     rc = atr_db_exec(db,
@@ -339,7 +356,8 @@ static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
       .params = b->params,
       .nparams = b->nparams,
       .prior_state = b->prior,
-      .prior_state_len = b->prior_len};
+      .prior_state_len = b->prior_len,
+      .agent = atr__jobrun_agent_req(&b->agent)};
   char *err = NULL;
   int rc = 0;
   if (ATR_PROVISIONER_HAS_PLAN(job->ops)) {
@@ -352,6 +370,8 @@ static char *provision(struct atr_prov_job *job, build_t *b, const char *dir) {
       return msg;
     }
   }
+  if (req.transition != ATR_TRANSITION_START)
+    atr__jobrun_agent_stop(job, b->fact[F_WORKSPACE_ID]);
   if (atomic_load(&job->canceled))
     return strdup("canceled");
   atr_jobrun_log(job, ATR_LOG_INFO, "Applying", "Applying %s of %s, build %lld",
@@ -385,6 +405,7 @@ void atr__jobrun_build(struct atr_prov_job *job, const char *dir) {
     msg = provision(job, &b, dir);
   outcome_t o = {&b, job->row.id, msg == NULL};
   atr__jobrun_finish(job, msg, write_outcome, &o);
+  atr__jobrun_agent_announce(job, b.fact[F_WORKSPACE_ID]);
   const char *status = atomic_load(&job->stopping)   ? "failed"
                        : atomic_load(&job->canceled) ? "canceled"
                        : msg                         ? "failed"

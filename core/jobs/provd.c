@@ -13,6 +13,7 @@
 #include "atrium/error.h"
 #include "atrium/provisioner.h"
 #include "jobrun.h"
+#include "jobrun_agent.h"
 #include "log.h"
 #include "stats.h"
 #include "version.h"
@@ -32,6 +33,8 @@ typedef struct daemon {
 
 struct atr_provd {
   atr_provd_config_t cfg;
+  char *access_url; /* cfg's copies */
+  char *agent_bundle_dir;
   daemon_t *daemons;
   int ndaemons;
   pthread_t keeper;
@@ -363,6 +366,10 @@ int atr_provd_start(const atr_provd_config_t *cfg, atr_provd_t **out,
     return ATR_ENOMEM;
   }
   pool->cfg = *cfg;
+  pool->access_url = strdup(cfg->access_url ? cfg->access_url : "");
+  pool->agent_bundle_dir = atr__jobrun_agent_bundle(cfg->agent_bundle_dir);
+  pool->cfg.access_url = pool->access_url;
+  pool->cfg.agent_bundle_dir = pool->agent_bundle_dir;
   atomic_init(&pool->stopping, false);
   pthread_mutex_init(&pool->running_lock, NULL);
   pool->types = atr_provisioner_types(cfg->loader, &pool->ntypes);
@@ -422,5 +429,7 @@ void atr_provd_stop(atr_provd_t *pool) {
   atr_jobs_teardown();
   free(pool->daemons);
   free(pool->types);
+  free(pool->access_url);
+  free(pool->agent_bundle_dir);
   free(pool);
 }

@@ -43,6 +43,11 @@ typedef struct atr_provd_config {
   uint64_t max_log;
   atr_archive_limits_t archive_limits;
   const char *run_as; /* the build user when the server is root; NULL/"" */
+  /* What start builds of templates with an agent give the agent (copied
+   * at start): the URL it dials, and agent.bundle_dir ("auto" looks
+   * beside the server binary; NULL or "": no bundle). */
+  const char *access_url;
+  const char *agent_bundle_dir;
 } atr_provd_config_t;
 
 typedef struct atr_provd atr_provd_t;
