@@ -294,7 +294,7 @@ static bool make_one(maker_t *m, int i) {
   if (!wait_job(s, path, NULL))
     return false;
   s->tokens[i] = read_token(s->env_dir, ws_id);
-  if (!s->tokens[i])
+  if (!s->tokens[i] && !atomic_exchange(&m->failed, 1))
     fprintf(stderr,
             "bench_agents: no ATRIUM_AGENT_TOKEN in %s/%s.env (is the echo's "
             "agent_env_dir there?)\n",
