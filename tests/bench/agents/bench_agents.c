@@ -300,6 +300,7 @@ int main(int argc, char **argv) {
   if (parse_options(argc, argv, &o) != 0)
     return 2;
   signal(SIGPIPE, SIG_IGN);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows when piped to a file */
   if (raise_nofile(&o) != 0)
     return 1;
   curl_global_init(CURL_GLOBAL_DEFAULT);
