@@ -3,7 +3,7 @@
  * (docs/design/agent.md §6; the figures issue 14 asks for).
  *
  *   bench_agents [--agents N] [--seconds S] [--api-clients C]
- *                [--postgres DSN|DIR] [--kill-server]
+ *                [--baseline-seconds B] [--postgres DSN|DIR] [--kill-server]
  *
  * Set-up (untimed, at most 10 minutes): the server on a temporary data
  * directory (SQLite, or the PostgreSQL database --postgres names: a DSN or
@@ -13,13 +13,15 @@
  * and no scripts; N workspaces made through the API, 64 at a time.
  *
  * Then, printed:
- *   1. the API alone for 20 s: GET /api/v2/users/me requests/s and p99;
+ *   1. the API alone for B (20) s: GET /api/v2/users/me requests/s and p99;
  *   2. N agents dial at 200 a second, each from its own 127.0.x.y, until
- *      the server holds N sessions; the server's RSS growth ÷ N;
+ *      the server holds N sessions; the server's RSS growth ÷ N; then
+ *      B s of the agents alone: their round trips' baseline;
  *   3. S seconds of agents (lifecycle, stats every 30 s, metadata every
  *      10 s, PINGs) with the API under load: agent round trips p50/p99,
  *      PING round trips, sessions lost that the bench did not cause, and
- *      the API's rate as a ratio to phase 1, and its p99;
+ *      the API's rate as a ratio to phase 1, and its p99; the agents' p99
+ *      as a ratio to their own baseline;
  *   4. with --kill-server: kill -9, restart on the same data and port,
  *      the time until all N are connected again.
  *
@@ -195,16 +197,33 @@ static bool connect_all(const bench_server_t *srv, sim_t *sim, int n) {
   return true;
 }
 
-static void print_us(const char *what, int64_t *v, size_t n) {
-  printf("  %s: %zu, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", what, n,
-         bench_percentile(v, n, 0.50) / 1000,
-         bench_percentile(v, n, 0.99) / 1000,
-         bench_percentile(v, n, 1.0) / 1000);
+/* The p99 of v in ms, after printing its row. */
+static double print_us(const char *what, int64_t *v, size_t n) {
+  double p50 = bench_percentile(v, n, 0.50) / 1000;
+  double p99 = bench_percentile(v, n, 0.99) / 1000;
+  printf("  %s: %zu, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", what, n, p50,
+         p99, bench_percentile(v, n, 1.0) / 1000);
+  return p99;
+}
+
+/* The agents' own baseline: their round trips with no API load; the p99. */
+static double agents_alone(sim_t *sim, int seconds) {
+  printf("\nphase 2b: %d s of the agents alone (no API load)\n", seconds);
+  sim_record(sim, true);
+  atr_harness_sleep_ms(seconds * 1000);
+  sim_record(sim, false);
+  sim_figures_t f;
+  sim_figures(sim, &f);
+  double p99 = print_us("agent requests answered", f.rtt_us, f.nrtt);
+  print_us("PING round trips", f.ping_us, f.nping);
+  sim_figures_free(&f);
+  return p99;
 }
 
 /* Phase 3: the agents go on while the API is loaded. */
 static bool under_load(const bench_server_t *srv, sim_t *sim,
-                       const bench_opts_t *o, const load_result_t *alone) {
+                       const bench_opts_t *o, const load_result_t *alone,
+                       double agents_p99) {
   printf("\nphase 3: %d s of %d agents with the API under load (%d clients)\n",
          o->seconds, o->agents, o->api_clients);
   sim_figures_t before, f;
@@ -215,9 +234,11 @@ static bool under_load(const bench_server_t *srv, sim_t *sim,
       load_run(srv->h.port, srv->owner_token, o->api_clients, o->seconds, &r);
   sim_record(sim, false);
   sim_figures(sim, &f);
-  print_us("agent requests answered (all)", f.rtt_us, f.nrtt);
+  double p99 = print_us("agent requests answered (all)", f.rtt_us, f.nrtt);
   print_us("  of which report-stats", f.stats_us, f.nstats);
-  printf("  (issue 14: an agent's request round trip p99 < 5 ms)\n");
+  printf("  agent round trip p99 %.2fx of the agents alone (issue 14: "
+         "p99 < 5 ms under API load)\n",
+         agents_p99 > 0 ? p99 / agents_p99 : 0);
   print_us("PING round trips", f.ping_us, f.nping);
   printf("  dropped connections: %llu (must be 0); failed agent requests: "
          "%llu\n",
@@ -270,7 +291,8 @@ static bool run(bench_server_t *srv, const bench_opts_t *o) {
   sim_t *sim =
       ok ? sim_new(srv->url, srv->tokens, o->agents, CONNECT_RATE) : NULL;
   ok = sim && connect_all(srv, sim, o->agents);
-  ok = ok && under_load(srv, sim, o, &alone);
+  double agents_p99 = ok ? agents_alone(sim, o->baseline_seconds) : 0;
+  ok = ok && under_load(srv, sim, o, &alone, agents_p99);
   if (ok && o->kill_server)
     ok = kill_server(srv, sim, o->agents);
   if (sim) {

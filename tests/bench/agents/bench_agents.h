@@ -80,7 +80,7 @@ bool load_run(int port, const char *token, int clients, int seconds,
 typedef struct sim sim_t;
 
 typedef struct sim_figures {
-  int64_t *rtt_us; /* every agent request answered while recording */
+  int64_t *rtt_us; /* agent requests answered while recording */
   size_t nrtt;
   int64_t *stats_us; /* report-stats only */
   size_t nstats;
@@ -99,7 +99,8 @@ sim_t *sim_new(const char *url, char *const *tokens, int n, int rate);
 int sim_connect(sim_t *s);
 /* Sessions up right now. */
 int sim_up(sim_t *s);
-/* Keep round trips and PINGs from now on (true), or stop (false). */
+/* Keep round trips and PINGs from now on, forgetting those kept before
+ * (true), or stop keeping them (false). */
 void sim_record(sim_t *s, bool on);
 /* The bench is about to break every session (true) or is done (false):
  * sessions lost meanwhile are not drops. */

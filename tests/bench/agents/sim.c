@@ -425,6 +425,11 @@ int sim_up(sim_t *s) {
 }
 
 void sim_record(sim_t *s, bool on) {
+  if (on) {
+    pthread_mutex_lock(&s->mu);
+    s->rtt.n = s->stats.n = s->ping.n = 0;
+    pthread_mutex_unlock(&s->mu);
+  }
   atomic_store(&s->recording, on);
 }
 
