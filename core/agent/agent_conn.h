@@ -39,9 +39,10 @@ typedef struct agent_conn_opts {
 typedef struct agent_conn_cbs {
   /* A session is up (after every reconnect): resend what was not acked. */
   void (*on_up)(void *ud);
-  /* The session is gone. http_status: the status of a refused upgrade
-   * (401: the token is not (or no longer) valid), else 0; reason for the
-   * log. The connection dials again by itself unless stopped. */
+  /* The session is gone, or a dial failed before one was up. http_status:
+   * the status of a refused upgrade (401: the token is not (or no longer)
+   * valid; 503: the server drains), else 0; reason for the log (never the
+   * token). The connection dials again by itself unless stopped. */
   void (*on_down)(void *ud, int http_status, const char *reason);
   /* One line of the events stream, without its newline. */
   void (*on_event)(void *ud, const char *line, size_t len);

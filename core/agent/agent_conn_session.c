@@ -431,9 +431,11 @@ void ac_session_free(agent_conn_t *c) {
     ac_req_free(c->events);
     c->events = NULL;
   }
-  while (c->live) {
-    agent_req_t *r = c->live;
-    live_remove(c, r);
+  agent_req_t *live = c->live;
+  c->live = NULL;
+  while (live) {
+    agent_req_t *r = live;
+    live = r->next;
     finish(c, r, 0);
   }
   c->inflight = 0;

@@ -64,13 +64,18 @@ static void mem_free(void *ptr, void *ud) {
   free(h);
 }
 
+/* calloc itself: fresh memory it knows is zero stays untouched (the
+ * stream map's table is mostly empty), which keeps an idle session's
+ * resident size down. */
 static void *mem_calloc(size_t n, size_t size, void *ud) {
-  if (size && n > SIZE_MAX / size)
+  if (size && n > (SIZE_MAX - sizeof(mem_head_t)) / size)
     return NULL;
-  void *p = mem_malloc(n * size, ud);
-  if (p)
-    memset(p, 0, n * size);
-  return p;
+  mem_head_t *h = calloc(1, sizeof *h + n * size);
+  if (!h)
+    return NULL;
+  h->size = n * size;
+  count(ud, (long long)h->size);
+  return h + 1;
 }
 
 static void *mem_realloc(void *ptr, size_t size, void *ud) {
@@ -202,6 +207,12 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
   return 0;
 }
 
+void http_up_drop(http_up_t *up, http_req_t *r) {
+  if (r)
+    up->rx_body -= r->body_len;
+  http_req_free(r);
+}
+
 static int add_header(http_req_t *r, const char *name, size_t nlen,
                       const uint8_t *value, size_t vlen) {
   if (r->nhdr == HTTP_MAX_HEADERS)
@@ -276,7 +287,9 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
   if (!st || !st->req || st->refused)
     return 0;
   http_req_t *r = st->req;
-  if (r->body_len + len > up->max_body) {
+  /* one cap for the bodies of all the session's streams not yet at the
+   * lane, so 16 streams cannot hold 16 times http.max_body_size */
+  if (r->body_len + len > up->max_body || up->rx_body + len > up->max_body) {
     st->refused = true;
     answer_error(up, id, 413, "Request body too large.");
     return 0;
@@ -293,6 +306,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
   }
   memcpy(r->body + r->body_len, data, len);
   r->body_len += len;
+  up->rx_body += len;
   return 0;
 }
 
@@ -359,10 +373,10 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   http_req_t *r = st->req;
   st->req = NULL;
   if (!r->url || !r->method[0]) {
-    http_req_free(r);
+    http_up_drop(up, r);
     answer_error(up, f->hd.stream_id, 400, "Bad request.");
   } else if (is_events(r)) {
-    http_req_free(r);
+    http_up_drop(up, r);
     open_events(up, f->hd.stream_id, st);
   } else {
     up->on_request(up, r);
@@ -377,7 +391,7 @@ static void stream_free(http_up_t *up, h2_stream_t *st) {
     up->streams = st->next;
   if (st->next)
     st->next->prev = st->prev;
-  http_req_free(st->req);
+  http_up_drop(up, st->req);
   free(st->answer);
   free(st);
 }
@@ -627,8 +641,14 @@ void http_up_free(http_up_t *up) {
     return;
   if (up->h2)
     nghttp2_session_del(up->h2); /* without calling on_close */
-  while (up->streams)
-    stream_free(up, up->streams);
+  h2_stream_t *st = up->streams;
+  up->streams = NULL;
+  while (st) {
+    h2_stream_t *next = st->next;
+    st->prev = st->next = NULL;
+    stream_free(up, st);
+    st = next;
+  }
   if (up->ws)
     wslay_event_context_free(up->ws);
   for (int i = 0; i < up->nheld; i++)

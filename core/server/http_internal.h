@@ -343,7 +343,8 @@ struct http_up {
   char *ev; /* event lines not sent yet */
   size_t ev_len, ev_off;
   uint64_t max_body, max_header;
-  size_t mem; /* what nghttp2 holds (its counting allocator) */
+  size_t rx_body; /* body bytes of requests not handed to the lane yet */
+  size_t mem;     /* what nghttp2 holds (its counting allocator) */
   atomic_llong *mem_total;
   void (*on_request)(http_up_t *up, http_req_t *req);
   /* http_session.c, loop thread */
@@ -377,6 +378,8 @@ void http_up_answer(http_up_t *up, int32_t stream_id, char *bytes, size_t len);
  * queued. */
 int http_up_event(http_up_t *up, const char *line, size_t len);
 void http_up_ping(http_up_t *up);
+/* Free a request of the session that will not reach the lane. */
+void http_up_drop(http_up_t *up, http_req_t *r);
 /* GOAWAY, then a WebSocket close with code and why. */
 void http_up_close(http_up_t *up, uint16_t code, const char *why);
 /* The peer is done: it closed the WebSocket or the HTTP/2 session. */

@@ -17,7 +17,7 @@
 
 #define PULL_MARK ((size_t)256 * 1024) /* stop pulling from nghttp2 */
 #define LANE_CAP 8                     /* requests of one session at once */
-#define SLOW_MS 30000                  /* over the queue cap this long */
+#define SLOW_MS 30000                  /* blocked this long: too_slow */
 
 /* ---- the registry ---------------------------------------------------------- */
 
@@ -203,6 +203,7 @@ void http_session_drained(http_conn_t *c) {
 /* ---- requests ------------------------------------------------------------------ */
 
 static void to_lane(http_up_t *up, http_req_t *req) {
+  up->rx_body -= req->body_len; /* the lane's cap bounds it from now on */
   up->inflight++;
   up->conn->refs++;
   http_lane_push(&up->conn->srv->agents, req, up->conn);
@@ -218,7 +219,7 @@ static void on_request(http_up_t *up, http_req_t *req) {
   if (up->nheld < (int)(sizeof up->held / sizeof *up->held) && !up->closing)
     up->held[up->nheld++] = req;
   else
-    http_req_free(req); /* over MAX_CONCURRENT_STREAMS, or closing */
+    http_up_drop(up, req); /* over MAX_CONCURRENT_STREAMS, or closing */
 }
 
 void http_session_answer(http_conn_t *c, http_msg_t *m) {
@@ -265,7 +266,10 @@ static void on_tick(uv_timer_t *t) {
     http_conn_close(c);
     return;
   }
-  if (atomic_load(&c->queued) > HTTP_STREAM_QUEUE_CAP) {
+  /* blocked: the socket's queue stays at the mark (nothing more is pulled,
+   * so it never grows past it) or event lines pile up unsent */
+  if (atomic_load(&c->queued) >= PULL_MARK ||
+      up->ev_len - up->ev_off >= HTTP_STREAM_QUEUE_CAP / 2) {
     if (up->slow_since_ms == 0)
       up->slow_since_ms = now;
     if (now - up->slow_since_ms >= SLOW_MS) {
@@ -299,13 +303,14 @@ void http_session_start(http_conn_t *c, http_upgrade_t *info, char *reply,
   up->info = *info;
   free(info);
   c->up = up;
+  /* registered before the 101 goes out: an agent that read it is found */
+  http_up_t *old = reg_put(srv, up);
+  if (old)
+    end_session(old, "replaced", 4000);
   http_conn_write(c, reply, len, 0);
   http_parse_free(&c->parse); /* nothing more is HTTP/1.1 */
   c->state = HTTP_CONN_UPGRADED;
   up->last_rx_ms = http_now_ms();
-  http_up_t *old = reg_put(srv, up);
-  if (old)
-    end_session(old, "replaced", 4000);
   uint64_t hb = (uint64_t)srv->cfg.session_heartbeat_ms;
   uv_timer_start(&c->timer, on_tick, hb, hb);
   char *rest = c->leftover;

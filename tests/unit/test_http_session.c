@@ -202,6 +202,10 @@ static void on_stopped(void *ud) {
 
 static const agent_conn_cbs_t cbs = {on_up, on_down, on_event};
 
+static void on_flag(void *flag) {
+  *(bool *)flag = true;
+}
+
 static agent_conn_t *client_new(fx_t *f, const char *token) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
@@ -217,12 +221,15 @@ static agent_conn_t *client_new(fx_t *f, const char *token) {
   return c;
 }
 
+/* Run the client's loop until cond holds (evaluated once per turn, never
+ * again after it held: it may have effects), at most WAIT_MS. */
 #define WAIT_UNTIL(f, cond)                                                    \
   do {                                                                         \
     uint64_t end_ = now_ms() + WAIT_MS;                                        \
-    while (!(cond) && now_ms() < end_)                                         \
+    bool held_ = false;                                                        \
+    while (!(held_ = (cond)) && now_ms() < end_)                               \
       uv_run(&(f)->loop, UV_RUN_ONCE);                                         \
-    assert_true(cond);                                                         \
+    assert_true(held_);                                                        \
   } while (0)
 
 static void client_stop(fx_t *f, agent_conn_t *c) {
@@ -475,6 +482,99 @@ static void drained_server_sends_agents_to_reconnect(void **state) {
   fx_free(f);
 }
 
+static void body_over_the_cap_in_a_session_gets_413(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  agent_conn_t *c = client_new(f, TOKEN);
+  WAIT_UNTIL(f, agent_conn_up(c));
+  size_t n = (1 << 20) + 16; /* the test server's max_body_size + 16 */
+  char *big = malloc(n + 1);
+  memset(big, ' ', n);
+  big[0] = '{';
+  big[n - 1] = '}';
+  big[n] = '\0';
+  assert_int_equal(agent_conn_request(c, "POST",
+                                      "/api/v2/workspaceagents/me/echo", big,
+                                      on_reply, f),
+                   0);
+  free(big);
+  WAIT_UNTIL(f, f->replies == 1);
+  assert_int_equal(f->last_status, 413);
+  assert_int_equal(locked(f, &f->echo_saw_session), 0);
+  /* the session goes on */
+  assert_int_equal(agent_conn_request(c, "POST",
+                                      "/api/v2/workspaceagents/me/echo", "{}",
+                                      on_reply, f),
+                   0);
+  WAIT_UNTIL(f, f->replies == 2);
+  assert_int_equal(f->last_status, 200);
+  client_stop(f, c);
+  fx_free(f);
+}
+
+static void agent_pings_every_heartbeat(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+  agent_conn_opts_t o = {.url = url, .token = TOKEN, .heartbeat_ms = 20};
+  agent_conn_t *c = NULL;
+  char *err = NULL;
+  assert_int_equal(agent_conn_new(&f->loop, &o, &cbs, f, &c, &err), 0);
+  agent_conn_start(c);
+  WAIT_UNTIL(f, agent_conn_ping_us(c) > 0);
+  assert_int_equal(agent_conn_sessions(c), 1);
+  assert_int_equal(agent_conn_drops(c), 0);
+  client_stop(f, c);
+  fx_free(f);
+}
+
+static void access_url_must_be_plain_http(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  static const struct {
+    const char *url;
+    int rc;
+    const char *err;
+  } cases[] = {
+      {"https://atrium.example.com", ATR_ENOTSUP,
+       "https access URLs are not supported by the agent yet"},
+      {"ftp://x", ATR_EINVAL,
+       "the access URL ftp://x is not http://host[:port][/path]"},
+      {"http://host:99999999/", ATR_EINVAL,
+       "the access URL http://host:99999999/ is not "
+       "http://host[:port][/path]"},
+      {"http://host:8080/prefix/", 0, NULL},
+      {"http://[::1]:3000", 0, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    agent_conn_opts_t o = {.url = cases[i].url, .token = TOKEN};
+    agent_conn_t *c = NULL;
+    char *err = NULL;
+    assert_int_equal(agent_conn_new(&loop, &o, &cbs, NULL, &c, &err),
+                     cases[i].rc);
+    if (cases[i].err) {
+      assert_string_equal(err, cases[i].err);
+      assert_null(c);
+    } else {
+      bool stopped = false;
+      agent_conn_stop(c, on_flag, &stopped);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      assert_true(stopped);
+      agent_conn_free(c);
+    }
+    free(err);
+  }
+  /* a token that could end its header early is refused */
+  agent_conn_opts_t o = {.url = "http://x", .token = "a\r\nX-Evil: 1"};
+  agent_conn_t *c = NULL;
+  char *err = NULL;
+  assert_int_equal(agent_conn_new(&loop, &o, &cbs, NULL, &c, &err), ATR_EINVAL);
+  free(err);
+  uv_loop_close(&loop);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* as the server and the agent do */
   const struct CMUnitTest tests[] = {
@@ -487,6 +587,9 @@ int main(void) {
       cmocka_unit_test(bytes_after_the_upgrade_request_are_kept),
       cmocka_unit_test(second_session_with_the_same_key_replaces_the_first),
       cmocka_unit_test(drained_server_sends_agents_to_reconnect),
+      cmocka_unit_test(body_over_the_cap_in_a_session_gets_413),
+      cmocka_unit_test(agent_pings_every_heartbeat),
+      cmocka_unit_test(access_url_must_be_plain_http),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
