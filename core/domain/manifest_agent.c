@@ -172,7 +172,7 @@ static void key_arch(json_t *errs, const atr_conf_node_t *n, const char *field,
 static void key_directory(json_t *errs, const atr_conf_node_t *n,
                           const char *field, json_t *spec, const char *key) {
   const char *s = text(errs, n, field, TEXT_MAX);
-  if (s && *s && s[0] != '/' && strcmp(s, "~") != 0 && strncmp(s, "~/", 2))
+  if (s && *s && s[0] != '/' && strcmp(s, "~") != 0 && strncmp(s, "~/", 2) != 0)
     err(errs, n, field,
         "\"%s\" is not a directory the agent can find; use an absolute path "
         "or one under ~/ (like /home/dev or ~/src)",
@@ -417,7 +417,8 @@ static void app_key(json_t *errs, const atr_conf_node_t *e, const char *f,
     else
       set_text(app, "share", s);
   } else if (strcmp(e->key, "subdomain") == 0) {
-    if ((s = text(errs, e, f, 16)) && strcmp(s, "true") && strcmp(s, "false"))
+    if ((s = text(errs, e, f, 16)) && strcmp(s, "true") != 0 &&
+        strcmp(s, "false") != 0)
       err(errs, e, f, "\"%s\" is not a bool; use true or false", s);
     else if (s)
       json_object_set_new(app, "subdomain", json_boolean(s[0] == 't'));

@@ -11,6 +11,7 @@
 #include "events.h"
 #include "files.h"
 #include "job_view.h"
+#include "manifest.h"
 #include "params.h"
 #include "provisioners.h"
 #include "queue.h"
@@ -167,7 +168,8 @@ typedef struct new_version {
   char prov_buf[64];
   char id[37];
   char job_id[37];
-  json_t *answer; /* read in the transaction: its job as created, pending */
+  char *agent_spec; /* template.yaml's agent as JSON, or NULL */
+  json_t *answer;   /* read in the transaction: its job as created, pending */
 } new_version_t;
 
 static int insert_version(atr_db_t *db, void *ud, char **err) {
@@ -197,12 +199,14 @@ static int insert_version(atr_db_t *db, void *ud, char **err) {
                      atr_v_text(nv->name),
                      atr_v_text(in->message ? in->message : ""),
                      atr_v_text(nv->job_id),
-                     atr_v_text(nv->user_id)};
+                     atr_v_text(nv->user_id),
+                     atr_v_text(nv->agent_spec)};
   rc = atr_db_exec(db,
                    "INSERT INTO template_versions (id, template_id, "
                    "organization_id, created_at, updated_at, name, message, "
-                   "job_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   p, 9, NULL, err);
+                   "job_id, created_by, agent_spec) VALUES (?, ?, ?, ?, ?, ?, "
+                   "?, ?, ?, ?)",
+                   p, 10, NULL, err);
   json_decref(nv->answer);
   nv->answer = NULL;
   return rc == 0 ? load_version(db, nv->id, &nv->answer, err) : rc;
@@ -232,6 +236,27 @@ static void provisioner_from_file(atr_db_t *db, const char *file_id, char *buf,
   atr_conf_free(root);
   free(text);
   free(err);
+}
+
+/* The agent spec of the archive's template.yaml (manifest.h), or NULL
+ * when it declares none or cannot be read or parsed: then its import
+ * fails and reports why, and the version never builds. */
+static char *agent_from_file(atr_db_t *db, const char *file_id) {
+  char *text = NULL, *err = NULL, *spec = NULL;
+  size_t len = 0;
+  atr_manifest_t m;
+  json_t *errors = NULL;
+  if (atr_file_read_member(db, file_id, "template.yaml", MANIFEST_MAX, &text,
+                           &len, &err) == 0 &&
+      atr_manifest_parse("template.yaml", text, len, &m, &errors) == 0) {
+    spec = m.agent_spec;
+    m.agent_spec = NULL;
+    atr_manifest_free(&m);
+  }
+  json_decref(errors);
+  free(text);
+  free(err);
+  return spec;
 }
 
 /* A validation unless an enabled provisioner plugin has this type. */
@@ -302,10 +327,13 @@ static void check_new_version(const atr_domain_t *dom, atr_db_t *db,
   if (!in->file_id || !atr_uuid_valid(in->file_id)) {
     atr_fault_field(fault, "file_id", "%s",
                     "Required: the id POST /api/v2/files answered.");
-  } else if (!in->provisioner) {
-    provisioner_from_file(db, in->file_id, nv->prov_buf, sizeof nv->prov_buf,
-                          fault);
-    nv->provisioner = *nv->prov_buf ? nv->prov_buf : NULL;
+  } else {
+    nv->agent_spec = agent_from_file(db, in->file_id);
+    if (!in->provisioner) {
+      provisioner_from_file(db, in->file_id, nv->prov_buf, sizeof nv->prov_buf,
+                            fault);
+      nv->provisioner = *nv->prov_buf ? nv->prov_buf : NULL;
+    }
   }
   if (nv->provisioner)
     check_provisioner(dom->loader, nv->provisioner, fault);
@@ -347,10 +375,13 @@ int atr_template_version_create(const atr_domain_t *dom,
   *out = NULL;
   new_version_t nv = {.in = in, .user_id = actor->user_id};
   int rc = prepare(dom, actor, &nv, fault);
-  if (rc != 0)
+  if (rc != 0) {
+    free(nv.agent_spec);
     return rc;
+  }
   char *err = NULL;
   rc = atr_db_tx(dom->store, ATR_TX_WRITE, insert_version, &nv, &err);
+  free(nv.agent_spec);
   if (atr_db_unique_violation(rc, err))
     atr_fault_set(fault, rc, "A version of this template has that name.", "%s",
                   nv.name);
@@ -372,34 +403,4 @@ int atr_template_version_create(const atr_domain_t *dom,
   atr_events_job_posted(dom->events);
   *out = nv.answer;
   return 0;
-}
-
-/* ---- the agent spec ---------------------------------------------------------- */
-
-int atr_template_version_store_agent(atr_db_t *db, const char *version_id,
-                                     const char *agent_spec, char **err) {
-  atr_value_t p[] = {atr_v_text(agent_spec), atr_v_text(version_id)};
-  int64_t changes = 0;
-  int rc = atr_db_exec(
-      db, "UPDATE template_versions SET agent_spec = ? WHERE id = ?", p, 2,
-      &changes, err);
-  if (rc == 0 && changes == 0) {
-    *err = strdup("the template version is gone");
-    rc = ATR_ENOENT;
-  }
-  return rc;
-}
-
-int atr_template_version_agent_spec(atr_db_t *db, const char *version_id,
-                                    char **out, char **err) {
-  atr_value_t p[] = {atr_v_text(version_id)};
-  *out = NULL;
-  int rc = atr_db_query_text(
-      db, "SELECT COALESCE(agent_spec, '') FROM template_versions WHERE id = ?",
-      p, 1, out, err);
-  if (rc == 0 && *out && !**out) {
-    free(*out);
-    *out = NULL;
-  }
-  return rc;
 }

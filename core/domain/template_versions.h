@@ -21,11 +21,12 @@
  * (a ProvisionerJob) and its tags.
  *
  * A version whose template.yaml declares an agent keeps its spec
- * (manifest.h, atr_manifest_t.agent_spec) in template_versions.agent_spec:
- * the import stores it, start builds read it.
+ * (manifest.h, atr_manifest_t.agent_spec) in template_versions.agent_spec,
+ * stored when the version is made (NULL when the archive's template.yaml
+ * has no agent or is invalid: its import then fails and says why, with
+ * the same checks); start builds read it.
  *
- * Threads: any; each call opens its own connection (the agent spec
- * functions use the caller's, inside its transaction). Memory: JSON handed
+ * Threads: any; each call opens its own connection. Memory: JSON handed
  * out is the caller's (json_decref).
  */
 #ifndef ATRIUM_CORE_DOMAIN_TEMPLATE_VERSIONS_H
@@ -34,7 +35,6 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "db.h"
 #include "domain.h"
 
 /* What a new version is made of. `invalid` carries the problems the
@@ -70,15 +70,5 @@ int atr_template_versions_list(const atr_domain_t *dom,
                                const char *template_id, int64_t limit,
                                int64_t offset, json_t **out,
                                atr_fault_t *fault);
-
-/* The import's side (core/jobs/jobrun_import.c, in its transaction): keep
- * the version's agent spec JSON text; NULL when the template declares no
- * agent. */
-int atr_template_version_store_agent(atr_db_t *db, const char *version_id,
-                                     const char *agent_spec, char **err);
-/* The version's agent spec JSON text into *out (malloc'd), or NULL when it
- * declares no agent; ATR_ENOENT when there is no such version. */
-int atr_template_version_agent_spec(atr_db_t *db, const char *version_id,
-                                    char **out, char **err);
 
 #endif

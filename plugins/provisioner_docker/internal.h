@@ -9,7 +9,8 @@
  * make; units.c parses CPUs, memory sizes and image references;
  * inventory.c finds what exists of a workspace and writes the state and
  * resources; ops.c holds parse(), plan() and apply() with stop and delete;
- * start.c the start transition.
+ * start.c the start transition; agent.c starts the workspace agent in the
+ * main container (ABI 1.3).
  *
  * Threads: the context's option and init fields are written before the
  * first op and only read afterwards. jobs_lock protects the job list. A
@@ -20,7 +21,10 @@
  * environment, command or labels (the template says so); every line this
  * plugin logs and every error it returns passes dk_redact(), which
  * replaces such values with "********", and environment values are not
- * logged at all when one of them uses a sensitive parameter.
+ * logged at all when one of them uses a sensitive parameter. The agent's
+ * token goes into the main container's environment only (where `docker
+ * inspect` shows it, as in Coder's docker template) and is redacted like
+ * a sensitive value from everything this plugin logs or returns.
  *
  * Memory: every struct here owns its strings unless a comment says
  * otherwise; the *_free functions free them and zero the struct.
@@ -40,8 +44,12 @@
 
 #define DK_SECTION "plugins.provisioner_docker"
 #define DK_SPEC_FILE "workspace.yaml"
-/* How long stop gives a container after SIGTERM (docker stop -t). */
+/* How long stop gives a container after SIGTERM (its StopTimeout, which
+ * docker stop uses); the container that runs the agent gets
+ * agent_stop_timeout instead, for the shutdown script. */
 #define DK_STOP_TIMEOUT_S 10
+/* Where the agent's bundle is mounted in the main container. */
+#define DK_AGENT_DIR "/opt/atrium"
 
 typedef struct dk_job dk_job_t;
 
@@ -53,6 +61,7 @@ typedef struct dk_ctx {
   const char *pull_policy;
   const char *label_prefix;
   int64_t start_timeout_ms;
+  int64_t agent_stop_timeout_ms;
   /* Set by init(). */
   atr_handle_t *h;
   const atr_host_t *host;
@@ -70,6 +79,7 @@ struct dk_job {
   const char *stage;               /* of the lines logged now */
   const atr_param_value_t *params; /* for redaction; may be NULL */
   size_t nparams;
+  const char *secret;      /* the agent's token, redacted too; may be NULL */
   atomic_bool cancel_flag; /* set by cancel() */
   dk_job_t *next;
 };
@@ -331,6 +341,21 @@ int dk_container_remove(dk_engine_t *e, const char *id, const char *name,
                         char **err);
 /* Log what start will make (plan()). */
 void dk_describe(dk_job_t *j, const dk_plan_t *plan);
+
+/* ---- agent.c */
+
+/* The agent a start build carries (ABI 1.3), or NULL. */
+const atr_prov_agent_t *dk_agent(const atr_prov_apply_request_t *req);
+/* A start with an agent needs the bundle and a network that reaches the
+ * server; logs what the main container gets. 0 or ATR_EINVAL (logged). */
+int dk_agent_check(dk_job_t *j, const atr_prov_apply_request_t *req,
+                   const dk_plan_t *plan, char **err);
+/* Make the create body of the main container start the agent: the bundle
+ * mounted read-only at DK_AGENT_DIR, the agent as the entrypoint in front
+ * of the command (the spec's, else the image's Entrypoint and Cmd), its
+ * URL and token in the environment and a longer StopTimeout. */
+int dk_agent_body(dk_engine_t *e, const atr_prov_agent_t *a,
+                  const dk_container_t *c, json_t *body, char **err);
 
 /* ---- ops.c */
 

@@ -23,7 +23,6 @@
   (offsetof(atr_prov_parse_request_t, nparams) + sizeof(size_t))
 #define DK_APPLY_REQ_MIN                                                       \
   (offsetof(atr_prov_apply_request_t, prior_state_len) + sizeof(size_t))
-#define DK_STOP_CALL_TIMEOUT_MS ((DK_STOP_TIMEOUT_S + 60) * 1000L)
 
 static void job_begin(dk_ctx_t *c, dk_job_t *j, atr_prov_job_t *job,
                       atr_prov_log_fn log, atr_prov_canceled_fn canceled,
@@ -168,6 +167,8 @@ static void build_job(dk_ctx_t *c, dk_job_t *j,
   job_begin(c, j, req->job, req->log, req->canceled, stage);
   j->params = req->params;
   j->nparams = req->nparams;
+  const atr_prov_agent_t *a = dk_agent(req);
+  j->secret = a != NULL ? a->token : NULL;
 }
 
 /* ---- plan */
@@ -187,6 +188,8 @@ int dk_plan(void *ctx, const atr_prov_apply_request_t *req, char **err) {
   if (req->transition == ATR_TRANSITION_START) {
     dk_plan_t plan;
     rc = load_plan(&j, req, &plan, false, err);
+    if (rc == 0)
+      rc = dk_agent_check(&j, req, &plan, err);
     if (rc == 0) {
       dk_logf(&j, ATR_LOG_INFO,
               "Start: %zu volume%s (made when missing, then kept), %zu "
@@ -198,9 +201,9 @@ int dk_plan(void *ctx, const atr_prov_apply_request_t *req, char **err) {
     }
   } else if (req->transition == ATR_TRANSITION_STOP) {
     dk_logf(&j, ATR_LOG_INFO,
-            "Stop: the workspace's containers get %ds to stop and are "
-            "removed; its volumes are kept",
-            DK_STOP_TIMEOUT_S);
+            "Stop: the workspace's containers get %ds to stop (the one that "
+            "runs the agent %llds) and are removed; its volumes are kept",
+            DK_STOP_TIMEOUT_S, (long long)(j.c->agent_stop_timeout_ms / 1000));
   } else {
     dk_log(&j, ATR_LOG_INFO,
            "Delete: the workspace's containers and volumes are removed");
@@ -212,13 +215,18 @@ int dk_plan(void *ctx, const atr_prov_apply_request_t *req, char **err) {
 /* ---- stop and delete */
 
 static int stop_container(dk_engine_t *e, const dk_obj_t *o, char **err) {
+  /* No ?t=: each container stops within its own StopTimeout (longer for
+   * the agent's; the engine's 10 s for containers made before it was
+   * set). */
   char *path = NULL;
-  if (asprintf(&path, "/containers/%s/stop?t=%d", o->id, DK_STOP_TIMEOUT_S) < 0)
+  if (asprintf(&path, "/containers/%s/stop", o->id) < 0)
     return dk_failf(err, ATR_ENOMEM, "out of memory");
+  long call_ms =
+      (long)(e->j->c->agent_stop_timeout_ms + (DK_STOP_TIMEOUT_S + 60) * 1000L);
   dk_logf(e->j, ATR_LOG_INFO, "Stopping container %s (%.12s, %s)", o->name,
           o->id, o->status ? o->status : "?");
   dk_resp_t r;
-  int rc = dk_call(e, "POST", path, NULL, DK_STOP_CALL_TIMEOUT_MS, &r, err);
+  int rc = dk_call(e, "POST", path, NULL, call_ms, &r, err);
   free(path);
   if (rc == 0 && r.status != 204 && r.status != 304 && r.status != 404)
     rc = dk_engine_fail(e, &r, err, "stopping container %s", o->name);
@@ -342,6 +350,9 @@ int dk_apply(void *ctx, const atr_prov_apply_request_t *req,
     rc = load_plan(&j, req, &plan, false, err);
   else if (load_plan(&j, req, &plan, true, NULL) != 0)
     memset(&plan, 0, sizeof plan);
+  /* plan() checked it too, but a host may call apply() alone. */
+  if (rc == 0 && req->transition == ATR_TRANSITION_START)
+    rc = dk_agent_check(&j, req, &plan, err);
   if (rc == 0)
     rc = run(&j, req, &plan, res, err);
   dk_plan_free(&plan);

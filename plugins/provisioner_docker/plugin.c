@@ -70,6 +70,16 @@ static const atr_option_t dk_options[] = {
                     "(and healthy, when they have a health check).",
      .min = 1000,
      .max = 60 * 60 * 1000},
+    {.type = ATR_OPT_DURATION,
+     .name = "agent_stop_timeout",
+     .default_value = "5m",
+     .offset = offsetof(dk_ctx_t, agent_stop_timeout_ms),
+     .description = "How long stop gives the container that runs the "
+                    "workspace agent after SIGTERM, so the agent can finish "
+                    "the template's shutdown script (its StopTimeout; other "
+                    "containers get 10s).",
+     .min = 1000,
+     .max = 60 * 60 * 1000},
     {0},
 };
 
@@ -238,6 +248,8 @@ char *dk_redact(const dk_job_t *j, const char *text) {
     if (p->sensitive && p->value != NULL && *p->value != '\0')
       s = replace_all(s, p->value);
   }
+  if (s != NULL && j->secret != NULL && *j->secret != '\0')
+    s = replace_all(s, j->secret);
   return s;
 }
 

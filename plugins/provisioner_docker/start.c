@@ -285,8 +285,9 @@ static json_t *create_body(const atr_prov_apply_request_t *req,
   if (c->memory > 0)
     json_object_set_new(host, "Memory", json_integer(c->memory));
   json_t *body =
-      json_pack("{s:s, s:o, s:o, s:o}", "Image", c->image, "Env", env, "Labels",
-                labels_json(c->labels, c->nlabels), "HostConfig", host);
+      json_pack("{s:s, s:o, s:o, s:o, s:i}", "Image", c->image, "Env", env,
+                "Labels", labels_json(c->labels, c->nlabels), "HostConfig",
+                host, "StopTimeout", DK_STOP_TIMEOUT_S);
   if (c->ncommand > 0) {
     json_t *cmd = json_array();
     for (size_t i = 0; i < c->ncommand; i++)
@@ -304,14 +305,23 @@ static json_t *create_body(const atr_prov_apply_request_t *req,
   return body;
 }
 
+/* agent: the agent this container runs, or NULL. */
 static int create_container(dk_engine_t *e, const atr_prov_apply_request_t *req,
-                            const dk_container_t *c, char **id, char **err) {
+                            const dk_container_t *c,
+                            const atr_prov_agent_t *agent, char **id,
+                            char **err) {
   char *path = escaped_path(e, "/containers/create?name=%s", c->name);
   json_t *body = create_body(req, c);
   if (path == NULL || body == NULL) {
     free(path);
     json_decref(body);
     return dk_failf(err, ATR_ENOMEM, "out of memory");
+  }
+  int arc = agent != NULL ? dk_agent_body(e, agent, c, body, err) : 0;
+  if (arc != 0) {
+    free(path);
+    json_decref(body);
+    return arc;
   }
   char limits[128];
   limits_text(c, limits, sizeof limits);
@@ -518,7 +528,8 @@ static int make_containers(dk_engine_t *e, const atr_prov_apply_request_t *req,
   for (size_t i = 0; rc == 0 && i < plan->ncontainers; i++) {
     rc = clear_name(e, req, &plan->containers[i], err);
     if (rc == 0)
-      rc = create_container(e, req, &plan->containers[i], &ids[i], err);
+      rc = create_container(e, req, &plan->containers[i],
+                            i == 0 ? dk_agent(req) : NULL, &ids[i], err);
   }
   for (size_t i = 0; rc == 0 && i < plan->ncontainers; i++)
     rc = start_container(e, plan->containers[i].name, ids[i], err);

@@ -16,7 +16,10 @@
  *
  * Secrets: a sensitive parameter's value goes into atrium.auto.tfvars.json,
  * the environment of the children and nowhere else; every line this plugin
- * logs passes tf_log(), which replaces such values with "********".
+ * logs passes tf_log(), which replaces such values with "********". The
+ * workspace agent's token (ABI 1.3) goes into atrium.auto.tfvars.json
+ * only, when the configuration declares atrium_agent_token, and is masked
+ * the same way.
  */
 #ifndef PROVISIONER_TERRAFORM_INTERNAL_H
 #define PROVISIONER_TERRAFORM_INTERNAL_H
@@ -62,6 +65,7 @@ struct tf_job {
   const char *workdir;             /* NULL: the server's cwd */
   const atr_param_value_t *params; /* for redaction; may be NULL */
   size_t nparams;
+  const char *secret;      /* the agent's token, redacted too; may be NULL */
   char **envp;             /* the children's environment (env.c) */
   uint64_t deadline_ns;    /* monotonic; 0 for none; past it counts as cancel */
   atomic_bool cancel_flag; /* set by cancel() */
@@ -159,6 +163,9 @@ bool tf_names_has(const tf_names_t *names, const char *name);
 void tf_names_free(tf_names_t *names);
 
 /* ---- tfvars.c */
+
+/* The agent a start build carries (ABI 1.3), or NULL. */
+const atr_prov_agent_t *tf_agent(const atr_prov_apply_request_t *req);
 
 /* Write atrium.auto.tfvars.json into req->workdir with the parameters and
  * workspace facts whose names are in declared. */

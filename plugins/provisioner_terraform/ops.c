@@ -40,6 +40,8 @@ static int job_begin(tf_ctx_t *c, tf_job_t *j, atr_prov_job_t *job,
   if (req != NULL) {
     j->params = req->params;
     j->nparams = req->nparams;
+    const atr_prov_agent_t *a = tf_agent(req);
+    j->secret = a != NULL ? a->token : NULL;
   }
   atomic_init(&j->cancel_flag, false);
   j->envp = tf_env_new(req);

@@ -56,6 +56,8 @@ char *tf_redact(const tf_job_t *j, const char *line) {
     if (p->sensitive && p->value != NULL && *p->value != '\0')
       s = replace_all(s, p->value);
   }
+  if (s != NULL && j->secret != NULL && *j->secret != '\0')
+    s = replace_all(s, j->secret);
   return s;
 }
 

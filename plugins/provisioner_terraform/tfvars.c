@@ -10,6 +10,13 @@
  *
  * Values are typed: number as a JSON number, bool as true/false,
  * list(string) as a JSON array, anything else as a string.
+ *
+ * A start build of a template with a workspace agent (ABI 1.3) also fills
+ * atrium_agent_token (declare it sensitive), atrium_access_url,
+ * atrium_agent_init_script and atrium_agent_bundle_dir, when declared;
+ * other builds leave them out (declare a default, "" for example). None
+ * of them goes into the environment: local-exec commands see only what
+ * the template hands them.
  */
 #include "internal.h"
 
@@ -103,6 +110,28 @@ static int add_facts(json_t *vars, const atr_prov_apply_request_t *req,
   return rc != 0 ? ATR_ENOMEM : 0;
 }
 
+const atr_prov_agent_t *tf_agent(const atr_prov_apply_request_t *req) {
+  if (!ATR_PROV_REQUEST_HAS_AGENT(req) ||
+      req->transition != ATR_TRANSITION_START)
+    return NULL;
+  return req->agent;
+}
+
+static int add_agent(json_t *vars, const atr_prov_apply_request_t *req,
+                     const tf_names_t *d) {
+  const atr_prov_agent_t *a = tf_agent(req);
+  if (a == NULL)
+    return 0;
+  int rc = 0;
+  rc |= set_fact(vars, d, "atrium_agent_token", str_or_null(a->token));
+  rc |= set_fact(vars, d, "atrium_access_url", str_or_null(a->access_url));
+  rc |= set_fact(vars, d, "atrium_agent_init_script",
+                 str_or_null(a->init_script));
+  rc |=
+      set_fact(vars, d, "atrium_agent_bundle_dir", str_or_null(a->bundle_dir));
+  return rc != 0 ? ATR_ENOMEM : 0;
+}
+
 static int add_params(json_t *vars, const atr_prov_apply_request_t *req,
                       const tf_names_t *declared, char **err) {
   for (size_t i = 0; i < req->nparams; i++) {
@@ -129,7 +158,8 @@ int tf_tfvars_write(const atr_prov_apply_request_t *req,
   if (vars == NULL)
     return tf_failf(err, ATR_ENOMEM, "out of memory");
   int rc = add_params(vars, req, declared, err);
-  if (rc == 0 && add_facts(vars, req, declared) != 0)
+  if (rc == 0 && (add_facts(vars, req, declared) != 0 ||
+                  add_agent(vars, req, declared) != 0))
     rc = tf_failf(err, ATR_ENOMEM, "out of memory");
   char *text =
       rc == 0 ? json_dumps(vars, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;

@@ -329,7 +329,8 @@ hc, cfg = c["HostConfig"], c["Config"]
 assert c["State"]["Running"], c["State"]
 assert hc["NanoCpus"] == int(cpus) * 10**9, ("NanoCpus", hc["NanoCpus"])
 assert hc["Memory"] == 512 * 2**20, ("Memory", hc["Memory"])
-assert hc["NetworkMode"] == "none", ("NetworkMode", hc["NetworkMode"])
+# The starter asks for the host network: its agent must reach the server.
+assert hc["NetworkMode"] == "host", ("NetworkMode", hc["NetworkMode"])
 assert cfg["Image"] == image, ("Image", cfg["Image"])
 want = {"dev.atrium.workspace_id": ws, "dev.atrium.workspace_name": "dev",
         "dev.atrium.owner_id": owner, "dev.atrium.owner_name": "admin",

@@ -444,7 +444,8 @@ void ws_build(ws_t *ws, build_t *b) {
       .params = params,
       .nparams = np,
       .prior_state = ws->state,
-      .prior_state_len = ws->state_len};
+      .prior_state_len = ws->state_len,
+      .agent = b->agent};
   b->rc = ph_plan_apply(f->ops, f->ctx, &req, b->skip_plan, &b->res, &b->err,
                         &ws->state, &ws->state_len);
 }

@@ -28,6 +28,8 @@
 #define UNHEALTHY_IMAGE "atrium-test/unhealthy:1"
 #define CANARY "Canary-dk-7f3a91"
 #define LOOP "trap 'exit 0' TERM; while :; do sleep 1; done"
+/* The agent token the agent tests hand the plugin: in no log, ever. */
+#define AGENT_TOKEN "agent-token-Canary-5e1d"
 
 typedef struct fx {
   ph_plugin_t plugin;
@@ -61,6 +63,7 @@ typedef struct build {
   atr_transition_t transition;
   const pv_t *params; /* {0}-terminated; NULL: the starter's */
   bool skip_plan;
+  const atr_prov_agent_t *agent; /* start builds with an agent; or NULL */
   /* Out: */
   atr_prov_job_t job;
   int rc;
@@ -137,6 +140,9 @@ void test_cancel_while_waiting_returns_the_state(void **state);
 void test_cancel_while_pulling_returns_soon(void **state);
 void test_ten_starts_in_parallel_all_run(void **state);
 void test_sensitive_values_never_reach_a_log(void **state);
+void test_an_agent_runs_from_the_mounted_bundle(void **state);
+void test_the_agent_runs_the_images_command(void **state);
+void test_an_agent_is_refused_where_it_cannot_start(void **state);
 void test_the_process_log_never_shows_a_secret(void **state);
 
 #endif

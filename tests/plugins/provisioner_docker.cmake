@@ -15,6 +15,7 @@ if(TARGET provisioner_docker)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker.c
             ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker_builds.c
             ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker_cancel.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_docker_agent.c
             ${CMAKE_CURRENT_LIST_DIR}/docker_fixture.c
             ${CMAKE_CURRENT_LIST_DIR}/prov_harness.c
     LIBRARIES PkgConfig::LIBCURL Threads::Threads

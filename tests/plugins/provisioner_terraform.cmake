@@ -17,6 +17,7 @@ if(TARGET provisioner_terraform)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform.c
             ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform_vars.c
             ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform_cancel.c
+            ${CMAKE_CURRENT_LIST_DIR}/test_provisioner_terraform_agent.c
             ${CMAKE_CURRENT_LIST_DIR}/terraform_fixture.c
             ${CMAKE_CURRENT_LIST_DIR}/prov_harness.c
     LIBRARIES Threads::Threads

@@ -262,6 +262,11 @@ void ws_build(ws_t *ws, build_t *b) {
   fx_t *f = ws->f;
   ph_job_init(&b->job);
   b->workdir = fx_workdir(f);
+  if (b->extra_tf != NULL) {
+    char *p = path2(b->workdir, "agent_extra.tf");
+    write_text(p, b->extra_tf, 0644);
+    free(p);
+  }
   atr_param_value_t params[16];
   size_t np = make_params(f, b->extra, params, 16);
   atr_prov_apply_request_t req = {
@@ -285,7 +290,8 @@ void ws_build(ws_t *ws, build_t *b) {
       .params = params,
       .nparams = np,
       .prior_state = ws->state,
-      .prior_state_len = ws->state_len};
+      .prior_state_len = ws->state_len,
+      .agent = b->agent};
   b->rc = ph_plan_apply(f->ops, f->ctx, &req, b->skip_plan, &b->res, &b->err,
                         &ws->state, &ws->state_len);
 }

@@ -25,6 +25,8 @@
 #define TEMPLATE_DIR ATR_TEST_SOURCE_DIR "/examples/templates/terraform-local"
 #define CANARY "Canary-tf-5e1d8b"
 #define SERVER_SECRET "server-secret-9c2f"
+/* The agent token the agent test hands the plugin: in no log, ever. */
+#define AGENT_TOKEN "agent-token-Canary-tf-41c7"
 
 typedef struct fx {
   ph_plugin_t plugin;
@@ -46,6 +48,8 @@ typedef struct build {
   atr_transition_t transition;
   const pv_t *extra; /* {0}-terminated overrides and additions, or NULL */
   bool skip_plan;    /* as a host that does not call plan() */
+  const atr_prov_agent_t *agent; /* a start with an agent, or NULL */
+  const char *extra_tf;          /* written as agent_extra.tf, or NULL */
   /* Out: */
   atr_prov_job_t job;
   int rc;
@@ -118,6 +122,7 @@ void test_delete_removes_the_directory(void **state);
 void test_apply_plans_itself_when_plan_was_not_called(void **state);
 void test_json_levels_map_to_log_levels(void **state);
 void test_a_bad_binary_fails_init_clearly(void **state);
+void test_an_agent_gets_its_variables_and_env_file(void **state);
 void test_the_process_log_never_shows_a_secret(void **state);
 void test_tfvars_hold_only_declared_variables_typed(void **state);
 void test_facts_and_parameters_reach_the_environment(void **state);

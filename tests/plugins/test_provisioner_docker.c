@@ -366,6 +366,9 @@ int main(void) {
       cmocka_unit_test(test_cancel_while_pulling_returns_soon),
       cmocka_unit_test(test_ten_starts_in_parallel_all_run),
       cmocka_unit_test(test_sensitive_values_never_reach_a_log),
+      cmocka_unit_test(test_an_agent_runs_from_the_mounted_bundle),
+      cmocka_unit_test(test_the_agent_runs_the_images_command),
+      cmocka_unit_test(test_an_agent_is_refused_where_it_cannot_start),
       /* Last: it reads what every test before it logged. */
       cmocka_unit_test(test_the_process_log_never_shows_a_secret),
   };

@@ -319,4 +319,5 @@ void test_the_process_log_never_shows_a_secret(void **state) {
   assert_int_equal(fflush(log_stream), 0);
   assert_non_null(log_buf);
   assert_null(strstr(log_buf, CANARY));
+  assert_null(strstr(log_buf, AGENT_TOKEN));
 }

@@ -23,10 +23,6 @@
 #include "atrium/provisioner.h"
 #include "prov_harness.h"
 
-#ifndef ATR_TEST_PLUGIN_DIR
-#error "ATR_TEST_PLUGIN_DIR must name the built plugins' directory"
-#endif
-
 #define WS_ID "0b7e4c9a-1f2d-4e5b-8a6c-3d2e1f0a9b8c"
 #define TOKEN "s3cr3t-agent-token-do-not-log"
 #define URL "http://127.0.0.1:3000"

@@ -426,6 +426,7 @@ void test_the_process_log_never_shows_a_secret(void **state) {
   assert_non_null(log_buf);
   assert_null(strstr(log_buf, CANARY));
   assert_null(strstr(log_buf, SERVER_SECRET));
+  assert_null(strstr(log_buf, AGENT_TOKEN));
 }
 
 int main(void) {
@@ -462,6 +463,7 @@ int main(void) {
       cmocka_unit_test(test_json_levels_map_to_log_levels),
       cmocka_unit_test(test_a_bad_binary_fails_init_clearly),
       /* Last: it reads what every test before it logged. */
+      cmocka_unit_test(test_an_agent_gets_its_variables_and_env_file),
       cmocka_unit_test(test_the_process_log_never_shows_a_secret),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,7 +84,7 @@ assert d.get("kind") == "provisioner", d
 assert os.path.realpath(d.get("file")) == os.path.realpath(sys.argv[2]), d
 names = [o.get("name") for o in d.get("options") or []]
 assert names == ["greeting", "delay", "log_parameters", "mode", "token",
-                 "hold_file", "hold_timeout"], names
+                 "hold_file", "hold_timeout", "agent_env_dir"], names
 print("describe: ok")
 PY
 

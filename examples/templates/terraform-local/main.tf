@@ -4,8 +4,10 @@
 #
 #   start   makes the directory (once), writes parameters.json and the
 #           "running" marker, and .token (mode 0600)
-#   stop    removes the marker and .token; the directory stays, like a
-#           home volume
+#           and, when the template has an agent, agent.env (mode 0600:
+#           the agent's URL and token, for `atrium agent --env-file`)
+#   stop    removes the marker, .token and agent.env; the directory
+#           stays, like a home volume
 #   delete  removes the directory
 #
 # Only the built-in terraform_data resource and local-exec are used, so it
@@ -65,6 +67,23 @@ variable "atrium_workspace_id" {
 
 variable "atrium_transition" {
   type = string # start, stop or delete
+}
+
+# ---- the workspace agent (template.yaml `agent:`): start builds only
+
+# The server's URL the agent dials; "" on stop and delete builds.
+variable "atrium_access_url" {
+  type    = string
+  default = ""
+}
+
+# The agent's token for this build. A secret: sensitive, so Terraform
+# hides it, and handed to local-exec only through `environment`, which the
+# state does not keep.
+variable "atrium_agent_token" {
+  type      = string
+  default   = ""
+  sensitive = true
 }
 
 locals {
@@ -149,6 +168,33 @@ resource "terraform_data" "token" {
   provisioner "local-exec" {
     when        = destroy
     command     = "rm -f \"$DIR/.token\""
+    environment = { DIR = self.output.dir }
+  }
+}
+
+# agent.env: what `atrium agent --env-file <dir>/agent.env` needs. The
+# agent cannot be started from here: the job's cleanup ends whatever a
+# build leaves running, so the file is the contract and the agent runs
+# outside the build (README.md: a systemd unit). Written anew by every
+# start (each start has a new token; timestamp() makes it a new resource
+# without putting the token, or anything made from it, in the state).
+resource "terraform_data" "agent_env" {
+  count      = var.atrium_access_url != "" ? local.running : 0
+  depends_on = [terraform_data.home]
+
+  triggers_replace = [timestamp()]
+  input = {
+    dir = local.dir
+  }
+
+  provisioner "local-exec" {
+    command     = "umask 077 && printf 'ATRIUM_AGENT_URL=%s\\nATRIUM_AGENT_TOKEN=%s\\n' \"$URL\" \"$TOKEN\" > \"$DIR/agent.env.tmp\" && mv \"$DIR/agent.env.tmp\" \"$DIR/agent.env\""
+    environment = { DIR = local.dir, URL = var.atrium_access_url, TOKEN = var.atrium_agent_token }
+  }
+
+  provisioner "local-exec" {
+    when        = destroy
+    command     = "rm -f \"$DIR/agent.env\""
     environment = { DIR = self.output.dir }
   }
 }
