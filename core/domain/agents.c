@@ -246,6 +246,23 @@ int atr_agents_announce_revoked(const atr_domain_t *dom, atr_db_t *db,
   return rc < 0 ? rc : 0;
 }
 
+int atr_agents_server_started(const atr_domain_t *dom, char **err) {
+  atr_db_t db;
+  int rc = atr_db_open(dom->store, &db, err);
+  if (rc != 0)
+    return rc;
+  int64_t now = atr_db_now_us();
+  atr_value_t p[] = {atr_v_time(now), atr_v_time(now)};
+  rc = atr_db_exec(&db,
+                   "UPDATE workspace_agents SET disconnected_at = ?, "
+                   "updated_at = ? WHERE last_connected_at IS NOT NULL AND "
+                   "(disconnected_at IS NULL OR disconnected_at < "
+                   "last_connected_at)",
+                   p, 2, NULL, err);
+  atr_db_close(&db);
+  return rc;
+}
+
 static bool final_shutdown(const char *state) {
   return strcmp(state, "off") == 0 || strcmp(state, "shutdown_error") == 0 ||
          strcmp(state, "shutdown_timeout") == 0;

@@ -93,6 +93,11 @@ int atr_agents_announce_revoked(const atr_domain_t *dom, atr_db_t *db,
                                 const char *workspace_id, int64_t since_us,
                                 char **err);
 
+/* A server that holds every agent session of the deployment (SQLite: one
+ * server by construction) starts: no agent is connected yet, so every one
+ * that looks connected is marked disconnected now. */
+int atr_agents_server_started(const atr_domain_t *dom, char **err);
+
 /* Whether the workspace's live agent has finished shutting down (off,
  * shutdown_error, shutdown_timeout), is not connected, or there is none:
  * the stop build waits for this, bounded by the shutdown script timeout. */

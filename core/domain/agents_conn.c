@@ -9,6 +9,7 @@
 
 #include "atrium/error.h"
 #include "audit.h"
+#include "events.h"
 #include "rows.h"
 
 #define VERSION_MAX 64
@@ -114,6 +115,9 @@ static int conn_call(const atr_domain_t *dom, conn_call_t *c,
   if (rc == 0 && !c->heartbeat)
     audit(dom, c->actor, c->connect ? "connect" : "disconnect", &c->who,
           c->version, reason);
+  /* A stop build waiting for this agent need not wait any longer. */
+  if (rc == 0 && !c->connect && !c->heartbeat)
+    atr_events_agent(dom->events, c->actor->agent_id, "disconnected");
   return rc;
 }
 

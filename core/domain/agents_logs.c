@@ -284,6 +284,29 @@ int atr_agent_logs_append(const atr_domain_t *dom, const atr_actor_t *actor,
   return rc;
 }
 
+/* Each source's highest stored seq into list. */
+static int read_state(atr_db_t *db, const char *agent_id, json_t *list,
+                      char **err) {
+  atr_value_t p[] = {atr_v_text(agent_id)};
+  atr_db_rows_t *rows = NULL;
+  int rc = atr_db_query(db,
+                        "SELECT s.id, (SELECT COALESCE(MAX(l.seq), 0) FROM "
+                        "workspace_agent_logs l WHERE l.agent_id = s.agent_id "
+                        "AND l.source_id = s.id) FROM "
+                        "workspace_agent_log_sources s WHERE s.agent_id = ? "
+                        "ORDER BY s.id",
+                        p, 1, &rows, err);
+  while (rc == 0 && (rc = atr_db_next(db, rows, err)) == 1) {
+    rc = 0;
+    json_array_append_new(list,
+                          json_pack("{s:s, s:I}", "log_source_id",
+                                    atr_row_text(db, rows, 0), "last_seq",
+                                    (json_int_t)atr_db_get_int(db, rows, 1)));
+  }
+  atr_db_rows_close(db, rows);
+  return rc < 0 ? rc : 0;
+}
+
 int atr_agent_logs_state(const atr_domain_t *dom, const atr_actor_t *actor,
                          json_t **out, atr_fault_t *fault) {
   *out = NULL;
@@ -293,33 +316,27 @@ int atr_agent_logs_state(const atr_domain_t *dom, const atr_actor_t *actor,
     rc = atr_domain_open(dom, &db, fault);
   if (rc != 0)
     return rc;
-  atr_value_t p[] = {atr_v_text(actor->agent_id), atr_v_text(actor->agent_id)};
-  atr_db_rows_t *rows = NULL;
+  atr_value_t p[] = {atr_v_text(actor->agent_id)};
   char *err = NULL;
+  int64_t live = 0;
   json_t *list = json_array();
-  rc = atr_db_query(&db,
-                    "SELECT s.id, (SELECT COALESCE(MAX(l.seq), 0) FROM "
-                    "workspace_agent_logs l WHERE l.agent_id = s.agent_id AND "
-                    "l.source_id = s.id) FROM workspace_agent_log_sources s "
-                    "JOIN workspace_agents a ON a.id = s.agent_id WHERE "
-                    "s.agent_id = ? AND a.revoked_at IS NULL AND a.id = ? "
-                    "ORDER BY s.id",
-                    p, 2, &rows, &err);
-  while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
-    rc = 0;
-    json_array_append_new(list,
-                          json_pack("{s:s, s:I}", "log_source_id",
-                                    atr_row_text(&db, rows, 0), "last_seq",
-                                    (json_int_t)atr_db_get_int(&db, rows, 1)));
-  }
-  atr_db_rows_close(&db, rows);
+  rc = atr_db_query_int(&db,
+                        "SELECT COUNT(*) FROM workspace_agents WHERE id = ? "
+                        "AND revoked_at IS NULL",
+                        p, 1, &live, &err);
+  if (rc == 0 && live == 0)
+    rc = ATR_EACCES;
+  if (rc == 0)
+    rc = read_state(&db, actor->agent_id, list, &err);
   atr_db_close(&db);
-  if (rc < 0) {
-    atr_fault_internal(fault, rc, err);
-    json_decref(list);
-  } else {
-    rc = 0;
+  if (rc == 0)
     *out = json_pack("{s:o}", "sources", list);
+  else {
+    json_decref(list);
+    if (rc == ATR_EACCES)
+      atr__agent_refused(fault);
+    else
+      atr_fault_internal(fault, rc, err);
   }
   free(err);
   return rc;

@@ -287,6 +287,11 @@ int atr_agent_stats_report(const atr_domain_t *dom, const atr_actor_t *actor,
 
 /* ---- app health ------------------------------------------------------------ */
 
+static bool valid_health(const char *s) {
+  return s && (strcmp(s, "initializing") == 0 || strcmp(s, "healthy") == 0 ||
+               strcmp(s, "unhealthy") == 0);
+}
+
 static int health_tx(atr_db_t *db, void *ud, char **err) {
   report_t *r = ud;
   json_t *h = json_object_get(r->body, "healths");
@@ -300,8 +305,7 @@ static int health_tx(atr_db_t *db, void *ud, char **err) {
     const char *s = json_string_value(v);
     if (rc != 0)
       break;
-    if (!s || (strcmp(s, "initializing") && strcmp(s, "healthy") &&
-               strcmp(s, "unhealthy")))
+    if (!valid_health(s))
       return refuse(err, ATR_EINVAL,
                     "a health is initializing, healthy or unhealthy");
     if (!atr_uuid_valid(id))

@@ -228,12 +228,16 @@ void atr__jobrun_agent_stop(struct atr_prov_job *job,
                    err ? err : atr_strerror(rc));
   free(err);
   err = NULL;
+  if (atomic_load(&job->canceled))
+    return; /* nothing is applied: the agent keeps its token */
   rc =
       atr_db_tx(dom.store, ATR_TX_WRITE, revoke_tx, (void *)workspace_id, &err);
   if (rc != 0)
     atr_jobrun_log(job, ATR_LOG_WARN, "Stopping agent",
                    "Cannot revoke the agent's token: %s",
                    err ? err : atr_strerror(rc));
+  else if (*name)
+    atr__jobrun_agent_announce(job, workspace_id); /* sessions close now */
   free(err);
 }
 

@@ -50,7 +50,8 @@ int atr__jobrun_agent_write(atr_db_t *db, const atr__build_agent_t *a,
                             const atr__agent_outcome_t *o, char **err);
 /* Before a stop or delete applies: ask the live agent to shut down, wait
  * for it (its shutdown script timeout + 10 s at most; cancel ends the
- * wait), then revoke its token. Problems are logged, never fatal. */
+ * wait), then revoke its token (not when the build was canceled: nothing
+ * is applied then). Problems are logged, never fatal. */
 void atr__jobrun_agent_stop(struct atr_prov_job *job, const char *workspace_id);
 /* After the job ended: tell the servers holding sessions of agents this
  * job revoked. */

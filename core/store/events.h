@@ -25,7 +25,8 @@
 
 typedef struct atr_events atr_events_t;
 typedef void (*atr_events_cancel_fn)(void *user_data, const char *job_id);
-/* what: "shutdown", "revoked", "lifecycle" (docs/design/agent.md §3.4). */
+/* what: "shutdown", "revoked", "lifecycle", "disconnected"
+ * (docs/design/agent.md §3.4). */
 typedef void (*atr_events_agent_fn)(void *user_data, const char *agent_id,
                                     const char *what);
 

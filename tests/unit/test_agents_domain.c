@@ -22,10 +22,15 @@
 
 #include "agents.h"
 #include "atrium/error.h"
+#include "audit_query.h"
 #include "builds.h"
 #include "dbcrypt.h"
 #include "domain_fixture.h"
 #include "events.h"
+#include "keys.h"
+#include "orgs.h"
+#include "templates.h"
+#include "users.h"
 #include "workspaces.h"
 
 #define SECRET_VALUE "hunter2-is-the-password"
@@ -484,6 +489,23 @@ static void an_agent_is_refused_by_the_users_functions(void **s) {
   assert_int_equal(atr_agent_get(&dom, &a, a.agent_id, &out, &fault),
                    ATR_EPERM);
   atr_fault_clear(&fault);
+  /* Nothing else a user may read or do opens to it either. */
+  int got[] = {
+      atr_builds_list(&dom, &a, workspace_id, 10, 0, &out, &fault),
+      atr_templates_list(&dom, &a, org_id, 10, 0, &out, &fault),
+      atr_user_list(&dom, &a, NULL, 10, 0, &out, &fault),
+      atr_user_get(&dom, &a, "me", &out, &fault),
+      atr_token_list(&dom, &a, "me", &out, &fault),
+      atr_org_list(&dom, &a, 10, 0, &out, &fault),
+      atr_audit_list(&dom, &a, &(atr_audit_filter_t){.limit = 10}, &out,
+                     &fault),
+  };
+  for (size_t i = 0; i < sizeof got / sizeof *got; i++) {
+    if (got[i] != ATR_EPERM && got[i] != ATR_ENOENT)
+      fail_msg("call %zu answered %d to an agent", i, got[i]);
+  }
+  assert_null(out);
+  atr_fault_clear(&fault);
   /* A user who may not read the workspace cannot read its agent either;
    * a user is no agent. */
   atr_actor_t bob = actor(bob_id, "bob", 0);
@@ -517,6 +539,13 @@ static void connect_and_disconnect_are_audited(void **s) {
   assert_int_equal(count_rows("SELECT COUNT(*) FROM audit_logs WHERE "
                               "additional_fields LIKE '%atragt_%'"),
                    0);
+  /* A restarted single server knows no session is up any more. */
+  assert_int_equal(atr_agent_connected(&dom, &a, "v0.9.0", &fault), 0);
+  char *err = NULL;
+  must(atr_agents_server_started(&dom, &err), &err);
+  assert_int_equal(atr_agent_get(&dom, &alice, a.agent_id, &got, &fault), 0);
+  assert_string_equal(str(got, "status"), "disconnected");
+  json_decref(got);
   assert_int_equal(atr_agent_connected(&dom, &a, "v0.9.0", &fault), 0);
 }
 
@@ -570,10 +599,15 @@ static void a_stop_asks_the_agent_waits_and_revokes(void **s) {
       atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_OFF, 0, &fault),
       ATR_EACCES);
   atr_fault_clear(&fault);
-  assert_int_equal(
-      atr_agent_stats_report(&dom, &a, json_object(), &wait_ms, &fault),
-      ATR_EACCES);
+  json_t *empty = json_object();
+  assert_int_equal(atr_agent_stats_report(&dom, &a, empty, &wait_ms, &fault),
+                   ATR_EACCES);
+  json_decref(empty);
   assert_string_equal(fault.message, "Agent token is not valid.");
+  atr_fault_clear(&fault);
+  json_t *st = NULL;
+  assert_int_equal(atr_agent_logs_state(&dom, &a, &st, &fault), ATR_EACCES);
+  assert_null(st);
   atr_fault_clear(&fault);
   dom.events = NULL;
   atr_events_stop(ev);

@@ -266,6 +266,47 @@ static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
   assert_int_equal(log_lines(job, "Agent main shut down"), 1);
 }
 
+static void a_cancel_ends_the_wait_and_keeps_the_token(void **s) {
+  (void)s;
+  char job[37];
+  build("start", job);
+  wait_job_done(job);
+  atr_actor_t a = live_agent();
+  atr_fault_t fault = {0};
+  assert_int_equal(atr_agent_connected(&dom, &a, "test", &fault), 0);
+  assert_int_equal(
+      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
+  build("stop", job);
+  wait_count("SELECT COUNT(*) FROM provisioner_job_logs WHERE CAST(job_id AS "
+             "TEXT) = ? AND output LIKE 'Waiting for agent main%'",
+             job, 1);
+  atr_db_t db;
+  char *err = NULL, *build_id = NULL;
+  must(atr_db_open(&store, &db, &err), &err);
+  atr_value_t p[] = {atr_v_text(job)};
+  must(atr_db_query_text(&db,
+                         "SELECT id FROM workspace_builds WHERE job_id = ?", p,
+                         1, &build_id, &err),
+       &err);
+  atr_db_close(&db);
+  atr_actor_t sched = atr_actor_system("scheduler");
+  assert_int_equal(atr_build_cancel(&dom, &sched, build_id, &fault), 0);
+  free(build_id);
+  wait_count("SELECT COUNT(*) FROM provisioner_jobs WHERE CAST(id AS TEXT) "
+             "= ? AND completed_at IS NOT NULL AND canceled_at IS NOT NULL",
+             job, 1);
+  assert_int_equal(
+      log_lines(job, "Agent main was not waited for: the build was canceled"),
+      1);
+  assert_int_equal(live_agents(), 1);
+  /* The agent's session ends; the next stop does not wait for it. */
+  assert_int_equal(atr_agent_disconnected(&dom, &a, "closed", &fault), 0);
+  build("stop", job);
+  wait_job_done(job);
+  assert_int_equal(log_lines(job, "Waiting for agent%"), 0);
+  assert_int_equal(live_agents(), 0);
+}
+
 static void a_delete_revokes_the_agent(void **s) {
   (void)s;
   char job[37];
@@ -290,6 +331,7 @@ int main(int argc, char **argv) {
           a_start_build_leaves_a_live_agent_and_no_token_in_its_log),
       cmocka_unit_test(a_stop_of_an_agent_never_connected_revokes_at_once),
       cmocka_unit_test(a_stop_waits_for_a_ready_agent_to_report_off),
+      cmocka_unit_test(a_cancel_ends_the_wait_and_keeps_the_token),
       cmocka_unit_test(a_delete_revokes_the_agent),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
