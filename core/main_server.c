@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,6 +43,14 @@ typedef struct server {
   atr_api_env_t api;
   atr_events_t *events;
   atr_provd_t *provd;
+  /* What agent events reach (on the store's pub/sub thread): the server
+   * while it serves, NULL from the moment it stops. */
+  pthread_mutex_t hook_lock;
+  atr_http_server_t *hook_http; /* hook_lock */
+  uv_timer_t agent_heartbeat;
+  uv_work_t heartbeat_work;
+  bool heartbeat_busy;
+  unsigned agent_ticks; /* heartbeat_work's own */
   int exit_code;
   bool stopping;
 } server_t;
@@ -92,6 +101,9 @@ static void on_grace_expired(uv_timer_t *t) {
 
 static void stop_http(void *arg) {
   server_t *s = arg;
+  pthread_mutex_lock(&s->hook_lock);
+  s->hook_http = NULL; /* no agent event reaches a stopped server */
+  pthread_mutex_unlock(&s->hook_lock);
   atr_http_stop(s->http);
   uv_async_send(&s->drained);
 }
@@ -122,6 +134,7 @@ static void begin_shutdown(server_t *s, const char *why) {
           "%s: finishing %d in-flight request(s), then exiting", why,
           atr_http_in_flight(s->http));
   uv_timer_stop(&s->tick);
+  uv_timer_stop(&s->agent_heartbeat);
   uv_timer_start(&s->grace, on_grace_expired,
                  (uint64_t)s->app->core.shutdown_grace_ms, 0);
   uv_timer_start(&s->drain_poll, on_drain_poll, 0, 10);
@@ -179,7 +192,9 @@ static void init_loop(server_t *s) {
   uv_timer_init(&s->loop, &s->tick);
   uv_timer_init(&s->loop, &s->grace);
   uv_timer_init(&s->loop, &s->drain_poll);
+  uv_timer_init(&s->loop, &s->agent_heartbeat);
   s->tick.data = s->grace.data = s->drain_poll.data = s;
+  s->agent_heartbeat.data = s->heartbeat_work.data = s;
   uv_async_init(&s->loop, &s->drained, on_drained);
   s->drained.data = s;
 }
@@ -210,6 +225,48 @@ static int database_ready(void *ud, char **err) {
 static uint64_t job_changes(void *user_data, uint64_t seen,
                             int64_t timeout_ms) {
   return atr_events_wait(user_data, ATR_EVENT_CHANGED, seen, timeout_ms);
+}
+
+/* An agent event (store pub/sub thread; must not block): a stop or delete
+ * build asks the agent to shut down, a revoked token ends its session.
+ * Only the server holding the session has it; the others find none. */
+static void on_agent_event(void *ud, const char *agent_id, const char *what) {
+  server_t *s = ud;
+  pthread_mutex_lock(&s->hook_lock);
+  if (s->hook_http && strcmp(what, "shutdown") == 0)
+    atr_http_session_post(s->hook_http, agent_id, "{\"type\":\"shutdown\"}");
+  else if (s->hook_http && strcmp(what, "revoked") == 0)
+    atr_http_session_close(s->hook_http, agent_id, "revoked");
+  pthread_mutex_unlock(&s->hook_lock);
+}
+
+/* Off the loop, every AGENT_TICK_MS: the agent gauges sampled from the
+ * database; every AGENT_HEARTBEAT_TICKS-th time also the rows of the
+ * agents whose sessions this server holds refreshed (agents.h,
+ * heartbeat: every minute). */
+#define AGENT_TICK_MS 15000
+#define AGENT_HEARTBEAT_TICKS 4
+
+static void heartbeat_work(uv_work_t *w) {
+  server_t *s = w->data;
+  atr_api_agents_sample(s->api.dom.store);
+  if (++s->agent_ticks % AGENT_HEARTBEAT_TICKS == 0)
+    atr_api_agent_heartbeats(&s->api);
+}
+
+static void heartbeat_done(uv_work_t *w, int status) {
+  server_t *s = w->data;
+  (void)status;
+  s->heartbeat_busy = false;
+}
+
+static void on_agent_heartbeat(uv_timer_t *t) {
+  server_t *s = t->data;
+  if (s->heartbeat_busy || s->stopping)
+    return;
+  if (uv_queue_work(&s->loop, &s->heartbeat_work, heartbeat_work,
+                    heartbeat_done) == 0)
+    s->heartbeat_busy = true;
 }
 
 /* The API answers /api/ paths for the HTTP listener (http.h). */
@@ -295,10 +352,19 @@ static int start_serving(server_t *s, char **err) {
                           .dispatch_user_data = &s->api,
                           .agent_threads = c->http_agent_threads,
                           .session_heartbeat_ms = c->agent_heartbeat_ms};
-  return atr_http_start(&hc, &s->http, err);
+  rc = atr_http_start(&hc, &s->http, err);
+  if (rc != 0)
+    return rc;
+  pthread_mutex_lock(&s->hook_lock);
+  s->hook_http = s->http;
+  pthread_mutex_unlock(&s->hook_lock);
+  atr_events_on_agent(s->events, on_agent_event, s);
+  return 0;
 }
 
 static void free_limits(server_t *s) {
+  if (s->events)
+    atr_events_on_agent(s->events, NULL, NULL);
   stop_jobs(s);
   atr_policy_hooks_free();
   atr_events_free(s->events);
@@ -309,6 +375,7 @@ static void free_limits(server_t *s) {
 
 int atr_server_run(atr_app_t *app) {
   server_t s = {.app = app};
+  pthread_mutex_init(&s.hook_lock, NULL);
   char *err = NULL;
   signal(SIGPIPE, SIG_IGN);
   /* Before any thread: the health report's access_url check uses libcurl
@@ -324,15 +391,18 @@ int atr_server_run(atr_app_t *app) {
     uv_run(&s.loop, UV_RUN_DEFAULT);
     uv_loop_close(&s.loop);
     free_limits(&s);
+    pthread_mutex_destroy(&s.hook_lock);
     curl_global_cleanup();
     return 1;
   }
   uv_timer_start(&s.tick, on_tick, 0, 1000);
+  uv_timer_start(&s.agent_heartbeat, on_agent_heartbeat, 0, AGENT_TICK_MS);
   atr_log(ATR_LOG_INFO, "server", "atrium %s (%s) listening on http://%s",
           ATR_VERSION, ATR_COMMIT, app->core.http_address);
   uv_run(&s.loop, UV_RUN_DEFAULT);
   uv_loop_close(&s.loop);
   free_limits(&s);
+  pthread_mutex_destroy(&s.hook_lock);
   curl_global_cleanup();
   return s.exit_code;
 }

@@ -3,7 +3,6 @@
 #include "api_agent_body.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,16 +10,19 @@
 
 #include "api.h"
 
-/* {"field": "<path>", "detail": ...} with a printf-made path. */
-static void invalid(json_t *v, const char *detail, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void invalid(json_t *v, const char *detail, const char *fmt, ...) {
+/* {"field": prefix + name, "detail": detail}: the field as a path
+ * ("logs[3].seq"), cut at 95 bytes. */
+static void invalid(json_t *v, const char *detail, const char *prefix,
+                    const char *name) {
   char field[96];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(field, sizeof field, fmt, ap);
-  va_end(ap);
+  snprintf(field, sizeof field, "%s%s", prefix, name);
   atr_api_add_validation(v, field, detail);
+}
+
+/* "name[i]" into buf. */
+static const char *item(char *buf, size_t size, const char *name, size_t i) {
+  snprintf(buf, size, "%s[%zu]", name, i);
+  return buf;
 }
 
 static int digits(const char **p, int n) {
@@ -90,7 +92,7 @@ static void check_string(const json_t *o, const char *key, size_t max,
   const json_t *j = json_object_get(o, key);
   if (!j || json_is_null(j)) {
     if (required)
-      invalid(v, "Required.", "%s%s", prefix, key);
+      invalid(v, "Required.", prefix, key);
     return;
   }
   char detail[64];
@@ -98,7 +100,7 @@ static void check_string(const json_t *o, const char *key, size_t max,
            max);
   if (!json_is_string(j) || json_string_length(j) > max ||
       strlen(json_string_value(j)) != json_string_length(j))
-    invalid(v, detail, "%s%s", prefix, key);
+    invalid(v, detail, prefix, key);
 }
 
 static void check_time(const json_t *o, const char *key, bool required,
@@ -107,11 +109,11 @@ static void check_time(const json_t *o, const char *key, bool required,
   int64_t us = 0;
   if (!j || json_is_null(j)) {
     if (required)
-      invalid(v, "Required.", "%s%s", prefix, key);
+      invalid(v, "Required.", prefix, key);
   } else if (!json_is_string(j) ||
              atr__agent_parse_time(json_string_value(j), &us) != 0) {
-    invalid(v, "Must be an RFC 3339 time (2026-12-07T21:51:50.123Z).", "%s%s",
-            prefix, key);
+    invalid(v, "Must be an RFC 3339 time (2026-12-07T21:51:50.123Z).", prefix,
+            key);
   }
 }
 
@@ -124,11 +126,11 @@ static const json_t *check_array(const json_t *o, const char *key, size_t max,
   snprintf(detail, sizeof detail, "Must be a list of at most %zu items.", max);
   if (!j || json_is_null(j)) {
     if (required)
-      invalid(v, detail, "%s", key);
+      invalid(v, detail, "", key);
     return NULL;
   }
   if (!json_is_array(j) || json_array_size(j) > max) {
-    invalid(v, detail, "%s", key);
+    invalid(v, detail, "", key);
     return NULL;
   }
   return j;
@@ -150,9 +152,11 @@ void atr__agent_check_startup(const json_t *body, json_t *v) {
       check_array(body, "subsystems", ATR_AGENT_MAX_SUBSYSTEMS, false, v);
   size_t i;
   const json_t *s;
+  char buf[40];
   json_array_foreach(subs, i, s) {
     if (!json_is_string(s) || json_string_length(s) > 32)
-      invalid(v, "Must be a string of at most 32 bytes.", "subsystems[%zu]", i);
+      invalid(v, "Must be a string of at most 32 bytes.",
+              item(buf, sizeof buf, "subsystems", i), "");
   }
 }
 
@@ -162,7 +166,7 @@ void atr__agent_check_lifecycle(const json_t *body, json_t *v) {
     invalid(v,
             "Must be one of created, starting, start_timeout, start_error, "
             "ready, shutting_down, shutdown_timeout, shutdown_error, off.",
-            "state");
+            "", "state");
   check_time(body, "changed_at", false, v, "");
 }
 
@@ -174,19 +178,19 @@ static void check_line(const json_t *line, size_t i, json_t *v) {
   snprintf(prefix, sizeof prefix, "logs[%zu].", i);
   if (!json_is_object(line)) {
     invalid(v, "Must be an object {seq, created_at, output, level}.",
-            "logs[%zu]", i);
+            item(prefix, sizeof prefix, "logs", i), "");
     return;
   }
   const json_t *seq = json_object_get(line, "seq");
   if (!json_is_integer(seq) || json_integer_value(seq) < 1)
-    invalid(v, "Must be a whole number, 1 or more.", "%sseq", prefix);
+    invalid(v, "Must be a whole number, 1 or more.", prefix, "seq");
   check_time(line, "created_at", false, v, prefix);
   check_string(line, "output", ATR_AGENT_MAX_LOG_OUTPUT, true, v, prefix);
   const json_t *level = json_object_get(line, "level");
   if (level && !json_is_null(level) &&
       !one_of(json_string_value(level), log_levels))
-    invalid(v, "Must be one of trace, debug, info, warn, error.", "%slevel",
-            prefix);
+    invalid(v, "Must be one of trace, debug, info, warn, error.", prefix,
+            "level");
 }
 
 void atr__agent_check_logs(const json_t *body, json_t *v) {
@@ -227,7 +231,7 @@ void atr__agent_check_metadata(const json_t *body, json_t *v) {
     snprintf(prefix, sizeof prefix, "metadata[%zu].", i);
     if (!json_is_object(m)) {
       invalid(v, "Must be an object {key, collected_at, age, value, error}.",
-              "metadata[%zu]", i);
+              item(prefix, sizeof prefix, "metadata", i), "");
       continue;
     }
     check_string(m, "key", 128, true, v, prefix);
@@ -237,7 +241,7 @@ void atr__agent_check_metadata(const json_t *body, json_t *v) {
     check_time(m, "collected_at", false, v, prefix);
     const json_t *age = json_object_get(m, "age");
     if (age && !json_is_null(age) && !json_is_integer(age))
-      invalid(v, "Must be a whole number of seconds.", "%sage", prefix);
+      invalid(v, "Must be a whole number of seconds.", prefix, "age");
   }
 }
 
@@ -253,7 +257,7 @@ void atr__agent_check_stats(const json_t *body, json_t *v) {
               strcmp(key, "connections_by_proto") == 0
                   ? "Must be an object of counts."
                   : "Must be a number.",
-              "%.80s", key);
+              "", key);
   }
 }
 
@@ -266,7 +270,7 @@ void atr__agent_check_app_health(const json_t *body, json_t *v) {
     invalid(v,
             "Must be an object {\"<app id>\": \"healthy\", ...} of at most 64 "
             "apps.",
-            "healths");
+            "", "healths");
     return;
   }
   const char *id;
@@ -274,7 +278,7 @@ void atr__agent_check_app_health(const json_t *body, json_t *v) {
   json_object_foreach((json_t *)h, id, state) {
     if (strlen(id) > 36 || !one_of(json_string_value(state), app_healths))
       invalid(v, "Must be initializing, healthy or unhealthy, for an app id.",
-              "healths.%.40s", id);
+              "healths.", id);
   }
 }
 
@@ -288,16 +292,16 @@ void atr__agent_check_ports(const json_t *body, json_t *v) {
     snprintf(prefix, sizeof prefix, "ports[%zu].", i);
     if (!json_is_object(p)) {
       invalid(v, "Must be an object {process_name, network, port}.",
-              "ports[%zu]", i);
+              item(prefix, sizeof prefix, "ports", i), "");
       continue;
     }
     check_string(p, "process_name", 256, false, v, prefix);
     const char *net = json_string_value(json_object_get(p, "network"));
     if (!net || strcmp(net, "tcp") != 0)
-      invalid(v, "Must be \"tcp\".", "%snetwork", prefix);
+      invalid(v, "Must be \"tcp\".", prefix, "network");
     const json_t *port = json_object_get(p, "port");
     if (!json_is_integer(port) || json_integer_value(port) < 1 ||
         json_integer_value(port) > 65535)
-      invalid(v, "Must be a port number, 1 to 65535.", "%sport", prefix);
+      invalid(v, "Must be a port number, 1 to 65535.", prefix, "port");
   }
 }

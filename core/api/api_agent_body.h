@@ -20,7 +20,7 @@
 #define ATR_AGENT_MAX_LOG_OUTPUT 65536 /* bytes of one line */
 #define ATR_AGENT_MAX_METADATA 128
 #define ATR_AGENT_MAX_APPS 64
-#define ATR_AGENT_MAX_PORTS 256
+#define ATR_AGENT_MAX_PORTS 64
 #define ATR_AGENT_MAX_SUBSYSTEMS 8
 
 /* RFC 3339 ("2026-12-07T21:51:50.123456Z", "...+02:00") to microseconds

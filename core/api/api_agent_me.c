@@ -4,7 +4,6 @@
  * (agents.h) and answers; a token the domain no longer accepts is 401. */
 #include "api_agent_me.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +11,9 @@
 
 #include "agents.h"
 #include "api_agent_body.h"
+#include "api_agent_internal.h"
 #include "atrium/error.h"
 #include "http_exchange.h"
-#include "log.h"
-
-/* What a session keeps of its agent: the identity it was admitted with
- * (the borrowed request fields cleared: they die with the request). */
-typedef struct agent_session {
-  const atr_api_env_t *env;
-  atr_actor_t actor;
-} agent_session_t;
 
 static const char unauthorized_detail[] =
     "Send the workspace agent's token in the Atrium-Session-Token header "
@@ -60,9 +52,9 @@ static void place_actor(atr_api_req_t *r) {
 }
 
 int atr__api_agent_admit(atr_api_req_t *r, char *who, size_t who_size) {
-  const agent_session_t *s = atr__http_session_ud(r->x);
-  if (s) {
-    r->actor = s->actor;
+  const atr_actor_t *in_session = atr__api_agent_session_actor(r);
+  if (in_session) {
+    r->actor = *in_session;
   } else {
     const char *token = agent_token(r);
     if (!token) {
@@ -101,10 +93,8 @@ bool atr__api_agent_refused(atr_api_req_t *r) {
   return agent;
 }
 
-/* A domain call's outcome for an agent: a token no longer accepted
- * (ATR_EACCES) is 401, the rest as atr_api_answer. */
-static int agent_answer(atr_api_req_t *r, int rc, int status, json_t *body,
-                        atr_fault_t *f) {
+int atr__api_agent_answer(atr_api_req_t *r, int rc, int status, json_t *body,
+                          atr_fault_t *f) {
   if (rc == ATR_EACCES) {
     json_decref(body);
     atr_fault_clear(f);
@@ -114,117 +104,13 @@ static int agent_answer(atr_api_req_t *r, int rc, int status, json_t *body,
   return atr_api_answer(r, rc, status, body, f);
 }
 
-/* ---- the session ------------------------------------------------------------ */
-
-static void session_closed(void *ud, const char *reason) {
-  agent_session_t *s = ud;
-  atr_api_agent_connection_error(reason);
-  atr_fault_t f = {0};
-  int rc = atr_agent_disconnected(&s->env->dom, &s->actor, reason, &f);
-  if (rc != 0 && rc != ATR_EACCES) /* revoked: nothing left to record */
-    atr_log(ATR_LOG_WARN, "api", "agent %s: recording its disconnect: %s",
-            s->actor.agent_id, f.detail ? f.detail : atr_strerror(rc));
-  atr_fault_clear(&f);
-}
-
-static void session_free(void *ud) {
-  free(ud);
-}
-
-static const atr_http_session_ops_t session_ops = {
-    .struct_size = sizeof(atr_http_session_ops_t),
-    .closed = session_closed,
-    .free_ud = session_free,
-};
-
-/* The major of "1.0" (or "1"); -1 when it is not a version. */
-static long version_major(const char *v) {
-  char *end = NULL;
-  errno = 0;
-  long major = strtol(v, &end, 10);
-  if (end == v || errno != 0 || major < 0 || (*end && *end != '.'))
-    return -1;
-  return major;
-}
-
-/* ?version= must name our major; 0 or answered 400. */
-static int check_version(atr_api_req_t *r, char *buf, size_t size) {
-  const char *v = atr_api_query(r, "version", buf, size);
-  if (v && version_major(v) == version_major(ATR_API_AGENT_VERSION))
-    return 0;
-  char detail[200];
-  if (v)
-    snprintf(detail, sizeof detail,
-             "The agent speaks API version %.32s; this server speaks %s. "
-             "Use the agent from this server (/bin/atrium-agent-*).",
-             v, ATR_API_AGENT_VERSION);
-  else
-    snprintf(detail, sizeof detail,
-             "Required: the agent API version the agent speaks (this server "
-             "speaks %s).",
-             ATR_API_AGENT_VERSION);
-  atr_api_agent_connection_error("version");
-  json_t *val = json_array();
-  atr_api_add_validation(val, "version", detail);
-  atr_api_validation(r, "Unsupported agent API version.", val);
-  return -1;
-}
-
-int atr_api_agent_rpc(atr_api_req_t *r) {
-  if (atr__http_session_ud(r->x))
-    return atr_api_error(r, 400, "Already in a session.",
-                         "GET /me/rpc opens a session; this request came "
-                         "inside one.");
-  char version[40];
-  if (check_version(r, version, sizeof version) != 0)
-    return 0;
-  if (!atr__http_wants_upgrade(r->x)) {
-    atr_api_agent_connection_error("handshake");
-    atr_api_header(r, "Upgrade", "websocket");
-    return atr_api_error(r, 426, "Upgrade required.",
-                         "Open this route as a WebSocket (Upgrade: websocket, "
-                         "subprotocol " ATR_HTTP_SESSION_PROTOCOL ").");
-  }
-  agent_session_t *s = calloc(1, sizeof *s);
-  if (!s)
-    return atr_api_fail(r, ATR_ENOMEM, "out of memory");
-  s->env = r->env;
-  s->actor = r->actor;
-  s->actor.ip = s->actor.user_agent = s->actor.request_id = NULL;
-  atr_fault_t f = {0};
-  int rc = atr_agent_connected(&r->env->dom, &r->actor, version, &f);
-  if (rc != 0) {
-    free(s);
-    return agent_answer(r, rc, 200, NULL, &f);
-  }
-  atr_actor_t actor = s->actor; /* s belongs to the session from here on */
-  if (atr__http_upgrade(r->x, actor.agent_id, &session_ops, s) != 0) {
-    atr_api_agent_connection_error("handshake");
-    atr_agent_disconnected(&r->env->dom, &actor, "handshake", &f);
-    atr_fault_clear(&f);
-    return atr_api_error(r, 400, "Invalid WebSocket handshake.",
-                         "Send Sec-WebSocket-Version: 13, a "
-                         "Sec-WebSocket-Key and "
-                         "Sec-WebSocket-Protocol: " ATR_HTTP_SESSION_PROTOCOL
-                         ".");
-  }
-  r->status = 101; /* answered by the upgrade */
-  return 0;
-}
-
-int atr_api_agent_events(atr_api_req_t *r) {
-  return atr_api_error(r, 400, "Events come only inside a session.",
-                       "Open GET /api/v2/workspaceagents/me/rpc as a "
-                       "WebSocket; its HTTP/2 session serves /me/events.");
-}
-
 /* ---- reports --------------------------------------------------------------- */
 
 int atr_api_agent_manifest(atr_api_req_t *r) {
   json_t *out = NULL;
   atr_fault_t f = {0};
   int rc = atr_agent_manifest(&r->env->dom, &r->actor, &out, &f);
-  return agent_answer(r, rc, 200, out, &f);
+  return atr__api_agent_answer(r, rc, 200, out, &f);
 }
 
 /* The body, checked by check(body, v); NULL when answered 400. */
@@ -251,7 +137,7 @@ int atr_api_agent_startup(atr_api_req_t *r) {
   atr_fault_t f = {0};
   int rc = atr_agent_startup_report(&r->env->dom, &r->actor, body, &f);
   json_decref(body);
-  return agent_answer(r, rc, 204, NULL, &f);
+  return atr__api_agent_answer(r, rc, 204, NULL, &f);
 }
 
 /* When the agent began starting (its started_at, else created_at), read
@@ -303,7 +189,7 @@ int atr_api_agent_lifecycle(atr_api_req_t *r) {
     atr_api_agent_startup_observed(name, (double)(end - began) / 1e6);
   }
   json_decref(body);
-  return agent_answer(r, rc, 204, NULL, &f);
+  return atr__api_agent_answer(r, rc, 204, NULL, &f);
 }
 
 int atr_api_agent_logs_patch(atr_api_req_t *r) {
@@ -328,14 +214,14 @@ int atr_api_agent_logs_patch(atr_api_req_t *r) {
   json_decref(body);
   json_t *out =
       rc == 0 ? json_pack("{s:I}", "acked_seq", (json_int_t)acked) : NULL;
-  return agent_answer(r, rc, 200, out, &f);
+  return atr__api_agent_answer(r, rc, 200, out, &f);
 }
 
 int atr_api_agent_logs_state(atr_api_req_t *r) {
   json_t *out = NULL;
   atr_fault_t f = {0};
   int rc = atr_agent_logs_state(&r->env->dom, &r->actor, &out, &f);
-  return agent_answer(r, rc, 200, out, &f);
+  return atr__api_agent_answer(r, rc, 200, out, &f);
 }
 
 /* A report whose body check(body) bounds and report(dom, actor, body, f)
@@ -351,7 +237,7 @@ static int report(atr_api_req_t *r, void (*check)(const json_t *, json_t *),
   atr_fault_t f = {0};
   int rc = fn(&r->env->dom, &r->actor, body, &f);
   json_decref(body);
-  return agent_answer(r, rc, 204, NULL, &f);
+  return atr__api_agent_answer(r, rc, 204, NULL, &f);
 }
 
 int atr_api_agent_metadata_post(atr_api_req_t *r) {
@@ -379,5 +265,5 @@ int atr_api_agent_stats(atr_api_req_t *r) {
   json_t *out = rc == 0 ? json_pack("{s:I}", "report_interval",
                                     (json_int_t)interval_ms * 1000000)
                         : NULL;
-  return agent_answer(r, rc, 200, out, &f);
+  return atr__api_agent_answer(r, rc, 200, out, &f);
 }

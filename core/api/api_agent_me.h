@@ -53,10 +53,17 @@ int atr_api_agent_ports_post(atr_api_req_t *r);
 /* GET /me/events outside a session: 400 (the transport keeps it inside). */
 int atr_api_agent_events(atr_api_req_t *r);
 
+/* Refresh the rows of the agents whose sessions this server holds
+ * (atr_agent_heartbeat), so an agent whose server died turns
+ * disconnected: the server calls it every minute, off its loop. How many
+ * were refreshed. */
+int atr_api_agent_heartbeats(const atr_api_env_t *env);
+
 /* ---- metrics (api_agent_metrics.c) --------------------------------------- */
 
-/* Register atrium_agent_sessions, atrium_agent_startup_seconds{result}
- * and atrium_agent_connection_errors_total{reason} (the server, once). */
+/* Register atrium_agents{status}, atrium_agent_lifecycle{state},
+ * atrium_agent_sessions, atrium_agent_startup_seconds{result} and
+ * atrium_agent_connection_errors_total{reason} (the server, once). */
 void atr_api_agent_metrics_init(void);
 void atr_api_agent_metrics_fini(void);
 /* Sessions open on this server now. */
@@ -64,6 +71,10 @@ void atr_api_agent_sessions_set(int64_t n);
 /* A session refused or lost: unauthorized, handshake, version, protocol,
  * timeout, too_slow or replaced (other reasons are not errors). */
 void atr_api_agent_connection_error(const char *reason);
+/* Sample atrium_agents{status} and atrium_agent_lifecycle{state} from
+ * the agents with a live token (a thread that may block on the
+ * database). */
+void atr_api_agents_sample(atr_store_t *store);
 /* An agent finished starting: result ready, start_error or start_timeout;
  * seconds from its start. */
 void atr_api_agent_startup_observed(const char *result, double seconds);

@@ -2,8 +2,10 @@
  * (api_agent_me.h). Until init, and after fini, recording does nothing,
  * so tests that link the API without a server need no care. */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "agents.h"
 #include "api_agent_me.h"
 #include "metrics.h"
 
@@ -11,7 +13,8 @@
 static const double startup_buckets[] = {1,  2,   5,   10,  30,
                                          60, 120, 300, 600, 1800};
 
-static _Atomic(atr_metric_t *) sessions, startup_seconds, connection_errors;
+static _Atomic(atr_metric_t *) sessions, startup_seconds, connection_errors,
+    agents, lifecycles;
 
 static atr_metric_t *family(atr_metric_type_t type, const char *name,
                             const char *help, const char *const *labels,
@@ -26,6 +29,19 @@ static atr_metric_t *family(atr_metric_type_t type, const char *name,
 void atr_api_agent_metrics_init(void) {
   static const char *const result[] = {"result", NULL};
   static const char *const reason[] = {"reason", NULL};
+  static const char *const status[] = {"status", NULL};
+  static const char *const state[] = {"state", NULL};
+  atomic_store(&agents,
+               family(ATR_METRIC_GAUGE, "atrium_agents",
+                      "Workspace agents with a live token, by status "
+                      "(connecting, connected, disconnected, timeout), "
+                      "sampled from the database.",
+                      status, NULL, 0));
+  atomic_store(&lifecycles,
+               family(ATR_METRIC_GAUGE, "atrium_agent_lifecycle",
+                      "Workspace agents with a live token, by lifecycle "
+                      "state, sampled from the database.",
+                      state, NULL, 0));
   atomic_store(&sessions,
                family(ATR_METRIC_GAUGE, "atrium_agent_sessions",
                       "Agent sessions (upgraded connections) open on this "
@@ -47,6 +63,8 @@ void atr_api_agent_metrics_init(void) {
 }
 
 void atr_api_agent_metrics_fini(void) {
+  atomic_store(&agents, NULL);
+  atomic_store(&lifecycles, NULL);
   atomic_store(&sessions, NULL);
   atomic_store(&startup_seconds, NULL);
   atomic_store(&connection_errors, NULL);
@@ -74,4 +92,67 @@ void atr_api_agent_startup_observed(const char *result, double seconds) {
   atr_metric_t *m = atomic_load(&startup_seconds);
   if (m && seconds >= 0)
     atr_metric_observe(m, (const char *const[]){result}, seconds);
+}
+
+/* ---- gauges sampled from the database ------------------------------------ */
+
+static const char *const statuses[] = {"connecting", "connected",
+                                       "disconnected", "timeout"};
+#define NSTATUS (sizeof statuses / sizeof statuses[0])
+#define NSTATE 9 /* ATR_LIFECYCLE_CREATED … ATR_LIFECYCLE_OFF */
+
+static void tally_row(atr_db_t *db, atr_db_rows_t *rows, int64_t now,
+                      double *by_status, double *by_state) {
+  atr_agent_times_t t = {
+      .created_at_us = atr_db_get_time(db, rows, 0),
+      .first_connected_at_us =
+          atr_db_is_null(db, rows, 1) ? 0 : atr_db_get_time(db, rows, 1),
+      .last_connected_at_us =
+          atr_db_is_null(db, rows, 2) ? 0 : atr_db_get_time(db, rows, 2),
+      .disconnected_at_us =
+          atr_db_is_null(db, rows, 3) ? 0 : atr_db_get_time(db, rows, 3),
+      .connection_timeout_s = atr_db_get_int(db, rows, 4)};
+  const char *st = atr_agent_status(&t, now);
+  for (size_t i = 0; i < NSTATUS; i++)
+    if (st && strcmp(st, statuses[i]) == 0)
+      by_status[i]++;
+  int life = atr_agent_lifecycle_parse(atr_db_get_text(db, rows, 5));
+  if (life >= 0 && life < NSTATE)
+    by_state[life]++;
+}
+
+void atr_api_agents_sample(atr_store_t *store) {
+  atr_metric_t *by_status_m = atomic_load(&agents);
+  atr_metric_t *by_state_m = atomic_load(&lifecycles);
+  atr_db_t db;
+  char *err = NULL;
+  if (!by_status_m || !by_state_m || atr_db_open(store, &db, &err) != 0) {
+    free(err);
+    return;
+  }
+  double by_status[NSTATUS] = {0}, by_state[NSTATE] = {0};
+  atr_db_rows_t *rows = NULL;
+  int64_t now = atr_db_now_us();
+  int rc = atr_db_query(&db,
+                        "SELECT created_at, first_connected_at, "
+                        "last_connected_at, disconnected_at, "
+                        "connection_timeout_seconds, lifecycle_state FROM "
+                        "workspace_agents WHERE revoked_at IS NULL",
+                        NULL, 0, &rows, &err);
+  while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
+    rc = 0;
+    tally_row(&db, rows, now, by_status, by_state);
+  }
+  atr_db_rows_close(&db, rows);
+  atr_db_close(&db);
+  free(err);
+  if (rc < 0)
+    return; /* keep the last sample rather than publish a partial one */
+  for (size_t i = 0; i < NSTATUS; i++)
+    atr_metric_set(by_status_m, (const char *const[]){statuses[i]},
+                   by_status[i]);
+  for (int i = 0; i < NSTATE; i++)
+    atr_metric_set(by_state_m,
+                   (const char *const[]){atr_agent_lifecycle_name(i)},
+                   by_state[i]);
 }

@@ -116,8 +116,7 @@ static int print_log_lines(const json_t *lines) {
   return 0;
 }
 
-/* --log-lines N, 0 to MAX_LOG_LINES; -1 after a usage error. */
-static long wanted_lines(const atr__cli_t *cli) {
+long atr__cli_agent_log_lines(const atr__cli_t *cli) {
   if (!cli->o.log_lines)
     return ATR__CLI_AGENT_LOG_LINES;
   char *end = NULL;
@@ -130,10 +129,7 @@ static long wanted_lines(const atr__cli_t *cli) {
   return n;
 }
 
-int atr__cli_print_agents(atr__cli_t *cli, const json_t *build) {
-  long n = wanted_lines(cli);
-  if (n < 0)
-    return 2;
+int atr__cli_print_agents(atr__cli_t *cli, const json_t *build, long n) {
   size_t i, j;
   json_t *res, *agent;
   int rc = 0;

@@ -32,9 +32,12 @@ const char *atr__cli_agent_problem(const json_t *build, char *buf, size_t size);
 const char *atr__cli_build_status_text(const char *status, const json_t *build,
                                        char *buf, size_t size);
 
-/* `atrium show`: each agent's line and its last lines of startup log
- * (cli->o.log_lines, default ATR__CLI_AGENT_LOG_LINES). 0 or 1. */
-int atr__cli_print_agents(atr__cli_t *cli, const json_t *build);
+/* --log-lines N (0 to 10000; ATR__CLI_AGENT_LOG_LINES when not given);
+ * -1 after printing the usage error. */
+long atr__cli_agent_log_lines(const atr__cli_t *cli);
+/* `atrium show`: each agent's line and its last n lines of startup log.
+ * 0 or 1. */
+int atr__cli_print_agents(atr__cli_t *cli, const json_t *build, long n);
 /* `atrium logs NAME --agent [-f]`: the startup logs of the build's
  * (first) agent; -f follows them until the agent writes no more. */
 int atr__cli_agent_logs(atr__cli_t *cli, const json_t *build);

@@ -448,6 +448,9 @@ static void print_parameters(atr__cli_t *cli, const char *build_id) {
 
 int atr__cli_ws_show(atr__cli_t *cli) {
   json_t *ws = NULL;
+  long log_lines = atr__cli_agent_log_lines(cli);
+  if (log_lines < 0)
+    return 2;
   int rc = atr__cli_connect(cli);
   if (rc == 0)
     rc = find_workspace(cli, cli->o.args[0], &ws);
@@ -480,7 +483,7 @@ int atr__cli_ws_show(atr__cli_t *cli) {
     printf("Error:      %s\n", error);
   print_parameters(cli, atr__cli_str(b, "id"));
   print_resources(json_object_get(b, "resources"));
-  int rc2 = atr__cli_print_agents(cli, b);
+  int rc2 = atr__cli_print_agents(cli, b, log_lines);
   json_decref(ws);
   return rc2;
 }

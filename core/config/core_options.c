@@ -205,6 +205,15 @@ const atr_option_t atr_core_options[] = {
      "On SIGTERM, how long in-flight requests may take to finish before the "
      "server exits anyway (with status 1).",
      NULL, 0, 600000},
+    {ATR_OPT_STRING, "agent.bundle_dir", "auto", 0,
+     ATR_CORE_FIELD(agent_bundle_dir),
+     "The directory holding the workspace agent for linux/amd64 as a "
+     "bundle (the launcher atrium-agent, bin/ and lib/), which provisioners "
+     "mount into workspaces at /opt/atrium. \"auto\": the agent-bundle "
+     "directory beside the server's own directory (the build tree's, or "
+     "<prefix>/libexec/atrium/agent-bundle when installed); empty: none, so "
+     "only templates that install the agent themselves get one.",
+     NULL, 0, 0},
     {ATR_OPT_INT, "http.agent_threads", "2", 0,
      ATR_CORE_FIELD(http_agent_threads),
      "Threads of the agents' own lane: workspace agents' session upgrades, "
@@ -218,14 +227,5 @@ const atr_option_t atr_core_options[] = {
      "that sent nothing for three intervals is closed (the agent "
      "reconnects). Also keeps proxies' idle timers from firing.",
      NULL, 50, 3600000},
-    {ATR_OPT_STRING, "agent.bundle_dir", "auto", 0,
-     ATR_CORE_FIELD(agent_bundle_dir),
-     "The directory holding the workspace agent for linux/amd64 as a "
-     "bundle (the launcher atrium-agent, bin/ and lib/), which provisioners "
-     "mount into workspaces at /opt/atrium. \"auto\": the agent-bundle "
-     "directory beside the server's own directory (the build tree's, or "
-     "<prefix>/libexec/atrium/agent-bundle when installed); empty: none, so "
-     "only templates that install the agent themselves get one.",
-     NULL, 0, 0},
     {0},
 };

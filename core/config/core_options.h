@@ -52,9 +52,9 @@ typedef struct atr_core_config {
   uint64_t policy_memory;
   const char *db_encryption_keys;     /* secret: never log it */
   const char *db_encryption_key_file; /* "" for none */
+  const char *agent_bundle_dir; /* "auto": found beside the binary; "": none */
   int64_t http_agent_threads;
   int64_t agent_heartbeat_ms;
-  const char *agent_bundle_dir; /* "auto": found beside the binary; "": none */
 } atr_core_config_t;
 
 extern const atr_option_t atr_core_options[];

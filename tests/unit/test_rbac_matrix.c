@@ -522,7 +522,7 @@ void only_owner_reads_authenticate_while_the_database_is_down(void **state) {
 
 /* The agent routes are exactly those under /workspaceagents/me/: an agent
  * token must not open any other route, nor a user's key one of these. */
-void agent_routes_are_exactly_the_me_routes(void **state) {
+static void agent_routes_are_exactly_the_me_routes(void **state) {
   (void)state;
   static const char me[] = "/api/v2/workspaceagents/me/";
   size_t n = 0;

@@ -1,0 +1,219 @@
+/* core/api/api_agent_session.c — an agent's session: GET /me/rpc
+ * upgrades the connection, the session keeps the agent's identity (its
+ * ud), and the sessions this server holds are listed so their rows can be
+ * refreshed every minute (atr_api_agent_heartbeats). See api_agent_me.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents.h"
+#include "api_agent_internal.h"
+#include "api_agent_me.h"
+#include "atrium/error.h"
+#include "http_exchange.h"
+#include "log.h"
+
+/* What a session keeps of its agent: the identity it was admitted with
+ * (the request's borrowed fields replaced by copies that live as long as
+ * the session), linked into the server's list. */
+typedef struct agent_session {
+  const atr_api_env_t *env;
+  atr_actor_t actor;
+  char ip[64];
+  struct agent_session *prev, *next; /* sessions_lock */
+} agent_session_t;
+
+static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
+static agent_session_t *sessions; /* sessions_lock */
+
+static void link_session(agent_session_t *s) {
+  pthread_mutex_lock(&sessions_lock);
+  s->next = sessions;
+  if (sessions)
+    sessions->prev = s;
+  sessions = s;
+  pthread_mutex_unlock(&sessions_lock);
+}
+
+static void unlink_session(agent_session_t *s) {
+  pthread_mutex_lock(&sessions_lock);
+  if (s->prev)
+    s->prev->next = s->next;
+  else if (sessions == s)
+    sessions = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+  pthread_mutex_unlock(&sessions_lock);
+}
+
+const atr_actor_t *atr__api_agent_session_actor(atr_api_req_t *r) {
+  const agent_session_t *s = atr__http_session_ud(r->x);
+  return s ? &s->actor : NULL;
+}
+
+static void session_closed(void *ud, const char *reason) {
+  agent_session_t *s = ud;
+  atr_api_agent_connection_error(reason);
+  atr_fault_t f = {0};
+  int rc = atr_agent_disconnected(&s->env->dom, &s->actor, reason, &f);
+  if (rc != 0 && rc != ATR_EACCES)
+    atr_log(ATR_LOG_WARN, "api", "agent %s: recording its disconnect: %s",
+            s->actor.agent_id, f.detail ? f.detail : atr_strerror(rc));
+  atr_fault_clear(&f);
+}
+
+static void session_free(void *ud) {
+  agent_session_t *s = ud;
+  unlink_session(s);
+  free(s);
+}
+
+static const atr_http_session_ops_t session_ops = {
+    .struct_size = sizeof(atr_http_session_ops_t),
+    .closed = session_closed,
+    .free_ud = session_free,
+};
+
+int atr_api_agent_heartbeats(const atr_api_env_t *env) {
+  pthread_mutex_lock(&sessions_lock);
+  size_t n = 0;
+  for (const agent_session_t *s = sessions; s; s = s->next)
+    n += s->env == env;
+  atr_actor_t *actors = n ? calloc(n, sizeof *actors) : NULL;
+  size_t i = 0;
+  for (const agent_session_t *s = sessions; actors && s; s = s->next)
+    if (s->env == env)
+      actors[i++] = s->actor; /* copies: a session may end meanwhile */
+  pthread_mutex_unlock(&sessions_lock);
+  int done = 0;
+  for (size_t k = 0; k < i; k++) {
+    atr_fault_t f = {0};
+    actors[k].ip = NULL;
+    /* a revoked agent (ATR_EACCES) is being closed by its event */
+    done += atr_agent_heartbeat(&env->dom, &actors[k], &f) == 0;
+    atr_fault_clear(&f);
+  }
+  free(actors);
+  return done;
+}
+
+/* ---- GET /me/rpc ------------------------------------------------------------ */
+
+/* The major of "1.0" (or "1"); -1 when it is not a version. */
+static long version_major(const char *v) {
+  char *end = NULL;
+  errno = 0;
+  long major = strtol(v, &end, 10);
+  if (end == v || errno != 0 || major < 0 || (*end && *end != '.'))
+    return -1;
+  return major;
+}
+
+/* ?version= must name our major; 0 or answered 400. */
+static int check_version(atr_api_req_t *r) {
+  char buf[40];
+  const char *v = atr_api_query(r, "version", buf, sizeof buf);
+  if (v && version_major(v) == version_major(ATR_API_AGENT_VERSION))
+    return 0;
+  char detail[200];
+  if (v)
+    snprintf(detail, sizeof detail,
+             "The agent speaks API version %.32s; this server speaks %s. "
+             "Use the agent from this server (/bin/atrium-agent-*).",
+             v, ATR_API_AGENT_VERSION);
+  else
+    snprintf(detail, sizeof detail,
+             "Required: the agent API version the agent speaks (this server "
+             "speaks %s).",
+             ATR_API_AGENT_VERSION);
+  atr_api_agent_connection_error("version");
+  json_t *val = json_array();
+  atr_api_add_validation(val, "version", detail);
+  atr_api_validation(r, "Unsupported agent API version.", val);
+  return -1;
+}
+
+/* The agent's own version from "User-Agent: atrium-agent/0.9.0", into
+ * buf; NULL when it sent none (its startup report says it later). */
+static const char *agent_version(const atr_api_req_t *r, char *buf,
+                                 size_t size) {
+  static const char prefix[] = "atrium-agent/";
+  const char *ua = r->user_agent;
+  if (!ua || strncmp(ua, prefix, sizeof prefix - 1) != 0)
+    return NULL;
+  ua += sizeof prefix - 1;
+  size_t n = strcspn(ua, " \t");
+  if (n == 0 || n >= size)
+    return NULL;
+  memcpy(buf, ua, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+static agent_session_t *new_session(const atr_api_req_t *r) {
+  agent_session_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->env = r->env;
+  s->actor = r->actor;
+  snprintf(s->ip, sizeof s->ip, "%s", r->remote_ip ? r->remote_ip : "");
+  s->actor.ip = s->ip;
+  s->actor.user_agent = s->actor.request_id = s->actor.org_id = NULL;
+  return s;
+}
+
+/* Connected, then upgraded; undone when the upgrade fails. */
+static int open_session(atr_api_req_t *r) {
+  agent_session_t *s = new_session(r);
+  if (!s)
+    return atr_api_fail(r, ATR_ENOMEM, "out of memory");
+  char vbuf[72];
+  atr_fault_t f = {0};
+  int rc = atr_agent_connected(&r->env->dom, &r->actor,
+                               agent_version(r, vbuf, sizeof vbuf), &f);
+  if (rc != 0) {
+    free(s);
+    if (rc == ATR_EACCES)
+      atr_api_agent_connection_error("unauthorized");
+    return atr__api_agent_answer(r, rc, 200, NULL, &f);
+  }
+  atr_actor_t actor = r->actor; /* s belongs to the session from here on */
+  link_session(s);
+  if (atr__http_upgrade(r->x, actor.agent_id, &session_ops, s) != 0) {
+    atr_api_agent_connection_error("handshake");
+    atr_agent_disconnected(&r->env->dom, &actor, "handshake", &f);
+    atr_fault_clear(&f);
+    return atr_api_error(
+        r, 400, "Invalid WebSocket handshake.",
+        "Send Sec-WebSocket-Version: 13, a Sec-WebSocket-Key "
+        "and Sec-WebSocket-Protocol: " ATR_HTTP_SESSION_PROTOCOL ".");
+  }
+  r->status = 101; /* answered by the upgrade */
+  return 0;
+}
+
+int atr_api_agent_rpc(atr_api_req_t *r) {
+  if (atr__http_session_ud(r->x))
+    return atr_api_error(r, 400, "Already in a session.",
+                         "GET /me/rpc opens a session; this request came "
+                         "inside one.");
+  if (check_version(r) != 0)
+    return 0;
+  if (!atr__http_wants_upgrade(r->x)) {
+    atr_api_agent_connection_error("handshake");
+    atr_api_header(r, "Upgrade", "websocket");
+    return atr_api_error(r, 426, "Upgrade required.",
+                         "Open this route as a WebSocket (Upgrade: websocket, "
+                         "subprotocol " ATR_HTTP_SESSION_PROTOCOL ").");
+  }
+  return open_session(r);
+}
+
+int atr_api_agent_events(atr_api_req_t *r) {
+  return atr_api_error(r, 400, "Events come only inside a session.",
+                       "Open GET /api/v2/workspaceagents/me/rpc as a "
+                       "WebSocket; its HTTP/2 session serves /me/events.");
+}
