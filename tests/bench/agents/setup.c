@@ -50,11 +50,9 @@ static bool late(void) {
 
 static atr_tc_res_t call(const bench_server_t *s, const char *method,
                          const char *path, json_t *body) {
-  atr_tc_res_t r =
-      atr_tc_call(s->h.port, &(atr_tc_req_t){.method = method,
-                                             .path = path,
-                                             .token = s->owner_token,
-                                             .body = body});
+  atr_tc_req_t req = {
+      .method = method, .path = path, .token = s->owner_token, .body = body};
+  atr_tc_res_t r = atr_tc_call(s->h.port, &req);
   json_decref(body);
   return r;
 }
@@ -205,13 +203,13 @@ static char *push_template(const bench_server_t *s) {
     fail("cannot pack the template", NULL);
     return NULL;
   }
-  atr_tc_res_t r = atr_tc_call(
-      s->h.port, &(atr_tc_req_t){.method = "POST",
-                                 .path = "/api/v2/files",
-                                 .token = s->owner_token,
-                                 .raw = tgz,
-                                 .raw_len = len,
-                                 .content_type = "application/gzip"});
+  atr_tc_req_t up = {.method = "POST",
+                     .path = "/api/v2/files",
+                     .token = s->owner_token,
+                     .raw = tgz,
+                     .raw_len = len,
+                     .content_type = "application/gzip"};
+  atr_tc_res_t r = atr_tc_call(s->h.port, &up);
   free(tgz);
   char file[80] = "", org[64] = "", version[64] = "", path[256];
   snprintf(file, sizeof file, "%s", atr_tc_str(&r, "hash") ?: "");
