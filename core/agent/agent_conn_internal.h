@@ -90,8 +90,8 @@ struct agent_conn {
   agent_req_t *wait_head, *wait_tail, *live;
   int inflight;
   agent_req_t *events;
-  char *line;
-  size_t line_len;
+  char *line; /* the event line being read */
+  size_t line_len, line_cap;
   bool line_skip; /* dropping an over-long line to its end */
   uint64_t last_rx_ms, up_ms, ping_sent_us;
   int64_t ping_us;

@@ -208,31 +208,49 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   return 0;
 }
 
+/* Room for one more byte of the current event line; false past
+ * AC_MAX_LINE. The buffer grows as needed: thousands of agents in one
+ * process (the bench) must not hold 64 KiB each. */
+static bool line_room(agent_conn_t *c) {
+  if (c->line_len + 2 <= c->line_cap)
+    return true;
+  size_t cap = c->line_cap ? c->line_cap * 2 : 256;
+  if (cap > AC_MAX_LINE)
+    return false;
+  char *grown = realloc(c->line, cap);
+  if (!grown)
+    return false;
+  c->line = grown;
+  c->line_cap = cap;
+  return true;
+}
+
+static void event_line(agent_conn_t *c) {
+  if (!c->line_skip && c->cbs.on_event) {
+    c->busy++;
+    c->cbs.on_event(c->ud, c->line ? c->line : "", c->line_len);
+    c->busy--;
+  }
+  c->line_len = 0;
+  c->line_skip = false;
+  if (c->line_cap > 4096) { /* a long line is rare: give it back */
+    free(c->line);
+    c->line = NULL;
+    c->line_cap = 0;
+  }
+}
+
 /* Events: split into lines, each handed up without its newline. */
 static void event_bytes(agent_conn_t *c, const uint8_t *data, size_t len) {
   for (size_t i = 0; i < len; i++) {
     if (data[i] == '\n') {
-      if (!c->line_skip && c->cbs.on_event) {
-        c->busy++;
-        c->cbs.on_event(c->ud, c->line ? c->line : "", c->line_len);
-        c->busy--;
-      }
-      c->line_len = 0;
-      c->line_skip = false;
-      continue;
+      event_line(c);
+    } else if (!c->line_skip && !line_room(c)) {
+      c->line_skip = true; /* dropped up to its newline */
+    } else if (!c->line_skip) {
+      c->line[c->line_len++] = (char)data[i];
+      c->line[c->line_len] = '\0';
     }
-    if (c->line_skip)
-      continue;
-    if (c->line_len + 1 >= AC_MAX_LINE) {
-      c->line_skip = true;
-      continue;
-    }
-    if (!c->line && !(c->line = malloc(AC_MAX_LINE))) {
-      c->line_skip = true;
-      continue;
-    }
-    c->line[c->line_len++] = (char)data[i];
-    c->line[c->line_len] = '\0';
   }
 }
 
@@ -447,6 +465,7 @@ void ac_session_free(agent_conn_t *c) {
   c->wait_tail = NULL;
   free(c->line);
   c->line = NULL;
+  c->line_cap = 0;
   free(c->out);
   c->out = NULL;
   c->out_len = c->out_cap = 0;

@@ -3,7 +3,8 @@
  * An event loop thread owns every connection (no thread per connection);
  * complete requests go to http.threads workers, /healthz is answered on
  * the loop itself and /readyz on a probe thread of its own, so neither
- * waits behind busy workers; long streams are detached to a pump
+ * waits behind busy workers; agents' requests and sessions have a lane of
+ * their own (http.agent_threads); long streams are detached to a pump
  * (docs/architecture.md, "HTTP front and long-lived streams").
  *
  * Every request goes through one handler that assigns a request id, reads

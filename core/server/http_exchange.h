@@ -81,9 +81,12 @@ typedef struct atr_http_session_ops {
   /* The session ended: the peer closed, it went silent past the
    * heartbeat timeout, it was too slow, a newer session with the same key
    * replaced it, or the server drains. reason: "closed", "timeout",
-   * "too_slow", "protocol", "replaced", "draining", "revoked". Runs on a
-   * worker thread of the agents lane (it may use the database), once, and
-   * then free_ud(ud). */
+   * "too_slow", "protocol", "replaced", "draining", or what
+   * atr_http_session_close() said ("revoked"). Runs on a worker thread of
+   * the agents lane (it may use the database), once no request of the
+   * session is left in a handler, and then free_ud(ud); sessions still
+   * open when the server stops end on the thread stopping it. A replaced
+   * session's closed() may run after its successor's upgrade. */
   void (*closed)(void *ud, const char *reason);
   void (*free_ud)(void *ud);
 } atr_http_session_ops_t;
@@ -100,7 +103,8 @@ int atr__http_upgrade(atr_http_exchange_t *x, const char *key,
 /* Whether the request asks for a WebSocket upgrade. */
 bool atr__http_wants_upgrade(atr_http_exchange_t *x);
 /* The ud of the session the request came in, or NULL for a request on a
- * plain connection. */
+ * plain connection. Inside a session answers are whole:
+ * atr__http_stream_begin refuses (ATR_EINVAL). */
 void *atr__http_session_ud(atr_http_exchange_t *x);
 
 /* Posting to a session from outside a handler: atr_http_session_post()

@@ -574,6 +574,10 @@ int http_up_feed(http_up_t *up, const char *data, size_t len) {
   up->in_len = len;
   if (!up->failed && wslay_event_recv(up->ws) != 0)
     up->failed = true;
+  /* a bad frame (wslay queued 1002) or one over the cap (1009) */
+  if (!wslay_event_get_read_enabled(up->ws) &&
+      !wslay_event_get_close_received(up->ws))
+    up->failed = true;
   up->in = NULL;
   up->in_len = 0;
   return up->failed ? -1 : 0;
@@ -631,7 +635,10 @@ void http_up_close(http_up_t *up, uint16_t code, const char *why) {
 }
 
 bool http_up_finished(const http_up_t *up) {
+  /* wslay stops reading after a close, a bad frame (it queues 1002) or
+   * one over the frame cap (1009) */
   return wslay_event_get_close_received(up->ws) ||
+         !wslay_event_get_read_enabled(up->ws) ||
          (!nghttp2_session_want_read(up->h2) &&
           !nghttp2_session_want_write(up->h2));
 }

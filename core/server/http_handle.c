@@ -294,6 +294,37 @@ void http_note_open(atr_http_server_t *srv) {
   atr_metric_set(srv->open_conns, NULL, srv->nconns);
 }
 
+void http_note_sessions(atr_http_server_t *srv) {
+  atr_metric_set(srv->sessions_open, NULL,
+                 (double)atomic_load(&srv->nsessions));
+  atr_metric_set(srv->session_bytes, NULL,
+                 (double)atomic_load(&srv->session_mem));
+}
+
+/* Agent sessions (http_session.c): how many, and what their HTTP/2 state
+   costs (the bench prints it beside the RSS it measures). */
+static int http_register_session_metrics(atr_http_server_t *srv) {
+  srv->sessions_open = atr_metrics_find("atrium_http_sessions_open");
+  if (!srv->sessions_open &&
+      atr_metrics_register("core", ATR_METRIC_GAUGE,
+                           "atrium_http_sessions_open",
+                           "Agent sessions (upgraded connections) this "
+                           "server holds.",
+                           NULL, NULL, 0, &srv->sessions_open) != 0)
+    return -1;
+  srv->session_bytes = atr_metrics_find("atrium_http_session_nghttp2_bytes");
+  if (!srv->session_bytes &&
+      atr_metrics_register("core", ATR_METRIC_GAUGE,
+                           "atrium_http_session_nghttp2_bytes",
+                           "Bytes the HTTP/2 state of all agent sessions "
+                           "holds (nghttp2's allocations; each session also "
+                           "holds about 10 KiB of WebSocket and connection "
+                           "state).",
+                           NULL, NULL, 0, &srv->session_bytes) != 0)
+    return -1;
+  return 0;
+}
+
 /* A client opening connections in a loop would otherwise write a log line
    per attempt: one warning per reason per 10 s, with the count since the
    last one. */
@@ -348,6 +379,8 @@ int http_register_metrics(atr_http_server_t *srv) {
                            "route template (a followed log counts until it "
                            "ends).",
                            dur_labels, NULL, 0, &srv->request_seconds) != 0)
+    return -1;
+  if (http_register_session_metrics(srv) != 0)
     return -1;
   return http_register_conn_metrics(srv);
 }

@@ -129,6 +129,8 @@ struct atr_http_server {
   atr_metric_t *request_seconds;
   atr_metric_t *refused_total; /* {reason} */
   atr_metric_t *open_conns;    /* gauge, set by the loop thread */
+  atr_metric_t *sessions_open; /* gauge, set by the loop thread */
+  atr_metric_t *session_bytes; /* gauge: what nghttp2 holds, all sessions */
   /* loop thread: refusals since the last warning, per reason (see
      http_note_refused) */
   struct {
@@ -312,6 +314,8 @@ enum { HTTP_REFUSED_MAX = 0, HTTP_REFUSED_PER_ADDRESS = 1 };
 void http_note_refused(atr_http_server_t *srv, int reason, const char *ip);
 /* Loop thread: the open connection count changed. */
 void http_note_open(atr_http_server_t *srv);
+/* Loop thread: a session began or ended. */
+void http_note_sessions(atr_http_server_t *srv);
 
 /* http_stream.c */
 int http_pump_start(atr_http_server_t *srv);

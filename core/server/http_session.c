@@ -46,6 +46,7 @@ static http_up_t *reg_put(atr_http_server_t *srv, http_up_t *up) {
   up->registered = true;
   atomic_fetch_add(&srv->nsessions, 1);
   pthread_mutex_unlock(&srv->sessions_mu);
+  http_note_sessions(srv);
   return old;
 }
 
@@ -60,6 +61,7 @@ static void reg_remove(atr_http_server_t *srv, http_up_t *up) {
   }
   up->registered = false;
   pthread_mutex_unlock(&srv->sessions_mu);
+  http_note_sessions(srv);
 }
 
 int http_sessions_init(atr_http_server_t *srv) {
@@ -130,6 +132,7 @@ void http_session_free(http_conn_t *c) {
   set_reason(up, "closed");
   end_later(c->srv, info, up->reason);
   http_up_free(up);
+  http_note_sessions(c->srv);
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -230,7 +233,8 @@ void http_session_answer(http_conn_t *c, http_msg_t *m) {
   else
     free(m->data);
   m->data = NULL;
-  while (up->inflight < LANE_CAP && up->nheld > 0) {
+  while (c->state == HTTP_CONN_UPGRADED && up->inflight < LANE_CAP &&
+         up->nheld > 0) {
     http_req_t *next = up->held[0];
     memmove(up->held, up->held + 1, (size_t)--up->nheld * sizeof *up->held);
     to_lane(up, next);

@@ -42,6 +42,7 @@ typedef struct fx {
   /* server side, under mu */
   int entered, released, echo_saw_session, closed_n, freed_n;
   char reasons[8][32];
+  char upgrade_ip[64];
   int next_ud;
   /* client side, loop thread */
   int ups, downs, last_down_status, replies, last_status, events;
@@ -119,6 +120,9 @@ static int dispatch(void *ud, atr_http_exchange_t *x,
   fx_t *f = ud;
   *route_template = req->path;
   if (strcmp(req->path, "/api/v2/workspaceagents/me/rpc") == 0) {
+    pthread_mutex_lock(&f->mu);
+    snprintf(f->upgrade_ip, sizeof f->upgrade_ip, "%s", remote_ip);
+    pthread_mutex_unlock(&f->mu);
     upgrade(f, x);
   } else if (strcmp(req->path, "/api/v2/workspaceagents/me/echo") == 0) {
     sess_ud_t *s = atr__http_session_ud(x);
@@ -443,6 +447,20 @@ static void bytes_after_the_upgrade_request_are_kept(void **state) {
   fx_free(f);
 }
 
+static void text_frame_ends_the_session_as_protocol_error(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  int fd = raw_upgrade(f, NULL, 0);
+  uint8_t frame[16];
+  size_t n = ws_frame(frame, (const uint8_t *)"hello", 5);
+  frame[0] = 0x81; /* text: the session carries binary HTTP/2 only */
+  assert_int_equal(write(fd, frame, n), (ssize_t)n);
+  WAIT_UNTIL(f, locked(f, &f->freed_n) == 1);
+  assert_true(reason_seen(f, "protocol"));
+  close(fd);
+  fx_free(f);
+}
+
 static void second_session_with_the_same_key_replaces_the_first(void **state) {
   (void)state;
   fx_t *f = fx_new(0);
@@ -512,18 +530,61 @@ static void body_over_the_cap_in_a_session_gets_413(void **state) {
   fx_free(f);
 }
 
+static void closed_by_the_server_with_a_reason(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  agent_conn_t *c = client_new(f, TOKEN);
+  WAIT_UNTIL(f, agent_conn_up(c));
+  assert_int_equal(atr_http_session_close(f->srv, KEY, "revoked"), 1);
+  WAIT_UNTIL(f, f->downs >= 1 && reason_seen(f, "revoked"));
+  assert_int_equal(atr_http_session_close(f->srv, "nobody", "revoked"), 0);
+  client_stop(f, c);
+  fx_free(f);
+}
+
+/* Agents' plain HTTP/1.1 requests take their lane too, without a
+ * session. */
+static void plain_request_under_me_is_served_without_a_session(void **state) {
+  (void)state;
+  fx_t *f = fx_new(0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)f->port)};
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+  static const char req[] = "POST /api/v2/workspaceagents/me/echo HTTP/1.1\r\n"
+                            "Host: x\r\nContent-Length: 2\r\n"
+                            "Connection: close\r\n\r\n{}";
+  assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+  char answer[2048];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof answer - 1 &&
+         (r = read(fd, answer + got, sizeof answer - 1 - got)) > 0)
+    got += (size_t)r;
+  answer[got] = '\0';
+  assert_non_null(strstr(answer, "HTTP/1.1 200"));
+  assert_non_null(strstr(answer, "{\"session\":0,\"got\":{}}"));
+  close(fd);
+  fx_free(f);
+}
+
 static void agent_pings_every_heartbeat(void **state) {
   (void)state;
   fx_t *f = fx_new(0);
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
-  agent_conn_opts_t o = {.url = url, .token = TOKEN, .heartbeat_ms = 20};
+  agent_conn_opts_t o = {
+      .url = url, .token = TOKEN, .heartbeat_ms = 20, .bind_ip = "127.0.0.2"};
   agent_conn_t *c = NULL;
   char *err = NULL;
   assert_int_equal(agent_conn_new(&f->loop, &o, &cbs, f, &c, &err), 0);
   agent_conn_start(c);
   WAIT_UNTIL(f, agent_conn_ping_us(c) > 0);
   assert_int_equal(agent_conn_sessions(c), 1);
+  pthread_mutex_lock(&f->mu);
+  assert_string_equal(f->upgrade_ip, "127.0.0.2"); /* bound as asked */
+  pthread_mutex_unlock(&f->mu);
   assert_int_equal(agent_conn_drops(c), 0);
   client_stop(f, c);
   fx_free(f);
@@ -585,9 +646,12 @@ int main(void) {
       cmocka_unit_test(ninth_request_waits_for_a_free_lane_slot),
       cmocka_unit_test(silent_session_closes_with_timeout),
       cmocka_unit_test(bytes_after_the_upgrade_request_are_kept),
+      cmocka_unit_test(text_frame_ends_the_session_as_protocol_error),
       cmocka_unit_test(second_session_with_the_same_key_replaces_the_first),
       cmocka_unit_test(drained_server_sends_agents_to_reconnect),
       cmocka_unit_test(body_over_the_cap_in_a_session_gets_413),
+      cmocka_unit_test(closed_by_the_server_with_a_reason),
+      cmocka_unit_test(plain_request_under_me_is_served_without_a_session),
       cmocka_unit_test(agent_pings_every_heartbeat),
       cmocka_unit_test(access_url_must_be_plain_http),
   };
