@@ -26,7 +26,7 @@ const atr_prov_agent_t *dk_agent(const atr_prov_apply_request_t *req) {
 }
 
 int dk_agent_check(dk_job_t *j, const atr_prov_apply_request_t *req,
-                   const dk_plan_t *plan, char **err) {
+                   const dk_plan_t *plan, bool describe, char **err) {
   const atr_prov_agent_t *a = dk_agent(req);
   if (a == NULL || plan->ncontainers == 0)
     return 0;
@@ -42,10 +42,11 @@ int dk_agent_check(dk_job_t *j, const atr_prov_apply_request_t *req,
                        "the agent cannot reach %s with network_mode none; "
                        "use host or a network that reaches the server",
                        url);
-  dk_logf(j, ATR_LOG_INFO,
-          "Agent %s: runs in %s from %s (mounted read-only at " DK_AGENT_DIR
-          "), dials %s; token (set) in its environment",
-          a->name ? a->name : "main", c->name, a->bundle_dir, url);
+  if (describe)
+    dk_logf(j, ATR_LOG_INFO,
+            "Agent %s: runs in %s from %s (mounted read-only at " DK_AGENT_DIR
+            "), dials %s; token (set) in its environment",
+            a->name ? a->name : "main", c->name, a->bundle_dir, url);
   return 0;
 }
 

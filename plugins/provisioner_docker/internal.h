@@ -347,9 +347,10 @@ void dk_describe(dk_job_t *j, const dk_plan_t *plan);
 /* The agent a start build carries (ABI 1.3), or NULL. */
 const atr_prov_agent_t *dk_agent(const atr_prov_apply_request_t *req);
 /* A start with an agent needs the bundle and a network that reaches the
- * server; logs what the main container gets. 0 or ATR_EINVAL (logged). */
+ * server; with describe, logs what the main container gets (plan()). 0 or
+ * ATR_EINVAL (logged). */
 int dk_agent_check(dk_job_t *j, const atr_prov_apply_request_t *req,
-                   const dk_plan_t *plan, char **err);
+                   const dk_plan_t *plan, bool describe, char **err);
 /* Make the create body of the main container start the agent: the bundle
  * mounted read-only at DK_AGENT_DIR, the agent as the entrypoint in front
  * of the command (the spec's, else the image's Entrypoint and Cmd), its

@@ -188,17 +188,18 @@ int dk_plan(void *ctx, const atr_prov_apply_request_t *req, char **err) {
   if (req->transition == ATR_TRANSITION_START) {
     dk_plan_t plan;
     rc = load_plan(&j, req, &plan, false, err);
-    if (rc == 0)
-      rc = dk_agent_check(&j, req, &plan, err);
-    if (rc == 0) {
+    int arc = rc == 0 ? dk_agent_check(&j, req, &plan, true, err) : rc;
+    if (arc == 0) {
       dk_logf(&j, ATR_LOG_INFO,
               "Start: %zu volume%s (made when missing, then kept), %zu "
               "container%s (made anew)",
               plan.nvolumes, plan.nvolumes == 1 ? "" : "s", plan.ncontainers,
               plan.ncontainers == 1 ? "" : "s");
       dk_describe(&j, &plan);
-      dk_plan_free(&plan);
     }
+    if (rc == 0)
+      dk_plan_free(&plan);
+    rc = arc;
   } else if (req->transition == ATR_TRANSITION_STOP) {
     dk_logf(&j, ATR_LOG_INFO,
             "Stop: the workspace's containers get %ds to stop (the one that "
@@ -352,7 +353,7 @@ int dk_apply(void *ctx, const atr_prov_apply_request_t *req,
     memset(&plan, 0, sizeof plan);
   /* plan() checked it too, but a host may call apply() alone. */
   if (rc == 0 && req->transition == ATR_TRANSITION_START)
-    rc = dk_agent_check(&j, req, &plan, err);
+    rc = dk_agent_check(&j, req, &plan, false, err);
   if (rc == 0)
     rc = run(&j, req, &plan, res, err);
   dk_plan_free(&plan);
