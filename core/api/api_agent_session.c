@@ -57,6 +57,11 @@ const atr_actor_t *atr__api_agent_session_actor(atr_api_req_t *r) {
 static void session_closed(void *ud, const char *reason) {
   agent_session_t *s = ud;
   atr_api_agent_connection_error(reason);
+  /* A newer session of the agent replaced this one and may be up already
+   * (this can run after its upgrade): recording a disconnect now would
+   * show a connected agent as disconnected. */
+  if (reason && strcmp(reason, "replaced") == 0)
+    return;
   atr_fault_t f = {0};
   int rc = atr_agent_disconnected(&s->env->dom, &s->actor, reason, &f);
   if (rc != 0 && rc != ATR_EACCES)
@@ -136,23 +141,6 @@ static int check_version(atr_api_req_t *r) {
   return -1;
 }
 
-/* The agent's own version from "User-Agent: atrium-agent/0.9.0", into
- * buf; NULL when it sent none (its startup report says it later). */
-static const char *agent_version(const atr_api_req_t *r, char *buf,
-                                 size_t size) {
-  static const char prefix[] = "atrium-agent/";
-  const char *ua = r->user_agent;
-  if (!ua || strncmp(ua, prefix, sizeof prefix - 1) != 0)
-    return NULL;
-  ua += sizeof prefix - 1;
-  size_t n = strcspn(ua, " \t");
-  if (n == 0 || n >= size)
-    return NULL;
-  memcpy(buf, ua, n);
-  buf[n] = '\0';
-  return buf;
-}
-
 static agent_session_t *new_session(const atr_api_req_t *r) {
   agent_session_t *s = calloc(1, sizeof *s);
   if (!s)
@@ -170,10 +158,11 @@ static int open_session(atr_api_req_t *r) {
   agent_session_t *s = new_session(r);
   if (!s)
     return atr_api_fail(r, ATR_ENOMEM, "out of memory");
-  char vbuf[72];
   atr_fault_t f = {0};
-  int rc = atr_agent_connected(&r->env->dom, &r->actor,
-                               agent_version(r, vbuf, sizeof vbuf), &f);
+  /* No version: the agent's User-Agent names the API version it speaks,
+   * not its own; its startup report says that, once, and a reconnect
+   * must not overwrite it. */
+  int rc = atr_agent_connected(&r->env->dom, &r->actor, NULL, &f);
   if (rc != 0) {
     free(s);
     if (rc == ATR_EACCES)

@@ -47,5 +47,6 @@ void agent_revoke(const srv_t *s, const agent_ws_t *a);
 
 /* test_api_agents_session.c */
 void a_session_carries_the_agent_until_its_shutdown(void **state);
+void a_replaced_session_leaves_the_agent_connected(void **state);
 
 #endif

@@ -444,8 +444,10 @@ static char *slurp(const char *path) {
  * golden file. */
 static void assert_golden(const char *out, const char *from, const char *name) {
   const char *at = strstr(out, from);
-  if (!at)
+  if (!at) {
     fail_msg("no \"%s\" in:\n%s", from, out);
+    return;
+  }
   char path[512];
   snprintf(path, sizeof path, "%s/%s", GOLDEN_DIR, name);
   char *want = slurp(path);
@@ -475,6 +477,12 @@ static void the_cli_shows_the_agent(void **state) {
   out = cli(s, (const char *const[]){"logs", "clients", "--agent", NULL});
   assert_golden(out, "one", "logs_agent.txt");
   free(out);
+  /* -f follows until the agent writes no more: once it is off, at once */
+  report(s, &a, "shutting_down", NULL, 204);
+  report(s, &a, "off", NULL, 204);
+  out = cli(s, (const char *const[]){"logs", "clients", "--agent", "-f", NULL});
+  assert_golden(out, "one", "logs_agent.txt");
+  free(out);
 }
 
 int main(int argc, char **argv) {
@@ -487,6 +495,7 @@ int main(int argc, char **argv) {
       T(a_followed_agent_log_ends_when_the_agent_is_off),
       T(startups_and_refused_sessions_are_counted),
       T(a_session_carries_the_agent_until_its_shutdown),
+      T(a_replaced_session_leaves_the_agent_connected),
       T(the_cli_shows_the_agent),
   };
 #undef T

@@ -100,15 +100,16 @@ static bool build_ended(const srv_t *s, const char *build_id) {
   return ended;
 }
 
-static agent_conn_t *dial(const srv_t *s, const agent_ws_t *a, client_t *c) {
+static agent_conn_t *dial_after(const srv_t *s, const agent_ws_t *a,
+                                client_t *c, int64_t backoff_ms) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", s->h.port);
   agent_conn_opts_t o = {.url = url,
                          .token = a->token,
                          .version = ATR_TEST_AGENT_API_VERSION,
                          .heartbeat_ms = 1000,
-                         .backoff_min_ms = 20,
-                         .backoff_max_ms = 200};
+                         .backoff_min_ms = backoff_ms,
+                         .backoff_max_ms = backoff_ms * 10};
   static const agent_conn_cbs_t cbs = {on_up, on_down, on_event};
   agent_conn_t *conn = NULL;
   char *err = NULL;
@@ -117,14 +118,34 @@ static agent_conn_t *dial(const srv_t *s, const agent_ws_t *a, client_t *c) {
   return conn;
 }
 
-void a_session_carries_the_agent_until_its_shutdown(void **state) {
-  srv_t *s = *state;
-  agent_ws_t a;
-  agent_workspace(s, "session", &a);
+static agent_conn_t *dial(const srv_t *s, const agent_ws_t *a, client_t *c) {
+  return dial_after(s, a, c, 20);
+}
+
+static client_t *client_new(void) {
   client_t *c = calloc(1, sizeof *c);
   uv_loop_init(&c->loop);
   uv_timer_init(&c->loop, &c->tick);
   uv_timer_start(&c->tick, on_tick, 5, 5);
+  return c;
+}
+
+static void client_free(client_t *c, agent_conn_t *conn) {
+  c->stopped = false;
+  agent_conn_stop(conn, on_stopped, c);
+  WAIT_UNTIL(c, c->stopped);
+  agent_conn_free(conn);
+  uv_close((uv_handle_t *)&c->tick, NULL);
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&c->loop);
+  free(c);
+}
+
+void a_session_carries_the_agent_until_its_shutdown(void **state) {
+  srv_t *s = *state;
+  agent_ws_t a;
+  agent_workspace(s, "session", &a);
+  client_t *c = client_new();
   agent_conn_t *conn = dial(s, &a, c);
   WAIT_UNTIL(c, c->ups == 1);
   assert_string_equal(agent_status(s, &a), "connected");
@@ -160,12 +181,45 @@ void a_session_carries_the_agent_until_its_shutdown(void **state) {
   wait_build(s, stop, "stopped");
   assert_string_equal(agent_status(s, &a), "disconnected");
 
-  c->stopped = false;
-  agent_conn_stop(conn, on_stopped, c);
-  WAIT_UNTIL(c, c->stopped);
-  agent_conn_free(conn);
-  uv_close((uv_handle_t *)&c->tick, NULL);
-  uv_run(&c->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&c->loop);
-  free(c);
+  client_free(c, conn);
+}
+
+/* How many sessions were replaced, from the metrics. */
+static double replaced(const srv_t *s) {
+  atr_tc_res_t r = get(s, "/api/v2/debug/metrics", s->owner_token);
+  double n = 0;
+  size_t i, j;
+  const json_t *f, *smp;
+  json_array_foreach(json_object_get(r.json, "metrics"), i, f) {
+    if (strcmp(jstr(f, "name"), "atrium_agent_connection_errors_total") != 0)
+      continue;
+    json_array_foreach(json_object_get(f, "samples"), j, smp) {
+      if (strcmp(jstr2(smp, "labels", "reason"), "replaced") == 0)
+        n = json_number_value(json_object_get(smp, "value"));
+    }
+  }
+  atr_tc_res_free(&r);
+  return n;
+}
+
+void a_replaced_session_leaves_the_agent_connected(void **state) {
+  srv_t *s = *state;
+  agent_ws_t a;
+  agent_workspace(s, "replaced", &a);
+  /* the first dials once (its next try would be a minute away) */
+  client_t *first = client_new();
+  agent_conn_t *one = dial_after(s, &a, first, 60000);
+  WAIT_UNTIL(first, first->ups == 1);
+  client_t *second = client_new();
+  agent_conn_t *two = dial(s, &a, second);
+  WAIT_UNTIL(second, second->ups == 1);
+  WAIT_UNTIL(first, first->downs == 1);
+  /* the server has closed the first session */
+  WAIT_UNTIL(second, replaced(s) == 1);
+  assert_string_equal(agent_status(s, &a), "connected");
+  assert_int_equal(session_call(second, two, "GET",
+                                "/api/v2/workspaceagents/me/manifest", NULL),
+                   200);
+  client_free(first, one);
+  client_free(second, two);
 }

@@ -304,10 +304,12 @@ api GET "/api/v2/workspacebuilds/$build1/parameters" >"$tmp/params.json"
 
 run list
 expect_rc 0 "list"
-grep -Eq '^dev +terraform-local +running +[0-9]+s ago +no$' "$tmp/out" || fail "list: dev"
+# The template has an agent that nothing runs here: it never connects.
+grep -Eq '^dev +terraform-local +running \(agent connecting\) +[0-9]+s ago +no$' "$tmp/out" || fail "list: dev"
 run show dev
 expect_rc 0 "show"
 expect_out "Status:     running" "show: status"
+expect_out "agent main: connecting, created" "show: the agent"
 grep -q '^  secret_token = \*\*\*\*\*\*\*\*$' "$tmp/out" || fail "show: the secret is masked"
 
 # ---- stop, start -------------------------------------------------------------
