@@ -54,8 +54,9 @@ int bench_setup(bench_server_t *s, const bench_opts_t *opts);
 int bench_restart(bench_server_t *s);
 /* Stop the server (SIGTERM), free everything, remove its directories. */
 void bench_teardown(bench_server_t *s);
-/* Agent sessions the server says it holds (atrium_agent_sessions, else
- * atrium_agents{status="connected"}), or -1 when it reports neither. */
+/* Agent sessions the server says it holds (atrium_http_sessions_open,
+ * atrium_agent_sessions or atrium_agents{status="connected"}), or -1 when
+ * it reports none of them. */
 int64_t bench_server_connected(const bench_server_t *s);
 /* Another metric's value summed over its samples, or -1 when absent. */
 double bench_server_metric(const bench_server_t *s, const char *name);

@@ -413,7 +413,10 @@ double bench_server_metric(const bench_server_t *s, const char *name) {
 }
 
 int64_t bench_server_connected(const bench_server_t *s) {
-  double held = bench_server_metric(s, "atrium_agent_sessions");
+  /* sampled on the loop; atrium_agent_sessions lags it by up to 1 s */
+  double held = bench_server_metric(s, "atrium_http_sessions_open");
+  if (held < 0)
+    held = bench_server_metric(s, "atrium_agent_sessions");
   if (held >= 0)
     return (int64_t)held;
   json_t *samples = metric_samples(s, "atrium_agents"), *sample;
