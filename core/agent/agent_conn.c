@@ -412,6 +412,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
     return;
   }
   uv_tcp_init(c->loop, &c->tcp);
+  /* Small frames (PINGs, reports) must not wait for the peer's delayed
+   * ACK: without this an idle PING took 40 ms. */
+  uv_tcp_nodelay(&c->tcp, 1);
   c->tcp.data = c;
   c->tcp_open = true;
   c->handles++;
