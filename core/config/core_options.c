@@ -23,6 +23,13 @@ const atr_option_t atr_core_options[] = {
      "logs are streamed by a fixed pump, so this bounds concurrent handlers, "
      "not clients.",
      NULL, 1, 1024},
+    {ATR_OPT_INT, "http.agent_threads", "2", 0,
+     ATR_CORE_FIELD(http_agent_threads),
+     "Threads of the agents' own lane: workspace agents' session upgrades, "
+     "the requests inside their sessions and plain requests under "
+     "/api/v2/workspaceagents/me/. Kept apart from http.threads, so API "
+     "load never queues in front of agents, nor agents in front of the API.",
+     NULL, 1, 256},
     {ATR_OPT_DURATION, "http.request_timeout", "30s", 0,
      ATR_CORE_FIELD(http_request_timeout_ms),
      "How long a client may take to send a request body (its headers: "
@@ -214,13 +221,6 @@ const atr_option_t atr_core_options[] = {
      "<prefix>/libexec/atrium/agent-bundle when installed); empty: none, so "
      "only templates that install the agent themselves get one.",
      NULL, 0, 0},
-    {ATR_OPT_INT, "http.agent_threads", "2", 0,
-     ATR_CORE_FIELD(http_agent_threads),
-     "Threads of the agents' own lane: workspace agents' session upgrades, "
-     "the requests inside their sessions and plain requests under "
-     "/api/v2/workspaceagents/me/. Kept apart from http.threads, so API "
-     "load never queues in front of agents, nor agents in front of the API.",
-     NULL, 1, 256},
     {ATR_OPT_DURATION, "agent.heartbeat_interval", "15s", 0,
      ATR_CORE_FIELD(agent_heartbeat_ms),
      "How often the server PINGs each connected agent's session; a session "
