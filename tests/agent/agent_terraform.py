@@ -12,7 +12,8 @@ server is root). Then:
 - the agent reaches `ready` through the API, its startup log is readable
   through GET /api/v2/workspaceagents/{id}/logs and `atrium logs WS
   --agent`; `atrium show WS` prints the agent line and the log tail;
-  `atrium list` shows the workspace without an agent mark;
+  `atrium list` shows the workspace without an agent mark (with one,
+  "agent connecting", before the agent runs);
 - `atrium stop WS`: the agent reports `off` and exits 0, agent.env is
   gone, the old token gets 401 on an agent route, and the token is in no
   log.
@@ -261,13 +262,19 @@ def check_ready(atrium, tmp, s, ws_id, wsdir, user):
     CHECKS.check("agent main: connected, ready" in out,
                  "`atrium show` prints the agent line (connected, ready)")
     CHECKS.check(want in out, "`atrium show` prints the log tail")
+    row = list_row(atrium, tmp)
+    CHECKS.check("running" in row and "agent" not in row,
+                 f"`atrium list`: {WS} running without an agent mark "
+                 f"({row!r})")
+    return a
+
+
+def list_row(atrium, tmp):
     rows = [ln for ln in cli(atrium, tmp, ["list"]).splitlines()
             if ln.split()[:1] == [WS]]
-    CHECKS.check(len(rows) == 1 and "running" in rows[0] and
-                 "agent" not in rows[0],
-                 f"`atrium list`: {WS} running without an agent mark "
-                 f"({rows})")
-    return a
+    if len(rows) != 1:
+        fail(f"`atrium list` has {len(rows)} rows for {WS}")
+    return rows[0]
 
 
 def check_stopped(atrium, tmp, s, ws_id, agent_id, agent, env_file, token):
@@ -332,6 +339,10 @@ def run(atrium, plugins, src, tmp, root):
     CHECKS.check(st.st_mode & 0o077 == 0, "agent.env is private (0600)")
     token = read_token(env_file)
     check_build_secret(s, start["id"], token)
+    # No agent yet: the mark the ready check below must not find.
+    row = list_row(atrium, tmp)
+    CHECKS.check("running (agent connecting)" in row,
+                 f"`atrium list` marks {WS} before its agent runs ({row!r})")
     agent, user = start_agent(atrium, tmp, env_file, wsdir)
     a = check_ready(atrium, tmp, s, ws["id"], wsdir, user)
     check_stopped(atrium, tmp, s, ws["id"], a["id"], agent, env_file, token)
