@@ -54,23 +54,7 @@ static void add_empty_archive(char id[37]) {
 static void seed_template(void) {
   char file_id[37], version_id[37];
   add_empty_archive(file_id);
-  atr_db_new_uuid(version_id);
-  atr_db_new_uuid(template_id);
-  int64_t now = atr_db_now_us();
-  atr_value_t t[] = {atr_v_text(template_id), atr_v_time(now),
-                     atr_v_time(now),         atr_v_text(org_id),
-                     atr_v_text(version_id),  atr_v_text(alice_id)};
-  exec_ok("INSERT INTO templates (id, created_at, updated_at, "
-          "organization_id, name, provisioner, active_version_id, "
-          "created_by) VALUES (?, ?, ?, ?, 'dev', 'echo', ?, ?)",
-          t, 6);
-  add_imported_version(&(fixture_version_t){.id = version_id,
-                                            .org_id = org_id,
-                                            .template_id = template_id,
-                                            .name = "v1",
-                                            .provisioner = "echo",
-                                            .file_id = file_id,
-                                            .created_by = alice_id});
+  add_template(template_id, version_id, org_id, file_id, alice_id);
   atr_value_t p[] = {atr_v_text(SPEC), atr_v_text(version_id)};
   exec_ok("UPDATE template_versions SET agent_spec = ? WHERE id = ?", p, 2);
 }
@@ -122,11 +106,6 @@ static int teardown(void **state) {
 }
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static const char *str(const json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
-}
 
 static void nap(void) {
   struct timespec ts = {0, 20 * 1000000L};
