@@ -219,9 +219,9 @@ static void a_stop_of_an_agent_never_connected_revokes_at_once(void **s) {
   assert_int_equal(log_lines(job, "Waiting for agent%"), 0);
 }
 
-static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
-  (void)s;
-  char job[37];
+/* A start build whose agent connected and reported ready, then a stop
+ * build (its job into job); the agent's actor. */
+static atr_actor_t stop_a_ready_agent(char job[37]) {
   build("start", job);
   wait_job_done(job);
   atr_actor_t a = live_agent();
@@ -230,6 +230,14 @@ static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
   assert_int_equal(
       atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
   build("stop", job);
+  return a;
+}
+
+static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
+  (void)s;
+  char job[37];
+  atr_actor_t a = stop_a_ready_agent(job);
+  atr_fault_t fault = {0};
   wait_count("SELECT COUNT(*) FROM provisioner_job_logs WHERE CAST(job_id AS "
              "TEXT) = ? AND output = 'Waiting for agent main to shut down (up "
              "to 5m10s)'",
@@ -248,14 +256,8 @@ static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
 static void a_cancel_ends_the_wait_and_keeps_the_token(void **s) {
   (void)s;
   char job[37];
-  build("start", job);
-  wait_job_done(job);
-  atr_actor_t a = live_agent();
+  atr_actor_t a = stop_a_ready_agent(job);
   atr_fault_t fault = {0};
-  assert_int_equal(atr_agent_connected(&dom, &a, "test", &fault), 0);
-  assert_int_equal(
-      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
-  build("stop", job);
   wait_count("SELECT COUNT(*) FROM provisioner_job_logs WHERE CAST(job_id AS "
              "TEXT) = ? AND output LIKE 'Waiting for agent main%'",
              job, 1);
