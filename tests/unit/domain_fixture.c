@@ -11,12 +11,14 @@
 #include <cmocka.h>
 
 #include "atrium/error.h"
+#include "builds.h"
 #include "conf.h"
 #include "db.h"
 #include "domain_fixture.h"
 #include "loader.h"
 #include "migrate.h"
 #include "rbac.h"
+#include "workspaces.h"
 
 const char *pg_dir;
 char tmpdir[96];
@@ -269,6 +271,29 @@ void add_template(char template_id[37], char version_id[37], const char *org_id,
                                             .provisioner = "echo",
                                             .file_id = file_id,
                                             .created_by = created_by});
+}
+
+json_t *add_build(char workspace_id[37], const char *template_id,
+                  const char *transition) {
+  atr_actor_t sched = atr_actor_system("scheduler");
+  atr_fault_t fault = {0};
+  json_t *b = NULL;
+  if (!*workspace_id) {
+    atr_workspace_new_t in = {
+        .owner = "alice", .name = "dev1", .template_id = template_id};
+    json_t *w = NULL;
+    assert_int_equal(atr_workspace_create(&dom, &sched, &in, &w, &fault), 0);
+    snprintf(workspace_id, 37, "%s", str(w, "id"));
+    b = json_incref(json_object_get(w, "latest_build"));
+    json_decref(w);
+  } else {
+    atr_build_new_t in = {.workspace_id = workspace_id,
+                          .transition = transition};
+    int rc = atr_build_create(&dom, &sched, &in, &b, &fault);
+    if (rc != 0)
+      fail_msg("build: %s", fault.message ? fault.message : "");
+  }
+  return b;
 }
 
 void end_build_jobs(void) {

@@ -93,6 +93,13 @@ void add_imported_version(const fixture_version_t *v);
 void add_template(char template_id[37], char version_id[37], const char *org_id,
                   const char *file_id, const char *created_by);
 
+/* A build the scheduler asks for (transition "start", "stop", "delete"):
+ * the first, when workspace_id is "", creates alice's workspace "dev1"
+ * from template_id and puts its id into workspace_id. The build's JSON,
+ * which the caller releases; a refusal fails the test. Uses dom. */
+json_t *add_build(char workspace_id[37], const char *template_id,
+                  const char *transition);
+
 /* Every workspace build's job that has not ended ends now, as a daemon
  * would end it. */
 void end_build_jobs(void);

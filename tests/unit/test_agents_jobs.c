@@ -144,24 +144,7 @@ static int64_t log_lines(const char *job_id, const char *like) {
 
 /* Queue a build (the first one makes the workspace); its job id. */
 static void build(const char *transition, char job_id[37]) {
-  atr_actor_t sched = atr_actor_system("scheduler");
-  atr_fault_t fault = {0};
-  json_t *b = NULL;
-  if (!*workspace_id) {
-    atr_workspace_new_t in = {
-        .owner = "alice", .name = "dev1", .template_id = template_id};
-    json_t *w = NULL;
-    assert_int_equal(atr_workspace_create(&dom, &sched, &in, &w, &fault), 0);
-    snprintf(workspace_id, sizeof workspace_id, "%s", str(w, "id"));
-    b = json_incref(json_object_get(w, "latest_build"));
-    json_decref(w);
-  } else {
-    atr_build_new_t in = {.workspace_id = workspace_id,
-                          .transition = transition};
-    int rc = atr_build_create(&dom, &sched, &in, &b, &fault);
-    if (rc != 0)
-      fail_msg("build: %s", fault.message ? fault.message : "");
-  }
+  json_t *b = add_build(workspace_id, template_id, transition);
   snprintf(job_id, 37, "%s", str(json_object_get(b, "job"), "id"));
   json_decref(b);
 }
