@@ -13,19 +13,18 @@ Every wait is a bounded poll for a state.
 
 usage: agent_e2e.py ATRIUM PLUGIN_DIR BUNDLE_DIR
 """
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "hardening"))
-from server import Checks, free_port, request, stop_process  # noqa: E402
+from server import (Checks, free_port, request, stop_process,  # noqa: E402
+                    targz)
 
 PASSWORD = "Agent-tests-1234"
 CHECKS = Checks()
@@ -43,17 +42,6 @@ def template(name, script, timeout="10s"):
             "  metadata:\n"
             "    - { key: load, display_name: Load, script: \"echo 0.5\","
             " interval: 1s, timeout: 1s }\n")
-
-
-def targz(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class Deployment:

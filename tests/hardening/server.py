@@ -1,12 +1,14 @@
 """A real `atrium server` for the hardening tests: start it on SQLite in a
 temporary directory, talk to it, stop it by its PID."""
 import http.client
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 
 
@@ -34,6 +36,18 @@ def request(port, method, path, body=None, token=None, timeout=30,
         return r.status, json.loads(data) if data else None
     except ValueError:
         return r.status, data
+
+
+def targz(files):
+    """{name: text} as a .tar.gz archive (bytes), for a template upload."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def stop_process(proc):
