@@ -10,6 +10,7 @@
 
 #include "agent_apps.h"
 #include "agent_internal.h"
+#include "agent_util.h"
 #include "atrium/error.h"
 #include "log.h"
 
@@ -261,13 +262,6 @@ static void on_tick(uv_timer_t *t) {
   start_check(app);
 }
 
-static int64_t seconds(const json_t *o, const char *k1, const char *k2) {
-  json_t *v = json_object_get(o, k1);
-  if (!json_is_number(v))
-    v = json_object_get(o, k2);
-  return json_is_number(v) ? (int64_t)json_number_value(v) : 0;
-}
-
 static bool add_app(agent_apps_t *p, const json_t *o) {
   const json_t *hc = json_object_get(o, "healthcheck");
   const char *url = json_string_value(json_object_get(hc, "url"));
@@ -287,7 +281,7 @@ static bool add_app(agent_apps_t *p, const json_t *o) {
   app->apps = p;
   app->id = strdup(id);
   app->health = "initializing";
-  int64_t every = seconds(hc, "interval", "interval_s");
+  int64_t every = agent_json_seconds(hc, "interval", "interval_s");
   app->interval_ms = (every > 0 ? every : 5) * 1000;
   json_int_t th = json_integer_value(json_object_get(hc, "threshold"));
   app->threshold = th > 0 && th <= 100 ? (int)th : 3;

@@ -118,14 +118,6 @@ static void on_tick(uv_timer_t *t) {
     it->running = NULL;
 }
 
-/* Seconds from "interval" (Coder's manifest) or "interval_s". */
-static int64_t seconds(const json_t *o, const char *k1, const char *k2) {
-  json_t *v = json_object_get(o, k1);
-  if (!json_is_number(v))
-    v = json_object_get(o, k2);
-  return json_is_number(v) ? (int64_t)json_number_value(v) : 0;
-}
-
 agent_metadata_t *agent_metadata_start(agent_t *a, const json_t *items) {
   agent_metadata_t *m = calloc(1, sizeof *m);
   if (!m)
@@ -136,7 +128,7 @@ agent_metadata_t *agent_metadata_start(agent_t *a, const json_t *items) {
   json_array_foreach(items, i, o) {
     const char *key = json_string_value(json_object_get(o, "key"));
     const char *script = json_string_value(json_object_get(o, "script"));
-    int64_t every = seconds(o, "interval", "interval_s");
+    int64_t every = agent_json_seconds(o, "interval", "interval_s");
     if (!key || !script || m->n == MAX_ITEMS)
       continue;
     md_item_t *it = &m->items[m->n++];
@@ -144,7 +136,7 @@ agent_metadata_t *agent_metadata_start(agent_t *a, const json_t *items) {
     it->key = strdup(key);
     it->script = strdup(script);
     it->interval_ms = (every > 0 ? every : 10) * 1000;
-    int64_t tmo = seconds(o, "timeout", "timeout_s");
+    int64_t tmo = agent_json_seconds(o, "timeout", "timeout_s");
     it->timeout_ms = (tmo > 0 ? tmo : 1) * 1000;
     uv_timer_init(a->loop, &it->timer);
     it->timer.data = it;

@@ -93,3 +93,10 @@ int64_t agent_env_ms(const char *name, int64_t def) {
     return (int64_t)(n * 60000);
   return def;
 }
+
+int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2) {
+  json_t *v = json_object_get(o, k1);
+  if (!json_is_number(v))
+    v = json_object_get(o, k2);
+  return json_is_number(v) ? (int64_t)json_number_value(v) : 0;
+}

@@ -1,5 +1,6 @@
 /* core/agent/agent_util.h — small helpers the agent's modules share:
- * clocks, timestamps, UTF-8 repair, durations from the environment.
+ * clocks, timestamps, UTF-8 repair, durations from the environment and
+ * from the manifest.
  *
  * Threads: pure (agent_env_ms reads the environment).
  */
@@ -8,6 +9,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 /* Wall clock in microseconds since the epoch. */
 int64_t agent_now_us(void);
@@ -21,5 +24,8 @@ char *agent_utf8_repair(const char *s, size_t len, size_t *out_len);
 /* A duration from the environment variable name: "250ms", "2s", "1m" or
  * plain milliseconds; def when unset or not understood. */
 int64_t agent_env_ms(const char *name, int64_t def);
+/* Whole seconds from o's number k1 (Coder's manifest: "interval") or,
+ * when that is no number, k2 (ours: "interval_s"); 0 when neither is. */
+int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2);
 
 #endif

@@ -25,6 +25,18 @@ static const char *item(char *buf, size_t size, const char *name, size_t i) {
   return buf;
 }
 
+/* Item i of the list `name`: prefix gets "name[i]." for its fields; false
+ * (the item refused with detail) when it is not an object. */
+static bool item_object(const json_t *o, const char *name, size_t i,
+                        const char *detail, char prefix[40], json_t *v) {
+  if (!json_is_object(o)) {
+    invalid(v, detail, item(prefix, 40, name, i), "");
+    return false;
+  }
+  snprintf(prefix, 40, "%s[%zu].", name, i);
+  return true;
+}
+
 static int digits(const char **p, int n) {
   int x = 0;
   for (int i = 0; i < n; i++, (*p)++) {
@@ -175,12 +187,10 @@ static const char *const log_levels[] = {"trace", "debug", "info",
 
 static void check_line(const json_t *line, size_t i, json_t *v) {
   char prefix[40];
-  snprintf(prefix, sizeof prefix, "logs[%zu].", i);
-  if (!json_is_object(line)) {
-    invalid(v, "Must be an object {seq, created_at, output, level}.",
-            item(prefix, sizeof prefix, "logs", i), "");
+  if (!item_object(line, "logs", i,
+                   "Must be an object {seq, created_at, output, level}.",
+                   prefix, v))
     return;
-  }
   const json_t *seq = json_object_get(line, "seq");
   if (!json_is_integer(seq) || json_integer_value(seq) < 1)
     invalid(v, "Must be a whole number, 1 or more.", prefix, "seq");
@@ -228,12 +238,11 @@ void atr__agent_check_metadata(const json_t *body, json_t *v) {
   const json_t *m;
   json_array_foreach(md, i, m) {
     char prefix[40];
-    snprintf(prefix, sizeof prefix, "metadata[%zu].", i);
-    if (!json_is_object(m)) {
-      invalid(v, "Must be an object {key, collected_at, age, value, error}.",
-              item(prefix, sizeof prefix, "metadata", i), "");
+    if (!item_object(m, "metadata", i,
+                     "Must be an object {key, collected_at, age, value, "
+                     "error}.",
+                     prefix, v))
       continue;
-    }
     check_string(m, "key", 128, true, v, prefix);
     /* longer values are cut to 2,048 bytes by the domain, not refused */
     check_string(m, "value", ATR_AGENT_MAX_LOG_OUTPUT, false, v, prefix);
@@ -289,12 +298,10 @@ void atr__agent_check_ports(const json_t *body, json_t *v) {
   const json_t *p;
   json_array_foreach(ports, i, p) {
     char prefix[40];
-    snprintf(prefix, sizeof prefix, "ports[%zu].", i);
-    if (!json_is_object(p)) {
-      invalid(v, "Must be an object {process_name, network, port}.",
-              item(prefix, sizeof prefix, "ports", i), "");
+    if (!item_object(p, "ports", i,
+                     "Must be an object {process_name, network, port}.", prefix,
+                     v))
       continue;
-    }
     check_string(p, "process_name", 256, false, v, prefix);
     const char *net = json_string_value(json_object_get(p, "network"));
     if (!net || strcmp(net, "tcp") != 0)

@@ -16,50 +16,43 @@ static const double startup_buckets[] = {1,  2,   5,   10,  30,
 static _Atomic(atr_metric_t *) sessions, startup_seconds, connection_errors,
     agents, lifecycles;
 
-static atr_metric_t *family(atr_metric_type_t type, const char *name,
-                            const char *help, const char *const *labels,
-                            const double *buckets, size_t nbuckets) {
-  atr_metric_t *m = atr_metrics_find(name);
-  if (!m)
-    atr_metrics_register("core", type, name, help, labels, buckets, nbuckets,
-                         &m);
-  return m;
-}
-
 void atr_api_agent_metrics_init(void) {
   static const char *const result[] = {"result", NULL};
   static const char *const reason[] = {"reason", NULL};
   static const char *const status[] = {"status", NULL};
   static const char *const state[] = {"state", NULL};
-  atomic_store(&agents,
-               family(ATR_METRIC_GAUGE, "atrium_agents",
-                      "Workspace agents with a live token, by status "
-                      "(connecting, connected, disconnected, timeout), "
-                      "sampled from the database.",
-                      status, NULL, 0));
-  atomic_store(&lifecycles,
-               family(ATR_METRIC_GAUGE, "atrium_agent_lifecycle",
-                      "Workspace agents with a live token, by lifecycle "
-                      "state, sampled from the database.",
-                      state, NULL, 0));
-  atomic_store(&sessions,
-               family(ATR_METRIC_GAUGE, "atrium_agent_sessions",
-                      "Agent sessions (upgraded connections) open on this "
-                      "server, sampled every second.",
-                      NULL, NULL, 0));
-  atomic_store(&startup_seconds,
-               family(ATR_METRIC_HISTOGRAM, "atrium_agent_startup_seconds",
-                      "Time from an agent's start to the end of its startup "
-                      "(ready, start_error or start_timeout).",
-                      result, startup_buckets,
-                      sizeof startup_buckets / sizeof startup_buckets[0]));
+  atomic_store(&agents, atr_metrics_core(
+                            ATR_METRIC_GAUGE, "atrium_agents",
+                            "Workspace agents with a live token, by status "
+                            "(connecting, connected, disconnected, timeout), "
+                            "sampled from the database.",
+                            status, NULL, 0));
+  atomic_store(
+      &lifecycles,
+      atr_metrics_core(ATR_METRIC_GAUGE, "atrium_agent_lifecycle",
+                       "Workspace agents with a live token, by lifecycle "
+                       "state, sampled from the database.",
+                       state, NULL, 0));
+  atomic_store(
+      &sessions,
+      atr_metrics_core(ATR_METRIC_GAUGE, "atrium_agent_sessions",
+                       "Agent sessions (upgraded connections) open on this "
+                       "server, sampled every second.",
+                       NULL, NULL, 0));
+  atomic_store(
+      &startup_seconds,
+      atr_metrics_core(ATR_METRIC_HISTOGRAM, "atrium_agent_startup_seconds",
+                       "Time from an agent's start to the end of its startup "
+                       "(ready, start_error or start_timeout).",
+                       result, startup_buckets,
+                       sizeof startup_buckets / sizeof startup_buckets[0]));
   atomic_store(&connection_errors,
-               family(ATR_METRIC_COUNTER,
-                      "atrium_agent_connection_errors_total",
-                      "Agent sessions refused or lost, by reason "
-                      "(unauthorized, handshake, version, protocol, timeout, "
-                      "too_slow, replaced).",
-                      reason, NULL, 0));
+               atr_metrics_core(
+                   ATR_METRIC_COUNTER, "atrium_agent_connection_errors_total",
+                   "Agent sessions refused or lost, by reason "
+                   "(unauthorized, handshake, version, protocol, timeout, "
+                   "too_slow, replaced).",
+                   reason, NULL, 0));
 }
 
 void atr_api_agent_metrics_fini(void) {

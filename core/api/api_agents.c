@@ -1,25 +1,20 @@
 /* core/api/api_agents.c — users' reads of workspace agents (api_agents.h).
- * A followed log is a detached stream, like a build's (api_jobs.c): the
- * worker returns at once and a pump steps the follower until the agent's
- * lines are all sent and it will write no more. */
+ * A followed log is a detached stream, as a build's is (api_follow.h),
+ * that ends once the agent's lines are all sent and it writes no more. */
 #include "api_agents.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agents.h"
+#include "api_follow.h"
 #include "atrium/error.h"
-#include "http_exchange.h"
 
-#define KEEPALIVE_MS 15000
 /* Agents' lines announce no event the pump waits on: poll. */
 #define FOLLOW_POLL_MS 500
 #define PAGE_MAX 1000
-/* Pages one step sends before letting other streams have the pump. */
-#define FOLLOW_PAGES_PER_STEP 4
 
 static const char *agent_param(atr_api_req_t *r) {
   return atr_api_param(r, "workspaceagent");
@@ -93,109 +88,51 @@ static int read_query(atr_api_req_t *r, logs_query_t *q) {
   return -1;
 }
 
-typedef struct follow {
+/* A followed agent log (api_follow.h) reads pages as the user who asked. */
+typedef struct agent_src {
   const atr_api_env_t *env;
   atr_actor_t actor; /* the request's fields cleared: they die with it */
   char agent_id[37];
-  int64_t after;
-  int64_t last_write;
-} follow_t;
+} agent_src_t;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+static void agent_end(const agent_src_t *src, atr_api_follow_page_t *page) {
+  if (page->final)
+    page->end = json_pack("{s:s}", "agent_id", src->agent_id);
 }
 
-static int send_event(atr_http_exchange_t *x, const char *event, json_t *data) {
-  char *text = json_dumps(data, JSON_COMPACT);
-  char *frame = NULL;
-  int n = text ? asprintf(&frame, "event: %s\ndata: %s\n\n", event, text) : -1;
-  free(text);
-  if (n < 0)
-    return ATR_ENOMEM;
-  int rc = atr__http_stream_write(x, frame, (size_t)n);
-  free(frame);
-  return rc;
-}
-
-/* Send a page and, when it is the last of an agent that writes no more,
- * the end event: DONE when the stream is over, AGAIN when a full page
- * says more lines wait, else WAIT. Steals lines. */
-static int send_page(atr_http_exchange_t *x, follow_t *f, json_t *lines,
-                     bool final) {
-  int rc = 0;
-  size_t i;
-  json_t *line;
-  json_array_foreach(lines, i, line) {
-    if (rc == 0)
-      rc = send_event(x, "log", line);
-    f->after = json_integer_value(json_object_get(line, "id"));
-    f->last_write = now_ms();
-  }
-  bool more = json_array_size(lines) == PAGE_MAX;
-  json_decref(lines);
-  if (rc == 0 && !more && final) {
-    json_t *end = json_pack("{s:s}", "agent_id", f->agent_id);
-    send_event(x, "end", end);
-    json_decref(end);
-  }
-  if (rc != 0 || (!more && final))
-    return ATR_HTTP_STEP_DONE;
-  return more ? ATR_HTTP_STEP_AGAIN : ATR_HTTP_STEP_WAIT;
-}
-
-static int follow_step(atr_http_exchange_t *x, void *ud) {
-  follow_t *f = ud;
-  int state = ATR_HTTP_STEP_AGAIN;
-  for (int i = 0; i < FOLLOW_PAGES_PER_STEP && state == ATR_HTTP_STEP_AGAIN;
-       i++) {
-    if (!atr__http_stream_writable(x))
-      return ATR_HTTP_STEP_WAIT; /* woken again once the client has read */
-    json_t *lines = NULL;
-    bool final = false;
-    atr_fault_t fault = {0};
-    int rc = atr_agent_logs(&f->env->dom, &f->actor, f->agent_id, f->after,
-                            PAGE_MAX, &lines, &final, &fault);
-    atr_fault_clear(&fault);
-    if (rc != 0) {
-      json_decref(lines);
-      return ATR_HTTP_STEP_DONE; /* the database went, or access did */
-    }
-    state = send_page(x, f, lines, final);
-  }
-  if (state == ATR_HTTP_STEP_WAIT && now_ms() - f->last_write >= KEEPALIVE_MS) {
-    if (atr__http_stream_write(x, ": keepalive\n\n", 13) != 0)
-      return ATR_HTTP_STEP_DONE;
-    f->last_write = now_ms();
-  }
-  if (state == ATR_HTTP_STEP_WAIT && atr__http_draining(x))
-    return ATR_HTTP_STEP_DONE;
-  return state;
+static int agent_read(void *ud, int64_t after, atr_api_follow_page_t *page) {
+  agent_src_t *src = ud;
+  atr_fault_t fault = {0};
+  int rc = atr_agent_logs(&src->env->dom, &src->actor, src->agent_id, after,
+                          PAGE_MAX, &page->lines, &page->final, &fault);
+  atr_fault_clear(&fault);
+  if (rc == 0)
+    agent_end(src, page);
+  return rc; /* not 0: the database went, or access did */
 }
 
 static int follow_logs(atr_api_req_t *r, const logs_query_t *q, json_t *first,
                        bool final) {
-  if (atr_api_stream_begin(r, "text/event-stream") != 0) {
-    json_decref(first);
-    return atr_api_error(r, 500, "Internal error.", "cannot stream");
-  }
-  follow_t *f = calloc(1, sizeof *f);
-  if (!f) {
-    json_decref(first);
+  atr_api_follow_page_t page = {.lines = first, .final = final};
+  agent_src_t *src = calloc(1, sizeof *src);
+  if (!src) {
+    atr_api_follow_page_clear(&page);
+    if (atr_api_stream_begin(r, "text/event-stream") != 0)
+      return atr_api_error(r, 500, "Internal error.", "cannot stream");
     return 0; /* the stream closes with nothing sent */
   }
-  *f = (follow_t){.env = r->env,
-                  .actor = r->actor,
-                  .after = q->after,
-                  .last_write = now_ms()};
-  f->actor.ip = f->actor.user_agent = f->actor.request_id = NULL;
-  f->actor.org_id = NULL;
-  snprintf(f->agent_id, sizeof f->agent_id, "%s", agent_param(r));
-  if (send_page(r->x, f, first, final) == ATR_HTTP_STEP_DONE ||
-      atr_api_stream_detach(r, follow_step, free, f, FOLLOW_POLL_MS) != 0)
-    free(f);
-  return 0;
+  *src = (agent_src_t){.env = r->env, .actor = r->actor};
+  src->actor.ip = src->actor.user_agent = src->actor.request_id = NULL;
+  src->actor.org_id = NULL;
+  snprintf(src->agent_id, sizeof src->agent_id, "%s", agent_param(r));
+  agent_end(src, &page);
+  atr_api_follow_src_t how = {.read = agent_read,
+                              .free_fn = free,
+                              .ud = src,
+                              .page_max = PAGE_MAX,
+                              .poll_ms = FOLLOW_POLL_MS,
+                              .end_on_drain = true};
+  return atr_api_follow(r, q->after, &page, &how);
 }
 
 int atr_api_workspace_agent_logs(atr_api_req_t *r) {

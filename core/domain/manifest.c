@@ -96,14 +96,7 @@ static bool parse_number(const char *s, double *out) {
 }
 
 static bool name_ok(const char *s, const char *extra) {
-  size_t n = strlen(s);
-  if (n < 1 || n > 64)
-    return false;
-  for (const char *p = s; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-          strchr(extra, *p)))
-      return false;
-  return true;
+  return atr__manifest_chars_ok(s, 64, extra);
 }
 
 static bool path_ok(const char *s) {

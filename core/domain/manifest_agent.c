@@ -78,7 +78,7 @@ static bool seconds(json_t *errs, const atr_conf_node_t *n, const char *field,
   return false;
 }
 
-static bool chars_ok(const char *s, size_t max, const char *extra) {
+bool atr__manifest_chars_ok(const char *s, size_t max, const char *extra) {
   size_t n = strlen(s);
   if (n < 1 || n > max)
     return false;
@@ -91,7 +91,7 @@ static bool chars_ok(const char *s, size_t max, const char *extra) {
 
 static bool slug_ok(const char *s) {
   size_t n = strlen(s);
-  return chars_ok(s, 32, "-") && s[0] != '-' && s[n - 1] != '-' &&
+  return atr__manifest_chars_ok(s, 32, "-") && s[0] != '-' && s[n - 1] != '-' &&
          !strstr(s, "--");
 }
 
@@ -149,7 +149,7 @@ typedef void (*key_fn)(json_t *errs, const atr_conf_node_t *n,
 static void key_name(json_t *errs, const atr_conf_node_t *n, const char *field,
                      json_t *spec, const char *key) {
   const char *s = text(errs, n, field, 64);
-  if (s && !chars_ok(s, 64, "-"))
+  if (s && !atr__manifest_chars_ok(s, 64, "-"))
     err(errs, n, field,
         "\"%s\" is not a valid agent name; use 1-64 characters of a-z, 0-9 "
         "and -",
@@ -256,7 +256,7 @@ static void metadata_key(json_t *errs, const atr_conf_node_t *e, const char *f,
   if (strcmp(e->key, "key") == 0) {
     const char *k = text(errs, e, f, 64);
     in->key = e;
-    if (k && !chars_ok(k, 64, "_"))
+    if (k && !atr__manifest_chars_ok(k, 64, "_"))
       err(errs, e, f,
           "\"%s\" is not a valid key; use 1-64 characters of a-z, 0-9 and _",
           k);
@@ -288,6 +288,20 @@ static const char *item_field(char *f, size_t size, const char *list, size_t i,
   return f;
 }
 
+/* An item's id (id_key: "key" or "slug") must differ from those of the
+ * items before it in all. */
+static void item_unique(json_t *errs, const item_nodes_t *in, const char *list,
+                        size_t i, json_t *all, const char *id_key,
+                        const char *id) {
+  char f[256];
+  for (size_t j = 0; *id && j < json_array_size(all); j++)
+    if (strcmp(
+            json_string_value(json_object_get(json_array_get(all, j), id_key)),
+            id) == 0)
+      err(errs, in->key, item_field(f, sizeof f, list, i, id_key),
+          "duplicate %s \"%s\" (also %s[%zu])", id_key, id, list, j);
+}
+
 static json_t *metadata_item(json_t *errs, const atr_conf_node_t *n,
                              const char *list, size_t i, json_t *all) {
   char f[256];
@@ -310,12 +324,7 @@ static json_t *metadata_item(json_t *errs, const atr_conf_node_t *n,
   if (!in.script)
     err(errs, n, item_field(f, sizeof f, list, i, "script"),
         "script is required");
-  for (size_t j = 0; *key && j < json_array_size(all); j++)
-    if (strcmp(
-            json_string_value(json_object_get(json_array_get(all, j), "key")),
-            key) == 0)
-      err(errs, in.key, item_field(f, sizeof f, list, i, "key"),
-          "duplicate key \"%s\" (also %s[%zu])", key, list, j);
+  item_unique(errs, &in, list, i, all, "key", key);
   if (!*json_string_value(json_object_get(item, "display_name")))
     set_text(item, "display_name", key);
   json_int_t iv = json_integer_value(json_object_get(item, "interval_s"));
@@ -327,10 +336,16 @@ static json_t *metadata_item(json_t *errs, const atr_conf_node_t *n,
   return item;
 }
 
-static void key_metadata(json_t *errs, const atr_conf_node_t *n,
-                         const char *field, json_t *spec, const char *key) {
+typedef json_t *(*item_fn)(json_t *errs, const atr_conf_node_t *n,
+                           const char *list, size_t i, json_t *all);
+
+/* A list section (metadata, apps): each item checked by fn, which sees
+ * the items before it, and appended to spec[key]. */
+static void item_list(json_t *errs, const atr_conf_node_t *n, const char *field,
+                      json_t *spec, const char *key, item_fn fn,
+                      const char *keys) {
   if (n->type != ATR_CONF_SEQ) {
-    err(errs, n, field, "must be a list of {%s}", metadata_keys);
+    err(errs, n, field, "must be a list of {%s}", keys);
     return;
   }
   if (n->nchildren > ITEMS_MAX)
@@ -338,10 +353,15 @@ static void key_metadata(json_t *errs, const atr_conf_node_t *n,
         ITEMS_MAX);
   json_t *all = json_object_get(spec, key);
   for (size_t i = 0; i < n->nchildren && i < ITEMS_MAX; i++) {
-    json_t *item = metadata_item(errs, n->children[i], field, i, all);
+    json_t *item = fn(errs, n->children[i], field, i, all);
     if (item)
       json_array_append_new(all, item);
   }
+}
+
+static void key_metadata(json_t *errs, const atr_conf_node_t *n,
+                         const char *field, json_t *spec, const char *key) {
+  item_list(errs, n, field, spec, key, metadata_item, metadata_keys);
 }
 
 /* ---- apps ---------------------------------------------------------------------- */
@@ -453,12 +473,7 @@ static json_t *app_item(json_t *errs, const atr_conf_node_t *n,
   if (!in.url)
     err(errs, n, item_field(f, sizeof f, list, i, "url"),
         "url is required (like http://localhost:13337/)");
-  for (size_t j = 0; *slug && j < json_array_size(all); j++)
-    if (strcmp(
-            json_string_value(json_object_get(json_array_get(all, j), "slug")),
-            slug) == 0)
-      err(errs, in.key, item_field(f, sizeof f, list, i, "slug"),
-          "duplicate slug \"%s\" (also %s[%zu])", slug, list, j);
+  item_unique(errs, &in, list, i, all, "slug", slug);
   if (!*json_string_value(json_object_get(app, "display_name")))
     set_text(app, "display_name", slug);
   return app;
@@ -466,19 +481,7 @@ static json_t *app_item(json_t *errs, const atr_conf_node_t *n,
 
 static void key_apps(json_t *errs, const atr_conf_node_t *n, const char *field,
                      json_t *spec, const char *key) {
-  if (n->type != ATR_CONF_SEQ) {
-    err(errs, n, field, "must be a list of {%s}", app_keys);
-    return;
-  }
-  if (n->nchildren > ITEMS_MAX)
-    err(errs, n, field, "has %zu items; the limit is %d", n->nchildren,
-        ITEMS_MAX);
-  json_t *all = json_object_get(spec, key);
-  for (size_t i = 0; i < n->nchildren && i < ITEMS_MAX; i++) {
-    json_t *app = app_item(errs, n->children[i], field, i, all);
-    if (app)
-      json_array_append_new(all, app);
-  }
+  item_list(errs, n, field, spec, key, app_item, app_keys);
 }
 
 /* ---- the section -------------------------------------------------------------- */

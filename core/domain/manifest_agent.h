@@ -10,6 +10,8 @@
 #define ATRIUM_CORE_MANIFEST_AGENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "conf.h"
 
@@ -17,6 +19,9 @@
 void atr__manifest_error(json_t *errors, const atr_conf_node_t *at,
                          const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Whether s has 1 to max characters, each of a-z, 0-9 or in extra. */
+bool atr__manifest_chars_ok(const char *s, size_t max, const char *extra);
 
 /* Check the `agent:` node; every problem goes to errors. *spec_out gets
  * the spec as JSON text when the section is valid, else stays NULL. */

@@ -360,6 +360,16 @@ atr_metric_t *atr_metrics_find(const char *name) {
   return m;
 }
 
+atr_metric_t *atr_metrics_core(atr_metric_type_t type, const char *name,
+                               const char *help, const char *const *label_names,
+                               const double *buckets, size_t nbuckets) {
+  atr_metric_t *m = atr_metrics_find(name);
+  if (!m)
+    atr_metrics_register("core", type, name, help, label_names, buckets,
+                         nbuckets, &m);
+  return m;
+}
+
 void atr_metrics_reset(void) {
   pthread_mutex_lock(&families_lock);
   for (size_t i = 0; i < nfamilies; i++)

@@ -29,6 +29,11 @@ void atr_metrics_collect(atr_metric_visit_fn visit, void *user_data);
 size_t atr_metrics_remove_owner(const char *owner);
 /* A family by name, or NULL (tests and the core). */
 atr_metric_t *atr_metrics_find(const char *name);
+/* The core's family `name`: the one registered before (a re-init), else
+ * a new one; NULL when it cannot be registered. */
+atr_metric_t *atr_metrics_core(atr_metric_type_t type, const char *name,
+                               const char *help, const char *const *label_names,
+                               const double *buckets, size_t nbuckets);
 /* Free everything (at exit). */
 void atr_metrics_reset(void);
 

@@ -17,69 +17,66 @@ static const double job_buckets[] = {.1, .5, 1,   2.5, 5,   10,
 static _Atomic(atr_metric_t *) db_seconds, job_seconds, builds, reaped, jobs,
     workspaces, users, policy_decisions;
 
-static atr_metric_t *family(atr_metric_type_t type, const char *name,
-                            const char *help, const char *const *labels,
-                            const double *buckets, size_t nbuckets) {
-  atr_metric_t *m = atr_metrics_find(name);
-  if (!m)
-    atr_metrics_register("core", type, name, help, labels, buckets, nbuckets,
-                         &m);
-  return m;
-}
-
 void atr_stats_init(void) {
   static const char *const job_labels[] = {"type", "result", NULL};
   static const char *const build_labels[] = {"transition", "result", NULL};
   static const char *const state[] = {"state", NULL};
   static const char *const status[] = {"status", NULL};
   static const char *const decision[] = {"hook", "result", NULL};
-  atomic_store(&db_seconds,
-               family(ATR_METRIC_HISTOGRAM, "atrium_db_query_duration_seconds",
-                      "Time the storage plugin took for one statement.", NULL,
-                      db_buckets, sizeof db_buckets / sizeof db_buckets[0]));
-  atomic_store(&job_seconds,
-               family(ATR_METRIC_HISTOGRAM,
-                      "atrium_provisioner_job_duration_seconds",
-                      "Time from claim to end of provisioner jobs run here, "
-                      "by type and result.",
-                      job_labels, job_buckets,
-                      sizeof job_buckets / sizeof job_buckets[0]));
-  atomic_store(&builds,
-               family(ATR_METRIC_COUNTER, "atrium_workspace_builds_total",
-                      "Workspace builds that ended here, by "
-                      "transition and result.",
-                      build_labels, NULL, 0));
-  atomic_store(&reaped, family(ATR_METRIC_COUNTER,
-                               "atrium_provisioner_jobs_reaped_total",
-                               "Jobs the reaper failed (a daemon died, or no "
-                               "daemon took them).",
-                               NULL, NULL, 0));
-  atomic_store(&jobs, family(ATR_METRIC_GAUGE, "atrium_provisioner_jobs",
-                             "Provisioner jobs by state, sampled from the "
-                             "database.",
-                             state, NULL, 0));
-  atomic_store(&workspaces,
-               family(ATR_METRIC_GAUGE, "atrium_workspaces",
-                      "Workspaces that are not deleted, by the status of "
-                      "their latest build, sampled from the database.",
-                      status, NULL, 0));
-  atomic_store(&policy_decisions,
-               family(ATR_METRIC_COUNTER, "atrium_policy_decisions_total",
-                      "Policy evaluations by hook and result (allow, warn, "
-                      "set, deny: the strongest in the decision).",
-                      decision, NULL, 0));
+  atomic_store(
+      &db_seconds,
+      atr_metrics_core(ATR_METRIC_HISTOGRAM, "atrium_db_query_duration_seconds",
+                       "Time the storage plugin took for one statement.", NULL,
+                       db_buckets, sizeof db_buckets / sizeof db_buckets[0]));
+  atomic_store(
+      &job_seconds,
+      atr_metrics_core(
+          ATR_METRIC_HISTOGRAM, "atrium_provisioner_job_duration_seconds",
+          "Time from claim to end of provisioner jobs run here, "
+          "by type and result.",
+          job_labels, job_buckets, sizeof job_buckets / sizeof job_buckets[0]));
+  atomic_store(&builds, atr_metrics_core(ATR_METRIC_COUNTER,
+                                         "atrium_workspace_builds_total",
+                                         "Workspace builds that ended here, by "
+                                         "transition and result.",
+                                         build_labels, NULL, 0));
+  atomic_store(&reaped,
+               atr_metrics_core(ATR_METRIC_COUNTER,
+                                "atrium_provisioner_jobs_reaped_total",
+                                "Jobs the reaper failed (a daemon died, or no "
+                                "daemon took them).",
+                                NULL, NULL, 0));
+  atomic_store(&jobs,
+               atr_metrics_core(ATR_METRIC_GAUGE, "atrium_provisioner_jobs",
+                                "Provisioner jobs by state, sampled from the "
+                                "database.",
+                                state, NULL, 0));
+  atomic_store(
+      &workspaces,
+      atr_metrics_core(ATR_METRIC_GAUGE, "atrium_workspaces",
+                       "Workspaces that are not deleted, by the status of "
+                       "their latest build, sampled from the database.",
+                       status, NULL, 0));
+  atomic_store(
+      &policy_decisions,
+      atr_metrics_core(ATR_METRIC_COUNTER, "atrium_policy_decisions_total",
+                       "Policy evaluations by hook and result (allow, warn, "
+                       "set, deny: the strongest in the decision).",
+                       decision, NULL, 0));
   /* No route upgrades to a websocket yet (followed logs are server-sent
    * events, counted in atrium_http_in_flight_requests): the gauge is 0
    * and says so, so dashboards and alerts can be written against it. */
-  atr_metric_t *ws = family(ATR_METRIC_GAUGE, "atrium_websockets_open",
-                            "Open websocket connections (no atrium route "
-                            "serves websockets yet, so always 0).",
-                            NULL, NULL, 0);
+  atr_metric_t *ws =
+      atr_metrics_core(ATR_METRIC_GAUGE, "atrium_websockets_open",
+                       "Open websocket connections (no atrium route "
+                       "serves websockets yet, so always 0).",
+                       NULL, NULL, 0);
   if (ws)
     atr_metric_set(ws, NULL, 0);
-  atomic_store(&users, family(ATR_METRIC_GAUGE, "atrium_users",
-                              "Users by status, sampled from the database.",
-                              status, NULL, 0));
+  atomic_store(&users,
+               atr_metrics_core(ATR_METRIC_GAUGE, "atrium_users",
+                                "Users by status, sampled from the database.",
+                                status, NULL, 0));
 }
 
 void atr_stats_fini(void) {

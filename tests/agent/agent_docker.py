@@ -10,7 +10,6 @@ before the container goes, and a delete removes the rest.
 usage: agent_docker.py ATRIUM PLUGIN_DIR DOCKER_DIR SOURCE_DIR
 """
 import os
-import shutil
 import sys
 import tempfile
 
@@ -90,12 +89,7 @@ def main():
             # leave nothing on the shared engine
             d.call("POST", f"/api/v2/workspaces/{ws['id']}/builds",
                    {"transition": "delete"})
-        if e2e.DEP:
-            e2e.DEP.stop()
-        if not checks.failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept", tmp)
+        e2e.clean_up(tmp)
     return checks.done()
 
 

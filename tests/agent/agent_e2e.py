@@ -13,21 +13,18 @@ Every wait is a bounded poll for a state.
 
 usage: agent_e2e.py ATRIUM PLUGIN_DIR BUNDLE_DIR
 """
-import http.client
-import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "hardening"))
-from server import Checks, free_port  # noqa: E402
+from server import (Checks, free_port, request, stop_process,  # noqa: E402
+                    targz)
 
 PASSWORD = "Agent-tests-1234"
 CHECKS = Checks()
@@ -45,17 +42,6 @@ def template(name, script, timeout="10s"):
             "  metadata:\n"
             "    - { key: load, display_name: Load, script: \"echo 0.5\","
             " interval: 1s, timeout: 1s }\n")
-
-
-def targz(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class Deployment:
@@ -100,30 +86,14 @@ class Deployment:
 
     def stop(self):
         if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
             self.proc = None
 
     def call(self, method, path, body=None, raw=None, ctype=None, token=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"Content-Type": ctype or "application/json"}
-        tok = token or self.token
-        if tok:
-            headers["Atrium-Session-Token"] = tok
-        c.request(method, path, body=raw if raw is not None else
-                  (json.dumps(body) if body is not None else None),
-                  headers=headers)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(data) if data else None
-        except ValueError:
-            return r.status, data
+        return request(self.port, method, path,
+                       raw if raw is not None else
+                       (json.dumps(body) if body is not None else None),
+                       token=token or self.token, ctype=ctype)
 
     def must(self, want, method, path, body=None, **kw):
         status, answer = self.call(method, path, body, **kw)
@@ -140,13 +110,30 @@ def tail(path, n=3000):
         if os.path.exists(path) else ""
 
 
-def fail(msg):
-    print("FAIL:", msg)
-    CHECKS.failures.append(msg)
-    for p, log in AGENTS:
+def kill_agents():
+    for p, _ in AGENTS:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def clean_up(tmp):
+    """The way out of a test: agents killed, the server stopped, tmp
+    removed when every check passed (else kept to look at)."""
+    kill_agents()
+    if DEP:
+        DEP.stop()
+    if not CHECKS.failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print("kept", tmp)
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    CHECKS.failures.append(msg)
+    kill_agents()
+    for _, log in AGENTS:
         print(f"--- {log} (tail):\n" + tail(log))
     if DEP:
         DEP.stop()
@@ -334,16 +321,7 @@ def main():
                  "startup script timed out", launcher)
         d.stop()
     finally:
-        for p, _ in AGENTS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if DEP:
-            DEP.stop()
-        if not CHECKS.failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept", tmp)
+        clean_up(tmp)
     return CHECKS.done()
 
 

@@ -13,7 +13,6 @@ order, with no gap and no duplicate.
 usage: agent_reconnect.py ATRIUM PLUGIN_DIR
 """
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,16 +93,7 @@ def main():
         checks.check(rc == 0, f"the agent exited 0 after SIGTERM (got {rc})")
         d.stop()
     finally:
-        for proc, _ in e2e.AGENTS:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if e2e.DEP:
-            e2e.DEP.stop()
-        if not checks.failures:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept", tmp)
+        e2e.clean_up(tmp)
     return checks.done()
 
 

@@ -19,19 +19,17 @@ encryption"), against the real server and CLI:
 import base64
 import glob
 import http.client
-import io
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server import Checks, free_port, request  # noqa: E402
+from server import Checks, free_port, request, targz  # noqa: E402
 
 SECRET = "Sensitive-" + base64.b32encode(os.urandom(10)).decode() + "-value"
 # What a deployment policy sets the sensitive parameter to on a start.
@@ -230,17 +228,6 @@ def fail(msg):
         DEPLOYMENT.stop()
         print("--- server.log (tail):\n" + tail(DEPLOYMENT.log))
     sys.exit(1)
-
-
-def targz(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def set_up(d):

@@ -1,12 +1,14 @@
 """A real `atrium server` for the hardening tests: start it on SQLite in a
 temporary directory, talk to it, stop it by its PID."""
 import http.client
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 
 
@@ -18,11 +20,12 @@ def free_port():
     return port
 
 
-def request(port, method, path, body=None, token=None, timeout=30):
+def request(port, method, path, body=None, token=None, timeout=30,
+            ctype=None):
     """(status, JSON answer or raw bytes); raises OSError when the server
-    hangs up or is gone."""
+    hangs up or is gone. ctype: the Content-Type, JSON unless told."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": ctype or "application/json"}
     if token:
         headers["Atrium-Session-Token"] = token
     c.request(method, path, body=body, headers=headers)
@@ -33,6 +36,28 @@ def request(port, method, path, body=None, token=None, timeout=30):
         return r.status, json.loads(data) if data else None
     except ValueError:
         return r.status, data
+
+
+def targz(files):
+    """{name: text} as a .tar.gz archive (bytes), for a template upload."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def stop_process(proc):
+    """SIGTERM, then SIGKILL when it has not exited in 15 s; reaped."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Server:
@@ -101,12 +126,7 @@ class Server:
     def stop(self):
         if not self.proc:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def log_tail(self, n=3000):

@@ -11,12 +11,14 @@
 #include <cmocka.h>
 
 #include "atrium/error.h"
+#include "builds.h"
 #include "conf.h"
 #include "db.h"
 #include "domain_fixture.h"
 #include "loader.h"
 #include "migrate.h"
 #include "rbac.h"
+#include "workspaces.h"
 
 const char *pg_dir;
 char tmpdir[96];
@@ -248,6 +250,63 @@ void add_imported_version(const fixture_version_t *v) {
           "created_at, updated_at, name, job_id, created_by) VALUES (?, ?, "
           "?, ?, ?, ?, ?, ?)",
           t, 8);
+}
+
+void add_template(char template_id[37], char version_id[37], const char *org_id,
+                  const char *file_id, const char *created_by) {
+  atr_db_new_uuid(version_id);
+  atr_db_new_uuid(template_id);
+  int64_t now = atr_db_now_us();
+  atr_value_t t[] = {atr_v_text(template_id), atr_v_time(now),
+                     atr_v_time(now),         atr_v_text(org_id),
+                     atr_v_text(version_id),  atr_v_text(created_by)};
+  exec_ok("INSERT INTO templates (id, created_at, updated_at, "
+          "organization_id, name, provisioner, active_version_id, "
+          "created_by) VALUES (?, ?, ?, ?, 'dev', 'echo', ?, ?)",
+          t, 6);
+  add_imported_version(&(fixture_version_t){.id = version_id,
+                                            .org_id = org_id,
+                                            .template_id = template_id,
+                                            .name = "v1",
+                                            .provisioner = "echo",
+                                            .file_id = file_id,
+                                            .created_by = created_by});
+}
+
+json_t *add_build(char workspace_id[37], const char *template_id,
+                  const char *transition) {
+  atr_actor_t sched = atr_actor_system("scheduler");
+  atr_fault_t fault = {0};
+  json_t *b = NULL;
+  if (!*workspace_id) {
+    atr_workspace_new_t in = {
+        .owner = "alice", .name = "dev1", .template_id = template_id};
+    json_t *w = NULL;
+    assert_int_equal(atr_workspace_create(&dom, &sched, &in, &w, &fault), 0);
+    snprintf(workspace_id, 37, "%s", str(w, "id"));
+    b = json_incref(json_object_get(w, "latest_build"));
+    json_decref(w);
+  } else {
+    atr_build_new_t in = {.workspace_id = workspace_id,
+                          .transition = transition};
+    int rc = atr_build_create(&dom, &sched, &in, &b, &fault);
+    if (rc != 0)
+      fail_msg("build: %s", fault.message ? fault.message : "");
+  }
+  return b;
+}
+
+void end_build_jobs(void) {
+  int64_t now = atr_db_now_us();
+  atr_value_t p[] = {atr_v_time(now), atr_v_time(now)};
+  exec_ok("UPDATE provisioner_jobs SET started_at = ?, completed_at = ? "
+          "WHERE type = 'workspace_build' AND completed_at IS NULL",
+          p, 2);
+}
+
+const char *str(const json_t *o, const char *key) {
+  const char *s = json_string_value(json_object_get(o, key));
+  return s ? s : "";
 }
 
 atr_actor_t actor(const char *user_id, const char *username, uint32_t roles) {

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "actor.h"
 #include "db.h"
 #include "domain.h"
@@ -84,6 +86,26 @@ typedef struct fixture_version {
 } fixture_version_t;
 /* The succeeded import job and the version made from it. */
 void add_imported_version(const fixture_version_t *v);
+
+/* Template "dev" (provisioner echo) in org_id, its new id into
+ * template_id, whose active version "v1" (new id into version_id) was
+ * imported from file_id by created_by. */
+void add_template(char template_id[37], char version_id[37], const char *org_id,
+                  const char *file_id, const char *created_by);
+
+/* A build the scheduler asks for (transition "start", "stop", "delete"):
+ * the first, when workspace_id is "", creates alice's workspace "dev1"
+ * from template_id and puts its id into workspace_id. The build's JSON,
+ * which the caller releases; a refusal fails the test. Uses dom. */
+json_t *add_build(char workspace_id[37], const char *template_id,
+                  const char *transition);
+
+/* Every workspace build's job that has not ended ends now, as a daemon
+ * would end it. */
+void end_build_jobs(void);
+
+/* o's string member key, "" when absent or not a string. */
+const char *str(const json_t *o, const char *key);
 
 /* A signed-in user with the given site roles (member is implied), coming
  * from the FIXTURE_ origin. */

@@ -54,23 +54,7 @@ static void add_empty_archive(char id[37]) {
 static void seed_template(void) {
   char file_id[37], version_id[37];
   add_empty_archive(file_id);
-  atr_db_new_uuid(version_id);
-  atr_db_new_uuid(template_id);
-  int64_t now = atr_db_now_us();
-  atr_value_t t[] = {atr_v_text(template_id), atr_v_time(now),
-                     atr_v_time(now),         atr_v_text(org_id),
-                     atr_v_text(version_id),  atr_v_text(alice_id)};
-  exec_ok("INSERT INTO templates (id, created_at, updated_at, "
-          "organization_id, name, provisioner, active_version_id, "
-          "created_by) VALUES (?, ?, ?, ?, 'dev', 'echo', ?, ?)",
-          t, 6);
-  add_imported_version(&(fixture_version_t){.id = version_id,
-                                            .org_id = org_id,
-                                            .template_id = template_id,
-                                            .name = "v1",
-                                            .provisioner = "echo",
-                                            .file_id = file_id,
-                                            .created_by = alice_id});
+  add_template(template_id, version_id, org_id, file_id, alice_id);
   atr_value_t p[] = {atr_v_text(SPEC), atr_v_text(version_id)};
   exec_ok("UPDATE template_versions SET agent_spec = ? WHERE id = ?", p, 2);
 }
@@ -123,11 +107,6 @@ static int teardown(void **state) {
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static const char *str(const json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
-}
-
 static void nap(void) {
   struct timespec ts = {0, 20 * 1000000L};
   nanosleep(&ts, NULL);
@@ -165,24 +144,7 @@ static int64_t log_lines(const char *job_id, const char *like) {
 
 /* Queue a build (the first one makes the workspace); its job id. */
 static void build(const char *transition, char job_id[37]) {
-  atr_actor_t sched = atr_actor_system("scheduler");
-  atr_fault_t fault = {0};
-  json_t *b = NULL;
-  if (!*workspace_id) {
-    atr_workspace_new_t in = {
-        .owner = "alice", .name = "dev1", .template_id = template_id};
-    json_t *w = NULL;
-    assert_int_equal(atr_workspace_create(&dom, &sched, &in, &w, &fault), 0);
-    snprintf(workspace_id, sizeof workspace_id, "%s", str(w, "id"));
-    b = json_incref(json_object_get(w, "latest_build"));
-    json_decref(w);
-  } else {
-    atr_build_new_t in = {.workspace_id = workspace_id,
-                          .transition = transition};
-    int rc = atr_build_create(&dom, &sched, &in, &b, &fault);
-    if (rc != 0)
-      fail_msg("build: %s", fault.message ? fault.message : "");
-  }
+  json_t *b = add_build(workspace_id, template_id, transition);
   snprintf(job_id, 37, "%s", str(json_object_get(b, "job"), "id"));
   json_decref(b);
 }
@@ -240,9 +202,9 @@ static void a_stop_of_an_agent_never_connected_revokes_at_once(void **s) {
   assert_int_equal(log_lines(job, "Waiting for agent%"), 0);
 }
 
-static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
-  (void)s;
-  char job[37];
+/* A start build whose agent connected and reported ready, then a stop
+ * build (its job into job); the agent's actor. */
+static atr_actor_t stop_a_ready_agent(char job[37]) {
   build("start", job);
   wait_job_done(job);
   atr_actor_t a = live_agent();
@@ -251,6 +213,14 @@ static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
   assert_int_equal(
       atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
   build("stop", job);
+  return a;
+}
+
+static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
+  (void)s;
+  char job[37];
+  atr_actor_t a = stop_a_ready_agent(job);
+  atr_fault_t fault = {0};
   wait_count("SELECT COUNT(*) FROM provisioner_job_logs WHERE CAST(job_id AS "
              "TEXT) = ? AND output = 'Waiting for agent main to shut down (up "
              "to 5m10s)'",
@@ -269,14 +239,8 @@ static void a_stop_waits_for_a_ready_agent_to_report_off(void **s) {
 static void a_cancel_ends_the_wait_and_keeps_the_token(void **s) {
   (void)s;
   char job[37];
-  build("start", job);
-  wait_job_done(job);
-  atr_actor_t a = live_agent();
+  atr_actor_t a = stop_a_ready_agent(job);
   atr_fault_t fault = {0};
-  assert_int_equal(atr_agent_connected(&dom, &a, "test", &fault), 0);
-  assert_int_equal(
-      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
-  build("stop", job);
   wait_count("SELECT COUNT(*) FROM provisioner_job_logs WHERE CAST(job_id AS "
              "TEXT) = ? AND output LIKE 'Waiting for agent main%'",
              job, 1);

@@ -43,23 +43,7 @@ static char workspace_id[37]; /* made by the first test */
 static void seed_template(void) {
   char file_id[37];
   add_file(file_id, alice_id);
-  atr_db_new_uuid(version_id);
-  atr_db_new_uuid(template_id);
-  int64_t now = atr_db_now_us();
-  atr_value_t t[] = {atr_v_text(template_id), atr_v_time(now),
-                     atr_v_time(now),         atr_v_text(org_id),
-                     atr_v_text(version_id),  atr_v_text(alice_id)};
-  exec_ok("INSERT INTO templates (id, created_at, updated_at, "
-          "organization_id, name, provisioner, active_version_id, "
-          "created_by) VALUES (?, ?, ?, ?, 'dev', 'echo', ?, ?)",
-          t, 6);
-  add_imported_version(&(fixture_version_t){.id = version_id,
-                                            .org_id = org_id,
-                                            .template_id = template_id,
-                                            .name = "v1",
-                                            .provisioner = "echo",
-                                            .file_id = file_id,
-                                            .created_by = alice_id});
+  add_template(template_id, version_id, org_id, file_id, alice_id);
   atr_value_t p[] = {atr_v_text(version_id)};
   exec_ok("INSERT INTO template_version_parameters (template_version_id, "
           "name, type, mutable, default_value, validation_max, required, "
@@ -93,20 +77,6 @@ static int teardown(void **state) {
 }
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static const char *str(const json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
-}
-
-/* Every job of the workspace's builds ends as a daemon would end it. */
-static void builds_end(void) {
-  int64_t now = atr_db_now_us();
-  atr_value_t p[] = {atr_v_time(now), atr_v_time(now)};
-  exec_ok("UPDATE provisioner_jobs SET started_at = ?, completed_at = ? "
-          "WHERE type = 'workspace_build' AND completed_at IS NULL",
-          p, 2);
-}
 
 static int64_t builds(void) {
   return count_rows("SELECT COUNT(*) FROM workspace_builds");
@@ -179,7 +149,7 @@ static void a_build_waits_for_the_one_before_it(void **s) {
 
 static void the_scheduler_stops_it_with_the_values_it_had(void **s) {
   (void)s;
-  builds_end();
+  end_build_jobs();
   atr_actor_t sched = atr_actor_system("scheduler");
   atr_build_new_t in = {.workspace_id = workspace_id, .transition = "stop"};
   json_t *b = NULL, *params = NULL;
@@ -199,7 +169,7 @@ static void the_scheduler_stops_it_with_the_values_it_had(void **s) {
 
 static void a_member_cannot_build_anothers_workspace(void **s) {
   (void)s;
-  builds_end();
+  end_build_jobs();
   atr_actor_t bob = actor(bob_id, "bob", 0);
   atr_build_new_t in = {.workspace_id = workspace_id, .transition = "start"};
   json_t *b = NULL;
@@ -244,7 +214,7 @@ static void the_owner_may_not_change_an_immutable_value(void **s) {
 
 static void a_template_policy_deny_is_answered_with_every_member(void **s) {
   (void)s;
-  builds_end();
+  end_build_jobs();
   atr_value_t p[] = {atr_v_text(version_id)};
   exec_ok("UPDATE template_versions SET policy_name = 'keep.lua', "
           "policy_source = 'function build(input) if input.transition == "

@@ -18,6 +18,7 @@
 
 #include "atrium/error.h"
 #include "manifest.h"
+#include "manifest_errors.h"
 
 #define HEAD "name: t\nprovisioner: docker\nparameters:\n"
 /* A number parameter at line 4; extra lines start at line 6. */
@@ -28,31 +29,9 @@ static int parse(const char *yaml, atr_manifest_t *m, json_t **errors) {
   return atr_manifest_parse("template.yaml", yaml, strlen(yaml), m, errors);
 }
 
-/* The errors as one text, "field|detail" per line, for exact comparison. */
-static char *errors_text(json_t *errors) {
-  size_t cap = 8192, used = 0;
-  char *buf = calloc(1, cap);
-  size_t i;
-  json_t *e;
-  json_array_foreach(errors, i, e) {
-    used += (size_t)snprintf(buf + used, cap - used, "%s|%s\n",
-                             json_string_value(json_object_get(e, "field")),
-                             json_string_value(json_object_get(e, "detail")));
-  }
-  return buf;
-}
-
 static void assert_errors(const char *yaml, const char *expected) {
   atr_manifest_t m;
-  json_t *errors = NULL;
-  assert_int_equal(parse(yaml, &m, &errors), ATR_EINVAL);
-  assert_non_null(errors);
-  char *got = errors_text(errors);
-  if (strcmp(got, expected) != 0)
-    fprintf(stderr, "yaml:\n%s\ngot:\n%sexpected:\n%s", yaml, got, expected);
-  assert_string_equal(got, expected);
-  free(got);
-  json_decref(errors);
+  manifest_assert_errors(yaml, expected, &m);
   assert_null(m.params);
   assert_int_equal(m.nparams, 0);
 }
@@ -61,7 +40,7 @@ static void parses(const char *yaml, atr_manifest_t *m) {
   json_t *errors = NULL;
   int rc = parse(yaml, m, &errors);
   if (rc != 0) {
-    char *got = errors_text(errors);
+    char *got = manifest_errors_text(errors);
     fprintf(stderr, "unexpected errors:\n%s", got);
     free(got);
   }
@@ -398,7 +377,7 @@ static int values_setup(void **state) {
   vstate_t *s = calloc(1, sizeof *s);
   json_t *errors = NULL;
   if (parse(values_yaml, &s->m, &errors) != 0) {
-    char *got = errors_text(errors);
+    char *got = manifest_errors_text(errors);
     fprintf(stderr, "%s", got);
     free(got);
     json_decref(errors);
@@ -432,7 +411,7 @@ static char *check(void **state, const char *values, const char *previous) {
   } else {
     assert_int_equal(rc, ATR_EINVAL);
     assert_null(resolved);
-    out = errors_text(errors);
+    out = manifest_errors_text(errors);
   }
   json_decref(resolved);
   json_decref(errors);
@@ -542,7 +521,7 @@ static void monotonic_decreasing_generic_message(void **state) {
   json_t *resolved = NULL, *errors = NULL;
   assert_int_equal(atr_manifest_check_values(&m, v, prev, &resolved, &errors),
                    ATR_EINVAL);
-  char *got = errors_text(errors);
+  char *got = manifest_errors_text(errors);
   assert_string_equal(got, "p|may only decrease (was 5)\n");
   free(got);
   json_decref(errors);

@@ -17,35 +17,14 @@
 
 #include "atrium/error.h"
 #include "manifest.h"
+#include "manifest_errors.h"
 
 /* The section starts on line 3, its keys at column 3. */
 #define HEAD "name: t\nprovisioner: docker\nagent:\n"
 
-static char *errors_text(json_t *errors) {
-  size_t cap = 16384, used = 0;
-  char *buf = calloc(1, cap);
-  size_t i;
-  json_t *e;
-  json_array_foreach(errors, i, e) {
-    used += (size_t)snprintf(buf + used, cap - used, "%s|%s\n",
-                             json_string_value(json_object_get(e, "field")),
-                             json_string_value(json_object_get(e, "detail")));
-  }
-  return buf;
-}
-
 static void assert_errors(const char *yaml, const char *expected) {
   atr_manifest_t m;
-  json_t *errors = NULL;
-  assert_int_equal(
-      atr_manifest_parse("template.yaml", yaml, strlen(yaml), &m, &errors),
-      ATR_EINVAL);
-  char *got = errors_text(errors);
-  if (strcmp(got, expected) != 0)
-    fprintf(stderr, "yaml:\n%s\ngot:\n%sexpected:\n%s", yaml, got, expected);
-  assert_string_equal(got, expected);
-  free(got);
-  json_decref(errors);
+  manifest_assert_errors(yaml, expected, &m);
   assert_null(m.agent_spec);
 }
 
@@ -55,7 +34,7 @@ static void assert_spec(const char *yaml, const char *expected) {
   json_t *errors = NULL;
   int rc = atr_manifest_parse("template.yaml", yaml, strlen(yaml), &m, &errors);
   if (rc != 0) {
-    char *got = errors_text(errors);
+    char *got = manifest_errors_text(errors);
     fprintf(stderr, "unexpected errors:\n%s", got);
     free(got);
   }

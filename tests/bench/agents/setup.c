@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_tar.h"
 #include "client.h"
 
 #define PASSWORD "Lantern-Quince-39"
@@ -148,23 +149,7 @@ static char *pack(const char *root, size_t *len) {
     if (!f || fputs(files[i][1], f) < 0 || fclose(f) != 0)
       return NULL;
   }
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "tar -C '%s' -czf '%s' .", dir, archive);
-  FILE *f = system(cmd) == 0 ? fopen(archive, "rb") : NULL;
-  char *data = NULL;
-  if (f) {
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    data = n > 0 ? malloc((size_t)n) : NULL;
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    }
-    *len = data ? (size_t)n : 0;
-    fclose(f);
-  }
-  return data;
+  return bench_tar_gz(dir, archive, len);
 }
 
 /* GET path until its job has ended (or the set-up's time is up); whether

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_http.h"
 #include "client.h"
 #include "harness.h"
 
@@ -88,109 +89,18 @@ typedef struct worker {
   bool quickack; /* acknowledge every segment at once */
 } worker_t;
 
-static int connect_loopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_port = htons((uint16_t)port),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  int one = 1;
-  struct timeval tv = {.tv_sec = 10};
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* A header's value in a response's header block, or NULL. */
-static const char *header_value(const char *head, const char *name) {
-  size_t len = strlen(name);
-  for (const char *line = strstr(head, "\r\n"); line && line[2];
-       line = strstr(line + 2, "\r\n")) {
-    const char *h = line + 2;
-    if (strncasecmp(h, name, len) == 0 && h[len] == ':')
-      return h + len + 1 + strspn(h + len + 1, " ");
-  }
-  return NULL;
-}
-
-/* Both servers write the header block and the body in two writes without
- * TCP_NODELAY, so Nagle holds the body until the client acknowledges the
- * headers, which a Linux client delays by up to 40 ms. Re-armed before
- * each read, TCP_QUICKACK takes that wait out, leaving the servers' work;
- * --no-quickack shows what an ordinary client sees. */
-static void arm_quickack(int fd, bool on) {
-  int one = 1;
-  if (on)
-    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-}
-
-/* Read one whole response; its status, or -1. *keep: the server keeps
- * the connection open. */
-static int read_response(int fd, bool quickack, bool *keep) {
-  char buf[65536];
-  size_t used = 0;
-  const char *end = NULL;
-  while (!end) {
-    if (used + 1 >= sizeof buf)
-      return -1;
-    arm_quickack(fd, quickack);
-    ssize_t n = recv(fd, buf + used, sizeof buf - used - 1, 0);
-    if (n <= 0)
-      return -1;
-    used += (size_t)n;
-    buf[used] = '\0';
-    end = strstr(buf, "\r\n\r\n");
-  }
-  size_t head_len = (size_t)(end - buf) + 4;
-  buf[head_len - 2] = '\0'; /* the header block ends with its last CRLF */
-  int status = 0;
-  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-    return -1;
-  const char *cl = header_value(buf, "Content-Length");
-  const char *conn = header_value(buf, "Connection");
-  *keep = !(conn && strncasecmp(conn, "close", 5) == 0);
-  size_t want = head_len + (cl ? strtoul(cl, NULL, 10) : 0);
-  if (want >= sizeof buf)
-    return -1;
-  while (used < want) {
-    arm_quickack(fd, quickack);
-    ssize_t n = recv(fd, buf + used, want - used, 0);
-    if (n <= 0)
-      return -1;
-    used += (size_t)n;
-  }
-  return status;
-}
-
 /* One request on *fd, reconnecting when needed; 1 for a 200. */
 static int one_request(worker_t *w, int *fd) {
   for (int attempt = 0; attempt < 2; attempt++) {
     if (*fd < 0) {
-      *fd = connect_loopback(w->port);
+      *fd = bench_connect_loopback(w->port);
       if (*fd < 0)
         return 0;
       w->reconnects++;
     }
     bool keep = false;
-    int status = send_all(*fd, w->request, w->request_len) == 0
-                     ? read_response(*fd, w->quickack, &keep)
+    int status = bench_send_all(*fd, w->request, w->request_len) == 0
+                     ? bench_read_response(*fd, w->quickack, &keep)
                      : -1;
     if (status < 0 || !keep) {
       close(*fd);

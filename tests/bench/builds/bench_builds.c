@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tar.h"
 #include "client.h"
 #include "harness.h"
 
@@ -136,22 +137,7 @@ static char *pack(const char *dir, size_t *len) {
   if (fd < 0)
     return NULL;
   close(fd);
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "tar -C '%s' -czf '%s' .", dir, path);
-  char *data = NULL;
-  FILE *f = system(cmd) == 0 ? fopen(path, "rb") : NULL;
-  if (f) {
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    data = n > 0 ? malloc((size_t)n) : NULL;
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    }
-    *len = data ? (size_t)n : 0;
-    fclose(f);
-  }
+  char *data = bench_tar_gz(dir, path, len);
   unlink(path);
   return data;
 }
