@@ -139,6 +139,7 @@ static void begin_shutdown(server_t *s, const char *why) {
   if (s->stopping)
     return;
   s->stopping = true;
+  atr_api_agent_sessions_stopping();
   atr_http_drain(s->http);
   atr_log(ATR_LOG_INFO, "server",
           "%s: finishing %d in-flight request(s), then exiting", why,

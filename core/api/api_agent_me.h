@@ -62,6 +62,9 @@ int atr_api_agent_heartbeats(const atr_api_env_t *env);
  * its drain closed, for at most budget_ms (the rest turn disconnected
  * when no heartbeat refreshes them). How many were recorded. */
 int atr_api_agent_record_drained(int64_t budget_ms);
+/* The server begins to stop (before its drain): every session that ends
+ * from now on is kept for atr_api_agent_record_drained. */
+void atr_api_agent_sessions_stopping(void);
 
 /* ---- metrics (api_agent_metrics.c) --------------------------------------- */
 

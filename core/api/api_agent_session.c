@@ -4,6 +4,7 @@
  * refreshed every minute (atr_api_agent_heartbeats). See api_agent_me.h. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,10 @@ const atr_actor_t *atr__api_agent_session_actor(atr_api_req_t *r) {
   return s ? &s->actor : NULL;
 }
 
-/* Agents whose sessions the drain closed: their disconnects are recorded
- * after the HTTP server stopped (atr_api_agent_record_drained), not one
- * transaction each on the agents lane while it stops. */
+/* Agents whose sessions ended once the server began to stop: their
+ * disconnects are recorded after the HTTP server stopped
+ * (atr_api_agent_record_drained), bounded, not one transaction each on
+ * the agents lane while it stops (thousands of them outlast any grace). */
 typedef struct drained {
   atr_actor_t actor;
   const atr_api_env_t *env;
@@ -65,6 +67,11 @@ typedef struct drained {
 } drained_t;
 
 static drained_t *drained_list; /* sessions_lock */
+static atomic_bool stopping;
+
+void atr_api_agent_sessions_stopping(void) {
+  atomic_store(&stopping, true);
+}
 
 static void keep_drained(const agent_session_t *s) {
   drained_t *d = calloc(1, sizeof *d);
@@ -118,7 +125,9 @@ static void session_closed(void *ud, const char *reason) {
    * show a connected agent as disconnected. */
   if (reason && strcmp(reason, "replaced") == 0)
     return;
-  if (reason && strcmp(reason, "draining") == 0) {
+  /* the server stops: closed by its drain, or by agents that left just
+   * before (their callbacks still queued on the agents lane) */
+  if (atomic_load(&stopping) || (reason && strcmp(reason, "draining") == 0)) {
     keep_drained(s);
     return;
   }

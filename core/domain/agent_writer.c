@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static struct {
   size_t n;
   uint64_t queued;    /* reports queued (or merged) so far */
   uint64_t committed; /* every report up to this one is committed */
-  int64_t stop_deadline_ms;
+  _Atomic int64_t stop_deadline_ms; /* 0: not stopping; read unlocked */
 } w = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int64_t mono_ms(void) {
@@ -130,7 +131,8 @@ static int batch_tx(atr_db_t *db, void *ud, char **err) {
  * deadline the rest is dropped. */
 static void commit(item_t *items, size_t n) {
   for (size_t off = 0; off < n; off += w.cfg.batch) {
-    if (w.stop_deadline_ms && mono_ms() > w.stop_deadline_ms) {
+    int64_t deadline = atomic_load(&w.stop_deadline_ms);
+    if (deadline && mono_ms() > deadline) {
       atr_log(ATR_LOG_WARN, "agents",
               "stopping: %zu queued agent report(s) dropped after %dms",
               n - off, STOP_BUDGET_MS);
@@ -223,7 +225,7 @@ int atr_agent_writer_start(const atr_domain_t *dom,
   w.n = 0;
   w.queued = w.committed = 0;
   w.stopping = w.flush_now = false;
-  w.stop_deadline_ms = 0;
+  atomic_store(&w.stop_deadline_ms, 0);
   int rc = pthread_create(&w.thread, NULL, writer_main, NULL);
   w.running = rc == 0;
   if (rc != 0) {
@@ -245,7 +247,7 @@ void atr_agent_writer_stop(void) {
     return;
   }
   w.stopping = true;
-  w.stop_deadline_ms = mono_ms() + STOP_BUDGET_MS;
+  atomic_store(&w.stop_deadline_ms, mono_ms() + STOP_BUDGET_MS);
   pthread_cond_signal(&w.wake);
   pthread_mutex_unlock(&w.mu);
   pthread_join(w.thread, NULL);
