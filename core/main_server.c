@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agent_writer.h"
 #include "api.h"
 #include "api_agent_me.h"
 #include "atrium/error.h"
@@ -68,6 +69,9 @@ static void close_handle(uv_handle_t *h, void *arg) {
 /* The daemons first (their jobs are canceled through the plugins and end
  * failed, with the state the plugins returned), then the event hub. */
 static void stop_jobs(server_t *s) {
+  /* the HTTP server stopped: no report is queued any more; what is
+   * queued is committed (bounded by 5 s) while the store is open */
+  atr_agent_writer_stop();
   atr_provd_stop(s->provd);
   s->provd = NULL;
   atr_events_stop(s->events);
@@ -76,12 +80,18 @@ static void stop_jobs(server_t *s) {
   atr_api_agent_metrics_fini();
 }
 
+/* How long the disconnects of the sessions the drain closed may take to
+ * record after the HTTP server stopped (thousands of agents: one
+ * transaction each). */
+#define DRAINED_DISCONNECTS_MS 3000
+
 static void on_drained(uv_async_t *async) {
   server_t *s = async->data;
   uv_timer_stop(&s->drain_poll);
   uv_thread_join(&s->stopper);
   s->stopper_started = false;
   s->http = NULL;
+  atr_api_agent_record_drained(DRAINED_DISCONNECTS_MS);
   stop_jobs(s);
   atr_log(ATR_LOG_INFO, "server", "stopped serving; exiting");
   uv_walk(&s->loop, close_handle, NULL);
@@ -129,6 +139,7 @@ static void begin_shutdown(server_t *s, const char *why) {
   if (s->stopping)
     return;
   s->stopping = true;
+  atr_api_agent_sessions_stopping();
   atr_http_drain(s->http);
   atr_log(ATR_LOG_INFO, "server",
           "%s: finishing %d in-flight request(s), then exiting", why,
@@ -352,6 +363,9 @@ static int start_serving(server_t *s, char **err) {
                           .dispatch_user_data = &s->api,
                           .agent_threads = c->http_agent_threads,
                           .session_heartbeat_ms = c->agent_heartbeat_ms};
+  rc = atr_agent_writer_start(&s->api.dom, NULL, err);
+  if (rc != 0)
+    return rc;
   rc = atr_http_start(&hc, &s->http, err);
   if (rc != 0)
     return rc;

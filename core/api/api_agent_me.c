@@ -101,6 +101,14 @@ int atr__api_agent_answer(atr_api_req_t *r, int rc, int status, json_t *body,
     return atr_api_error(r, 401, "Agent token is not valid.",
                          unauthorized_detail);
   }
+  if (rc == ATR_EAGAIN) { /* the agent writer's queue is full */
+    json_decref(body);
+    atr_api_header(r, "Retry-After", "1");
+    int out = atr_api_error(r, 503, f->message ? f->message : "Busy.",
+                            f->detail ? f->detail : "Retry shortly.");
+    atr_fault_clear(f);
+    return out;
+  }
   return atr_api_answer(r, rc, status, body, f);
 }
 

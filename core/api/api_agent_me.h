@@ -58,6 +58,13 @@ int atr_api_agent_events(atr_api_req_t *r);
  * disconnected: the server calls it every minute, off its loop. How many
  * were refreshed. */
 int atr_api_agent_heartbeats(const atr_api_env_t *env);
+/* Once the HTTP server stopped: record the disconnects of the sessions
+ * its drain closed, for at most budget_ms (the rest turn disconnected
+ * when no heartbeat refreshes them). How many were recorded. */
+int atr_api_agent_record_drained(int64_t budget_ms);
+/* The server begins to stop (before its drain): every session that ends
+ * from now on is kept for atr_api_agent_record_drained. */
+void atr_api_agent_sessions_stopping(void);
 
 /* ---- metrics (api_agent_metrics.c) --------------------------------------- */
 

@@ -4,9 +4,11 @@
  * refreshed every minute (atr_api_agent_heartbeats). See api_agent_me.h. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agents.h"
 #include "api_agent_internal.h"
@@ -54,6 +56,67 @@ const atr_actor_t *atr__api_agent_session_actor(atr_api_req_t *r) {
   return s ? &s->actor : NULL;
 }
 
+/* Agents whose sessions ended once the server began to stop: their
+ * disconnects are recorded after the HTTP server stopped
+ * (atr_api_agent_record_drained), bounded, not one transaction each on
+ * the agents lane while it stops (thousands of them outlast any grace). */
+typedef struct drained {
+  atr_actor_t actor;
+  const atr_api_env_t *env;
+  struct drained *next;
+} drained_t;
+
+static drained_t *drained_list; /* sessions_lock */
+static atomic_bool stopping;
+
+void atr_api_agent_sessions_stopping(void) {
+  atomic_store(&stopping, true);
+}
+
+static void keep_drained(const agent_session_t *s) {
+  drained_t *d = calloc(1, sizeof *d);
+  if (!d)
+    return; /* its row turns disconnected when no heartbeat refreshes it */
+  d->actor = s->actor;
+  d->actor.ip = NULL; /* the session's copy goes with it */
+  d->env = s->env;
+  pthread_mutex_lock(&sessions_lock);
+  d->next = drained_list;
+  drained_list = d;
+  pthread_mutex_unlock(&sessions_lock);
+}
+
+int atr_api_agent_record_drained(int64_t budget_ms) {
+  pthread_mutex_lock(&sessions_lock);
+  drained_t *list = drained_list;
+  drained_list = NULL;
+  pthread_mutex_unlock(&sessions_lock);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int done = 0, left = 0;
+  while (list) {
+    drained_t *d = list;
+    list = d->next;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t ms = (int64_t)(t.tv_sec - t0.tv_sec) * 1000 +
+                 (t.tv_nsec - t0.tv_nsec) / 1000000;
+    atr_fault_t f = {0};
+    if (ms <= budget_ms &&
+        atr_agent_disconnected(&d->env->dom, &d->actor, "draining", &f) == 0)
+      done++;
+    else
+      left += ms > budget_ms;
+    atr_fault_clear(&f);
+    free(d);
+  }
+  if (left > 0)
+    atr_log(ATR_LOG_WARN, "api",
+            "stopping: %d agent disconnect(s) not recorded within %lldms; "
+            "their rows turn disconnected when no heartbeat refreshes them",
+            left, (long long)budget_ms);
+  return done;
+}
+
 static void session_closed(void *ud, const char *reason) {
   agent_session_t *s = ud;
   atr_api_agent_connection_error(reason);
@@ -62,6 +125,12 @@ static void session_closed(void *ud, const char *reason) {
    * show a connected agent as disconnected. */
   if (reason && strcmp(reason, "replaced") == 0)
     return;
+  /* the server stops: closed by its drain, or by agents that left just
+   * before (their callbacks still queued on the agents lane) */
+  if (atomic_load(&stopping) || (reason && strcmp(reason, "draining") == 0)) {
+    keep_drained(s);
+    return;
+  }
   atr_fault_t f = {0};
   int rc = atr_agent_disconnected(&s->env->dom, &s->actor, reason, &f);
   if (rc != 0 && rc != ATR_EACCES)

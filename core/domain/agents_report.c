@@ -1,8 +1,11 @@
 /* core/domain/agents_report.c — see agents.h: what an agent reports about
  * itself (startup, lifecycle, metadata, stats, app health, listening
  * ports). Every write is one short transaction that first proves the
- * token is still live (atr__agent_live); the sizes of what an agent sends
- * are bounded here, whatever the transport already bounded. */
+ * token is still live (atr__agent_live), except metadata and stats while
+ * the agent writer runs (agent_writer.h): those are queued, already
+ * bounded, and committed in batches. The sizes of what an agent sends are
+ * bounded here, whatever the transport already bounded. */
+#include "agent_writer.h"
 #include "agents.h"
 #include "agents_internal.h"
 
@@ -177,43 +180,72 @@ typedef struct report {
   const json_t *body;
 } report_t;
 
-static int metadata_item(atr_db_t *db, const char *agent_id, const json_t *it,
-                         char **err) {
-  const char *key = atr_json_str(it, "key");
-  if (!*key || strlen(key) > SHORT_MAX)
-    return 0; /* no such item can exist */
-  /* The server's clock, not the agent's collected_at: users compare
-   * it with the server's now. */
+/* The items to store, bounded and cut: [{key, value, error, at}]. The
+ * server's clock, not the agent's collected_at: users compare it with
+ * the server's now. NULL when list is no array of at most 32. */
+static json_t *metadata_items(const json_t *list) {
+  if (!json_is_array(list) || json_array_size(list) > METADATA_MAX)
+    return NULL;
+  json_t *out = json_array();
   int64_t at = atr_db_now_us();
-  char *value = atr__agent_cut(atr_json_str(it, "value"), ATR__AGENT_VALUE_MAX);
-  char *error = atr__agent_cut(atr_json_str(it, "error"), ATR__AGENT_VALUE_MAX);
-  atr_value_t p[] = {atr_v_text(value), atr_v_text(error), atr_v_time(at),
-                     atr_v_text(agent_id), atr_v_text(key)};
-  int rc = atr_db_exec(db,
-                       "UPDATE workspace_agent_metadata SET value = ?, error "
-                       "= ?, collected_at = ? WHERE agent_id = ? AND key = ?",
-                       p, 5, NULL, err);
-  free(value);
-  free(error);
-  return rc;
+  size_t i;
+  json_t *it;
+  json_array_foreach(list, i, it) {
+    const char *key = atr_json_str(it, "key");
+    if (!*key || strlen(key) > SHORT_MAX)
+      continue; /* no such item can exist */
+    char *value =
+        atr__agent_cut(atr_json_str(it, "value"), ATR__AGENT_VALUE_MAX);
+    char *error =
+        atr__agent_cut(atr_json_str(it, "error"), ATR__AGENT_VALUE_MAX);
+    json_array_append_new(out,
+                          json_pack("{s:s, s:s, s:s, s:I}", "key", key, "value",
+                                    value ? value : "", "error",
+                                    error ? error : "", "at", (json_int_t)at));
+    free(value);
+    free(error);
+  }
+  return out;
 }
 
+typedef struct stored {
+  const char *agent_id;
+  const json_t *items; /* metadata */
+  const char *stats;
+  int64_t at_us; /* stats */
+} stored_t;
+
 static int metadata_tx(atr_db_t *db, void *ud, char **err) {
-  report_t *r = ud;
-  json_t *list = json_object_get(r->body, "metadata");
-  if (!json_is_array(list) || json_array_size(list) > METADATA_MAX)
-    return refuse(err, ATR_EINVAL,
-                  "metadata must be an array of at most 32 items");
-  int rc = atr__agent_live(db, r->actor->agent_id, err);
-  for (size_t i = 0; rc == 0 && i < json_array_size(list); i++)
-    rc = metadata_item(db, r->actor->agent_id, json_array_get(list, i), err);
-  return rc;
+  stored_t *m = ud;
+  return atr__agent_store_metadata(db, m->agent_id, m->items, err);
+}
+
+static int queue_full(atr_fault_t *fault) {
+  return atr_fault_set(fault, ATR_EAGAIN, "Too many reports queued.",
+                       "The server stores agent reports in batches and its "
+                       "queue is full; retry shortly.");
 }
 
 int atr_agent_metadata_report(const atr_domain_t *dom, const atr_actor_t *actor,
                               const json_t *body, atr_fault_t *fault) {
-  report_t r = {actor, body};
-  return agent_tx(dom, actor, metadata_tx, &r, fault);
+  int rc = atr__agent_only(actor, fault);
+  if (rc != 0)
+    return rc;
+  json_t *items = metadata_items(json_object_get(body, "metadata"));
+  if (!items)
+    return atr_fault_set(fault, ATR_EINVAL, "Invalid report.",
+                         "metadata must be an array of at most 32 items");
+  if (atr__agent_writer_running()) {
+    rc = atr__agent_writer_metadata(actor->agent_id, json_incref(items));
+    if (rc != ATR_ECANCELED) { /* else the writer stopped: write here */
+      json_decref(items);
+      return rc == ATR_EAGAIN ? queue_full(fault) : rc;
+    }
+  }
+  stored_t m = {.agent_id = actor->agent_id, .items = items};
+  rc = agent_tx(dom, actor, metadata_tx, &m, fault);
+  json_decref(items);
+  return rc;
 }
 
 /* ---- stats --------------------------------------------------------------- */
@@ -258,31 +290,39 @@ static json_t *stats_kept(const json_t *body) {
 }
 
 static int stats_tx(atr_db_t *db, void *ud, char **err) {
-  report_t *r = ud;
-  json_t *kept = stats_kept(r->body);
-  char *text = json_dumps(kept, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref(kept);
-  int64_t now = atr_db_now_us();
-  atr_value_t p[] = {atr_v_text(text ? text : "{}"), atr_v_time(now),
-                     atr_v_time(now), atr_v_text(r->actor->agent_id)};
-  int64_t changes = 0;
-  int rc = atr_db_exec(db,
-                       "UPDATE workspace_agents SET stats = ?, stats_at = ?, "
-                       "updated_at = ? WHERE id = ? AND revoked_at IS NULL",
-                       p, 4, &changes, err);
-  free(text);
-  return rc == 0 && changes == 0 ? ATR_EACCES : rc;
+  stored_t *st = ud;
+  return atr__agent_store_stats(db, st->agent_id, st->stats, st->at_us, err);
 }
 
 int atr_agent_stats_report(const atr_domain_t *dom, const atr_actor_t *actor,
                            const json_t *body, int64_t *interval_ms,
                            atr_fault_t *fault) {
   *interval_ms = ATR__AGENT_STATS_INTERVAL_MS;
+  int rc = atr__agent_only(actor, fault);
+  if (rc != 0)
+    return rc;
   if (!json_is_object(body))
     return atr_fault_set(fault, ATR_EINVAL, "Invalid report.",
                          "The stats must be a JSON object.");
-  report_t r = {actor, body};
-  return agent_tx(dom, actor, stats_tx, &r, fault);
+  json_t *kept = stats_kept(body);
+  char *text = json_dumps(kept, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(kept);
+  if (!text)
+    return atr_fault_internal(fault, ATR_ENOMEM, NULL);
+  int64_t now = atr_db_now_us();
+  if (atr__agent_writer_running()) {
+    char *copy = strdup(text);
+    rc = copy ? atr__agent_writer_stats(actor->agent_id, copy, now)
+              : ATR_ECANCELED;
+    if (rc != ATR_ECANCELED) { /* else the writer stopped: write here */
+      free(text);
+      return rc == ATR_EAGAIN ? queue_full(fault) : rc;
+    }
+  }
+  stored_t st = {.agent_id = actor->agent_id, .stats = text, .at_us = now};
+  rc = agent_tx(dom, actor, stats_tx, &st, fault);
+  free(text);
+  return rc;
 }
 
 /* ---- app health ------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent_ws.h"
 #include "api.h"
@@ -144,8 +145,17 @@ static void every_agent_route_answers_as_plain_http(void **state) {
   json_t *port = json_array_get(json_object_get(r.json, "ports"), 0);
   assert_int_equal(json_integer_value(json_object_get(port, "port")), 13337);
   atr_tc_res_free(&r);
-  r = user_get(s, &a, "/metadata");
-  ASSERT_ANSWER(r, 200);
+  /* metadata is committed by the agent writer within ~200 ms of the 204
+   * (agent_writer.h): wait for it, bounded */
+  for (int tries = 0;; tries++) {
+    r = user_get(s, &a, "/metadata");
+    ASSERT_ANSWER(r, 200);
+    if (tries >= 100 ||
+        strcmp(jstr(json_array_get(r.json, 0), "value"), "0.42") == 0)
+      break;
+    atr_tc_res_free(&r);
+    usleep(100 * 1000);
+  }
   assert_string_equal(jstr(json_array_get(r.json, 0), "value"), "0.42");
   atr_tc_res_free(&r);
 

@@ -356,8 +356,16 @@ int bench_restart(bench_server_t *s) {
 }
 
 void bench_teardown(bench_server_t *s) {
-  if (s->h.pid > 0 && atr_harness_stop(&s->h, 30000) != 0)
-    fprintf(stderr, "bench_agents: the server did not stop cleanly\n");
+  if (s->h.pid > 0) {
+    double t0 = atr_harness_now_ms();
+    int st = atr_harness_stop(&s->h, 30000);
+    printf("shutdown: SIGTERM to exit in %.2f s (status %d)\n",
+           (atr_harness_now_ms() - t0) / 1000, st);
+    if (st != 0) {
+      fprintf(stderr, "bench_agents: the server did not stop cleanly\n");
+      atr_harness_print_log_tail(&s->h, 15);
+    }
+  }
   for (int i = 0; s->tokens && i < s->n; i++)
     free(s->tokens[i]);
   free(s->tokens);
