@@ -58,23 +58,7 @@ static char token[ATR_AGENT_TOKEN_LEN + 1];
 static void seed_template(void) {
   char file_id[37];
   add_file(file_id, alice_id);
-  atr_db_new_uuid(version_id);
-  atr_db_new_uuid(template_id);
-  int64_t now = atr_db_now_us();
-  atr_value_t t[] = {atr_v_text(template_id), atr_v_time(now),
-                     atr_v_time(now),         atr_v_text(org_id),
-                     atr_v_text(version_id),  atr_v_text(alice_id)};
-  exec_ok("INSERT INTO templates (id, created_at, updated_at, "
-          "organization_id, name, provisioner, active_version_id, "
-          "created_by) VALUES (?, ?, ?, ?, 'dev', 'echo', ?, ?)",
-          t, 6);
-  add_imported_version(&(fixture_version_t){.id = version_id,
-                                            .org_id = org_id,
-                                            .template_id = template_id,
-                                            .name = "v1",
-                                            .provisioner = "echo",
-                                            .file_id = file_id,
-                                            .created_by = alice_id});
+  add_template(template_id, version_id, org_id, file_id, alice_id);
   atr_value_t p[] = {atr_v_text(SPEC), atr_v_text(version_id)};
   exec_ok("UPDATE template_versions SET agent_spec = ? WHERE id = ?", p, 2);
   exec_ok("INSERT INTO template_version_parameters (template_version_id, "
@@ -102,19 +86,6 @@ static int teardown(void **state) {
 }
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static const char *str(const json_t *o, const char *key) {
-  const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "";
-}
-
-static void builds_end(void) {
-  int64_t now = atr_db_now_us();
-  atr_value_t p[] = {atr_v_time(now), atr_v_time(now)};
-  exec_ok("UPDATE provisioner_jobs SET started_at = ?, completed_at = ? "
-          "WHERE type = 'workspace_build' AND completed_at IS NULL",
-          p, 2);
-}
 
 typedef struct made {
   const char *build_id, *job_id;
@@ -164,7 +135,7 @@ static void start_build_with_agent(void) {
   atr_dbcrypt_token_digest(token, m.digest);
   char *err = NULL;
   must(atr_db_tx(&store, ATR_TX_WRITE, make_tx, &m, &err), &err);
-  builds_end();
+  end_build_jobs();
   json_decref(b);
 }
 
