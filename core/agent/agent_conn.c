@@ -25,7 +25,11 @@
 #define LIVED_MS 30000      /* a session this long resets the backoff */
 #define REFUSED_MS 60000    /* the wait bound after a 401 */
 
-static _Thread_local char readbuf[65536];
+/* One read's buffer, allocated for the read and freed after it: a
+ * thread-local array would be static TLS in every thread of every program
+ * linking core/agent (the server's too), and civetweb's small fixed
+ * stacks lost 64 KiB to it. */
+#define READ_BUF 65536
 
 uint64_t ac_now_us(void) {
   struct timespec ts;
@@ -362,7 +366,8 @@ static int send_upgrade(agent_conn_t *c) {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;
   (void)suggested;
-  *buf = uv_buf_init(readbuf, sizeof readbuf);
+  char *p = malloc(READ_BUF);
+  *buf = uv_buf_init(p, p ? READ_BUF : 0); /* 0: libuv reports UV_ENOBUFS */
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -374,6 +379,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     handshake_bytes(c, buf->base, (size_t)n);
   else if (n > 0 && c->state == AC_UP)
     session_bytes(c, buf->base, (size_t)n);
+  free(buf->base);
   settle(c);
 }
 
