@@ -366,8 +366,8 @@ static int send_upgrade(agent_conn_t *c) {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;
   (void)suggested;
-  char *p = malloc(READ_BUF);
-  *buf = uv_buf_init(p, p ? READ_BUF : 0); /* 0: libuv reports UV_ENOBUFS */
+  buf->base = malloc(READ_BUF);
+  buf->len = buf->base ? READ_BUF : 0; /* 0: libuv reports UV_ENOBUFS */
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
