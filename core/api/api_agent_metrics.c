@@ -89,63 +89,22 @@ void atr_api_agent_startup_observed(const char *result, double seconds) {
 
 /* ---- gauges sampled from the database ------------------------------------ */
 
-static const char *const statuses[] = {"connecting", "connected",
-                                       "disconnected", "timeout"};
-#define NSTATUS (sizeof statuses / sizeof statuses[0])
-#define NSTATE 9 /* ATR_LIFECYCLE_CREATED … ATR_LIFECYCLE_OFF */
-
-static void tally_row(atr_db_t *db, atr_db_rows_t *rows, int64_t now,
-                      double *by_status, double *by_state) {
-  atr_agent_times_t t = {
-      .created_at_us = atr_db_get_time(db, rows, 0),
-      .first_connected_at_us =
-          atr_db_is_null(db, rows, 1) ? 0 : atr_db_get_time(db, rows, 1),
-      .last_connected_at_us =
-          atr_db_is_null(db, rows, 2) ? 0 : atr_db_get_time(db, rows, 2),
-      .disconnected_at_us =
-          atr_db_is_null(db, rows, 3) ? 0 : atr_db_get_time(db, rows, 3),
-      .connection_timeout_s = atr_db_get_int(db, rows, 4)};
-  const char *st = atr_agent_status(&t, now);
-  for (size_t i = 0; i < NSTATUS; i++)
-    if (st && strcmp(st, statuses[i]) == 0)
-      by_status[i]++;
-  int life = atr_agent_lifecycle_parse(atr_db_get_text(db, rows, 5));
-  if (life >= 0 && life < NSTATE)
-    by_state[life]++;
-}
-
 void atr_api_agents_sample(atr_store_t *store) {
   atr_metric_t *by_status_m = atomic_load(&agents);
   atr_metric_t *by_state_m = atomic_load(&lifecycles);
-  atr_db_t db;
-  char *err = NULL;
-  if (!by_status_m || !by_state_m || atr_db_open(store, &db, &err) != 0) {
-    free(err);
+  if (!by_status_m || !by_state_m)
     return;
-  }
-  double by_status[NSTATUS] = {0}, by_state[NSTATE] = {0};
-  atr_db_rows_t *rows = NULL;
-  int64_t now = atr_db_now_us();
-  int rc = atr_db_query(&db,
-                        "SELECT created_at, first_connected_at, "
-                        "last_connected_at, disconnected_at, "
-                        "connection_timeout_seconds, lifecycle_state FROM "
-                        "workspace_agents WHERE revoked_at IS NULL",
-                        NULL, 0, &rows, &err);
-  while (rc == 0 && (rc = atr_db_next(&db, rows, &err)) == 1) {
-    rc = 0;
-    tally_row(&db, rows, now, by_status, by_state);
-  }
-  atr_db_rows_close(&db, rows);
-  atr_db_close(&db);
+  atr_agents_tally_t tally;
+  char *err = NULL;
+  int rc = atr_agents_tally(store, &tally, &err);
   free(err);
-  if (rc < 0)
+  if (rc != 0)
     return; /* keep the last sample rather than publish a partial one */
-  for (size_t i = 0; i < NSTATUS; i++)
-    atr_metric_set(by_status_m, (const char *const[]){statuses[i]},
-                   by_status[i]);
-  for (int i = 0; i < NSTATE; i++)
+  for (size_t i = 0; i < ATR_AGENT_NSTATUS; i++)
+    atr_metric_set(by_status_m, (const char *const[]){atr_agent_statuses[i]},
+                   tally.by_status[i]);
+  for (int i = 0; i <= ATR_LIFECYCLE_OFF; i++)
     atr_metric_set(by_state_m,
                    (const char *const[]){atr_agent_lifecycle_name(i)},
-                   by_state[i]);
+                   tally.by_state[i]);
 }

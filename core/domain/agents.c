@@ -304,3 +304,51 @@ int atr_agents_shutdown_done(const atr_domain_t *dom, const char *workspace_id,
   atr_db_close(&db);
   return rc < 0 ? rc : 0;
 }
+
+/* ---- the deployment's tally (the gauges) --------------------------------- */
+
+const char *const atr_agent_statuses[ATR_AGENT_NSTATUS] = {
+    "connecting", "connected", "disconnected", "timeout"};
+
+static void tally_row(atr_db_t *db, atr_db_rows_t *rows, int64_t now,
+                      atr_agents_tally_t *out) {
+  atr_agent_times_t t = {
+      .created_at_us = atr_db_get_time(db, rows, 0),
+      .first_connected_at_us =
+          atr_db_is_null(db, rows, 1) ? 0 : atr_db_get_time(db, rows, 1),
+      .last_connected_at_us =
+          atr_db_is_null(db, rows, 2) ? 0 : atr_db_get_time(db, rows, 2),
+      .disconnected_at_us =
+          atr_db_is_null(db, rows, 3) ? 0 : atr_db_get_time(db, rows, 3),
+      .connection_timeout_s = atr_db_get_int(db, rows, 4)};
+  const char *st = atr_agent_status(&t, now);
+  for (size_t i = 0; i < ATR_AGENT_NSTATUS; i++)
+    if (st && strcmp(st, atr_agent_statuses[i]) == 0)
+      out->by_status[i]++;
+  int life = atr_agent_lifecycle_parse(atr_db_get_text(db, rows, 5));
+  if (life >= 0 && life <= ATR_LIFECYCLE_OFF)
+    out->by_state[life]++;
+}
+
+int atr_agents_tally(atr_store_t *store, atr_agents_tally_t *out, char **err) {
+  *out = (atr_agents_tally_t){0};
+  atr_db_t db;
+  int rc = atr_db_open(store, &db, err);
+  if (rc != 0)
+    return rc;
+  atr_db_rows_t *rows = NULL;
+  int64_t now = atr_db_now_us();
+  rc = atr_db_query(&db,
+                    "SELECT created_at, first_connected_at, "
+                    "last_connected_at, disconnected_at, "
+                    "connection_timeout_seconds, lifecycle_state FROM "
+                    "workspace_agents WHERE revoked_at IS NULL",
+                    NULL, 0, &rows, err);
+  while (rc == 0 && (rc = atr_db_next(&db, rows, err)) == 1) {
+    rc = 0;
+    tally_row(&db, rows, now, out);
+  }
+  atr_db_rows_close(&db, rows);
+  atr_db_close(&db);
+  return rc < 0 ? rc : 0;
+}

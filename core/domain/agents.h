@@ -199,4 +199,17 @@ typedef struct atr_agent_times {
 /* Coder's rules: "connecting", "connected", "disconnected" or "timeout". */
 const char *atr_agent_status(const atr_agent_times_t *t, int64_t now_us);
 
+/* The statuses atr_agent_status answers, in this order. */
+#define ATR_AGENT_NSTATUS 4
+extern const char *const atr_agent_statuses[ATR_AGENT_NSTATUS];
+
+/* How many live (not revoked) agents of the deployment are in each status
+ * (atr_agent_statuses order) and each lifecycle state, now: the gauges'
+ * sample. Its own connection. */
+typedef struct atr_agents_tally {
+  double by_status[ATR_AGENT_NSTATUS];
+  double by_state[ATR_LIFECYCLE_OFF + 1];
+} atr_agents_tally_t;
+int atr_agents_tally(atr_store_t *store, atr_agents_tally_t *out, char **err);
+
 #endif
