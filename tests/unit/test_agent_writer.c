@@ -114,21 +114,7 @@ static int make_tx(atr_db_t *db, void *ud, char **err) {
 /* A start build of the workspace (the first one: workspace_id is made),
  * ended with an agent whose token goes into token. */
 static void start_build_with_agent(void) {
-  atr_actor_t sched = atr_actor_system("scheduler");
-  atr_fault_t fault = {0};
-  json_t *b = NULL;
-  if (!*workspace_id) {
-    atr_workspace_new_t in = {
-        .owner = "alice", .name = "dev1", .template_id = template_id};
-    json_t *w = NULL;
-    assert_int_equal(atr_workspace_create(&dom, &sched, &in, &w, &fault), 0);
-    snprintf(workspace_id, sizeof workspace_id, "%s", str(w, "id"));
-    b = json_incref(json_object_get(w, "latest_build"));
-    json_decref(w);
-  } else {
-    atr_build_new_t in = {.workspace_id = workspace_id, .transition = "start"};
-    assert_int_equal(atr_build_create(&dom, &sched, &in, &b, &fault), 0);
-  }
+  json_t *b = add_build(workspace_id, template_id, "start");
   made_t m = {.build_id = str(b, "id"),
               .job_id = str(json_object_get(b, "job"), "id")};
   atr_agent_token_new(token);
