@@ -110,4 +110,68 @@ void *atr__http_session_ud(atr_http_exchange_t *x);
 /* Posting to a session from outside a handler: atr_http_session_post()
  * in http.h. */
 
+/* ---- tunnels (docs/design/connect.md) -----------------------------------
+ *
+ * A user's connection spliced with a stream the agent opens in its
+ * session. The handler (a worker) authenticates and authorizes, then calls
+ * atr__http_tunnel(): the loop owns the connection from then on, posts
+ * the open event to the agent, waits for its stream, answers the user
+ * (101, or 502 when the tunnel could not be made) and splices.
+ */
+typedef enum atr_http_tunnel_mode {
+  /* 101 with Upgrade: atrium-tunnel, then raw bytes both ways */
+  ATR_HTTP_TUNNEL_RAW = 0,
+  /* the WebSocket handshake's 101; messages' payloads go to the agent,
+   * the agent's bytes come back as binary messages */
+  ATR_HTTP_TUNNEL_WS = 1,
+  /* no answer of ours: prefix, the request's unread body and all the
+   * client sends go to the agent; its bytes are the answer (apps) */
+  ATR_HTTP_TUNNEL_HTTP = 2,
+} atr_http_tunnel_mode_t;
+
+/* How a tunnel ended, for ended(). */
+typedef struct atr_http_tunnel_end {
+  uint32_t struct_size;
+  /* "closed", "refused" (error says why), "timeout" (the agent did not
+   * open its stream in time), "agent_gone" (its session ended),
+   * "no_agent" (no session of it on this server), "draining" */
+  const char *reason;
+  const char *error; /* the agent's atrium-tunnel-error, or NULL */
+  bool opened;       /* the splice began (the user got its 101 / prefix) */
+  uint64_t bytes_to_agent, bytes_from_agent;
+  int64_t duration_ms; /* from the call to the end */
+} atr_http_tunnel_end_t;
+
+typedef struct atr_http_tunnel_ops {
+  uint32_t struct_size;
+  /* Once, on a worker thread (it may use the database), then free_ud. */
+  void (*ended)(void *ud, const atr_http_tunnel_end_t *end);
+  void (*free_ud)(void *ud);
+} atr_http_tunnel_ops_t;
+
+typedef struct atr_http_tunnel_req {
+  uint32_t struct_size;
+  const char *agent_key; /* the agent's session key: its id */
+  const char *kind;      /* metrics label: "ssh", "tcp", "pty", "app" */
+  /* The open event's fields besides type and id, a JSON object:
+   * {"kind":"tcp","port":8080} (copied) */
+  const char *open;
+  atr_http_tunnel_mode_t mode;
+  const char *prefix; /* HTTP mode: the rewritten request head (copied) */
+  size_t prefix_len;
+  int64_t open_timeout_ms; /* 0: 10 s */
+} atr_http_tunnel_req_t;
+
+/* From a handler: open a tunnel and return at once. 0: the loop owns the
+ * connection and ud (ops->ended runs once, then ops->free_ud); the handler
+ * answers nothing. ATR_ENOTFOUND: no session of that agent on this
+ * server; ATR_EINVAL: t is not valid (WS mode without a valid
+ * handshake); then nothing was taken and the handler answers. */
+int atr__http_tunnel(atr_http_exchange_t *x, const atr_http_tunnel_req_t *t,
+                     const atr_http_tunnel_ops_t *ops, void *ud);
+/* Whether the request's body was left on the connection (paths under
+ * "/@": HTTP-mode tunnels stream it). A handler that answers such a
+ * request itself makes the connection close after the answer. */
+bool atr__http_body_unread(atr_http_exchange_t *x);
+
 #endif
