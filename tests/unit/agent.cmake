@@ -16,3 +16,13 @@ foreach(t test_agent_pure test_agent_run)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES TIMEOUT 120)
 endforeach()
+# Tunnels on the agent's side (core/agent/agent_tunnel.c and the session's
+# streams) with the real transport against a fake server in the test:
+# checks, 1 MiB through an echo server, refusals, flow control, half-close,
+# resets and a lost session.
+add_executable(test_agent_tunnel
+               ${CMAKE_CURRENT_LIST_DIR}/agent/test_agent_tunnel.c)
+target_link_libraries(test_agent_tunnel PRIVATE atrium_agent
+                      PkgConfig::CMOCKA)
+add_test(NAME test_agent_tunnel COMMAND test_agent_tunnel)
+set_tests_properties(test_agent_tunnel PROPERTIES TIMEOUT 120)
