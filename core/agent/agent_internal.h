@@ -16,6 +16,7 @@
 #include "agent_conn.h"
 #include "agent_lifecycle.h"
 #include "agent_logs.h"
+#include "agent_pty.h"
 #include "agent_scripts.h"
 #include "agent_tunnel.h"
 
@@ -69,6 +70,7 @@ typedef struct agent {
   agent_apps_t *apps;
   agent_init_t *init;
   agent_tunnels_t *tunnels; /* tunnels (docs/design/connect.md) */
+  agent_pty_t *pty;         /* the "pty" kind: web terminals */
   uv_signal_t sigs[3];
   uv_timer_t retry;      /* manifest or logs/state again */
   uv_timer_t exit_check; /* final state held for logs; acks before exit */
