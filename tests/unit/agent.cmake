@@ -9,7 +9,11 @@ add_library(atrium_agent_nonet STATIC ${agent_test_sources}
             ${CMAKE_CURRENT_LIST_DIR}/agent/fake_agent_conn.c)
 target_include_directories(atrium_agent_nonet PUBLIC
   ${CMAKE_SOURCE_DIR}/core/agent ${CMAKE_CURRENT_LIST_DIR}/agent)
-target_link_libraries(atrium_agent_nonet PUBLIC atrium_base atrium_http_parser)
+# libssh: the SSH server (agent_ssh*.c); core/'s imported target is not
+# visible here.
+pkg_check_modules(AGENT_LIBSSH REQUIRED IMPORTED_TARGET libssh)
+target_link_libraries(atrium_agent_nonet PUBLIC atrium_base atrium_http_parser
+  PkgConfig::AGENT_LIBSSH)
 foreach(t test_agent_pure test_agent_run test_agent_pty)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/agent/${t}.c)
   target_link_libraries(${t} PRIVATE atrium_agent_nonet PkgConfig::CMOCKA)
