@@ -289,10 +289,44 @@ static int pty_kind(void *ud, int fd, const json_t *open, char **err) {
   return 0;
 }
 
+/* The "ssh" kind: the SSH server takes the socket (a thread of its own). */
+static int ssh_kind(void *ud, int fd, const json_t *open, char **err) {
+  (void)open;
+  agent_t *a = ud;
+  if (!a->ssh) {
+    close(fd);
+    *err = strdup("the agent's SSH server is not running");
+    return -1;
+  }
+  if (agent_ssh_serve(a->ssh, fd) != 0) {
+    *err = strdup("the agent could not start an SSH session");
+    return -1;
+  }
+  return 0;
+}
+
+static void ssh_start(agent_t *a, const json_t *m) {
+  /* the workspace's host key: a secret, never logged */
+  const char *key = json_string_value(json_object_get(m, "ssh_host_key"));
+  agent_ssh_config_t sc = {.host_key = key && *key ? key : NULL,
+                           .directory = a->dir,
+                           .env = (const char *const *)a->env};
+  char *err = NULL;
+  a->ssh = agent_ssh_new(&sc, &err);
+  if (!a->ssh) {
+    agent_say(a, "error", "ssh is off: %s",
+              err ? err : "the SSH server could not start");
+    free(err);
+    return;
+  }
+  free(err);
+  agent_tunnels_register(a->tunnels, "ssh", ssh_kind, a);
+}
+
 /* From the first manifest: its directory and environment are the
- * sessions'. */
+ * sessions', its ssh_host_key the SSH server's. */
 void agent_serve_start(agent_t *a, const json_t *m) {
-  (void)m;
+  ssh_start(a, m);
   agent_pty_config_t pc = {.directory = a->dir,
                            .env = (const char *const *)a->env};
   a->pty = agent_pty_new(a->loop, &pc);
@@ -303,13 +337,18 @@ void agent_serve_start(agent_t *a, const json_t *m) {
 }
 
 void agent_serve_sessions(agent_t *a, int *ssh, int *pty) {
-  *ssh = 0;
+  *ssh = a->ssh ? agent_ssh_connections(a->ssh) : 0;
   *pty = a->pty ? agent_pty_count(a->pty) : 0;
 }
 
-/* The agent exits: no tunnel is taken any more, the PTYs end. */
+/* The agent exits: no tunnel is taken any more, SSH connections and
+ * PTYs end. The tunnels' sockets are closed first, so the SSH threads
+ * see their ends go and the wait for them is short. */
 static void serve_stop(agent_t *a) {
   agent_tunnels_close(a->tunnels, NULL, NULL);
+  if (a->ssh)
+    agent_ssh_free(a->ssh);
+  a->ssh = NULL;
   if (a->pty)
     agent_pty_free(a->pty, NULL, NULL); /* frees itself once closed */
   a->pty = NULL;
