@@ -137,6 +137,8 @@ static void a_bad_query_names_each_field(void **state) {
     atr_tc_res_t r =
         open_as(s, &a, bad[i].sub, s->owner_token, bad[i].ws ? WS : RAW);
     const char *f[] = {bad[i].field}, *d[] = {bad[i].detail};
+    if (r.status != 400)
+      print_error("GET …/%s\n", bad[i].sub);
     assert_validations(&r, f, d, 1);
     atr_tc_res_free(&r);
   }
