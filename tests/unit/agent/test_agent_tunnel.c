@@ -486,6 +486,9 @@ static int srv_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud) {
   return 0;
 }
 
+/* The server's SETTINGS_MAX_CONCURRENT_STREAMS for the next session. */
+static uint32_t srv_max_streams = 256;
+
 static void srv_start_h2(fake_server_t *s) {
   assert_int_equal(wslay_event_context_server_init(&s->ws, &srv_ws_cbs, s), 0);
   wslay_event_config_set_no_buffering(s->ws, 1);
@@ -499,7 +502,7 @@ static void srv_start_h2(fake_server_t *s) {
   assert_int_equal(nghttp2_session_server_new(&s->h2, cb, s), 0);
   nghttp2_session_callbacks_del(cb);
   nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 256}};
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv_max_streams}};
   nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, 1);
 }
 
@@ -1128,6 +1131,37 @@ static void test_reset_and_session_loss(void **state) {
   fx_done(&f);
 }
 
+/* ---- the bound: the server's stream limit less the agent's requests ----------- */
+
+static bool two_echoes(fx_t *f) {
+  return f->echo_accepted >= 2 && stream_path(&f->srv, "/me/tunnels/" ID_B);
+}
+
+static void test_tunnel_limit(void **state) {
+  (void)state;
+  srv_max_streams = 19; /* the events stream, 16 requests, 2 tunnels */
+  fx_t f;
+  fx_up(&f);
+  srv_max_streams = 256;
+  assert_int_equal(agent_conn_stream_limit(f.conn), 2);
+  open_event(&f,
+             "{\"type\":\"open\",\"id\":\"%s\",\"kind\":\"tcp\",\"port\":%d}",
+             ID_A, f.echo_port);
+  open_event(&f,
+             "{\"type\":\"open\",\"id\":\"%s\",\"kind\":\"tcp\",\"port\":%d}",
+             ID_B, f.echo_port);
+  wait_for(&f, two_echoes, "two tunnels open");
+  open_event(&f,
+             "{\"type\":\"open\",\"id\":\"%s\",\"kind\":\"tcp\",\"port\":%d}",
+             ID_C, f.echo_port);
+  want_path = "/me/tunnels/" ID_C;
+  wait_for(&f, tunnel_closed, "the third tunnel's refusal");
+  assert_string_equal(want(&f)->error, "too many tunnels open (at most 2)");
+  assert_int_equal(f.echo_accepted, 2);
+  assert_int_equal(agent_tunnels_count(f.tunnels), 2);
+  fx_done(&f);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -1138,6 +1172,7 @@ int main(void) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_flow_control_and_half_close),
       cmocka_unit_test(test_reset_and_session_loss),
+      cmocka_unit_test(test_tunnel_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
