@@ -47,7 +47,7 @@ static uint64_t now_ms(void) {
 }
 
 static void nap(void) {
-  struct timespec ts = {0, 2 * 1000 * 1000};
+  struct timespec ts = {0, 2000000L};
   nanosleep(&ts, NULL);
 }
 
@@ -128,7 +128,8 @@ static ssize_t ag_read(nghttp2_session *s, int32_t sid, uint8_t *buf,
   ag_stream_t *st = src->ptr;
   size_t left = st->out_len - st->out_off;
   size_t n = left < len ? left : len;
-  memcpy(buf, st->out + st->out_off, n);
+  if (n > 0)
+    memcpy(buf, st->out + st->out_off, n);
   st->out_off += n;
   if (st->out_off == st->out_len && st->out_eof)
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -138,8 +139,10 @@ static ssize_t ag_read(nghttp2_session *s, int32_t sid, uint8_t *buf,
 }
 
 #define NV(n, v)                                                               \
-  {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                   \
-   NGHTTP2_NV_FLAG_NONE}
+  {                                                                            \
+    (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                  \
+        NGHTTP2_NV_FLAG_NONE                                                   \
+  }
 
 static void ag_open(agent_t *a, const char *id) {
   char path[160];
@@ -237,8 +240,8 @@ static int ag_on_close(nghttp2_session *s, int32_t sid, uint32_t code,
   return 0;
 }
 
-static ssize_t ag_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf,
-                          size_t len, int flags, void *ud) {
+static ssize_t ag_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                          int flags, void *ud) {
   (void)flags;
   agent_t *a = ud;
   if (a->in_len == 0) {
@@ -479,7 +482,8 @@ static const atr_http_tunnel_ops_t tun_ops = {
 
 static void open_tunnel(fx_t *f, atr_http_exchange_t *x,
                         const atr_http_request_t *req) {
-  static const char prefix[] = "PREFIX /x HTTP/1.1\r\nConnection: close\r\n\r\n";
+  static const char prefix[] =
+      "PREFIX /x HTTP/1.1\r\nConnection: close\r\n\r\n";
   atr_http_tunnel_req_t t = {.struct_size = sizeof t,
                              .agent_key = KEY,
                              .kind = "tcp",
@@ -917,8 +921,8 @@ static void ws_mode_without_a_handshake_is_einval(void **state) {
 
 /* An app request's body larger than http.max_body_size streams through:
  * the handler's prefix first, then the body as the client sends it. */
-static void http_mode_streams_a_body_over_the_cap_after_the_prefix(
-    void **state) {
+static void
+http_mode_streams_a_body_over_the_cap_after_the_prefix(void **state) {
   (void)state;
   fx_t *f = fx_new();
   agent_t *a = agent_ready(f, AG_ECHO);
@@ -940,7 +944,8 @@ static void http_mode_streams_a_body_over_the_cap_after_the_prefix(
   writer_t w = {fd, body + 1000, n - 1000, true};
   pthread_t wt;
   pthread_create(&wt, NULL, write_main, &w);
-  static const char prefix[] = "PREFIX /x HTTP/1.1\r\nConnection: close\r\n\r\n";
+  static const char prefix[] =
+      "PREFIX /x HTTP/1.1\r\nConnection: close\r\n\r\n";
   size_t pl = sizeof prefix - 1;
   char *back = malloc(pl + n);
   read_n(fd, back, pl + n);
@@ -989,7 +994,8 @@ static void http_mode_failure_is_an_html_page(void **state) {
   fx_t *f = fx_new();
   agent_t *a = agent_ready(f, AG_REFUSE);
   int fd = dial(f->port);
-  static const char req[] = "GET /@me/ws/apps/code/ HTTP/1.1\r\nHost: x\r\n\r\n";
+  static const char req[] =
+      "GET /@me/ws/apps/code/ HTTP/1.1\r\nHost: x\r\n\r\n";
   send_all(fd, req, sizeof req - 1);
   char answer[4096];
   read_to_end(fd, answer, sizeof answer);
@@ -1006,10 +1012,8 @@ static void metrics_count_a_tunnel(void **state) {
   (void)state;
   fx_t *f = fx_new();
   agent_t *a = agent_ready(f, AG_ECHO);
-  double to0 =
-      metric("atrium_connection_bytes_total", "ssh", "to_agent");
-  double from0 =
-      metric("atrium_connection_bytes_total", "ssh", "from_agent");
+  double to0 = metric("atrium_connection_bytes_total", "ssh", "to_agent");
+  double from0 = metric("atrium_connection_bytes_total", "ssh", "from_agent");
   double total0 = metric("atrium_connections_total", "ssh", "closed");
   int fd = raw_user(f, "/t/ssh");
   char head[1024], buf[1000];
