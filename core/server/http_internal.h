@@ -171,6 +171,7 @@ struct atr_http_server {
   http_up_t **sessions;
   atomic_llong nsessions;
   atomic_ullong session_pauses; /* reads stopped at the lane cap (tests) */
+  atomic_ullong tunnel_pauses;  /* users' reads stopped (tests) */
   atomic_llong session_mem;     /* bytes nghttp2 holds, all sessions */
   /* tunnels (http_tunnel.c) */
   atr_metric_t *tunnels_open;  /* gauge {kind} */

@@ -651,6 +651,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
 static void user_took(http_tunnel_t *t) {
   if (!t->user_paused && ua_pending(t) > TUN_BUF) {
     t->user_paused = true;
+    atomic_fetch_add(&t->srv->tunnel_pauses, 1);
     http_conn_read(t->conn, false);
   }
   http_up_t *up = t->up;

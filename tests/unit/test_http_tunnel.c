@@ -76,6 +76,7 @@ typedef struct ag_stream {
   size_t out_len, out_off, out_cap;
   bool out_eof;
   size_t in_len; /* user → agent */
+  size_t held;   /* received, window not given back (agent_t.hold) */
   char in_head[256];
   bool in_eof, closed;
   uint32_t close_code;
@@ -94,6 +95,7 @@ typedef struct agent {
   int32_t events_sid;
   bool events_up;
   ag_mode_t mode;
+  bool hold; /* give no window back for tunnel bytes until released */
   ag_stream_t streams[8];
   int nstreams;
   int opens;
@@ -190,6 +192,11 @@ static int ag_on_data(nghttp2_session *s, uint8_t flags, int32_t sid,
                       const uint8_t *data, size_t len, void *ud) {
   (void)flags;
   agent_t *a = ud;
+  ag_stream_t *st = ag_stream_of(a, sid);
+  if (st && a->hold)
+    st->held += len;
+  else
+    nghttp2_session_consume(s, sid, len);
   if (sid == a->events_sid) {
     if (a->ev_len + len <= sizeof a->ev) {
       memcpy(a->ev + a->ev_len, data, len);
@@ -198,7 +205,6 @@ static int ag_on_data(nghttp2_session *s, uint8_t flags, int32_t sid,
     ag_events(a);
     return 0;
   }
-  ag_stream_t *st = ag_stream_of(a, sid);
   if (!st)
     return 0;
   if (st->in_len < sizeof st->in_head - 1) {
@@ -399,7 +405,11 @@ static agent_t *agent_start(int port, ag_mode_t mode) {
   assert_int_equal(wslay_event_context_client_init(&a->ws, &ag_ws_cbs, a), 0);
   nghttp2_session_callbacks *cb = NULL;
   ag_nghttp2_cbs(&cb);
-  assert_int_equal(nghttp2_session_client_new(&a->h2, cb, a), 0);
+  nghttp2_option *opt = NULL;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_no_auto_window_update(opt, 1); /* for agent_t.hold */
+  assert_int_equal(nghttp2_session_client_new2(&a->h2, cb, a, opt), 0);
+  nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   nghttp2_submit_settings(a->h2, NGHTTP2_FLAG_NONE, NULL, 0);
   nghttp2_nv nv[] = {NV(":method", "GET"), NV(":scheme", "http"),
@@ -422,6 +432,24 @@ static int ag_int(agent_t *a, const int *field) {
   int v = *field;
   pthread_mutex_unlock(&a->mu);
   return v;
+}
+
+/* Give back the window of what was held: the server may send on. */
+static void ag_release(agent_t *a) {
+  pthread_mutex_lock(&a->mu);
+  a->hold = false;
+  for (int i = 0; i < a->nstreams; i++) {
+    nghttp2_session_consume(a->h2, a->streams[i].sid, a->streams[i].held);
+    a->streams[i].held = 0;
+  }
+  pthread_mutex_unlock(&a->mu);
+}
+
+static size_t ag_in_len(agent_t *a) {
+  pthread_mutex_lock(&a->mu);
+  size_t n = a->nstreams > 0 ? a->streams[0].in_len : 0;
+  pthread_mutex_unlock(&a->mu);
+  return n;
 }
 
 static void agent_stop(agent_t *a) {
@@ -731,13 +759,14 @@ static void half_close_both_ways(void **state) {
   assert_memory_equal(buf, "hello", 5);
   assert_int_equal(read(fd, buf, sizeof buf), 0); /* the agent's EOF */
   send_all(fd, "still here", 10);
-  WAIT_UNTIL(ag_int(a, &a->nstreams) == 1 && a->streams[0].in_len == 10);
+  WAIT_UNTIL(ag_in_len(a) == 10);
   assert_int_equal(fx_int(f, &f->ended_n), 0); /* one side is still open */
   shutdown(fd, SHUT_WR);
-  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  /* the server is done once its END_STREAM is sent, before the agent
+   * read it: both are waited for */
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1 && ag_is(a, &a->streams[0].in_eof));
   pthread_mutex_lock(&a->mu);
   assert_memory_equal(a->streams[0].in_head, "still here", 10);
-  assert_true(a->streams[0].in_eof);
   pthread_mutex_unlock(&a->mu);
   pthread_mutex_lock(&f->mu);
   assert_string_equal(f->reason, "closed");
@@ -1056,9 +1085,120 @@ static void unknown_tunnel_id_is_reset(void **state) {
   fx_free(f);
 }
 
+/* An agent that takes nothing: the server holds one window of the user's
+ * bytes, stops reading the user, and goes on once the agent takes them. */
+static void slow_agent_stops_the_users_reads(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_GREET); /* keeps what comes, echoes none */
+  pthread_mutex_lock(&a->mu);
+  a->hold = true;
+  pthread_mutex_unlock(&a->mu);
+  int fd = raw_user(f, "/t/raw");
+  char head[1024], buf[8];
+  read_head(fd, head, sizeof head);
+  read_n(fd, buf, 5); /* "hello" */
+  uint64_t pauses = atomic_load(&f->srv->tunnel_pauses);
+  size_t n = (size_t)8 << 20;
+  char *data = pattern(n);
+  writer_t w = {fd, data, n, true};
+  pthread_t wt;
+  pthread_create(&wt, NULL, write_main, &w);
+  WAIT_UNTIL(atomic_load(&f->srv->tunnel_pauses) > pauses);
+  /* no more than the stream's window reached the agent */
+  assert_true(ag_in_len(a) <= 65535);
+  ag_release(a);
+  WAIT_UNTIL(ag_in_len(a) == n);
+  pthread_join(wt, NULL);
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  pthread_mutex_lock(&f->mu);
+  assert_int_equal(f->to_agent, n);
+  assert_string_equal(f->reason, "closed");
+  pthread_mutex_unlock(&f->mu);
+  free(data);
+  close(fd);
+  agent_stop(a);
+  fx_free(f);
+}
+
+/* A tunnel waiting for an agent whose session ends: 502, agent_gone. */
+static void session_end_fails_a_waiting_tunnel(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_IGNORE);
+  int fd = raw_user(f, "/t/raw");
+  WAIT_UNTIL(ag_int(a, &a->opens) == 1);
+  atomic_store(&a->kill, true);
+  char answer[4096];
+  read_to_end(fd, answer, sizeof answer);
+  assert_non_null(strstr(answer, "HTTP/1.1 502"));
+  assert_non_null(strstr(answer, "The workspace agent disconnected."));
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  pthread_mutex_lock(&f->mu);
+  assert_string_equal(f->reason, "agent_gone");
+  assert_false(f->opened);
+  pthread_mutex_unlock(&f->mu);
+  close(fd);
+  agent_stop(a);
+  fx_free(f);
+}
+
+/* Draining ends open tunnels (their agents reconnect elsewhere). */
+static void drain_ends_open_tunnels(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_ECHO);
+  int fd = raw_user(f, "/t/raw");
+  char head[1024], buf[64];
+  read_head(fd, head, sizeof head);
+  send_all(fd, "x", 1);
+  read_n(fd, buf, 1);
+  atr_http_drain(f->srv);
+  assert_true(read(fd, buf, sizeof buf) <= 0);
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  pthread_mutex_lock(&f->mu);
+  assert_string_equal(f->reason, "draining");
+  pthread_mutex_unlock(&f->mu);
+  close(fd);
+  agent_stop(a);
+  fx_free(f);
+}
+
+/* The parser hands "/@" requests over at the end of their head, whatever
+ * the body's announced size; the body's bytes are left unused. */
+static void parser_stops_app_requests_at_the_head(void **state) {
+  (void)state;
+  static const char req[] = "POST /@me/ws/apps/code/ HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: 99999999\r\n\r\nhello";
+  http_parse_t ps;
+  http_parse_init(&ps, 8192, MAX_BODY);
+  size_t used = http_parse_feed(&ps, req, sizeof req - 1);
+  assert_int_equal(ps.error_status, 0);
+  assert_true(ps.complete);
+  assert_int_equal(used, sizeof req - 1 - 5);
+  http_req_t *r = http_parse_take(&ps);
+  assert_true(r->body_unread);
+  assert_false(r->keep_alive);
+  assert_int_equal(r->body_len, 0);
+  http_req_free(r);
+  /* anything fed after it starts a new request */
+  used = http_parse_feed(&ps, "GET / HTTP/1.1\r\n\r\n", 18);
+  assert_true(ps.complete);
+  http_req_free(http_parse_take(&ps));
+  http_parse_free(&ps);
+  /* elsewhere the announced size is refused before the body is read */
+  static const char big[] = "POST /api/x HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: 99999999\r\n\r\nhello";
+  http_parse_init(&ps, 8192, MAX_BODY);
+  (void)http_parse_feed(&ps, big, sizeof big - 1);
+  assert_int_equal(ps.error_status, 413);
+  http_parse_free(&ps);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(parser_stops_app_requests_at_the_head),
       cmocka_unit_test(raw_echo_of_a_mebibyte_both_ways),
       cmocka_unit_test(half_close_both_ways),
       cmocka_unit_test(refused_tunnel_answers_502_with_the_agents_reason),
@@ -1072,6 +1212,9 @@ int main(void) {
       cmocka_unit_test(http_mode_failure_is_an_html_page),
       cmocka_unit_test(metrics_count_a_tunnel),
       cmocka_unit_test(unknown_tunnel_id_is_reset),
+      cmocka_unit_test(slow_agent_stops_the_users_reads),
+      cmocka_unit_test(session_end_fails_a_waiting_tunnel),
+      cmocka_unit_test(drain_ends_open_tunnels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
