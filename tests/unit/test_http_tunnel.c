@@ -876,14 +876,44 @@ static size_t ws_frame(uint8_t *out, uint8_t op, const char *payload,
   return 6 + len;
 }
 
-/* One server frame (unmasked, payload < 126 bytes): its opcode. */
-static int ws_read_frame(int fd, char *payload, size_t *len) {
-  uint8_t h[2];
+/* One server frame (unmasked; payload at most cap): its opcode. */
+static int ws_read_frame_cap(int fd, char *payload, size_t cap, size_t *len) {
+  uint8_t h[10];
   read_n(fd, (char *)h, 2);
-  assert_true(h[1] < 126);
+  assert_int_equal(h[1] & 0x80, 0); /* a server never masks */
   *len = h[1];
+  if (h[1] == 126) {
+    read_n(fd, (char *)h + 2, 2);
+    *len = (size_t)h[2] << 8 | h[3];
+  } else if (h[1] == 127) {
+    read_n(fd, (char *)h + 2, 8);
+    *len = 0;
+    for (int i = 2; i < 10; i++)
+      *len = *len << 8 | h[i];
+  }
+  assert_true(*len <= cap);
   read_n(fd, payload, *len);
   return h[0];
+}
+
+static int ws_read_frame(int fd, char *payload, size_t *len) {
+  return ws_read_frame_cap(fd, payload, 125, len);
+}
+
+/* A masked client frame of any size (127: a 64-bit length). */
+static char *ws_big_frame(uint8_t op, const char *payload, size_t len,
+                          size_t *out_len) {
+  static const uint8_t mask[4] = {1, 3, 5, 7};
+  char *out = malloc(len + 14);
+  out[0] = (char)(0x80 | op);
+  out[1] = (char)(0x80 | 127);
+  for (int i = 0; i < 8; i++)
+    out[2 + i] = (char)(len >> (8 * (7 - i)));
+  memcpy(out + 10, mask, 4);
+  for (size_t i = 0; i < len; i++)
+    out[14 + i] = (char)(payload[i] ^ mask[i % 4]);
+  *out_len = len + 14;
+  return out;
 }
 
 static void ws_mode_carries_text_and_binary_and_answers_pings(void **state) {
@@ -928,6 +958,74 @@ static void ws_mode_carries_text_and_binary_and_answers_pings(void **state) {
   assert_int_equal(f->to_agent, 15);
   assert_int_equal(f->from_agent, 15);
   pthread_mutex_unlock(&f->mu);
+  close(fd);
+  agent_stop(a);
+  fx_free(f);
+}
+
+/* A message larger than one window goes to the agent whole; the agent's
+ * bytes come back as binary messages however they were cut. */
+static void ws_mode_carries_a_large_message(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_ECHO);
+  int fd = dial(f->port);
+  static const char req[] = "GET /t/ws HTTP/1.1\r\nHost: x\r\n"
+                            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            "Sec-WebSocket-Protocol: tty\r\n"
+                            "Sec-WebSocket-Version: 13\r\n\r\n";
+  send_all(fd, req, sizeof req - 1);
+  char head[1024];
+  read_head(fd, head, sizeof head);
+  assert_non_null(strstr(head, "HTTP/1.1 101"));
+  assert_null(strstr(head, "Sec-WebSocket-Protocol")); /* none chosen */
+  size_t n = 300 * 1024, flen = 0;
+  char *data = pattern(n);
+  char *frame = ws_big_frame(0x2, data, n, &flen);
+  writer_t w = {fd, frame, flen, false};
+  pthread_t wt;
+  pthread_create(&wt, NULL, write_main, &w);
+  char *back = malloc(n);
+  size_t have = 0, len = 0;
+  while (have < n) {
+    assert_int_equal(ws_read_frame_cap(fd, back + have, n - have, &len), 0x82);
+    have += len;
+  }
+  assert_memory_equal(back, data, n);
+  pthread_join(wt, NULL);
+  close(fd); /* gone without a close frame: the tunnel ends */
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  pthread_mutex_lock(&f->mu);
+  assert_int_equal(f->to_agent, n);
+  assert_int_equal(f->from_agent, n);
+  pthread_mutex_unlock(&f->mu);
+  free(back);
+  free(frame);
+  free(data);
+  agent_stop(a);
+  fx_free(f);
+}
+
+/* Bytes a RAW client sends right behind its request, before the 101, are
+ * the tunnel's first bytes. */
+static void bytes_behind_the_request_reach_the_agent(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_ECHO);
+  int fd = dial(f->port);
+  static const char req[] = "GET /t/raw HTTP/1.1\r\nHost: x\r\n"
+                            "Connection: Upgrade\r\nUpgrade: atrium-tunnel"
+                            "\r\n\r\nSSH-2.0-early\r\n";
+  send_all(fd, req, sizeof req - 1);
+  char head[1024], buf[32];
+  read_head(fd, head, sizeof head);
+  assert_non_null(strstr(head, "HTTP/1.1 101"));
+  read_n(fd, buf, 15);
+  assert_memory_equal(buf, "SSH-2.0-early\r\n", 15);
+  shutdown(fd, SHUT_WR);
+  assert_int_equal(read(fd, buf, sizeof buf), 0);
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
   close(fd);
   agent_stop(a);
   fx_free(f);
@@ -1183,6 +1281,7 @@ static void parser_stops_app_requests_at_the_head(void **state) {
   http_req_free(r);
   /* anything fed after it starts a new request */
   used = http_parse_feed(&ps, "GET / HTTP/1.1\r\n\r\n", 18);
+  assert_int_equal(used, 18);
   assert_true(ps.complete);
   http_req_free(http_parse_take(&ps));
   http_parse_free(&ps);
@@ -1206,6 +1305,8 @@ int main(void) {
       cmocka_unit_test(agent_not_here_is_enoent_for_the_handler),
       cmocka_unit_test(agent_gone_mid_tunnel_closes_the_user),
       cmocka_unit_test(ws_mode_carries_text_and_binary_and_answers_pings),
+      cmocka_unit_test(ws_mode_carries_a_large_message),
+      cmocka_unit_test(bytes_behind_the_request_reach_the_agent),
       cmocka_unit_test(ws_mode_without_a_handshake_is_einval),
       cmocka_unit_test(http_mode_streams_a_body_over_the_cap_after_the_prefix),
       cmocka_unit_test(app_answered_by_its_handler_closes_the_connection),
