@@ -21,7 +21,16 @@ agent_ssh_server serves 127.0.0.1:0 with a host key file made by OpenSSL
 - SIGTERM with a session open: agent_ssh_free ends it, exit 0.
 Every wait is a bounded poll for a state.
 
+With --busybox: the server bundled as the agent is (cmake/agent_bundle.cmake:
+its libraries, libssh among them, the loader, OpenSSH's sftp-server and
+nss_wrapper) runs in a root holding nothing but a static busybox, /proc and
+/dev/null (no /etc/passwd, as the test image); ssh runs a command in
+busybox's sh, sftp lists and scp copies both ways through the bundle's
+sftp-server.
+
 usage: agent_ssh.py AGENT_SSH_SERVER
+       agent_ssh.py AGENT_SSH_SERVER --busybox CMAKE BUNDLE_SCRIPT
+                    SFTP_SERVER NSS_WRAPPER BUSYBOX
 """
 import base64
 import hashlib
@@ -30,6 +39,7 @@ import queue
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -68,12 +78,14 @@ def stop(proc, sig=signal.SIGTERM, timeout=30):
 class Server:
     """agent_ssh_server: its port, its "connections N" answers."""
 
-    def __init__(self, binary, tmp, key, name):
+    def __init__(self, binary, tmp, key, name, args=None):
         self.err_path = os.path.join(tmp, f"{name}.err")
-        args = [binary, "--directory", os.path.join(tmp, "home"),
-                "--env", "ATRIUM_TEST_CFG=from-config"]
-        if key:
-            args += ["--host-key", key]
+        if args is None:
+            args = ["--directory", os.path.join(tmp, "home"),
+                    "--env", "ATRIUM_TEST_CFG=from-config"]
+            if key:
+                args += ["--host-key", key]
+        args = [binary] + args
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                      stderr=self.err, text=True)
@@ -445,8 +457,108 @@ def check_stop_with_session(binary, tmp, key):
     CHECKS.check(ended, "the client saw its connection end")
 
 
+def static_busybox(path):
+    if not os.access(path, os.X_OK):
+        return False
+    out = subprocess.run(["ldd", path], capture_output=True, text=True)
+    return "not a dynamic" in out.stdout + out.stderr
+
+
+def busybox_main(binary, cmake, script, sftp_server, nss_wrapper, busybox):
+    if os.getuid() != 0:
+        print("skipped: chroot needs root")
+        return 77
+    if not static_busybox(busybox):
+        print("skipped: no static busybox (Debian busybox-static)")
+        return 77
+    if not os.access(sftp_server, os.X_OK):
+        print(f"skipped: no {sftp_server} (Debian openssh-sftp-server)")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="agent_ssh_busybox.")
+    root = os.path.join(tmp, "root")
+    for d in ("bin", "opt", "tmp", "proc", "dev"):
+        os.makedirs(os.path.join(root, d))
+    # What a container has: /dev/null (sftp-server opens it).
+    os.mknod(os.path.join(root, "dev", "null"), 0o666 | stat.S_IFCHR,
+             os.makedev(1, 3))
+    shutil.copy(busybox, os.path.join(root, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(root, "bin", "sh"))
+    bundle = os.path.join(root, "opt", "atrium")
+    subprocess.run([cmake, f"-DAGENT={binary}", f"-DOUT={bundle}",
+                    f"-DSFTP_SERVER={sftp_server}",
+                    f"-DNSS_WRAPPER={nss_wrapper}", "-P", script],
+                   check=True)
+    libs = os.listdir(os.path.join(bundle, "lib"))
+    CHECKS.check("libssh.so.4" in libs and "libcrypto.so.3" in libs,
+                 f"ldd put libssh and its libraries in the bundle: {libs}")
+    CHECKS.check(os.access(os.path.join(bundle, "libexec", "sftp-server"),
+                           os.X_OK), "the bundle has libexec/sftp-server")
+    key = os.path.join(root, "tmp", "host_key.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out",
+                    key], check=True)
+    mounted = subprocess.run(["mount", "-t", "proc", "proc",
+                              os.path.join(root, "proc")]).returncode == 0
+    srv = None
+    try:
+        if not mounted:
+            print("skipped: cannot mount /proc in the root")
+            return 77
+        # The server as the agent runs: its launcher, the bundled loader.
+        srv = Server("chroot", tmp, None, "busybox",
+                     [root, "/opt/atrium/atrium-agent", "--host-key",
+                      "/tmp/host_key.pem", "--directory", "/tmp"])
+        known = os.path.join(tmp, "known_hosts")
+        with open(known, "w") as f:
+            f.write(known_line(srv.port, key))
+        ssh = Ssh(tmp, srv.port, known)
+        r = ssh.run("127.0.0.1", "echo $((6*7)); test -e /usr || "
+                    "test -e /lib || echo bare; ls /bin")
+        CHECKS.check(r.returncode == 0 and
+                     r.stdout.split() == ["42", "bare", "busybox", "sh"],
+                     f"a command in the busybox root: {r.stdout!r} "
+                     f"{r.stderr.strip()}")
+        src = os.path.join(tmp, "one.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(1024 * 1024))
+        scp = ["scp"] + ssh.opts + ["-P", str(ssh.port)]
+        r = subprocess.run(scp + [src, "127.0.0.1:/tmp/up.bin"],
+                           capture_output=True, text=True, timeout=120)
+        up = os.path.join(root, "tmp", "up.bin")
+        CHECKS.check(r.returncode == 0 and os.path.exists(up) and
+                     sha256(up) == sha256(src),
+                     f"scp up through the bundle's sftp-server: "
+                     f"{r.stderr.strip()}")
+        down = os.path.join(tmp, "down.bin")
+        r = subprocess.run(scp + ["127.0.0.1:/tmp/up.bin", down],
+                           capture_output=True, text=True, timeout=120)
+        CHECKS.check(r.returncode == 0 and os.path.exists(down) and
+                     sha256(down) == sha256(src),
+                     f"scp down through it: {r.stderr.strip()}")
+        r = subprocess.run(["sftp"] + ssh.opts + ["-P", str(ssh.port), "-b",
+                                                  "-", "127.0.0.1"],
+                           input="ls -1\n", capture_output=True, text=True,
+                           timeout=60)
+        CHECKS.check(r.returncode == 0 and "up.bin" in r.stdout.split(),
+                     f"sftp lists /tmp: {r.stdout!r} {r.stderr.strip()}")
+        rc, rest = srv.stop()
+        srv = None
+        CHECKS.check(rc == 0 and "stopped" in rest,
+                     f"the server stopped cleanly ({rc}, {rest})")
+    finally:
+        if srv:
+            srv.stop()
+        for p in PROCS:
+            stop(p, signal.SIGKILL)
+        if mounted:
+            subprocess.run(["umount", os.path.join(root, "proc")])
+        shutil.rmtree(tmp, ignore_errors=True)
+    return CHECKS.done()
+
+
 def main():
     binary = sys.argv[1]
+    if len(sys.argv) == 8 and sys.argv[2] == "--busybox":
+        return busybox_main(binary, *sys.argv[3:])
     for tool in ("ssh", "scp", "sftp", "ssh-keygen", "ssh-keyscan",
                  "openssl"):
         if not shutil.which(tool):
