@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -259,7 +260,7 @@ static int on_pty(ssh_session session, ssh_channel channel, const char *term,
   (void)ioctl(m, TIOCSWINSZ, &ws);
   set_nonblocking(m);
   if (term && printable(term, TERM_MAX))
-    strcpy(c->term, term);
+    snprintf(c->term, sizeof c->term, "%s", term);
   return 0;
 }
 

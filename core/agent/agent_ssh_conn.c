@@ -269,7 +269,7 @@ void ssh_conn_run(ssh_conn_t *c) {
     c->event = NULL;
     return;
   }
-  c->auth_deadline = ssh_now_ms() + SSH_AUTH_TIMEOUT_S * 1000;
+  c->auth_deadline = ssh_now_ms() + (int64_t)SSH_AUTH_TIMEOUT_S * 1000;
   serve(c);
   finish(c);
   ssh_event_remove_session(c->event, c->session);
