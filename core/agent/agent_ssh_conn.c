@@ -255,11 +255,15 @@ void ssh_conn_run(ssh_conn_t *c) {
   ssh_set_message_callback(c->session, on_message, c);
   if (ssh_handle_key_exchange(c->session) != SSH_OK) {
     const char *why = ssh_get_error(c->session);
-    if (!atomic_load(&c->s->stopping))
-      atr_log(ATR_LOG_INFO, "agent", "ssh: key exchange failed: %s",
-              why && *why ? why
-                          : "the client closed the connection or did not "
-                            "answer within 30 s");
+    if (atomic_load(&c->s->stopping))
+      return;
+    if (why && *why)
+      atr_log(ATR_LOG_INFO, "agent", "ssh: key exchange failed: %s", why);
+    else
+      atr_log(ATR_LOG_INFO, "agent",
+              "ssh: key exchange failed: the client closed the connection "
+              "or did not answer within %d s",
+              SSH_AUTH_TIMEOUT_S);
     return;
   }
   /* From here on nothing waits inside libssh: the loop's poll does. */
