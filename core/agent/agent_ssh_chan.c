@@ -529,6 +529,8 @@ static void from_child(ssh_chan_t *c, int wi, bool is_stderr) {
   }
   /* 0: EOF; EIO: a pty whose every slave closed; else the socket broke */
   *eof = true;
+  if (!is_stderr && c->out_fd == c->master)
+    c->in_closed = true; /* nobody reads the terminal any more */
   if (c->kind == CH_TCP && n < 0)
     c->broken = true;
   if (*fd != c->in_fd)
