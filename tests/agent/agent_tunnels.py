@@ -336,10 +336,12 @@ def check_exit(d, agent_id, agent):
          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
          "-o", f"ProxyCommand={sys.executable} {me} --proxy "
                f"{d.port} {agent_id}",
-         "dev@atrium.tunnels", "echo up; sleep 600"],
+         "dev@atrium.tunnels", "echo up $$; exec sleep 600"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    CHECKS.check(sh.stdout.readline().strip() == b"up",
+    line = sh.stdout.readline().split()
+    CHECKS.check(len(line) == 2 and line[0] == b"up",
                  "exit: an ssh session runs")
+    pid = int(line[1]) if len(line) == 2 else 0
     agent.send_signal(15)
     try:
         rc = agent.wait(timeout=60)
@@ -359,6 +361,15 @@ def check_exit(d, agent_id, agent):
         fail("exit: the ssh client went on after the agent exited")
     CHECKS.check(sh.returncode != 0,
                  f"exit: the ssh session ended (rc {sh.returncode})")
+
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+    CHECKS.check(pid > 0 and wait_for("the session's process to end", gone),
+                 "exit: the session's process was ended")
     s.close()
     echo.sock.close()
 
