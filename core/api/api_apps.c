@@ -271,17 +271,8 @@ static char *build_head(const atr_api_env_t *env, atr_http_exchange_t *x,
          "A header holds a character that cannot be forwarded.", false);
     return NULL;
   }
-  if (!unread && req->body_len) { /* the body the server already read */
-    char *all = realloc(head, head_len + req->body_len);
-    if (!all) {
-      free(head);
-      page(x, 500, "Internal error.", "Out of memory.", false);
-      return NULL;
-    }
-    memcpy(all + head_len, req->body, req->body_len);
-    head = all;
-    head_len += req->body_len;
-  }
+  /* A body the server already read (a path not beginning "/@" exactly,
+   * like "/%40…") follows the head: atr__http_tunnel sends it. */
   *len = head_len;
   return head;
 }

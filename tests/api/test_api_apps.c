@@ -47,11 +47,11 @@ static int apps_up(void **state) {
   return 0;
 }
 
-static atr_tc_res_t app_get(const srv_t *s, const char *path,
-                            const char *token, const char *cookie) {
-  return atr_tc_call(s->h.port, &(atr_tc_req_t){.path = path,
-                                                .token = token,
-                                                .cookie = cookie});
+static atr_tc_res_t app_get(const srv_t *s, const char *path, const char *token,
+                            const char *cookie) {
+  return atr_tc_call(
+      s->h.port,
+      &(atr_tc_req_t){.path = path, .token = token, .cookie = cookie});
 }
 
 /* An HTML page with status want that says needle. */
@@ -114,9 +114,9 @@ static void paths_are_checked_before_anything_is_looked_up(void **state) {
   assert_page(app_get(s, "/@owner/apps.other/apps/code/", s->owner_token, NULL),
               404, "App not found.");
   /* the agent's own name works, in any case, as does an encoded @ */
-  assert_page(app_get(s, "/%40owner/APPS.main/apps/shared/", s->owner_token,
-                      NULL),
-              503, "The workspace agent is not connected.");
+  assert_page(
+      app_get(s, "/%40owner/APPS.main/apps/shared/", s->owner_token, NULL), 503,
+      "The workspace agent is not connected.");
 }
 
 static void share_levels_decide_who_gets_through(void **state) {
@@ -142,6 +142,7 @@ static void share_levels_decide_who_gets_through(void **state) {
   assert_string_equal(jstr(e, "resource_id"), a.ws);
   assert_string_equal(jstr2(e, "additional_fields", "slug"), "code");
   assert_string_equal(jstr2(e, "additional_fields", "kind"), "app");
+  assert_string_equal(jstr2(e, "additional_fields", "phase"), "open");
   json_decref(denied);
   /* authenticated: any signed-in user; public: anyone */
   assert_page(app_get(s, SHARED, NULL, NULL), 401, "Sign in");
@@ -203,8 +204,8 @@ static void a_browser_trades_its_session_for_an_app_token(void **state) {
   /* scoped to its app: on another it signs nobody in */
   assert_page(app_get(s, SHARED, NULL, with_token), 401, "Sign in");
   /* signing out ends it */
-  ASSERT_STATUS(200, call(s, "POST", "/api/v2/users/logout", s->owner_token,
-                          NULL));
+  ASSERT_STATUS(200,
+                call(s, "POST", "/api/v2/users/logout", s->owner_token, NULL));
   assert_page(app_get(s, CODE, NULL, with_token), 401, "Sign in");
   free(both);
   free(cookie);
@@ -226,8 +227,8 @@ static void the_app_urls_query_opens_its_root(void **state) {
 }
 
 /* The app's id, and its health into health (may be NULL). */
-static const char *app_id(const srv_t *s, const agent_ws_t *a,
-                          const char *slug, char out[37], char *health) {
+static const char *app_id(const srv_t *s, const agent_ws_t *a, const char *slug,
+                          char out[37], char *health) {
   char path[128];
   snprintf(path, sizeof path, "/api/v2/workspaceagents/%s", a->agent_id);
   atr_tc_res_t r = get(s, path, s->owner_token);
@@ -291,7 +292,8 @@ static void apps_carry_coders_fields(void **state) {
   json_t *app = json_array_get(json_object_get(r.json, "apps"), 0);
   assert_string_equal(jstr(app, "slug"), "code");
   assert_string_equal(jstr(app, "display_name"), "Code");
-  assert_string_equal(jstr(app, "url"), "http://localhost:13337/?folder=/home/a");
+  assert_string_equal(jstr(app, "url"),
+                      "http://localhost:13337/?folder=/home/a");
   assert_true(json_is_false(json_object_get(app, "subdomain")));
   assert_string_equal(jstr(app, "sharing_level"), "owner");
   assert_string_equal(jstr(app, "health"), "disabled");
