@@ -10,6 +10,8 @@ process (echo_app.py, on a free port): `echo` shared with its owner and
   neither the session header nor any atrium_* cookie;
 - a browser's session cookie is traded for the app token (303), and with
   both cookies the app still sees only its own ("theme=dark");
+- an app URL with {owner}/{workspace} gets its base path, which the
+  startup script can build from ATRIUM_WORKSPACE_OWNER_NAME/_NAME;
 - a 20 MB POST streams through (Content-Length, then chunked): the app's
   SHA-256 matches;
 - another member gets 403; a public app opens without a session;
@@ -42,14 +44,18 @@ APP_PROCS = []
 def template(port):
     return ("name: apps\nprovisioner: echo\n"
             "agent:\n"
-            "  startup_script: \"true\"\n"
+            "  startup_script: \"echo base=/@$ATRIUM_WORKSPACE_OWNER_NAME/"
+            "$ATRIUM_WORKSPACE_NAME/apps/based/\"\n"
             "  apps:\n"
             "    - slug: echo\n"
             f"      url: http://127.0.0.1:{port}/\n"
             "      share: owner\n"
             "    - slug: pub\n"
             f"      url: http://localhost:{port}/\n"
-            "      share: public\n")
+            "      share: public\n"
+            "    - slug: based\n"
+            f"      url: http://127.0.0.1:{port}/@{{owner}}/{{workspace}}/apps/"
+            "based/\n")
 
 
 def make_template(d, org, text):
@@ -229,6 +235,17 @@ def run(d, org):
     got = said(d, "/@admin/dev/apps/pub/anyone")
     CHECKS.check(got["path"] == "/anyone", "a public app opens without a "
                  "session")
+
+    # an app that knows its base path: from the URL's placeholders, and
+    # the scripts' environment names the workspace to start it with
+    got = said(d, "/@admin/dev/apps/based/tree?x=1",
+               "-H", f"Atrium-Session-Token: {tok}")
+    CHECKS.check(got["path"] == "/@admin/dev/apps/based/tree?x=1",
+                 f"base path: the app got its full path ({got['path']})")
+    text = e.wait_for("the startup script's line", lambda: (
+        lambda t: t if "base=" in t else None)(e.agent_log(d, a["id"])))
+    CHECKS.check("base=/@admin/dev/apps/based/" in text,
+                 "base path: the scripts' environment names the workspace")
 
     # a WebSocket: echoed, and audited at its end with its bytes
     echoed = websocket_echo(d, "/@admin/dev/apps/echo/ws", tok, "hello ws")
