@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -256,6 +257,7 @@ def run(d, org):
                  extra.get("bytes_to_agent", 0) > 0 and
                  extra.get("bytes_from_agent", 0) > 0,
                  f"websocket: its end is audited with its bytes ({extra})")
+    return app_token
 
 
 def main():
@@ -268,8 +270,16 @@ def main():
         d = e.DEP = e.Deployment(atrium, plugins, tmp)
         d.start()
         org = e.set_up(d)
-        run(d, org)
-        d.stop()
+        app_token = run(d, org)
+        e.kill_agents()
+        proc, d.proc = d.proc, None
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+        log = e.tail(d.log, 10 ** 7)
+        CHECKS.check(rc == 0 and "Sanitizer" not in log,
+                     f"the server exited 0 with no sanitizer report ({rc})")
+        CHECKS.check(d.token not in log and app_token not in log,
+                     "the server's log holds neither session nor app token")
     finally:
         for p in APP_PROCS:
             stop_process(p)
