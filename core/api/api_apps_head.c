@@ -244,7 +244,8 @@ size_t atr_api_app_strip_cookies(const char *value, char *out, size_t size) {
       trimmed--;
     /* Our cookies: every name atrium_*, whatever case a client sends. */
     bool ours = strncasecmp(p, "atrium_", 7) == 0;
-    if (trimmed && !ours && o + trimmed + 3 <= size) {
+    size_t need = (kept ? 2 : 0) + trimmed + 1; /* "; ", the cookie, NUL */
+    if (trimmed && !ours && o + need <= size) {
       if (kept++) {
         memcpy(out + o, "; ", 2);
         o += 2;

@@ -16,7 +16,11 @@ process (echo_app.py, on a free port): `echo` shared with its owner and
   SHA-256 matches;
 - another member gets 403; a public app opens without a session;
 - a WebSocket through the app echoes a message, and its end is audited
-  with its bytes.
+  with its bytes;
+- Jupyter Notebook (Debian's jupyter-notebook, when installed) behind its
+  base path: its own _xsrf cookie comes back to it, a kernel starts, and
+  a cell runs over the kernel's WebSocket (its Origin check passes: the
+  client's Host goes through).
 Every wait is a bounded poll for a state.
 
 usage: apps_e2e.py ATRIUM PLUGIN_DIR
@@ -25,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -150,10 +155,19 @@ def audit_ends(d):
             if a["additional_fields"].get("phase") == "end"]
 
 
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def run(d, org):
     app_port = free_port()
     APP_PROCS.append(subprocess.Popen(
         [sys.executable, os.path.join(HERE, "echo_app.py"), str(app_port)]))
+    e.wait_for("the app to listen", lambda: listening(app_port))
     tid = make_template(d, org, template(app_port))
     ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
                 {"name": "dev", "template_id": tid})
@@ -260,6 +274,150 @@ def run(d, org):
     return app_token
 
 
+
+class WS:
+    """A minimal WebSocket client over a socket already upgraded."""
+
+    def __init__(self, sock, rest):
+        self.s, self.buf = sock, rest
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            piece = self.s.recv(65536)
+            if not piece:
+                raise OSError("closed")
+            self.buf += piece
+
+    def recv(self):
+        self._need(2)
+        op, n, at = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+        if n == 126:
+            self._need(4)
+            n, at = struct.unpack(">H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10)
+            n, at = struct.unpack(">Q", self.buf[2:10])[0], 10
+        self._need(at + n)
+        data, self.buf = self.buf[at:at + n], self.buf[at + n:]
+        return op, data
+
+    def send_text(self, text):
+        data, mask = text.encode(), os.urandom(4)
+        n = len(data)
+        head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                                bytes([0x80 | 126]) + struct.pack(">H", n))
+        self.s.sendall(head + mask +
+                       bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
+def upgrade(d, path, headers):
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{d.port}",
+             "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    s.sendall(("\r\n".join(lines + headers) + "\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        piece = s.recv(4096)
+        if not piece:
+            break
+        buf += piece
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return s, head.decode(errors="replace"), rest
+
+
+def jupyter_case(d, org):
+    """Jupyter Notebook (Debian's) behind its base path runs a cell over
+    its kernel's WebSocket, through the server: its _xsrf cookie and the
+    WebSocket's Origin check pass, and what it computes comes back."""
+    if not shutil.which("jupyter-notebook"):
+        print("skipped: Jupyter (no jupyter-notebook)")
+        return
+    port = free_port()
+    base = "/@admin/nb/apps/jupyter/"
+    home = os.path.join(d.tmp, "jhome")
+    os.mkdir(home)
+    env = dict(os.environ, HOME=home, JUPYTER_RUNTIME_DIR=home,
+               JUPYTER_CONFIG_DIR=home, JUPYTER_DATA_DIR=home)
+    APP_PROCS.append(subprocess.Popen(
+        ["jupyter-notebook", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", "--NotebookApp.token=", "--NotebookApp.password=",
+         f"--NotebookApp.base_url={base}", f"--notebook-dir={home}"] +
+        (["--allow-root"] if os.geteuid() == 0 else []),
+        env=env, cwd=home, stdout=open(os.path.join(d.tmp, "jupyter.log"),
+                                       "w"), stderr=subprocess.STDOUT))
+    text = ("name: nb\nprovisioner: echo\nagent:\n  apps:\n"
+            "    - slug: jupyter\n"
+            f"      url: http://localhost:{port}/@{{owner}}/{{workspace}}/"
+            "apps/jupyter/\n")
+    status, f = d.call("POST", "/api/v2/files",
+                       raw=e.targz({"template.yaml": text, "main.txt": "x\n"}),
+                       ctype="application/gzip")
+    v = d.must(201, "POST", f"/api/v2/organizations/{org}/templateversions",
+               {"file_id": f["hash"], "name": "v1"})
+    e.wait_for("the import", lambda: d.must(
+        200, "GET", f"/api/v2/templateversions/{v['id']}")["job"]["status"]
+        == "succeeded")
+    tid = d.must(201, "POST", f"/api/v2/organizations/{org}/templates",
+                 {"name": "nb", "template_version_id": v["id"]})["id"]
+    ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
+                {"name": "nb", "template_id": tid})
+    e.wait_build(d, ws["latest_build"]["id"])
+    e.start_agent(d, ws["id"], [d.atrium], "nb")
+    e.wait_for("the nb agent", lambda: (lambda a: a and a.get("status") ==
+                                        "connected")(e.agent_of(d, ws["id"])))
+    tok = ["-H", f"Atrium-Session-Token: {d.token}"]
+    e.wait_for("Jupyter to answer", lambda: curl(
+        d, base + "api/status", *tok)[0] == 200)
+    # the tree page sets Jupyter's own _xsrf cookie (Path=/: an app's
+    # answer is not rewritten), which must come back to it whole
+    status, head, _ = curl(d, base + "tree", *tok)
+    xsrf = [ln.split("=", 1)[1].split(";")[0] for ln in head.split("\r\n")
+            if ln.lower().startswith("set-cookie: _xsrf=")]
+    CHECKS.check(status == 200 and len(xsrf) == 1,
+                 f"Jupyter: its page and its own cookie come through ({status})")
+    cookie = f"_xsrf={xsrf[0] if xsrf else ''}"
+    status, _, body = curl(d, base + "api/kernels", "-X", "POST", *tok,
+                           "-H", f"Cookie: {cookie}",
+                           "-H", f"X-XSRFToken: {xsrf[0] if xsrf else ''}",
+                           "-H", "Content-Type: application/json",
+                           "--data", '{"name":"python3"}')
+    CHECKS.check(status == 201, f"Jupyter: a kernel starts ({status})")
+    kid = json.loads(body).get("id", "") if status == 201 else ""
+    s, head, rest = upgrade(
+        d, f"{base}api/kernels/{kid}/channels?session_id=e2e",
+        [f"Origin: http://127.0.0.1:{d.port}", f"Cookie: {cookie}",
+         f"Atrium-Session-Token: {d.token}"])
+    CHECKS.check(head.startswith("HTTP/1.1 101"),
+                 f"Jupyter: the kernel's WebSocket opens ({head[:60]!r})")
+    ws_ = WS(s, rest)
+    msg = {"header": {"msg_id": "e2e-1", "username": "e2e", "session": "e2e",
+                      "msg_type": "execute_request", "version": "5.3",
+                      "date": ""},
+           "parent_header": {}, "metadata": {}, "channel": "shell",
+           "buffers": [],
+           "content": {"code": "print(6*7)", "silent": False,
+                       "store_history": False, "user_expressions": {},
+                       "allow_stdin": False, "stop_on_error": True}}
+    ws_.send_text(json.dumps(msg))
+    out = ""
+    try:
+        while "42" not in out:
+            op, data = ws_.recv()
+            if op != 1:
+                continue
+            m = json.loads(data)
+            if (m.get("msg_type") == "stream" and
+                    m["parent_header"].get("msg_id") == "e2e-1"):
+                out += m["content"].get("text", "")
+    except (OSError, ValueError) as err:
+        out += f" ({err})"
+    s.close()
+    CHECKS.check(out.strip() == "42",
+                 f"Jupyter: a cell ran through the proxy ({out.strip()!r})")
+
+
 def main():
     atrium, plugins = sys.argv[1:3]
     if not os.path.exists(os.path.join(plugins, "provisioner_echo.so")):
@@ -271,6 +429,7 @@ def main():
         d.start()
         org = e.set_up(d)
         app_token = run(d, org)
+        jupyter_case(d, org)
         e.kill_agents()
         proc, d.proc = d.proc, None
         proc.send_signal(signal.SIGTERM)
