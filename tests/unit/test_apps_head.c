@@ -117,7 +117,13 @@ static void app_urls_give_host_port_path_query(void **state) {
   assert_string_equal(u.path, "/@a/dev/apps/jupyter/");
   assert_int_equal(atr_api_app_url_parse("http://[::1]:8080/", &u, &why), 0);
   assert_string_equal(u.host, "::1");
+  assert_false(u.loopback); /* named to the agent: its default is v4 */
+  assert_int_equal(
+      atr_api_app_url_parse("http://me:pw@LocalHost:9/x", &u, &why), 0);
+  assert_string_equal(u.host, "LocalHost");
+  assert_int_equal(u.port, 9);
   assert_true(u.loopback);
+  assert_string_equal(u.path, "/x");
   assert_int_equal(atr_api_app_url_parse("https://localhost:1/", &u, &why),
                    ATR_EINVAL);
   assert_non_null(strstr(why, "http://"));
