@@ -17,6 +17,9 @@ process (echo_app.py, on a free port): `echo` shared with its owner and
 - another member gets 403; a public app opens without a session;
 - a WebSocket through the app echoes a message, and its end is audited
   with its bytes;
+- headless Chromium (when installed, driven over DevTools) signs in on
+  the 401 page's form and lands on the app, whose page can read neither
+  the session nor the app token and which got neither;
 - Jupyter Notebook (Debian's jupyter-notebook, when installed) behind its
   base path: its own _xsrf cookie comes back to it, a kernel starts, and
   a cell runs over the kernel's WebSocket (its Origin check passes: the
@@ -311,9 +314,13 @@ class WS:
 
 
 def upgrade(d, path, headers):
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+    return upgrade_to(d.port, path, headers)
+
+
+def upgrade_to(port, path, headers):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
     key = base64.b64encode(os.urandom(16)).decode()
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{d.port}",
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
              "Upgrade: websocket", "Connection: Upgrade",
              f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
     s.sendall(("\r\n".join(lines + headers) + "\r\n\r\n").encode())
@@ -418,6 +425,81 @@ def jupyter_case(d, org):
                  f"Jupyter: a cell ran through the proxy ({out.strip()!r})")
 
 
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (its WebSocket,
+    with the WS client above): navigate, evaluate."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "chromium")
+        os.mkdir(self.dir)
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--no-first-run", "--remote-debugging-port=0",
+             f"--user-data-dir={self.dir}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        APP_PROCS.append(self.proc)
+        active = os.path.join(self.dir, "DevToolsActivePort")
+        e.wait_for("Chromium's DevTools port", lambda: os.path.exists(active)
+                   and len(open(active).read().split()) == 2)
+        port = int(open(active).read().split()[0])
+        pages = e.wait_for("a Chromium page", lambda: [
+            t for t in json.loads(subprocess.run(
+                ["curl", "-s", "--noproxy", "*",
+                 f"http://127.0.0.1:{port}/json/list"],
+                capture_output=True).stdout or b"[]") if t["type"] == "page"])
+        path = pages[0]["webSocketDebuggerUrl"].split(str(port), 1)[1]
+        s, head, rest = upgrade_to(port, path, [])
+        if not head.startswith("HTTP/1.1 101"):
+            e.fail(f"DevTools: {head}")
+        self.ws, self.next = WS(s, rest), 0
+
+    def call(self, method, **params):
+        self.next += 1
+        self.ws.send_text(json.dumps({"id": self.next, "method": method,
+                                      "params": params}))
+        while True:
+            op, data = self.ws.recv()
+            m = json.loads(data) if op == 1 else {}
+            if m.get("id") == self.next:
+                return m.get("result", {})
+
+    def eval(self, expr):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        return r.get("result", {}).get("value")
+
+
+def browser_case(d):
+    """A browser's whole way into an app: the 401 page's sign-in form, the
+    session cookie traded for the app token, the app's page; its scripts
+    see neither cookie, and the app got neither."""
+    if not shutil.which("chromium"):
+        print("skipped: the browser (no chromium)")
+        return
+    b = Browser(d.tmp)
+    url = f"http://127.0.0.1:{d.port}/@admin/dev/apps/echo/page?b=1"
+    b.call("Page.navigate", url=url)
+    e.wait_for("the sign-in page", lambda: b.eval(
+        "document.querySelector('input[name=email]') !== null"))
+    b.eval("document.querySelector('[name=email]').value='admin@example.com';"
+           f"document.querySelector('[name=password]').value='{e.PASSWORD}';"
+           "document.querySelector('button').click(); true")
+    text = e.wait_for("the app's page after signing in", lambda: (
+        lambda t: t if t and '"path": "/page?b=1"' in t else None)(
+            b.eval("document.body ? document.body.innerText : ''")))
+    got = json.loads(text)
+    CHECKS.check(not [v for k, v in got["headers"]
+                      if k.lower() == "cookie" and "atrium_" in v.lower()],
+                 "browser: the app got no atrium cookie")
+    seen = b.eval("document.cookie") or ""
+    CHECKS.check("atrium_session" not in seen and
+                 "atrium_app_token" not in seen,
+                 f"browser: the app's page cannot read the session or the "
+                 f"app token ({seen.split('=')[0] if seen else 'nothing'})")
+    CHECKS.check(b.eval("location.pathname") == "/@admin/dev/apps/echo/page",
+                 "browser: it stays on the app's URL")
+
+
 def main():
     atrium, plugins = sys.argv[1:3]
     if not os.path.exists(os.path.join(plugins, "provisioner_echo.so")):
@@ -429,6 +511,7 @@ def main():
         d.start()
         org = e.set_up(d)
         app_token = run(d, org)
+        browser_case(d)
         jupyter_case(d, org)
         e.kill_agents()
         proc, d.proc = d.proc, None
