@@ -39,7 +39,12 @@
 #define MAX_SSH_CONFIG ((size_t)4 * 1024 * 1024)
 
 static const atr__cli_command_t config_cmd = {
-    NULL, "config-ssh", NULL, 0, 0, 0,
+    NULL,
+    "config-ssh",
+    NULL,
+    0,
+    0,
+    0,
     "  atrium config-ssh [--dry-run] [--remove] [--ssh-config FILE] [-y]\n"
     "      Write a `Host atrium.WORKSPACE` entry for each of your workspaces\n"
     "      into ~/.ssh/config (FILE), in a block of its own, so that `ssh\n"
@@ -120,16 +125,16 @@ int atr__ssh_config_edit(const char *old, size_t len, const char *block,
   if (starts > 1 || (start && !stop))
     return -2;
   const char *first_nl = memchr(old, '\n', len);
-  const char *eol = first_nl && first_nl > old && first_nl[-1] == '\r'
-                        ? "\r\n"
-                        : "\n";
+  const char *eol =
+      first_nl && first_nl > old && first_nl[-1] == '\r' ? "\r\n" : "\n";
   buf_t b = {0};
   int rc = put(&b, "", 0);
   if (start) {
     const char *keep_to = start;
     /* Removing the block at the end of the file: the blank line put
      * before it goes too. */
-    if (!block && stop == end && keep_to - old >= (ptrdiff_t)(2 * strlen(eol)) &&
+    if (!block && stop == end &&
+        keep_to - old >= (ptrdiff_t)(2 * strlen(eol)) &&
         memcmp(keep_to - 2 * strlen(eol), eol, strlen(eol)) == 0 &&
         memcmp(keep_to - strlen(eol), eol, strlen(eol)) == 0)
       keep_to -= strlen(eol);
@@ -269,8 +274,9 @@ static bool plain_name(const char *s) {
 static int put_shell_word(buf_t *b, const char *s) {
   int rc = puts_b(b, "'");
   for (; *s; s++)
-    rc |= *s == '\'' ? puts_b(b, "'\\''") : *s == '%' ? puts_b(b, "%%")
-                                                       : put(b, s, 1);
+    rc |= *s == '\''  ? puts_b(b, "'\\''")
+          : *s == '%' ? puts_b(b, "%%")
+                      : put(b, s, 1);
   return rc | puts_b(b, "'");
 }
 
@@ -305,8 +311,9 @@ static int make_block(atr__cli_t *cli, const json_t *workspaces, char **out) {
   char self[PATH_MAX], dir[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0 || atr_client_config_dir(dir, sizeof dir) != 0) {
-    fprintf(stderr, "%s: cannot tell where this atrium binary or its config "
-                    "directory is\n",
+    fprintf(stderr,
+            "%s: cannot tell where this atrium binary or its config "
+            "directory is\n",
             cli->what);
     return 1;
   }
@@ -322,8 +329,9 @@ static int make_block(atr__cli_t *cli, const json_t *workspaces, char **out) {
     const char *name = atr__cli_str(w, "name");
     const char *owner = atr__cli_str(w, "owner_name");
     if (!plain_name(name) || !plain_name(owner)) {
-      fprintf(stderr, "%s: skipped workspace \"%s\": its name cannot be a "
-                      "host name\n",
+      fprintf(stderr,
+              "%s: skipped workspace \"%s\": its name cannot be a "
+              "host name\n",
               cli->what, name ? name : "?");
       continue;
     }
@@ -354,8 +362,8 @@ static int read_config(const char *what, const char *path, buf_t *b,
   size_t n;
   while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
     if (b->len + n > MAX_SSH_CONFIG) {
-      fprintf(stderr, "%s: %s is larger than %zu bytes; not editing it\n",
-              what, path, MAX_SSH_CONFIG);
+      fprintf(stderr, "%s: %s is larger than %zu bytes; not editing it\n", what,
+              path, MAX_SSH_CONFIG);
       rc = -2;
     } else {
       rc = put(b, chunk, n);
@@ -407,7 +415,7 @@ static int write_atomically(const char *path, const char *data, size_t len,
 static int config_path(atr__cli_t *cli, const char *given, char *path,
                        size_t size) {
   const char *home = getenv("HOME");
-  int n = given ? snprintf(path, size, "%s", given)
+  int n = given  ? snprintf(path, size, "%s", given)
           : home ? snprintf(path, size, "%s/.ssh/config", home)
                  : -1;
   if (n <= 0 || (size_t)n >= size) {
@@ -438,8 +446,8 @@ static int apply(atr__cli_t *cli, const char *path, const char *block,
             "%s: %s has a \"%s\" line without its \"%s\" line (or two "
             "blocks); fix it by hand, then run this again\n",
             cli->what, path, ATR__SSH_CONFIG_START, ATR__SSH_CONFIG_END);
-  bool same = rc == 0 && next_len == old.len &&
-              memcmp(next, old.data, old.len) == 0;
+  bool same =
+      rc == 0 && next_len == old.len && memcmp(next, old.data, old.len) == 0;
   if (rc == 0 && dry_run) {
     char *diff = atr__ssh_config_diff(path, old.data, old.len, next, next_len);
     fputs(diff ? diff : "", stdout);
@@ -448,10 +456,12 @@ static int apply(atr__cli_t *cli, const char *path, const char *block,
     free(diff);
   } else if (rc == 0 && same) {
     printf("%s is up to date.\n", path);
-  } else if (rc == 0 && (rc = atr__cli_confirm(cli, false, block
-                                 ? "Update the atrium block of your SSH config?"
-                                 : "Remove the atrium block from your SSH "
-                                   "config?")) == 0) {
+  } else if (rc == 0 &&
+             (rc = atr__cli_confirm(
+                  cli, false,
+                  block ? "Update the atrium block of your SSH config?"
+                        : "Remove the atrium block from your SSH "
+                          "config?")) == 0) {
     rc = write_atomically(path, next, next_len, mode);
     if (rc != 0)
       fprintf(stderr, "%s: cannot write %s: %s\n", cli->what, path,

@@ -31,7 +31,12 @@
 #define KNOWN_LINE 8192
 
 static const atr__cli_command_t ssh_cmd = {
-    NULL, "ssh", NULL, 0, 1, 1,
+    NULL,
+    "ssh",
+    NULL,
+    0,
+    1,
+    1,
     "  atrium ssh WORKSPACE [--stdio] [-- COMMAND [ARG...]]\n"
     "      A shell (or COMMAND, with its exit status) in the workspace,\n"
     "      through the server. WORKSPACE: NAME, OWNER/NAME, with .AGENT\n"
@@ -288,8 +293,8 @@ static int open_channel(ssh_session s, const char *what, const char *command,
   if (pty) {
     const char *term = getenv("TERM");
     tty_size(&cols, &rows);
-    rc = ssh_channel_request_pty_size(ch, term && *term ? term : "xterm",
-                                      cols, rows);
+    rc = ssh_channel_request_pty_size(ch, term && *term ? term : "xterm", cols,
+                                      rows);
   }
   if (rc == SSH_OK)
     rc = command ? ssh_channel_request_exec(ch, command)

@@ -30,9 +30,8 @@
 
 /* ---- naming the workspace ------------------------------------------------- */
 
-int atr__tunnel_parse_ref(const char *ref, char *owner, char *name,
-                          char *agent, size_t size, char *err,
-                          size_t err_size) {
+int atr__tunnel_parse_ref(const char *ref, char *owner, char *name, char *agent,
+                          size_t size, char *err, size_t err_size) {
   const char *slash = strchr(ref, '/');
   const char *rest = slash ? slash + 1 : ref;
   const char *dot = strchr(rest, '.');
@@ -144,19 +143,19 @@ static int fill_target(atr__cli_t *cli, const json_t *ws, const json_t *agent,
   if (!t->token)
     return atr__cli_oom(cli);
   if (copy_field(t->url, sizeof t->url, atr_client_url(cli->client)) != 0 ||
-      copy_field(t->agent_id, sizeof t->agent_id,
-                 atr__cli_str(agent, "id")) != 0 ||
-      copy_field(t->agent, sizeof t->agent, atr__cli_str(agent, "name")) !=
+      copy_field(t->agent_id, sizeof t->agent_id, atr__cli_str(agent, "id")) !=
           0 ||
+      copy_field(t->agent, sizeof t->agent, atr__cli_str(agent, "name")) != 0 ||
       copy_field(t->owner, sizeof t->owner, atr__cli_str(ws, "owner_name")) !=
           0 ||
-      copy_field(t->workspace, sizeof t->workspace,
-                 atr__cli_str(ws, "name")) != 0 ||
+      copy_field(t->workspace, sizeof t->workspace, atr__cli_str(ws, "name")) !=
+          0 ||
       copy_field(t->workspace_id, sizeof t->workspace_id,
                  atr__cli_str(ws, "id")) != 0 ||
       !t->agent_id[0]) {
-    fprintf(stderr, "%s: the server's answer for the workspace is missing a "
-                    "field or has one too long\n",
+    fprintf(stderr,
+            "%s: the server's answer for the workspace is missing a "
+            "field or has one too long\n",
             cli->what);
     return 1;
   }
@@ -172,9 +171,9 @@ int atr__tunnel_resolve(atr__cli_t *cli, const char *ref,
                             sizeof err) != 0)
     return atr__cli_usage_error(cli, "%s", err);
   int rc = cli->client ? 0 : atr__cli_connect(cli);
-  char *path = rc == 0 ? atr__cli_path("/api/v2/users/%s/workspace/%s", owner,
-                                       name)
-                       : NULL;
+  char *path = rc == 0
+                   ? atr__cli_path("/api/v2/users/%s/workspace/%s", owner, name)
+                   : NULL;
   if (rc == 0 && !path)
     rc = atr__cli_oom(cli);
   json_t *ws = NULL;
@@ -284,8 +283,8 @@ static long header_long(const char *head, const char *name) {
 static char *recv_body(CURL *h, curl_socket_t s, const char *head,
                        size_t *len) {
   long want = header_long(head, "content-length");
-  size_t max = want >= 0 && want < MAX_ERROR_BODY ? (size_t)want
-                                                   : MAX_ERROR_BODY;
+  size_t max =
+      want >= 0 && want < MAX_ERROR_BODY ? (size_t)want : MAX_ERROR_BODY;
   char *body = malloc(max + 1);
   *len = 0;
   while (body && *len < max && recv_byte(h, s, &body[*len]) == 1)
@@ -337,9 +336,8 @@ static int split_url(const char *url, char *host, size_t host_size,
                      port ? port : "");
     int b = snprintf(base_path, path_size, "%.*s", (int)plen, path);
     *tls = strcasecmp(scheme, "https") == 0;
-    rc = a > 0 && (size_t)a < host_size && b >= 0 && (size_t)b < path_size
-             ? 0
-             : -1;
+    rc = a > 0 && (size_t)a < host_size && b >= 0 && (size_t)b < path_size ? 0
+                                                                           : -1;
   }
   curl_free(h);
   curl_free(port);
@@ -551,12 +549,11 @@ int atr__tunnel_open(const atr__tunnel_target_t *t, const char *what,
     return 1;
   curl_socket_t s = CURL_SOCKET_BAD;
   char *request = request_text(t, host, base, kind, port);
-  int rc = request &&
-                   curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) ==
-                       CURLE_OK &&
-                   s != CURL_SOCKET_BAD
-               ? upgrade(h, s, request, what, t->url)
-               : 1;
+  int rc =
+      request && curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
+              s != CURL_SOCKET_BAD
+          ? upgrade(h, s, request, what, t->url)
+          : 1;
   free_secret(request);
   if (rc != 0) {
     curl_easy_cleanup(h);
@@ -633,8 +630,8 @@ static int pump_ways(way_t *w, volatile int *stop) {
     for (int i = 0; i < 2; i++) {
       p[2 * i] = (struct pollfd){.fd = w[i].len || w[i].eof ? -1 : w[i].rd,
                                  .events = POLLIN};
-      p[2 * i + 1] = (struct pollfd){.fd = w[i].len ? w[i].wr : -1,
-                                     .events = POLLOUT};
+      p[2 * i + 1] =
+          (struct pollfd){.fd = w[i].len ? w[i].wr : -1, .events = POLLOUT};
     }
     int n = poll(p, 4, 200);
     if (n < 0 && errno != EINTR)

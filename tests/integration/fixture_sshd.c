@@ -15,13 +15,13 @@
 /* The message API is deprecated in libssh 0.10 but is the shortest way to
  * a server; the agent's server (core/agent) uses the callbacks. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-#include <stdbool.h>
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
