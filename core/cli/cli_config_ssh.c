@@ -63,7 +63,7 @@ typedef struct buf {
 } buf_t;
 
 static int put(buf_t *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
+  if (!b->data || b->len + n + 1 > b->cap) {
     size_t cap = (b->len + n + 1) * 2;
     char *grown = realloc(b->data, cap);
     if (!grown)

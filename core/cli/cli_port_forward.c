@@ -192,7 +192,7 @@ static void start_conn(const atr__tunnel_target_t *t, int fd, int remote) {
   atomic_fetch_add(&open_conns, 1);
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
   if (pthread_create(&th, &attr, conn_run, c) != 0) {
     atomic_fetch_sub(&open_conns, 1);
     close(fd);
@@ -223,7 +223,7 @@ static void accept_loop(const atr__tunnel_target_t *t, const int *fds,
 static void wait_conns(void) {
   stop_pumps = 1;
   for (int i = 0; i < 200 && atomic_load(&open_conns) > 0; i++) {
-    struct timespec ts = {0, 10 * 1000 * 1000};
+    struct timespec ts = {0, 10L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
 }

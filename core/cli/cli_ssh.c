@@ -140,7 +140,9 @@ static int check_host_key(ssh_session s, const char *what, const char *alias,
   while (found != 1 && fgets(line, sizeof line, f))
     if (strncmp(line, alias, alen) == 0 && line[alen] == ' ')
       found = strcmp(line, mine) == 0 ? 1 : -1;
-  if (found == 0 && fputs(mine, f) < 0)
+  /* Appended ("a+" writes at the end; the seek is C's rule between a
+   * read and a write). */
+  if (found == 0 && (fseek(f, 0, SEEK_END) != 0 || fputs(mine, f) < 0))
     found = -2;
   if (fclose(f) != 0 && found == 0)
     found = -2;
@@ -271,10 +273,13 @@ static char *join_command(int argc, char **argv, int *too_long) {
     return NULL;
   }
   char *cmd = calloc(1, len + 1);
+  size_t at = 0;
   for (int i = 0; cmd && i < argc; i++) {
+    size_t n = strlen(argv[i]);
     if (i)
-      strcat(cmd, " ");
-    strcat(cmd, argv[i]);
+      cmd[at++] = ' ';
+    memcpy(cmd + at, argv[i], n);
+    at += n;
   }
   return cmd;
 }

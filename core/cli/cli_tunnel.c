@@ -627,7 +627,7 @@ static int step(way_t *w, short rev_rd, short rev_wr) {
 static int pump_ways(way_t *w, volatile int *stop) {
   while (!(w[0].done && w[1].done) && !(stop && *stop)) {
     struct pollfd p[4];
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 2; i++) {
       p[2 * i] = (struct pollfd){.fd = w[i].len || w[i].eof ? -1 : w[i].rd,
                                  .events = POLLIN};
       p[2 * i + 1] =
@@ -638,7 +638,7 @@ static int pump_ways(way_t *w, volatile int *stop) {
       return -1;
     if (n <= 0)
       continue;
-    for (int i = 0; i < 2; i++)
+    for (size_t i = 0; i < 2; i++)
       if (step(&w[i], p[2 * i].revents, p[2 * i + 1].revents) != 0)
         return -1;
   }
