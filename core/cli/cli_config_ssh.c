@@ -288,15 +288,19 @@ static int put_config_path(buf_t *b, const char *s) {
   return rc | puts_b(b, "\"");
 }
 
+/* One Host: atrium.NAME, or atrium.NAME.AGENT when agent is not NULL. The
+ * host key is the workspace's, whichever agent serves it. */
 static int host_entry(buf_t *b, const char *self, const char *config_dir,
-                      const char *owner, const char *name) {
+                      const char *owner, const char *name, const char *agent) {
   char known[PATH_MAX + 16];
   snprintf(known, sizeof known, "%s/known_hosts", config_dir);
   int rc = puts_b(b, "Host atrium.") | puts_b(b, name) |
+           (agent ? puts_b(b, ".") | puts_b(b, agent) : 0) |
            puts_b(b, "\n  ProxyCommand env ATRIUM_CONFIG_DIR=") |
            put_shell_word(b, config_dir) | puts_b(b, " ") |
            put_shell_word(b, self) | puts_b(b, " ssh --stdio ") |
            puts_b(b, owner) | puts_b(b, "/") | puts_b(b, name) |
+           (agent ? puts_b(b, ".") | puts_b(b, agent) : 0) |
            puts_b(b, "\n  HostKeyAlias atrium.") | puts_b(b, owner) |
            puts_b(b, ".") | puts_b(b, name) |
            puts_b(b, "\n  UserKnownHostsFile ") | put_config_path(b, known) |
@@ -305,6 +309,59 @@ static int host_entry(buf_t *b, const char *self, const char *config_dir,
                      "  ConnectTimeout 0\n"
                      "  LogLevel ERROR\n");
   return rc;
+}
+
+/* The names of the latest build's agents (borrowed), at most max. */
+static size_t agent_names(const json_t *ws, const char **names, size_t max) {
+  size_t n = 0, i, j;
+  json_t *res, *agent;
+  json_array_foreach(
+      json_object_get(json_object_get(ws, "latest_build"), "resources"), i,
+      res) {
+    json_array_foreach(json_object_get(res, "agents"), j, agent) {
+      if (n < max)
+        names[n] = atr__cli_str(agent, "name");
+      n++;
+    }
+  }
+  return n;
+}
+
+static int by_string(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One workspace's entries: one Host, or one per agent when it has
+ * several (`atrium ssh` asks which one otherwise). */
+static int workspace_entries(atr__cli_t *cli, buf_t *b, const char *self,
+                             const char *dir, const json_t *w) {
+  const char *name = atr__cli_str(w, "name");
+  const char *owner = atr__cli_str(w, "owner_name");
+  const char *agents[16];
+  size_t n = agent_names(w, agents, 16);
+  bool ok = plain_name(name) && plain_name(owner) && n <= 16;
+  for (size_t i = 0; ok && n > 1 && i < n; i++)
+    ok = plain_name(agents[i]);
+  if (!ok) {
+    fprintf(stderr,
+            "%s: skipped workspace \"%s\": its name, its owner's or an "
+            "agent's cannot be a host name\n",
+            cli->what, name ? name : "?");
+    return 0;
+  }
+  if (n <= 1)
+    return puts_b(b, "\n") | host_entry(b, self, dir, owner, name, NULL);
+  qsort(agents, n, sizeof *agents, by_string);
+  int rc = 0;
+  for (size_t i = 0; i < n; i++)
+    rc |= puts_b(b, "\n") | host_entry(b, self, dir, owner, name, agents[i]);
+  return rc;
+}
+
+static int by_name(const void *a, const void *b) {
+  const char *x = atr__cli_str(*(json_t *const *)a, "name");
+  const char *y = atr__cli_str(*(json_t *const *)b, "name");
+  return strcmp(x ? x : "", y ? y : "");
 }
 
 static int make_block(atr__cli_t *cli, const json_t *workspaces, char **out) {
@@ -318,25 +375,22 @@ static int make_block(atr__cli_t *cli, const json_t *workspaces, char **out) {
     return 1;
   }
   self[n] = '\0';
+  /* Sorted by name: the server's order may change, the file should not. */
+  size_t count = json_array_size(workspaces);
+  json_t **sorted = calloc(count ? count : 1, sizeof *sorted);
+  if (!sorted)
+    return atr__cli_oom(cli);
+  for (size_t i = 0; i < count; i++)
+    sorted[i] = json_array_get(workspaces, i);
+  qsort(sorted, count, sizeof *sorted, by_name);
   buf_t b = {0};
   int rc = puts_b(&b, "# Managed by `atrium config-ssh`: run it again to "
                       "update this block,\n"
                       "# `atrium config-ssh --remove` to remove it. Edits "
                       "here are lost.\n");
-  size_t i;
-  json_t *w;
-  json_array_foreach(workspaces, i, w) {
-    const char *name = atr__cli_str(w, "name");
-    const char *owner = atr__cli_str(w, "owner_name");
-    if (!plain_name(name) || !plain_name(owner)) {
-      fprintf(stderr,
-              "%s: skipped workspace \"%s\": its name cannot be a "
-              "host name\n",
-              cli->what, name ? name : "?");
-      continue;
-    }
-    rc |= puts_b(&b, "\n") | host_entry(&b, self, dir, owner, name);
-  }
+  for (size_t i = 0; i < count; i++)
+    rc |= workspace_entries(cli, &b, self, dir, sorted[i]);
+  free(sorted);
   if (rc != 0) {
     free(b.data);
     return atr__cli_oom(cli);

@@ -62,6 +62,11 @@ WORKSPACES = {
     "away": workspace("away", "agent-y", agent_status="disconnected"),
     "box": workspace("box", "agent-sshd"),
 }
+DUO = workspace("duo", "agent-duo-main")
+DUO["latest_build"]["resources"].append({"name": "gpu", "agents": [{
+    "id": "agent-duo-gpu", "name": "gpu", "status": "connected",
+    "lifecycle_state": "ready"}]})
+WORKSPACES["duo"] = DUO
 
 
 class FakeServer:
@@ -123,9 +128,10 @@ class FakeServer:
                 return
             if target.startswith("/api/v2/workspaces?"):
                 items = [] if "offset=0" not in target else [
-                    WORKSPACES["dev"], WORKSPACES["refused"], WORKSPACES["box"]]
+                    WORKSPACES["refused"], WORKSPACES["duo"], WORKSPACES["dev"],
+                    WORKSPACES["box"]]
                 self.answer(conn, 200, {"workspaces": items,
-                                        "count": len(items) if items else 3})
+                                        "count": len(items) if items else 4})
                 return
             m = re.match(r"/api/v2/workspaceagents/([^/]+)/tunnel\?(.*)$",
                          target)
@@ -329,6 +335,14 @@ def test_config_ssh(atrium, env, tmp):
           b"Host atrium.dev\r\n" in first and b"Host atrium.refused" in first,
           "config-ssh keeps what was there (CRLF) and adds one Host per "
           "workspace")
+    check(first.index(b"Host atrium.box") < first.index(b"Host atrium.dev") <
+          first.index(b"Host atrium.duo.gpu") <
+          first.index(b"Host atrium.duo.main") <
+          first.index(b"Host atrium.refused") and
+          b"ssh --stdio alice/duo.gpu\r\n" in first and
+          b"Host atrium.duo\r\n" not in first,
+          "Hosts are sorted by name; a workspace with two agents gets "
+          "atrium.NAME.AGENT for each")
     os.makedirs(os.path.join(tmp, "newhome"))
     fresh = os.path.join(tmp, "newhome", ".ssh", "config")
     r = run(atrium, env, "config-ssh", "--ssh-config", fresh, "-y")
