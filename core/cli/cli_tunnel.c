@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -384,6 +385,18 @@ typedef struct tls_pump {
   int local; /* our end of the socketpair */
 } tls_pump_t;
 
+/* Half-close over TLS: a close_notify closes our writing only, and curl
+ * goes on reading the server's records (TLS 1.3, RFC 8446 §6.1). A bare
+ * FIN instead would read as a truncation attack to an OpenSSL 3 peer,
+ * which then refuses to write. libcurl has no call for it, so it is sent
+ * on the SSL object curl hands out. */
+static void send_close_notify(CURL *h) {
+  struct curl_tlssessioninfo *info = NULL;
+  if (curl_easy_getinfo(h, CURLINFO_TLS_SSL_PTR, &info) == CURLE_OK && info &&
+      info->backend == CURLSSLBACKEND_OPENSSL && info->internals)
+    SSL_shutdown((SSL *)info->internals);
+}
+
 /* Move what curl can give to `local`; 1 something moved, 0 nothing now,
  * -1 EOF or error. */
 static int tls_to_local(tls_pump_t *p, char *buf, bool *eof) {
@@ -413,8 +426,7 @@ static int local_to_tls(tls_pump_t *p, char *buf, bool *eof) {
     return 0;
   if (r <= 0) {
     *eof = true;
-    /* No TLS half-close: a FIN after the last record tells the server. */
-    shutdown(p->s, SHUT_WR);
+    send_close_notify(p->h);
     return r == 0 ? 0 : -1;
   }
   return send_all(p->h, p->s, buf, (size_t)r) == 0 ? 1 : -1;

@@ -70,7 +70,8 @@ WORKSPACES["duo"] = DUO
 
 
 class FakeServer:
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls  # an ssl.SSLContext: https://
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -105,6 +106,11 @@ class FakeServer:
 
     def handle(self, conn):
         try:
+            if self.tls:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except OSError:  # the client refused our certificate
+                    return
             head = self.read_head(conn)
             if head is None:
                 return
@@ -166,7 +172,13 @@ class FakeServer:
                 break
             conn.sendall(data)
         conn.sendall(b"BYE\n")
-        conn.shutdown(socket.SHUT_WR)
+        if self.tls:
+            try:
+                conn.unwrap()  # close_notify
+            except (OSError, ValueError):
+                pass
+        else:
+            conn.shutdown(socket.SHUT_WR)
 
 
     @staticmethod
@@ -468,6 +480,47 @@ def test_host_key_changed(atrium, env, server, fixture, tmp):
         stop(p)
 
 
+def test_tls(atrium, tmp):
+    """The same tunnel over https://: curl does TLS, a thread pumps. The
+    self-signed CA is made the system's only in a mount namespace of the
+    CLI's own (unshare -m), so nothing on the machine changes."""
+    import ssl
+    key, cert = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+         cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+         "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if made.returncode != 0 or probe.returncode != 0:
+        print("skip https: no openssl or no unshare -m here")
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server = FakeServer(tls=ctx)
+    env = dict(os.environ, ATRIUM_URL=f"https://127.0.0.1:{server.port}",
+               ATRIUM_SESSION_TOKEN=TOKEN,
+               ATRIUM_CONFIG_DIR=os.path.join(tmp, "atrium-tls"), HOME=tmp)
+    wrap = ["unshare", "-m", "sh", "-c",
+            'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && '
+            'exec "$@"', cert, atrium]
+    data = payload("tls")
+    r = subprocess.run(wrap + ["ssh", "--stdio", "dev"], env=env, input=data,
+                       capture_output=True, timeout=60)
+    expect = b"kind=ssh\n" + data + b"BYE\n"
+    check(r.returncode == 0 and hashlib.sha256(r.stdout).digest() ==
+          hashlib.sha256(expect).digest(),
+          f"https: 1 MB each way through TLS, half-close seen (rc "
+          f"{r.returncode}, {len(r.stdout)} bytes, {r.stderr[-300:]!r})")
+    r = subprocess.run(wrap + ["ssh", "--stdio", "refused"], env=env,
+                       input=b"", capture_output=True, timeout=60)
+    check(r.returncode == 1 and b"The agent refused the tunnel." in r.stderr,
+          f"https: a 502 prints the server's message ({r.stderr!r})")
+    r = run(atrium, env, "ssh", "--stdio", "dev", stdin=b"")
+    check(r.returncode == 1 and b"cannot reach" in r.stderr,
+          f"https: a certificate nobody trusts is refused ({r.stderr!r})")
+
+
 def main():
     atrium = os.path.abspath(sys.argv[1])
     fixture = os.path.abspath(sys.argv[2])
@@ -490,6 +543,7 @@ def main():
         finally:
             stop(sshd)
         test_host_key_changed(atrium, env, server, fixture, tmp)
+        test_tls(atrium, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} failed")
         return 1
