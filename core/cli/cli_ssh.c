@@ -320,13 +320,18 @@ static int ssh_session_run(const atr__tunnel_target_t *t, const char *what,
   snprintf(alias, sizeof alias, "atrium.%s.%s", t->owner, t->workspace);
   snprintf(shown, sizeof shown, "%s/%s", t->owner, t->workspace);
   ssh_session s = ssh_new();
+  /* libssh closes the fd it is given: it gets a copy, and the tunnel's
+   * own is closed (its pump joined) after ssh_free. */
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   int no = 0, rc = 1;
-  if (!s) {
-    close(fd);
+  if (!s || copy < 0) {
+    ssh_free(s);
+    if (copy >= 0)
+      close(copy);
+    atr__tunnel_close(fd);
     return 1;
   }
-  /* The fd is the session's from here: ssh_free closes it. */
-  ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+  ssh_options_set(s, SSH_OPTIONS_FD, &copy);
   ssh_options_set(s, SSH_OPTIONS_HOST, alias);
   ssh_options_set(s, SSH_OPTIONS_USER, t->owner);
   /* Not ~/.ssh/config: config-ssh's block there would loop back here. */
@@ -362,6 +367,7 @@ static int ssh_session_run(const atr__tunnel_target_t *t, const char *what,
   }
   ssh_disconnect(s);
   ssh_free(s);
+  atr__tunnel_close(fd);
   return rc;
 }
 
@@ -417,7 +423,7 @@ int atr_cli_ssh(const char *name, int argc, char **argv) {
     rc = atr__tunnel_open(&t, cli.what, "ssh", 0, &fd);
   if (rc == 0 && stdio) {
     rc = atr__tunnel_pump2(STDIN_FILENO, STDOUT_FILENO, fd, NULL) == 0 ? 0 : 1;
-    close(fd);
+    atr__tunnel_close(fd);
   } else if (rc == 0) {
     rc = ssh_session_run(&t, cli.what, fd, command);
   }
