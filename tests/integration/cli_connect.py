@@ -538,7 +538,8 @@ def main():
         try:
             test_ssh_exec(atrium, env, tmp)
             test_ssh_interactive(atrium, env)
-            run(atrium, env, "config-ssh", "-y")
+            run(atrium, env, "config-ssh", "-y", "--ssh-config",
+                os.path.join(tmp, ".ssh", "config"))
             test_openssh(env, tmp)
         finally:
             stop(sshd)
