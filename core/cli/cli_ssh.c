@@ -171,7 +171,7 @@ static void send_env(ssh_channel ch) {
   }
 }
 
-/* What the remote side sent, to stdout and stderr; -1 at EOF or on an
+/* What the remote side sent, to stdout and stderr; -1 at EOF, -2 on an
  * error, else how many bytes. */
 static int drain(ssh_channel ch, char *buf, size_t size) {
   int total = 0;
@@ -180,7 +180,7 @@ static int drain(ssh_channel ch, char *buf, size_t size) {
       int n = ssh_channel_read_nonblocking(ch, buf, (uint32_t)size, is_err);
       /* SSH_EOF: this stream is done; the other may still hold bytes. */
       if (n == SSH_ERROR)
-        return -1;
+        return -2;
       if (n <= 0)
         break;
       int fd = is_err ? STDERR_FILENO : STDOUT_FILENO;
@@ -189,7 +189,7 @@ static int drain(ssh_channel ch, char *buf, size_t size) {
         if (w < 0 && errno == EINTR)
           continue;
         if (w <= 0)
-          return -1;
+          return -2;
         off += (int)w;
       }
       total += n;
@@ -233,7 +233,10 @@ static int run_channel(ssh_session s, ssh_channel ch, bool interactive) {
       tty_size(&cols, &rows);
       ssh_channel_change_pty_size(ch, cols, rows);
     }
-    if (drain(ch, buf, sizeof buf) < 0)
+    int got = drain(ch, buf, sizeof buf);
+    if (got == -2)
+      return -1;
+    if (got < 0)
       break;
     if (feed(ch, &in) != 0)
       return -1;
@@ -360,7 +363,8 @@ static int ssh_session_run(const atr__tunnel_target_t *t, const char *what,
       int status = ssh_channel_get_exit_status(ch);
       rc = status >= 0 && status < 256 ? status : 255;
     } else {
-      fprintf(stderr, "%s: the connection to the workspace broke\n", what);
+      fprintf(stderr, "%s: the connection to the workspace broke: %s\n", what,
+              ssh_get_error(s));
     }
     ssh_channel_close(ch);
     ssh_channel_free(ch);
