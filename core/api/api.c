@@ -323,6 +323,20 @@ bool atr_api_rate_limited(atr_api_req_t *r, struct atr_ratelimit *rl,
 
 /* ---- authentication ------------------------------------------------------- */
 
+/* A WebSocket upgrade is a GET that a page on another origin of the same
+ * site (another port of this host, say a forwarded workspace port) can make
+ * with the user's SameSite=Lax cookies, and then read the answers: so a
+ * cookie-signed upgrade must come from a page of this server (browsers
+ * always send Origin on WebSocket handshakes). */
+static bool same_origin(atr_api_req_t *r) {
+  const char *origin = atr__http_header(r->x, "Origin");
+  const char *host = atr__http_header(r->x, "Host");
+  if (!origin)
+    return true; /* not a browser */
+  const char *sep = strstr(origin, "://");
+  return host && sep && strcasecmp(sep + 3, host) == 0;
+}
+
 /* The value of cookie `name` in a Cookie header, into buf. */
 static const char *cookie_value(const char *header, const char *name, char *buf,
                                 size_t size) {
@@ -513,6 +527,12 @@ static int authenticate(atr_api_req_t *r) {
       return 0;
     atr_api_error(r, 401, "You are not signed in.",
                   "The session token is invalid or has expired.");
+    return -1;
+  }
+  if (via_cookie && atr__http_wants_upgrade(r->x) && !same_origin(r)) {
+    atr_api_error(r, 403, "Cross-origin WebSocket refused.",
+                  "A WebSocket signed in by cookie must be opened by a page "
+                  "of this server: its Origin must name the Host it asks.");
     return -1;
   }
   if (via_cookie && !csrf_ok(r, key)) {

@@ -273,6 +273,37 @@ static void the_host_key_reaches_only_the_agent(void **state) {
   }
 }
 
+/* A page of another origin of the same site (another port of this host)
+ * can make the browser send the SameSite=Lax session cookie on a
+ * WebSocket: the terminal opens only for a page of this server. */
+static void a_cross_origin_terminal_is_refused(void **state) {
+  srv_t *s = *state;
+  agent_ws_t a;
+  agent_workspace(s, "origin", &a);
+  char cookie[256], origin[64], path[256];
+  snprintf(cookie, sizeof cookie, "atrium_session=%s", s->owner_token);
+  snprintf(path, sizeof path,
+           "/api/v2/workspaceagents/%s/pty?reconnect=" UUID_A, a.agent_id);
+  const char *cross[] = {
+      WS[0], WS[1], WS[2], WS[3], "Origin: http://127.0.0.1:1", NULL};
+  atr_tc_res_t r = atr_tc_call(s->h.port, &(atr_tc_req_t){.path = path,
+                                                          .cookie = cookie,
+                                                          .headers = cross,
+                                                          .timeout_ms = 15000});
+  ASSERT_ANSWER(r, 403);
+  assert_string_equal(field(&r, "message"), "Cross-origin WebSocket refused.");
+  atr_tc_res_free(&r);
+  /* the server's own page gets as far as the agent */
+  snprintf(origin, sizeof origin, "Origin: http://127.0.0.1:%d", s->h.port);
+  const char *same[] = {WS[0], WS[1], WS[2], WS[3], origin, NULL};
+  r = atr_tc_call(s->h.port, &(atr_tc_req_t){.path = path,
+                                             .cookie = cookie,
+                                             .headers = same,
+                                             .timeout_ms = 15000});
+  ASSERT_ANSWER(r, 409);
+  atr_tc_res_free(&r);
+}
+
 int main(int argc, char **argv) {
 #define T(f) cmocka_unit_test_setup_teardown(f, connect_up, srv_stop)
   const struct CMUnitTest tests[] = {
@@ -282,6 +313,7 @@ int main(int argc, char **argv) {
       T(an_agent_not_connected_is_a_clear_error),
       T(no_session_here_is_502_and_audited),
       T(the_host_key_reaches_only_the_agent),
+      T(a_cross_origin_terminal_is_refused),
   };
 #undef T
   return BUILDS_MAIN("api_connect", tests);
