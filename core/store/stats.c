@@ -63,16 +63,6 @@ void atr_stats_init(void) {
                        "Policy evaluations by hook and result (allow, warn, "
                        "set, deny: the strongest in the decision).",
                        decision, NULL, 0));
-  /* No route upgrades to a websocket yet (followed logs are server-sent
-   * events, counted in atrium_http_in_flight_requests): the gauge is 0
-   * and says so, so dashboards and alerts can be written against it. */
-  atr_metric_t *ws =
-      atr_metrics_core(ATR_METRIC_GAUGE, "atrium_websockets_open",
-                       "Open websocket connections (no atrium route "
-                       "serves websockets yet, so always 0).",
-                       NULL, NULL, 0);
-  if (ws)
-    atr_metric_set(ws, NULL, 0);
   atomic_store(&users,
                atr_metrics_core(ATR_METRIC_GAUGE, "atrium_users",
                                 "Users by status, sampled from the database.",
