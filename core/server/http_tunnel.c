@@ -245,7 +245,8 @@ int http_register_tunnel_metrics(atr_http_server_t *srv) {
       atr_metrics_register("core", ATR_METRIC_COUNTER,
                            "atrium_connections_total",
                            "Tunnels ended, by kind and how (closed, refused, "
-                           "timeout, agent_gone, draining, no_agent).",
+                           "timeout, agent_gone, draining, no_agent, "
+                           "bad_answer).",
                            total_labels, NULL, 0, &srv->tunnels_total) != 0)
     return -1;
   return 0;
