@@ -942,7 +942,7 @@ static bool line_named(const char *p, size_t len, const char *name) {
  * (and their folded lines) dropped and "Connection: close" before the
  * empty line; every other byte as the app sent it. */
 static char *close_head(const char *h, size_t len, size_t *out_len) {
-  char *out = malloc(len + 20);
+  char *out = malloc(len + 32); /* + "Connection: close\r\n" */
   if (!out)
     return NULL;
   size_t o = 0, i = 0;
@@ -954,8 +954,9 @@ static char *close_head(const char *h, size_t len, size_t *out_len) {
     size_t n = end - i;
     bool empty = n == 1 || (n == 2 && line[0] == '\r');
     if (empty) {
-      memcpy(out + o, "Connection: close\r\n", 19);
-      o += 19;
+      static const char close_line[] = "Connection: close\r\n";
+      memcpy(out + o, close_line, sizeof close_line - 1);
+      o += sizeof close_line - 1;
       memcpy(out + o, line, len - i); /* the empty line (the head's end) */
       o += len - i;
       break;
