@@ -100,6 +100,7 @@ struct http_tunnel {
   size_t held_len, held_cap;
   char *ahead; /* the app's answer head so far */
   size_t ahead_len, ahead_cap;
+  size_t ahead_seen; /* of it, scanned for the head's end already */
   char kind[16];
   char id[37];
 };
@@ -165,7 +166,7 @@ static int rq_complete(http_parser *p) {
 static const http_parser_settings rq_settings = {.on_message_complete =
                                                      rq_complete};
 
-/* May the user's connection be read (HTTP mode's own reasons)? */
+/* Is held full (the user's reads stop until the app answers)? */
 static bool held_full(const http_tunnel_t *t) {
   return t->held_len > TUN_BUF;
 }
@@ -900,9 +901,12 @@ http_tunnel_t *http_tunnel_stream(http_up_t *up, int32_t sid, const char *id,
 
 /* HTTP mode, agent → user: the app's answer head. */
 
-/* Where the head at p[0..len) ends (past its empty line), 0: not yet. */
-static size_t head_end(const char *p, size_t len) {
-  for (size_t i = 0; i < len; i++) {
+/* Where the head at p[0..len) ends (past its empty line), 0: not yet;
+ * from "from" on (what an earlier scan saw, less the 2 bytes a line's
+ * end may span): an app sending a byte per frame costs no quadratic
+ * rescans. */
+static size_t head_end(const char *p, size_t len, size_t from) {
+  for (size_t i = from > 2 ? from - 2 : 0; i < len; i++) {
     if (p[i] != '\n')
       continue;
     size_t j = i + 1;
@@ -1000,7 +1004,8 @@ static int user_copy(http_tunnel_t *t, const char *data, size_t len) {
 static bool answer_heads(http_tunnel_t *t) {
   while (t->answer == ANS_HEAD) {
     size_t scan = t->ahead_len < PREFIX_MAX ? t->ahead_len : PREFIX_MAX;
-    size_t end = head_end(t->ahead, scan);
+    size_t end = head_end(t->ahead, scan, t->ahead_seen);
+    t->ahead_seen = scan;
     if (end == 0) {
       if (t->ahead_len >= PREFIX_MAX) {
         bad_answer(t, "The app's answer head is larger than 64 KiB.");
@@ -1042,6 +1047,7 @@ static bool answer_heads(http_tunnel_t *t) {
     }
     memmove(t->ahead, t->ahead + end, t->ahead_len - end);
     t->ahead_len -= end;
+    t->ahead_seen = 0;
   }
   if (user_copy(t, t->ahead, t->ahead_len) != 0) { /* the body's start */
     finish(t, "closed", "out of memory", LEAVE_CLOSE);
