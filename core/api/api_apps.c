@@ -271,8 +271,8 @@ static char *build_head(const atr_api_env_t *env, atr_http_exchange_t *x,
          "A header holds a character that cannot be forwarded.", false);
     return NULL;
   }
-  /* A body the server already read (a path not beginning "/@" exactly,
-   * like "/%40…") follows the head: atr__http_tunnel sends it. */
+  /* A body the server already read (a path the server did not dispatch
+   * at its head's end) follows the head: atr__http_tunnel sends it. */
   *len = head_len;
   return head;
 }

@@ -97,9 +97,11 @@ static int on_headers_complete(http_parser *p) {
                   p->http_minor >= 1 && !p->upgrade;
   if (!r->url)
     return fail(ps, 400, "Bad request.", "The request has no target.");
-  /* "/@" (apps): handed over now, the body left on the connection for a
-   * tunnel to stream, whatever its size; one request per connection */
-  if (r->url[0] == '/' && r->url[1] == '@') {
+  /* "/@" (apps, also spelled "/%40"): handed over now, the body left on
+   * the connection for a tunnel to stream, whatever its size; one request
+   * per connection */
+  if (r->url[0] == '/' &&
+      (r->url[1] == '@' || strncasecmp(r->url + 1, "%40", 3) == 0)) {
     r->body_unread = true;
     r->keep_alive = false;
     ps->early = true;

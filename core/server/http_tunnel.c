@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uuid/uuid.h>
 #include <wslay/wslay.h>
 
@@ -39,6 +40,13 @@
 #define DEFAULT_OPEN_MS 10000
 
 typedef enum { TUN_PENDING = 0, TUN_OPEN, TUN_DONE } tun_state_t;
+
+/* HTTP mode: where the app's answer is. */
+typedef enum {
+  ANS_HEAD = 0, /* its head (or a 1xx's) is being read */
+  ANS_BODY,     /* a final answer, Connection: close forced; raw after */
+  ANS_UPGRADED, /* a 101: raw both ways */
+} answer_t;
 
 /* How finish() leaves the user's connection. */
 typedef enum {
@@ -82,6 +90,17 @@ struct http_tunnel {
   bool agent_eof;
   uint8_t ws_frame_op;
   bool opened;
+  /* HTTP mode (see "HTTP mode" below): the user's request is parsed to
+   * find its end; the app's answer head is read whole before it goes */
+  http_parser rq;
+  bool req_over;    /* the request (head and body) went to the agent */
+  bool held_paused; /* user reads stopped: held is full */
+  answer_t answer;
+  char *held; /* past the request of an upgrade, until the answer */
+  size_t held_len, held_cap;
+  char *ahead; /* the app's answer head so far */
+  size_t ahead_len, ahead_cap;
+  size_t ahead_seen; /* of it, scanned for the head's end already */
   char kind[16];
   char id[37];
 };
@@ -122,6 +141,85 @@ static int ua_put(http_tunnel_t *t, const void *data, size_t n) {
   return buf_put(&t->ua, &t->ua_len, &t->ua_cap, data, n);
 }
 
+/* ---- HTTP mode: the user's one request ----------------------------------------
+ *
+ * The user's connection is spliced raw, and a browser reuses a connection
+ * whose answer did not say "Connection: close": its next request (say to
+ * /api/v2/…, with the HttpOnly atrium_session cookie) would reach the app
+ * as it is, the user's session with it. Two guards, both here in the
+ * transport (docs/design/connect.md, "HTTP mode"):
+ *  - the app's answer head gets "Connection: close" (below, the agent's
+ *    side), so a browser never sends a second request on it;
+ *  - the request's end is found with http-parser (Content-Length or
+ *    chunked, over the handler's prefix and the body): bytes past it never
+ *    reach the app, except after a 101 (a WebSocket, whose frames follow
+ *    the upgrade request). A client that pipelines gets its later requests
+ *    dropped, not sent to the app. */
+
+static int rq_complete(http_parser *p) {
+  http_tunnel_t *t = p->data;
+  t->req_over = true;
+  http_parser_pause(p, 1); /* what follows is not this request's */
+  return 0;
+}
+
+static const http_parser_settings rq_settings = {.on_message_complete =
+                                                     rq_complete};
+
+/* Is held full (the user's reads stop until the app answers)? */
+static bool held_full(const http_tunnel_t *t) {
+  return t->held_len > TUN_BUF;
+}
+
+/* HTTP mode, user → agent: the request's bytes go on; past its end they
+ * wait for a 101 (an upgrade request, bounded by TUN_BUF: reads stop) or
+ * are dropped. -1: out of memory. */
+static int http_user_put(http_tunnel_t *t, const char *data, size_t n) {
+  if (t->answer == ANS_UPGRADED)
+    return ua_put(t, data, n);
+  size_t used = 0;
+  if (!t->req_over) {
+    used = http_parser_execute(&t->rq, &rq_settings, data, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&t->rq);
+    if (e != HPE_OK && e != HPE_PAUSED)
+      t->req_over = true; /* malformed: what was valid went, no more */
+    if (used > n)
+      used = n;
+    if (ua_put(t, data, used) != 0)
+      return -1;
+  }
+  if (used == n)
+    return 0;
+  /* past the request: only an upgrade's answer may still open the way */
+  if (!t->rq.upgrade || t->answer != ANS_HEAD)
+    return 0;
+  if (buf_put(&t->held, &t->held_len, &t->held_cap, data + used, n - used) != 0)
+    return -1;
+  if (held_full(t) && !t->held_paused) {
+    t->held_paused = true;
+    if (t->conn)
+      http_conn_read(t->conn, false);
+  }
+  return 0;
+}
+
+/* The app answered (a final head or a 101): what was held goes on (101)
+ * or is dropped, and the user's reads go on (to see its EOF). */
+static int release_held(http_tunnel_t *t, bool upgraded) {
+  int rc = 0;
+  if (upgraded && t->held_len > 0)
+    rc = ua_put(t, t->held, t->held_len);
+  free(t->held);
+  t->held = NULL;
+  t->held_len = t->held_cap = 0;
+  if (t->held_paused) {
+    t->held_paused = false;
+    if (t->conn && !t->user_paused && !t->user_eof)
+      http_conn_read(t->conn, true);
+  }
+  return rc;
+}
+
 /* ---- metrics ------------------------------------------------------------------ */
 
 int http_register_tunnel_metrics(atr_http_server_t *srv) {
@@ -148,7 +246,8 @@ int http_register_tunnel_metrics(atr_http_server_t *srv) {
       atr_metrics_register("core", ATR_METRIC_COUNTER,
                            "atrium_connections_total",
                            "Tunnels ended, by kind and how (closed, refused, "
-                           "timeout, agent_gone, draining, no_agent).",
+                           "timeout, agent_gone, draining, no_agent, "
+                           "bad_answer).",
                            total_labels, NULL, 0, &srv->tunnels_total) != 0)
     return -1;
   return 0;
@@ -195,6 +294,8 @@ static void tunnel_free(http_tunnel_t *t) {
   free(t->head);
   free(t->ua);
   free(t->wout);
+  free(t->held);
+  free(t->ahead);
   if (t->ws)
     wslay_event_context_free(t->ws);
   free(t);
@@ -268,10 +369,12 @@ int atr__http_tunnel(atr_http_exchange_t *x, const atr_http_tunnel_req_t *t,
     }
   } else {
     /* the rewritten head, then what of the body was read already (a
-     * request not under "/@" came whole) */
-    if (ua_put(tun, t->prefix, t->prefix_len) != 0 ||
+     * request not under "/@" came whole); the parser finds its end */
+    http_parser_init(&tun->rq, HTTP_REQUEST);
+    tun->rq.data = tun;
+    if (http_user_put(tun, t->prefix, t->prefix_len) != 0 ||
         (!x->req->body_unread &&
-         ua_put(tun, x->req->body, x->req->body_len) != 0)) {
+         http_user_put(tun, x->req->body, x->req->body_len) != 0)) {
       tunnel_free(tun);
       return ATR_ENOMEM;
     }
@@ -448,6 +551,8 @@ static void why(const http_tunnel_t *t, const char *reason, const char *error,
   } else if (strcmp(reason, "agent_gone") == 0) {
     *message = "The workspace agent disconnected.";
     snprintf(detail, size, "Its session ended before the tunnel opened.");
+  } else if (strcmp(reason, "bad_answer") == 0) {
+    *message = "The app's answer could not be forwarded.";
   } else if (strcmp(reason, "draining") == 0) {
     *message = "The server is shutting down.";
     snprintf(detail, size, "Retry on another replica or after the restart.");
@@ -664,7 +769,9 @@ void http_tunnel_user_read(http_conn_t *c, const char *data, size_t len) {
   if (!t || t->state != TUN_OPEN || t->user_eof)
     return;
   if (t->mode != ATR_HTTP_TUNNEL_WS) {
-    if (ua_put(t, data, len) != 0) {
+    int rc = t->mode == ATR_HTTP_TUNNEL_HTTP ? http_user_put(t, data, len)
+                                             : ua_put(t, data, len);
+    if (rc != 0) {
       finish(t, "closed", "out of memory", LEAVE_CLOSE);
       return;
     }
@@ -752,8 +859,12 @@ http_tunnel_t *http_tunnel_stream(http_up_t *up, int32_t sid, const char *id,
   http_conn_t *c = t->conn;
   /* what the client sent past the head: RAW and HTTP carry it on (a
    * WebSocket client may send nothing before the 101) */
-  if (c->leftover && t->mode != ATR_HTTP_TUNNEL_WS &&
-      ua_put(t, c->leftover, c->leftover_len) != 0) {
+  int rc = 0;
+  if (c->leftover && t->mode == ATR_HTTP_TUNNEL_RAW)
+    rc = ua_put(t, c->leftover, c->leftover_len);
+  else if (c->leftover && t->mode == ATR_HTTP_TUNNEL_HTTP)
+    rc = http_user_put(t, c->leftover, c->leftover_len);
+  if (rc != 0) {
     fail(t, "closed", "out of memory");
     return NULL;
   }
@@ -781,9 +892,171 @@ http_tunnel_t *http_tunnel_stream(http_up_t *up, int32_t sid, const char *id,
   }
   if (ua_pending(t) > TUN_BUF)
     t->user_paused = true;
-  else
+  if (held_full(t))
+    t->held_paused = true;
+  if (!t->user_paused && !t->held_paused)
     http_conn_read(c, true);
   return t;
+}
+
+/* HTTP mode, agent → user: the app's answer head. */
+
+/* Where the head at p[0..len) ends (past its empty line), 0: not yet;
+ * from "from" on (what an earlier scan saw, less the 2 bytes a line's
+ * end may span): an app sending a byte per frame costs no quadratic
+ * rescans. */
+static size_t head_end(const char *p, size_t len, size_t from) {
+  for (size_t i = from > 2 ? from - 2 : 0; i < len; i++) {
+    if (p[i] != '\n')
+      continue;
+    size_t j = i + 1;
+    if (j < len && p[j] == '\r')
+      j++;
+    if (j < len && p[j] == '\n')
+      return j + 1;
+  }
+  return 0;
+}
+
+/* "HTTP/1.x NNN …": its status, or -1. */
+static int answer_status(const char *p, size_t len) {
+  if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 ||
+      !isdigit((unsigned char)p[7]) || p[8] != ' ')
+    return -1;
+  for (int i = 9; i < 12; i++)
+    if (!isdigit((unsigned char)p[i]))
+      return -1;
+  if (len > 12 && p[12] != ' ' && p[12] != '\r' && p[12] != '\n')
+    return -1;
+  return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
+/* Is the header line at p (up to its ':') named name? */
+static bool line_named(const char *p, size_t len, const char *name) {
+  size_t n = strlen(name);
+  if (len <= n || strncasecmp(p, name, n) != 0)
+    return false;
+  size_t i = n;
+  while (i < len && (p[i] == ' ' || p[i] == '\t'))
+    i++; /* "Name :" is invalid, but a lenient browser might take it */
+  return i < len && p[i] == ':';
+}
+
+/* The final head h[0..len) with its Connection and Keep-Alive headers
+ * (and their folded lines) dropped and "Connection: close" before the
+ * empty line; every other byte as the app sent it. */
+static char *close_head(const char *h, size_t len, size_t *out_len) {
+  char *out = malloc(len + 32); /* + "Connection: close\r\n" */
+  if (!out)
+    return NULL;
+  size_t o = 0, i = 0;
+  bool first = true, dropping = false;
+  while (i < len) {
+    const char *nl = memchr(h + i, '\n', len - i);
+    size_t end = nl ? (size_t)(nl - h) + 1 : len;
+    const char *line = h + i;
+    size_t n = end - i;
+    bool empty = n == 1 || (n == 2 && line[0] == '\r');
+    if (empty) {
+      static const char close_line[] = "Connection: close\r\n";
+      memcpy(out + o, close_line, sizeof close_line - 1);
+      o += sizeof close_line - 1;
+      memcpy(out + o, line, len - i); /* the empty line (the head's end) */
+      o += len - i;
+      break;
+    }
+    if (!first && (line[0] == ' ' || line[0] == '\t')) {
+      /* obs-fold: part of the header above */
+    } else {
+      dropping = !first && (line_named(line, n, "Connection") ||
+                            line_named(line, n, "Keep-Alive"));
+    }
+    if (!dropping) {
+      memcpy(out + o, line, n);
+      o += n;
+    }
+    first = false;
+    i = end;
+  }
+  *out_len = o;
+  return out;
+}
+
+/* 502 to the user (nothing of the answer went yet) and the end. */
+static void bad_answer(http_tunnel_t *t, const char *error) {
+  fail(t, "bad_answer", error);
+}
+
+static int user_copy(http_tunnel_t *t, const char *data, size_t len) {
+  if (len == 0)
+    return 0;
+  char *copy = malloc(len);
+  if (!copy)
+    return -1;
+  memcpy(copy, data, len);
+  user_write(t, copy, len);
+  return 0;
+}
+
+/* The heads in t->ahead: 1xx as they are (the next head follows), a 101
+ * to an upgrade as it is, a final one with Connection: close; then what
+ * follows it goes raw. false: the tunnel ended. */
+static bool answer_heads(http_tunnel_t *t) {
+  while (t->answer == ANS_HEAD) {
+    size_t scan = t->ahead_len < PREFIX_MAX ? t->ahead_len : PREFIX_MAX;
+    size_t end = head_end(t->ahead, scan, t->ahead_seen);
+    t->ahead_seen = scan;
+    if (end == 0) {
+      if (t->ahead_len >= PREFIX_MAX) {
+        bad_answer(t, "The app's answer head is larger than 64 KiB.");
+        return false;
+      }
+      return true; /* more to come */
+    }
+    int status = answer_status(t->ahead, end);
+    if (status < 100) {
+      bad_answer(t, "The app's answer is not HTTP/1.x.");
+      return false;
+    }
+    if (status == 101 && !t->rq.upgrade) {
+      bad_answer(t, "The app switched protocols unasked.");
+      return false;
+    }
+    int rc = 0;
+    if (status == 101 || status >= 200) {
+      if (status == 101) {
+        rc = user_copy(t, t->ahead, end);
+      } else {
+        size_t n = 0;
+        char *head = close_head(t->ahead, end, &n);
+        if (head)
+          user_write(t, head, n);
+        rc = head ? 0 : -1;
+      }
+      t->answer = status == 101 ? ANS_UPGRADED : ANS_BODY;
+      if (rc == 0)
+        rc = release_held(t, status == 101);
+      if (status == 101 && t->up)
+        http_up_tunnel_resume(t->up, t->sid); /* what was held */
+    } else {
+      rc = user_copy(t, t->ahead, end); /* 100 Continue, 103 Early Hints */
+    }
+    if (rc != 0) {
+      finish(t, "closed", "out of memory", LEAVE_CLOSE);
+      return false;
+    }
+    memmove(t->ahead, t->ahead + end, t->ahead_len - end);
+    t->ahead_len -= end;
+    t->ahead_seen = 0;
+  }
+  if (user_copy(t, t->ahead, t->ahead_len) != 0) { /* the body's start */
+    finish(t, "closed", "out of memory", LEAVE_CLOSE);
+    return false;
+  }
+  free(t->ahead);
+  t->ahead = NULL;
+  t->ahead_len = t->ahead_cap = 0;
+  return true;
 }
 
 void http_tunnel_data(http_up_t *up, http_tunnel_t *t, const uint8_t *data,
@@ -792,6 +1065,15 @@ void http_tunnel_data(http_up_t *up, http_tunnel_t *t, const uint8_t *data,
   t->from_agent += len;
   count_bytes(t, "from_agent", len);
   t->unconsumed += len;
+  if (t->mode == ATR_HTTP_TUNNEL_HTTP && t->answer == ANS_HEAD) {
+    if (buf_put(&t->ahead, &t->ahead_len, &t->ahead_cap, data, len) != 0) {
+      finish(t, "closed", "out of memory", LEAVE_CLOSE);
+      return;
+    }
+    if (answer_heads(t))
+      give_back(t);
+    return;
+  }
   if (t->mode == ATR_HTTP_TUNNEL_WS) {
     struct wslay_event_msg m = {WSLAY_BINARY_FRAME, data, len};
     if (!wslay_event_get_close_sent(t->ws))
@@ -812,6 +1094,11 @@ void http_tunnel_data(http_up_t *up, http_tunnel_t *t, const uint8_t *data,
 void http_tunnel_agent_eof(http_up_t *up, http_tunnel_t *t) {
   (void)up;
   t->agent_eof = true;
+  if (t->mode == ATR_HTTP_TUNNEL_HTTP && t->answer == ANS_HEAD) {
+    bad_answer(t, "The app closed the connection before its answer's head "
+                  "ended.");
+    return;
+  }
   if (t->mode == ATR_HTTP_TUNNEL_WS) {
     if (!wslay_event_get_close_sent(t->ws))
       (void)wslay_event_queue_close(t->ws, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
@@ -844,7 +1131,8 @@ size_t http_tunnel_pull(http_up_t *up, http_tunnel_t *t, uint8_t *buf,
     *eof = true;
     t->eof_sent = true;
   }
-  if (t->user_paused && !t->user_eof && ua_pending(t) <= TUN_BUF) {
+  if (t->user_paused && !t->user_eof && ua_pending(t) <= TUN_BUF &&
+      !t->held_paused) {
     t->user_paused = false;
     http_conn_read(t->conn, true);
   }

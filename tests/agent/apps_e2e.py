@@ -12,6 +12,8 @@ process (echo_app.py, on a free port): `echo` shared with its owner and
   both cookies the app still sees only its own ("theme=dark");
 - an app URL with {owner}/{workspace} gets its base path, which the
   startup script can build from ATRIUM_WORKSPACE_OWNER_NAME/_NAME;
+- an app answering keep-alive reaches the client with `Connection: close`
+  and a request pipelined behind it does not reach the app;
 - a 20 MB POST streams through (Content-Length, then chunked): the app's
   SHA-256 matches;
 - another member gets 403; a public app opens without a session;
@@ -223,6 +225,34 @@ def run(d, org):
                  f"app ({header(got, 'Cookie')})")
     CHECKS.check(tok not in json.dumps(got) and app_token not in json.dumps(got),
                  "browser: no credential of ours anywhere in what the app got")
+
+    # an app answering keep-alive: the browser is told Connection: close,
+    # and a request pipelined behind (to the API, with the session
+    # cookie) never reaches the app (it would answer it: a second 200)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+    s.sendall((f"GET /@admin/dev/apps/echo/keepalive HTTP/1.1\r\n"
+               f"Host: 127.0.0.1:{d.port}\r\n"
+               f"Atrium-Session-Token: {tok}\r\n\r\n"
+               f"GET /api/v2/users/me HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n"
+               f"Cookie: atrium_session={tok}\r\n\r\n").encode())
+    raw = b""
+    while True:  # the app closes 3 s after its answer: EOF is bounded
+        piece = s.recv(65536)
+        if not piece:
+            break
+        raw += piece
+    s.close()
+    first, _, rest = raw.partition(b"\r\n\r\n")
+    lines = first.decode(errors="replace").split("\r\n")
+    conn = [ln for ln in lines[1:] if ln.lower().startswith(("connection:",
+                                                             "keep-alive:"))]
+    CHECKS.check(lines[0] == "HTTP/1.1 200 OK" and conn == ["Connection: close"],
+                 f"keep-alive answer: the browser gets Connection: close "
+                 f"only ({lines[0]!r}, {conn})")
+    CHECKS.check(raw.count(b"HTTP/1.1 ") == 1 and tok.encode() not in raw and
+                 b"/api/v2/users/me" not in raw,
+                 "keep-alive answer: a pipelined request did not reach the "
+                 f"app ({len(raw)} bytes back)")
 
     # 20 MB streamed, with a length and chunked
     big = os.path.join(d.tmp, "big.bin")

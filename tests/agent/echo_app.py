@@ -4,6 +4,9 @@
 GET  any path      -> JSON {method, path, headers: [[name, value], ...]}
 POST any path      -> the same with the body's sha256 and length, read as
                       it streams (Content-Length or chunked)
+GET /keepalive     -> the same, but "Connection: keep-alive": the next
+                      request on the connection is answered too (the
+                      connection closes after 3 s without one)
 GET with Upgrade: websocket -> 101, then echoes each message back
                       (one frame at a time, unfragmented, as the test sends)
 
@@ -29,20 +32,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return {"method": self.command, "path": self.path,
                 "headers": [[k, v] for k, v in self.headers.items()]}
 
-    def reply(self, obj):
+    def reply(self, obj, keep=False):
         body = json.dumps(obj).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if keep:
+            self.send_header("Connection", "keep-alive")
+            self.send_header("Keep-Alive", "timeout=3")
+        else:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
-        self.close_connection = True
+        self.wfile.flush()
+        self.close_connection = not keep
 
     def do_GET(self):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self.websocket()
-        self.reply(self.said())
+        keep = self.path.startswith("/keepalive")
+        if keep:
+            self.connection.settimeout(3)  # then handle() ends: EOF
+        self.reply(self.said(), keep)
 
     def do_POST(self):
         h, n = hashlib.sha256(), 0

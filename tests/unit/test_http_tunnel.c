@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -96,6 +97,10 @@ typedef struct agent {
   bool events_up;
   ag_mode_t mode;
   bool hold; /* give no window back for tunnel bytes until released */
+  /* an app's answer, sent first on each tunnel (AG_GREET: instead of
+   * "hello"; AG_ECHO: then the echo) */
+  const char *reply;
+  size_t reply_len;
   ag_stream_t streams[8];
   int nstreams;
   int opens;
@@ -159,8 +164,11 @@ static void ag_open(agent_t *a, const char *id) {
   ag_stream_t *st = &a->streams[a->nstreams++];
   memset(st, 0, sizeof *st);
   nghttp2_data_provider dp = {.source.ptr = st, .read_callback = ag_read};
+  if (a->reply)
+    ag_put(st, a->reply, a->reply_len);
   if (a->mode == AG_GREET) {
-    ag_put(st, "hello", 5);
+    if (!a->reply)
+      ag_put(st, "hello", 5);
     st->out_eof = true;
   }
   st->sid = nghttp2_submit_request(a->h2, NULL, nv, 4, &dp, st);
@@ -508,10 +516,26 @@ static void tun_free(void *ud) {
 static const atr_http_tunnel_ops_t tun_ops = {
     .struct_size = sizeof tun_ops, .ended = tun_ended, .free_ud = tun_free};
 
+/* An app request (its raw target may spell '@' "%40"). */
+static bool is_app(const char *path) {
+  return strncmp(path, "/@", 2) == 0 || strncasecmp(path, "/%40", 4) == 0;
+}
+
+/* The app request's head as a handler builds it: its framing kept, and
+ * "Connection: close" unless it upgrades. */
+static size_t app_prefix(char *out, size_t size, const char *method,
+                         const char *length, bool upgrade) {
+  int n = snprintf(out, size, "%s /x HTTP/1.1\r\n%s%s%s%s\r\n\r\n", method,
+                   length ? "Content-Length: " : "", length ? length : "",
+                   length ? "\r\n" : "",
+                   upgrade ? "Connection: Upgrade\r\nUpgrade: websocket"
+                           : "Connection: close");
+  return (size_t)n;
+}
+
 static void open_tunnel(fx_t *f, atr_http_exchange_t *x,
                         const atr_http_request_t *req) {
-  static const char prefix[] =
-      "PREFIX /x HTTP/1.1\r\nConnection: close\r\n\r\n";
+  char prefix[256];
   atr_http_tunnel_req_t t = {.struct_size = sizeof t,
                              .agent_key = KEY,
                              .kind = "tcp",
@@ -525,11 +549,13 @@ static void open_tunnel(fx_t *f, atr_http_exchange_t *x,
   }
   if (strcmp(req->path, "/t/nobody") == 0)
     t.agent_key = "agent-2";
-  if (strncmp(req->path, "/@", 2) == 0) {
+  if (is_app(req->path)) {
     t.mode = ATR_HTTP_TUNNEL_HTTP;
     t.kind = "app";
     t.prefix = prefix;
-    t.prefix_len = sizeof prefix - 1;
+    t.prefix_len = app_prefix(prefix, sizeof prefix, req->method,
+                              atr__http_header(x, "Content-Length"),
+                              atr__http_header(x, "Upgrade") != NULL);
   }
   if (req->query && strncmp(req->query, "timeout=", 8) == 0)
     t.open_timeout_ms = atoll(req->query + 8);
@@ -555,7 +581,7 @@ static int dispatch(void *ud, atr_http_exchange_t *x,
       atr__http_respond(x, 400, "application/json", "{}", 2);
     return 1;
   }
-  if (strncmp(req->path, "/@", 2) == 0) {
+  if (is_app(req->path)) {
     pthread_mutex_lock(&f->mu);
     f->body_unread_seen = atr__http_body_unread(x);
     pthread_mutex_unlock(&f->mu);
@@ -564,7 +590,7 @@ static int dispatch(void *ud, atr_http_exchange_t *x,
       return 1;
     }
   }
-  if (strncmp(req->path, "/t/", 3) == 0 || strncmp(req->path, "/@", 2) == 0) {
+  if (strncmp(req->path, "/t/", 3) == 0 || is_app(req->path)) {
     open_tunnel(f, x, req);
     return 1;
   }
@@ -1046,21 +1072,30 @@ static void ws_mode_without_a_handshake_is_einval(void **state) {
   fx_free(f);
 }
 
+static void ag_reply(agent_t *a, const char *reply, size_t len) {
+  pthread_mutex_lock(&a->mu);
+  a->reply = reply;
+  a->reply_len = len;
+  pthread_mutex_unlock(&a->mu);
+}
+
 /* An app request's body larger than http.max_body_size streams through:
- * the handler's prefix first, then the body as the client sends it. */
-static void
-http_mode_streams_a_body_over_the_cap_after_the_prefix(void **state) {
-  (void)state;
+ * the handler's prefix first, then the body as the client sends it (the
+ * app echoes the request after its head). */
+static void streams_a_body_over_the_cap(const char *target) {
   fx_t *f = fx_new();
   agent_t *a = agent_ready(f, AG_ECHO);
+  static const char reply[] = "HTTP/1.1 200 OK\r\n\r\n";
+  static const char closed[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+  ag_reply(a, reply, sizeof reply - 1);
   int fd = dial(f->port);
   size_t n = MAX_BODY + MAX_BODY / 2;
   char *body = pattern(n);
   char head[256];
   int hn = snprintf(head, sizeof head,
-                    "POST /@me/ws/apps/code/x HTTP/1.1\r\nHost: x\r\n"
+                    "POST %s HTTP/1.1\r\nHost: x\r\n"
                     "Content-Length: %zu\r\n\r\n",
-                    n);
+                    target, n);
   /* the head and the body's first bytes in one write: those bytes are
    * read with the head and must still reach the agent */
   char *first = malloc((size_t)hn + 1000);
@@ -1071,13 +1106,15 @@ http_mode_streams_a_body_over_the_cap_after_the_prefix(void **state) {
   writer_t w = {fd, body + 1000, n - 1000, true};
   pthread_t wt;
   pthread_create(&wt, NULL, write_main, &w);
-  static const char prefix[] =
-      "PREFIX /x HTTP/1.1\r\nConnection: close\r\n\r\n";
-  size_t pl = sizeof prefix - 1;
-  char *back = malloc(pl + n);
-  read_n(fd, back, pl + n);
-  assert_memory_equal(back, prefix, pl);
-  assert_memory_equal(back + pl, body, n);
+  char length[32], prefix[256];
+  snprintf(length, sizeof length, "%zu", n);
+  size_t pl = app_prefix(prefix, sizeof prefix, "POST", length, false);
+  size_t cl = sizeof closed - 1;
+  char *back = malloc(cl + pl + n);
+  read_n(fd, back, cl + pl + n);
+  assert_memory_equal(back, closed, cl);
+  assert_memory_equal(back + cl, prefix, pl);
+  assert_memory_equal(back + cl + pl, body, n);
   char tail[8];
   assert_int_equal(read(fd, tail, sizeof tail), 0);
   pthread_join(wt, NULL);
@@ -1089,6 +1126,165 @@ http_mode_streams_a_body_over_the_cap_after_the_prefix(void **state) {
   pthread_mutex_unlock(&f->mu);
   free(back);
   free(body);
+  close(fd);
+  agent_stop(a);
+  fx_free(f);
+}
+
+static void
+http_mode_streams_a_body_over_the_cap_after_the_prefix(void **state) {
+  (void)state;
+  streams_a_body_over_the_cap("/@me/ws/apps/code/x");
+}
+
+/* "%40" is '@' too: such a request is dispatched at its head's end. */
+static void http_mode_streams_a_percent_40_body_too(void **state) {
+  (void)state;
+  streams_a_body_over_the_cap("/%40me/ws/apps/code/x");
+}
+
+/* One app request, its answer; what the user reads, and what the agent
+ * got (to_agent). */
+static size_t app_exchange(const char *request, const char *reply,
+                           size_t reply_len, char *answer, size_t size,
+                           uint64_t *to_agent, char *reason,
+                           size_t reason_size) {
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_GREET);
+  ag_reply(a, reply, reply_len);
+  int fd = dial(f->port);
+  send_all(fd, request, strlen(request));
+  size_t got = read_to_end(fd, answer, size);
+  close(fd);
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  pthread_mutex_lock(&f->mu);
+  *to_agent = f->to_agent;
+  snprintf(reason, reason_size, "%s", f->reason);
+  pthread_mutex_unlock(&f->mu);
+  agent_stop(a);
+  fx_free(f);
+  return got;
+}
+
+#define APP_GET "GET /@me/ws/apps/code/ HTTP/1.1\r\nHost: x\r\n\r\n"
+#define GET_PREFIX "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+/* A keep-alive answer reaches the browser with "Connection: close" (and
+ * every other byte as the app sent it): the browser never sends its next
+ * request, with its API session, down this tunnel. */
+static void http_mode_answer_says_connection_close(void **state) {
+  (void)state;
+  static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                              "connection: Keep-Alive\r\n"
+                              "Keep-Alive: timeout=5,\r\n max=100\r\n"
+                              "X-App:  kept  as is \r\n\r\nhi";
+  char answer[4096], reason[32];
+  uint64_t to_agent = 0;
+  app_exchange(APP_GET, reply, sizeof reply - 1, answer, sizeof answer,
+               &to_agent, reason, sizeof reason);
+  assert_string_equal(answer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                              "X-App:  kept  as is \r\n"
+                              "Connection: close\r\n\r\nhi");
+  assert_int_equal(to_agent, sizeof GET_PREFIX - 1);
+}
+
+/* A pipelined second request (with the user's session cookie) never
+ * reaches the app: the request's end is known, what follows is dropped. */
+static void http_mode_pipelined_request_does_not_reach_the_app(void **state) {
+  (void)state;
+  static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+  char answer[4096], reason[32];
+  uint64_t to_agent = 0;
+  app_exchange(APP_GET "GET /api/v2/users/me HTTP/1.1\r\nHost: x\r\n"
+                       "Cookie: atrium_session=secret\r\n\r\n",
+               reply, sizeof reply - 1, answer, sizeof answer, &to_agent,
+               reason, sizeof reason);
+  assert_string_equal(answer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                              "Connection: close\r\n\r\nhi");
+  assert_int_equal(to_agent, sizeof GET_PREFIX - 1);
+  /* the same with a body: it goes, the next request not */
+  static const char post[] = "POST /@me/ws/apps/code/ HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Length: 5\r\n\r\nhello"
+                             "GET /api/v2/users/me HTTP/1.1\r\n"
+                             "Cookie: atrium_session=secret\r\n\r\n";
+  char prefix[256];
+  size_t pl = app_prefix(prefix, sizeof prefix, "POST", "5", false);
+  app_exchange(post, reply, sizeof reply - 1, answer, sizeof answer, &to_agent,
+               reason, sizeof reason);
+  assert_non_null(strstr(answer, "Connection: close\r\n"));
+  assert_int_equal(to_agent, pl + 5);
+}
+
+/* A 100 Continue passes as it is, the final answer after it is closed. */
+static void http_mode_interim_answer_then_final(void **state) {
+  (void)state;
+  static const char reply[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                              "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                              "Connection: keep-alive\r\n\r\nok";
+  char answer[4096], reason[32];
+  uint64_t to_agent = 0;
+  app_exchange(APP_GET, reply, sizeof reply - 1, answer, sizeof answer,
+               &to_agent, reason, sizeof reason);
+  assert_string_equal(answer, "HTTP/1.1 100 Continue\r\n\r\n"
+                              "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                              "Connection: close\r\n\r\nok");
+}
+
+/* An answer head over 64 KiB is a 502, and nothing of it goes. */
+static void http_mode_overlong_answer_head_is_502(void **state) {
+  (void)state;
+  size_t n = 70 * 1024;
+  char *reply = malloc(n + 64);
+  int hn = snprintf(reply, 64, "HTTP/1.1 200 OK\r\nX-Big: ");
+  memset(reply + hn, 'a', n);
+  memcpy(reply + hn + n, "\r\n\r\n", 4);
+  char answer[4096], reason[32];
+  uint64_t to_agent = 0;
+  app_exchange(APP_GET, reply, (size_t)hn + n + 4, answer, sizeof answer,
+               &to_agent, reason, sizeof reason);
+  assert_non_null(strstr(answer, "HTTP/1.1 502 Bad Gateway\r\n"));
+  assert_non_null(strstr(answer, "larger than 64 KiB"));
+  assert_null(strstr(answer, "aaaa"));
+  assert_string_equal(reason, "bad_answer");
+  /* an answer that is no HTTP at all, the same */
+  app_exchange(APP_GET, "SSH-2.0-x\r\n\r\n", 13, answer, sizeof answer,
+               &to_agent, reason, sizeof reason);
+  assert_non_null(strstr(answer, "HTTP/1.1 502 Bad Gateway\r\n"));
+  assert_string_equal(reason, "bad_answer");
+  free(reply);
+}
+
+/* A 101 to an upgrade passes untouched, then bytes go both ways. */
+static void http_mode_upgrade_passes_untouched(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  agent_t *a = agent_ready(f, AG_ECHO);
+  static const char reply[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: x\r\n\r\n";
+  ag_reply(a, reply, sizeof reply - 1);
+  int fd = dial(f->port);
+  static const char req[] = "GET /@me/ws/apps/code/ HTTP/1.1\r\nHost: x\r\n"
+                            "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                            "\r\n";
+  send_all(fd, req, sizeof req - 1);
+  char prefix[256];
+  size_t pl = app_prefix(prefix, sizeof prefix, "GET", NULL, true);
+  size_t rl = sizeof reply - 1;
+  char back[1024];
+  read_n(fd, back, rl + pl);
+  assert_memory_equal(back, reply, rl);
+  assert_memory_equal(back + rl, prefix, pl);
+  send_all(fd, "frames", 6);
+  read_n(fd, back, 6);
+  assert_memory_equal(back, "frames", 6);
+  shutdown(fd, SHUT_WR);
+  char tail[8];
+  assert_int_equal(read(fd, tail, sizeof tail), 0);
+  WAIT_UNTIL(fx_int(f, &f->freed_n) == 1);
+  pthread_mutex_lock(&f->mu);
+  assert_int_equal(f->to_agent, pl + 6);
+  pthread_mutex_unlock(&f->mu);
   close(fd);
   agent_stop(a);
   fx_free(f);
@@ -1309,6 +1505,12 @@ int main(void) {
       cmocka_unit_test(bytes_behind_the_request_reach_the_agent),
       cmocka_unit_test(ws_mode_without_a_handshake_is_einval),
       cmocka_unit_test(http_mode_streams_a_body_over_the_cap_after_the_prefix),
+      cmocka_unit_test(http_mode_streams_a_percent_40_body_too),
+      cmocka_unit_test(http_mode_answer_says_connection_close),
+      cmocka_unit_test(http_mode_pipelined_request_does_not_reach_the_app),
+      cmocka_unit_test(http_mode_interim_answer_then_final),
+      cmocka_unit_test(http_mode_overlong_answer_head_is_502),
+      cmocka_unit_test(http_mode_upgrade_passes_untouched),
       cmocka_unit_test(app_answered_by_its_handler_closes_the_connection),
       cmocka_unit_test(http_mode_failure_is_an_html_page),
       cmocka_unit_test(metrics_count_a_tunnel),
