@@ -290,8 +290,9 @@ def run_case(d, org, name, script, timeout, want_state, want_log, cmd,
     if want_code is not None:
         out = show(d, f"ws-{name}")
         line = (f"{want_state} (startup script exited {want_code})")
-        CHECKS.check(line in out, f"{name}: `atrium show` prints {line!r} "
-                     f"(got {out!r})")
+        msg = f"{name}: `atrium show` prints {line!r}"
+        CHECKS.check(line in out, msg if line in out else f"{msg} (got "
+                     f"{out!r})")
     if reports:
         check_reports(d, name, a["id"])
     # stop: the agent shuts down, reports off and exits 0
