@@ -91,6 +91,8 @@ static void script_done(void *ud, agent_script_end_t end, int64_t code) {
   agent_t *a = r->a;
   char why[160];
   agent_state_t next = script_outcome(r->is_stop, end, code, why, sizeof why);
+  if (!r->is_stop && next == AGENT_START_ERROR && end == AGENT_SCRIPT_EXITED)
+    a->lc.startup_exit_code = (int)code;
   if (why[0]) {
     atr_log(ATR_LOG_ERROR, "agent", "%s", why);
     if (r->src)

@@ -48,6 +48,7 @@ void agent_lifecycle_init(agent_lifecycle_t *lc, uv_loop_t *loop,
   memset(lc, 0, sizeof *lc);
   lc->conn = conn;
   lc->state = AGENT_CREATED;
+  lc->startup_exit_code = -1;
   uv_timer_init(loop, &lc->retry);
   lc->retry.data = lc;
 }
@@ -102,10 +103,13 @@ static void on_reply(void *ud, int status, const char *body, size_t len) {
 void agent_lifecycle_kick(agent_lifecycle_t *lc) {
   if (lc->in_flight || lc->n == 0 || !agent_conn_up(lc->conn))
     return;
-  char at[40], body[128];
+  char at[40], code[48] = "", body[192];
   agent_time_format(lc->queue[0].changed_at_us, at, sizeof at);
-  snprintf(body, sizeof body, "{\"state\":\"%s\",\"changed_at\":\"%s\"}",
-           agent_state_name(lc->queue[0].state), at);
+  if (lc->queue[0].state == AGENT_START_ERROR && lc->startup_exit_code >= 0)
+    snprintf(code, sizeof code, ",\"startup_script_exit_code\":%d",
+             lc->startup_exit_code);
+  snprintf(body, sizeof body, "{\"state\":\"%s\",\"changed_at\":\"%s\"%s}",
+           agent_state_name(lc->queue[0].state), at, code);
   if (agent_conn_request(lc->conn, "POST", LIFECYCLE_PATH, body, on_reply,
                          lc) == 0)
     lc->in_flight = true;

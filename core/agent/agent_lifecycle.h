@@ -5,7 +5,8 @@
  *   -> shutting_down -> off | shutdown_error | shutdown_timeout
  *
  * Every transition is queued with the time it happened and sent as POST
- * /me/report-lifecycle {state, changed_at}, one at a time, so the server
+ * /me/report-lifecycle {state, changed_at[, startup_script_exit_code]}
+ * (the code with start_error only), one at a time, so the server
  * sees them in order; a report whose answer was lost is sent again once a
  * session is up (the server takes the same state twice as a no-op). 409
  * (the server has a later state) counts as acked.
@@ -38,6 +39,10 @@ typedef enum agent_state {
 typedef struct agent_lifecycle {
   agent_conn_t *conn;
   agent_state_t state; /* the newest state */
+  /* The startup script's exit code, sent with a start_error report so
+   * users see why without reading the log; -1 when it did not exit with
+   * a code (killed, not started, or not failed). */
+  int startup_exit_code;
   struct {
     agent_state_t state;
     int64_t changed_at_us;

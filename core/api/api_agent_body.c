@@ -180,6 +180,12 @@ void atr__agent_check_lifecycle(const json_t *body, json_t *v) {
             "ready, shutting_down, shutdown_timeout, shutdown_error, off.",
             "", "state");
   check_time(body, "changed_at", false, v, "");
+  const json_t *code = json_object_get(body, "startup_script_exit_code");
+  if (code && !json_is_null(code) &&
+      (!json_is_integer(code) || json_integer_value(code) < 0 ||
+       json_integer_value(code) > 255))
+    invalid(v, "Must be an integer from 0 to 255.", "",
+            "startup_script_exit_code");
 }
 
 static const char *const log_levels[] = {"trace", "debug", "info",

@@ -189,8 +189,10 @@ int atr_api_agent_lifecycle(atr_api_req_t *r) {
   char before[32] = "";
   int64_t began = ends_startup(state) ? start_of(r, before, sizeof before) : 0;
   atr_fault_t f = {0};
-  int rc =
-      atr_agent_lifecycle_report(&r->env->dom, &r->actor, state, changed, &f);
+  const json_t *code = json_object_get(body, "startup_script_exit_code");
+  int rc = atr_agent_lifecycle_report_code(
+      &r->env->dom, &r->actor, state, changed,
+      json_is_integer(code) ? (int)json_integer_value(code) : -1, &f);
   /* once per start: a resent report (same state again) is not counted */
   if (rc == 0 && began > 0 && strcmp(before, name) != 0) {
     int64_t end = changed ? changed : atr_db_now_us();

@@ -23,10 +23,14 @@ const char *atr__cli_agent_line(const json_t *agent, char *buf, size_t size) {
   const char *life = atr__cli_str(agent, "lifecycle_state");
   const char *version = atr__cli_str(agent, "version");
   char took[40] = "", ver[80] = "";
+  const json_t *code = json_object_get(agent, "startup_script_exit_code");
   double secs = atr__cli_seconds(atr__cli_str(agent, "started_at"),
                                  atr__cli_str(agent, "ready_at"));
   if (life && strcmp(life, "ready") == 0 && secs >= 0)
     snprintf(took, sizeof took, " in %.1fs", secs);
+  else if (life && strcmp(life, "start_error") == 0 && json_is_integer(code))
+    snprintf(took, sizeof took, " (startup script exited %lld)",
+             (long long)json_integer_value(code));
   if (version && *version)
     snprintf(ver, sizeof ver, " (v%s)", version + (version[0] == 'v'));
   snprintf(buf, size, "agent %s: %s, %s%s%s", atr__cli_txt(agent, "name"),

@@ -132,6 +132,13 @@ int atr_agent_lifecycle_report(const atr_domain_t *dom,
                                const atr_actor_t *actor,
                                atr_agent_lifecycle_t state,
                                int64_t changed_at_us, atr_fault_t *fault);
+/* The same, with the startup script's exit code (0..255, or -1: none),
+ * stored with start_error only (the agent's startup_script_exit_code). */
+int atr_agent_lifecycle_report_code(const atr_domain_t *dom,
+                                    const atr_actor_t *actor,
+                                    atr_agent_lifecycle_t state,
+                                    int64_t changed_at_us, int exit_code,
+                                    atr_fault_t *fault);
 
 typedef struct atr_agent_log_line {
   int64_t seq; /* the agent's number within the source, from 1 */

@@ -24,7 +24,8 @@
   "a.connection_timeout_seconds, a.troubleshooting_url, a.logs_length, "       \
   "a.logs_overflowed, a.subsystems, a.startup_script_behavior, "               \
   "a.lifecycle_state, a.workspace_id, a.revoked_at, k.public_key, "            \
-  "k.fingerprint FROM workspace_agents a LEFT JOIN workspace_ssh_keys k ON "   \
+  "k.fingerprint, a.startup_script_exit_code FROM workspace_agents a LEFT "    \
+  "JOIN workspace_ssh_keys k ON "                                              \
   "k.workspace_id = a.workspace_id "
 
 static json_t *parsed(const char *text, json_t *dflt) {
@@ -75,6 +76,11 @@ static json_t *agent_row(atr_db_t *db, atr_db_rows_t *rows) {
                       atr_db_is_null(db, rows, 26)
                           ? json_null()
                           : json_string(atr_row_text(db, rows, 26)));
+  /* why a start failed: null unless start_error with an exit code */
+  json_object_set_new(a, "startup_script_exit_code",
+                      atr_db_is_null(db, rows, 27)
+                          ? json_null()
+                          : json_integer(atr_db_get_int(db, rows, 27)));
   return a;
 }
 

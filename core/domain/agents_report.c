@@ -106,6 +106,7 @@ typedef struct lifecycle {
   const atr_actor_t *actor;
   atr_agent_lifecycle_t state;
   int64_t at;
+  int exit_code; /* -1: none */
   bool moved;
 } lifecycle_t;
 
@@ -151,6 +152,16 @@ static int lifecycle_tx(atr_db_t *db, void *ud, char **err) {
     rc =
         atr_db_exec(db, "UPDATE workspace_agents SET ready_at = ? WHERE id = ?",
                     q, 2, NULL, err);
+  /* A new start (a restarted agent) forgets the last failure's code. */
+  atr_value_t c[] = {l->state == ATR_LIFECYCLE_START_ERROR && l->exit_code >= 0
+                         ? atr_v_int(l->exit_code)
+                         : atr_v_null(),
+                     atr_v_text(l->actor->agent_id)};
+  if (rc == 0 && (starting || l->state == ATR_LIFECYCLE_START_ERROR))
+    rc = atr_db_exec(db,
+                     "UPDATE workspace_agents SET startup_script_exit_code = ? "
+                     "WHERE id = ?",
+                     c, 2, NULL, err);
   l->moved = rc == 0;
   return rc;
 }
@@ -159,14 +170,24 @@ int atr_agent_lifecycle_report(const atr_domain_t *dom,
                                const atr_actor_t *actor,
                                atr_agent_lifecycle_t state,
                                int64_t changed_at_us, atr_fault_t *fault) {
+  return atr_agent_lifecycle_report_code(dom, actor, state, changed_at_us, -1,
+                                         fault);
+}
+
+int atr_agent_lifecycle_report_code(const atr_domain_t *dom,
+                                    const atr_actor_t *actor,
+                                    atr_agent_lifecycle_t state,
+                                    int64_t changed_at_us, int exit_code,
+                                    atr_fault_t *fault) {
   if (!atr_agent_lifecycle_name(state))
     return atr_fault_set(fault, ATR_EINVAL, "Invalid lifecycle state.",
                          "%d is no state", (int)state);
   int64_t now = atr_db_now_us();
   /* An agent's clock may be off: never in the future. */
-  lifecycle_t l = {
-      actor, state,
-      changed_at_us > 0 && changed_at_us < now ? changed_at_us : now, false};
+  lifecycle_t l = {actor, state,
+                   changed_at_us > 0 && changed_at_us < now ? changed_at_us
+                                                            : now,
+                   exit_code >= 0 && exit_code <= 255 ? exit_code : -1, false};
   int rc = agent_tx(dom, actor, lifecycle_tx, &l, fault);
   if (rc == 0 && l.moved)
     atr_events_agent(dom->events, actor->agent_id, "lifecycle");

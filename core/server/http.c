@@ -59,6 +59,8 @@ static atr_http_server_t *server_new(const atr_http_config_t *cfg) {
     srv->cfg.agent_threads = 2;
   if (srv->cfg.session_heartbeat_ms <= 0)
     srv->cfg.session_heartbeat_ms = 15000;
+  if (srv->cfg.session_slow_ms <= 0)
+    srv->cfg.session_slow_ms = 30000;
   if (!srv->address || http_register_metrics(srv) != 0 ||
       http_sessions_init(srv) != 0) {
     http_sessions_free(srv);

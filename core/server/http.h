@@ -63,6 +63,10 @@ typedef struct atr_http_config {
   /* A session sends an HTTP/2 PING this often and closes when nothing
    * arrived for 3 intervals. 0 takes 15 s. */
   int64_t session_heartbeat_ms;
+  /* A session whose output stays blocked (the agent does not read) this
+   * long is closed with reason too_slow; checked at each heartbeat tick.
+   * 0 takes 30 s (tests set less). */
+  int64_t session_slow_ms;
 } atr_http_config_t;
 
 /* Binds and starts serving. On failure *err says what could not be bound. */

@@ -439,6 +439,11 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_stream_t *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   char id[TUNNEL_ID_MAX + 1];
   bool bad = false;
+  /* nghttp2 acks the peer's PINGs itself: an ACK is always for ours */
+  if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+    http_session_pong(up);
+    return 0;
+  }
   if (f->hd.type == NGHTTP2_HEADERS && st && st->req &&
       f->headers.cat == NGHTTP2_HCAT_REQUEST && st->req->method[0] &&
       tunnel_id(st->req, id, &bad)) {

@@ -335,6 +335,20 @@ static int http_register_session_metrics(atr_http_server_t *srv) {
                            "state).",
                            NULL, NULL, 0, &srv->session_bytes) != 0)
     return -1;
+  /* loopback round trips are well under a millisecond: finer buckets than
+   * the default's 5 ms floor */
+  static const double ping_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                        0.025,  0.05,  0.1,    0.25,  0.5,
+                                        1,      2.5,   5,      10};
+  srv->ping_seconds = atr_metrics_find("atrium_agent_ping_seconds");
+  if (!srv->ping_seconds &&
+      atr_metrics_register(
+          "core", ATR_METRIC_HISTOGRAM, "atrium_agent_ping_seconds",
+          "Round trip of the server's HTTP/2 PINGs on agent "
+          "sessions (sent every heartbeat).",
+          NULL, ping_buckets, sizeof ping_buckets / sizeof ping_buckets[0],
+          &srv->ping_seconds) != 0)
+    return -1;
   return 0;
 }
 

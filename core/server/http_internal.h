@@ -137,6 +137,7 @@ struct atr_http_server {
   atr_metric_t *open_conns;    /* gauge, set by the loop thread */
   atr_metric_t *sessions_open; /* gauge, set by the loop thread */
   atr_metric_t *session_bytes; /* gauge: what nghttp2 holds, all sessions */
+  atr_metric_t *ping_seconds;  /* histogram: PING round trips, sessions */
   /* loop thread: refusals since the last warning, per reason (see
      http_note_refused) */
   struct {
@@ -375,10 +376,11 @@ struct http_up {
   http_upgrade_t info;
   const char *reason; /* why it ended: static, or reason_buf */
   char reason_buf[32];
-  uint64_t last_rx_ms, slow_since_ms, ping_sent_ms;
-  int64_t ping_us;
-  int inflight;         /* requests at the lane */
-  http_req_t *held[16]; /* complete, waiting for the lane cap */
+  uint64_t last_rx_ms, slow_since_ms;
+  uint64_t ping_sent_us; /* our PING awaiting its ack; 0: none */
+  int64_t ping_us;       /* the last round trip */
+  int inflight;          /* requests at the lane */
+  http_req_t *held[16];  /* complete, waiting for the lane cap */
   int nheld;
   bool paused; /* reads stopped at the lane cap */
   bool registered;
@@ -428,6 +430,9 @@ void http_up_refuse(http_up_t *up, int32_t sid);
 void http_session_start(http_conn_t *c, http_upgrade_t *info, char *reply,
                         size_t len);
 void http_session_read(http_conn_t *c, const char *data, size_t len);
+/* The ack of a PING we sent arrived (http_h2.c): its round trip goes to
+ * atrium_agent_ping_seconds. */
+void http_session_pong(http_up_t *up);
 void http_session_answer(http_conn_t *c, http_msg_t *m);
 void http_session_drained(http_conn_t *c);
 void http_session_closing(http_conn_t *c);

@@ -17,7 +17,6 @@
 
 #define PULL_MARK ((size_t)256 * 1024) /* stop pulling from nghttp2 */
 #define LANE_CAP 8                     /* requests of one session at once */
-#define SLOW_MS 30000                  /* blocked this long: too_slow */
 
 /* ---- the registry ---------------------------------------------------------- */
 
@@ -298,7 +297,7 @@ static void on_tick(uv_timer_t *t) {
       up->ev_len - up->ev_off >= HTTP_STREAM_QUEUE_CAP / 2) {
     if (up->slow_since_ms == 0)
       up->slow_since_ms = now;
-    if (now - up->slow_since_ms >= SLOW_MS) {
+    if (now - up->slow_since_ms >= (uint64_t)c->srv->cfg.session_slow_ms) {
       set_reason(up, "too_slow");
       http_conn_close(c);
       return;
@@ -306,8 +305,21 @@ static void on_tick(uv_timer_t *t) {
   } else {
     up->slow_since_ms = 0;
   }
+  /* one PING measured at a time: a lost ack must not skew the next */
+  uint64_t now_us = uv_hrtime() / 1000;
+  if (up->ping_sent_us == 0 || now_us - up->ping_sent_us >= 3 * hb * 1000)
+    up->ping_sent_us = now_us;
   http_up_ping(up);
   flush(up);
+}
+
+void http_session_pong(http_up_t *up) {
+  if (up->ping_sent_us == 0 || !up->conn)
+    return;
+  up->ping_us = (int64_t)(uv_hrtime() / 1000 - up->ping_sent_us);
+  up->ping_sent_us = 0;
+  atr_metric_observe(up->conn->srv->ping_seconds, NULL,
+                     (double)up->ping_us / 1e6);
 }
 
 /* ---- becoming a session ------------------------------------------------------ */

@@ -5,7 +5,9 @@ A server on SQLite with the echo provisioner writing agent env files
 (agent_env_dir); for each case a template whose agent has a startup script,
 a workspace, and the agent started by hand with --env-file:
 - `echo` script: ready, its output in the agent's log (atrium agent);
-- `exit 3`: start_error, "startup script exited with code 3" in the log
+- `exit 3`: start_error, "startup script exited with code 3" in the log,
+  startup_script_exit_code 3 in the agent JSON and `atrium show` printing
+  "start_error (startup script exited 3)"
   (the bundle's launcher);
 - `sleep 30` with a 1 s timeout: start_timeout;
 then a stop build: the agent reports off, exits 0, and its token is refused.
@@ -250,8 +252,21 @@ def check_reports(d, name, agent_id):
                  f"{name}: the listening ports reached the server")
 
 
+def show(d, ws_name):
+    """`atrium show WS` as the admin (ATRIUM_URL/ATRIUM_SESSION_TOKEN)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d.tmp,
+           "ATRIUM_URL": f"http://127.0.0.1:{d.port}",
+           "ATRIUM_SESSION_TOKEN": d.token}
+    r = subprocess.run([d.atrium, "show", ws_name], env=env, text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    if r.returncode != 0:
+        fail(f"atrium show {ws_name} exited {r.returncode}: {r.stdout}")
+    return r.stdout
+
+
 def run_case(d, org, name, script, timeout, want_state, want_log, cmd,
-             reports=False, log_dir=None):
+             reports=False, log_dir=None, want_code=None):
     tid = make_template(d, org, name, script, timeout)
     ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
                 {"name": f"ws-{name}", "template_id": tid})
@@ -268,6 +283,16 @@ def run_case(d, org, name, script, timeout, want_state, want_log, cmd,
                     lambda: (lambda t: t if want_log in t else None)(
                         agent_log(d, a["id"])))
     CHECKS.check(want_log in text, f"{name}: {want_log!r} is in the log")
+    # the exit code rides with the start_error report (null otherwise)
+    CHECKS.check(a.get("startup_script_exit_code", "absent") == want_code,
+                 f"{name}: startup_script_exit_code is {want_code} (got "
+                 f"{a.get('startup_script_exit_code', 'absent')})")
+    if want_code is not None:
+        out = show(d, f"ws-{name}")
+        line = (f"{want_state} (startup script exited {want_code})")
+        msg = f"{name}: `atrium show` prints {line!r}"
+        CHECKS.check(line in out, msg if line in out else f"{msg} (got "
+                     f"{out!r})")
     if reports:
         check_reports(d, name, a["id"])
     # stop: the agent shuts down, reports off and exits 0
@@ -313,7 +338,7 @@ def main():
         log_dir = os.path.join(tmp, "agent-logs")
         run_case(d, org, "fails", "echo failing; exit 3", "10s",
                  "start_error", "startup script exited with code 3",
-                 launcher, log_dir=log_dir)
+                 launcher, log_dir=log_dir, want_code=3)
         st = os.stat(os.path.join(log_dir, "atrium-agent.log"))
         CHECKS.check(st.st_mode & 0o077 == 0,
                      "--log-dir: the agent's log file is private")

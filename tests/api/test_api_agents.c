@@ -467,6 +467,42 @@ static void assert_golden(const char *out, const char *from, const char *name) {
   free(want);
 }
 
+/* A failed start carries the script's exit code: in the agent JSON and
+ * beside the lifecycle in `atrium show`; a new start forgets it. */
+static void a_failed_start_keeps_its_exit_code(void **state) {
+  srv_t *s = *state;
+  agent_ws_t a;
+  agent_workspace(s, "failing", &a);
+  atr_tc_res_t r = agent_call(s, &a, "POST", me("report-lifecycle"),
+                              json_pack("{s:s, s:i}", "state", "start_error",
+                                        "startup_script_exit_code", 256));
+  const char *f[] = {"startup_script_exit_code"};
+  const char *d[] = {"0 to 255"};
+  assert_validations(&r, f, d, 1);
+  atr_tc_res_free(&r);
+  report(s, &a, "starting", NULL, 204);
+  r = user_get(s, &a, "");
+  ASSERT_ANSWER(r, 200);
+  assert_true(
+      json_is_null(json_object_get(r.json, "startup_script_exit_code")));
+  atr_tc_res_free(&r);
+  ASSERT_STATUS(204, agent_call(s, &a, "POST", me("report-lifecycle"),
+                                json_pack("{s:s, s:i}", "state", "start_error",
+                                          "startup_script_exit_code", 3)));
+  r = user_get(s, &a, "");
+  ASSERT_ANSWER(r, 200);
+  assert_string_equal(
+      json_string_value(json_object_get(r.json, "lifecycle_state")),
+      "start_error");
+  assert_int_equal(
+      json_integer_value(json_object_get(r.json, "startup_script_exit_code")),
+      3);
+  atr_tc_res_free(&r);
+  char *out = cli(s, (const char *const[]){"show", "failing", NULL});
+  assert_contains(out, "start_error (startup script exited 3)");
+  free(out);
+}
+
 static void the_cli_shows_the_agent(void **state) {
   srv_t *s = *state;
   agent_ws_t a;
@@ -507,6 +543,7 @@ int main(int argc, char **argv) {
       T(a_session_carries_the_agent_until_its_shutdown),
       T(a_replaced_session_leaves_the_agent_connected),
       T(the_cli_shows_the_agent),
+      T(a_failed_start_keeps_its_exit_code),
   };
 #undef T
   return BUILDS_MAIN("api_agents", tests);

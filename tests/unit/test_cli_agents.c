@@ -28,6 +28,8 @@ static const char *const agents[] = {
     "{\"name\":\"main\",\"status\":\"connected\","
     "\"lifecycle_state\":\"start_error\",\"version\":\"0.9.0\"}",
     "{\"name\":\"main\",\"status\":\"connected\","
+    "\"lifecycle_state\":\"start_error\",\"startup_script_exit_code\":3}",
+    "{\"name\":\"main\",\"status\":\"connected\","
     "\"lifecycle_state\":\"starting\",\"version\":\"0.9.0\"}",
     "{\"name\":\"main\",\"status\":\"connected\","
     "\"lifecycle_state\":\"created\"}",

@@ -25,6 +25,7 @@
 #include "atrium/error.h"
 #include "http.h"
 #include "http_internal.h"
+#include "metrics.h"
 #include "ws_accept.h"
 
 #define TOKEN "atragt_test-token"
@@ -34,7 +35,7 @@
 typedef struct fx {
   atr_http_server_t *srv;
   int port;
-  int64_t heartbeat_ms;
+  int64_t heartbeat_ms, slow_ms;
   uv_loop_t loop;
   uv_timer_t tick;
   pthread_mutex_t mu;
@@ -152,7 +153,8 @@ static void server_start(fx_t *f, int port) {
                            .dispatch = dispatch,
                            .dispatch_user_data = f,
                            .agent_threads = 10,
-                           .session_heartbeat_ms = f->heartbeat_ms};
+                           .session_heartbeat_ms = f->heartbeat_ms,
+                           .session_slow_ms = f->slow_ms};
   char *err = NULL;
   assert_int_equal(atr_http_start(&cfg, &f->srv, &err), 0);
   struct sockaddr_in sin;
@@ -243,9 +245,10 @@ static void client_stop(fx_t *f, agent_conn_t *c) {
   agent_conn_free(c);
 }
 
-static fx_t *fx_new(int64_t heartbeat_ms) {
+static fx_t *fx_new_slow(int64_t heartbeat_ms, int64_t slow_ms) {
   fx_t *f = calloc(1, sizeof *f);
   f->heartbeat_ms = heartbeat_ms;
+  f->slow_ms = slow_ms;
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
   uv_loop_init(&f->loop);
@@ -253,6 +256,10 @@ static fx_t *fx_new(int64_t heartbeat_ms) {
   uv_timer_start(&f->tick, on_tick, 2, 2);
   server_start(f, 0);
   return f;
+}
+
+static fx_t *fx_new(int64_t heartbeat_ms) {
+  return fx_new_slow(heartbeat_ms, 0);
 }
 
 static void fx_free(fx_t *f) {
@@ -317,6 +324,33 @@ static bool reason_seen(fx_t *f, const char *reason) {
     seen = seen || strcmp(f->reasons[i], reason) == 0;
   pthread_mutex_unlock(&f->mu);
   return seen;
+}
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+typedef struct hist_q {
+  const char *name;
+  uint64_t count;
+  double sum;
+  bool found;
+} hist_q_t;
+
+static void visit(void *ud, const atr_metric_family_t *fam,
+                  const atr_metric_sample_t *samples, size_t n) {
+  hist_q_t *q = ud;
+  if (strcmp(fam->name, q->name) != 0)
+    return;
+  q->found = fam->type == ATR_METRIC_HISTOGRAM;
+  if (n == 0) /* no observation yet */
+    return;
+  q->count = atr_metric_sample_at(samples, 0)->count;
+  q->sum = atr_metric_sample_at(samples, 0)->sum;
+}
+
+static hist_q_t histogram(const char *name) {
+  hist_q_t q = {.name = name};
+  atr_metrics_collect(visit, &q);
+  return q;
 }
 
 /* ---- the tests ------------------------------------------------------------------ */
@@ -590,6 +624,58 @@ static void agent_pings_every_heartbeat(void **state) {
   fx_free(f);
 }
 
+/* The server's own PINGs (every heartbeat) are acked by the agent's
+ * nghttp2; each round trip lands in atrium_agent_ping_seconds. */
+static void server_ping_round_trip_is_a_metric(void **state) {
+  (void)state;
+  uint64_t before = histogram("atrium_agent_ping_seconds").count;
+  fx_t *f = fx_new(20);
+  assert_true(histogram("atrium_agent_ping_seconds").found);
+  agent_conn_t *c = client_new(f, TOKEN);
+  WAIT_UNTIL(f, agent_conn_up(c));
+  WAIT_UNTIL(f, histogram("atrium_agent_ping_seconds").count >= before + 2);
+  hist_q_t q = histogram("atrium_agent_ping_seconds");
+  assert_true(q.sum > 0 && q.sum < 60.0 * (double)q.count);
+  client_stop(f, c);
+  fx_free(f);
+}
+
+/* An agent that stops reading while events keep coming: its events stream
+ * and then its socket fill, the session's output stays blocked past
+ * session_slow_ms and the server closes it with too_slow. The heartbeat
+ * (1 s: a silent peer is cut only after 3 s) leaves the slow rule, checked
+ * at the ticks, the first word. */
+static void blocked_session_closes_as_too_slow(void **state) {
+  (void)state;
+  fx_t *f = fx_new_slow(1000, 1);
+  agent_conn_t *c = client_new(f, TOKEN);
+  WAIT_UNTIL(f, atr_http_session_post(f->srv, KEY, "{\"type\":\"hello\"}"));
+  WAIT_UNTIL(f, f->events == 1);
+  /* from here the client's loop is not run: nothing is read */
+  size_t n = 16 * 1024;
+  char *line = malloc(n + 1);
+  memset(line, 'x', n);
+  line[n] = '\0';
+  uint64_t end = now_ms() + WAIT_MS;
+  int posts = 0;
+  struct timespec pace = {0, 1000000};
+  while (!reason_seen(f, "too_slow") && now_ms() < end) {
+    /* 0 once the session is gone; paced so the loop drops what is over
+     * the queue's cap instead of the test piling up memory */
+    if (atr_http_session_post(f->srv, KEY, line))
+      posts++;
+    nanosleep(&pace, NULL);
+  }
+  free(line);
+  assert_true(reason_seen(f, "too_slow"));
+  assert_false(reason_seen(f, "timeout"));
+  assert_true(posts > 32); /* more than the agent could have taken in */
+  WAIT_UNTIL(f, locked(f, &f->freed_n) == 1);
+  assert_int_equal(atr_http_sessions(f->srv), 0);
+  client_stop(f, c);
+  fx_free(f);
+}
+
 static void access_url_must_be_plain_http(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -653,6 +739,8 @@ int main(void) {
       cmocka_unit_test(closed_by_the_server_with_a_reason),
       cmocka_unit_test(plain_request_under_me_is_served_without_a_session),
       cmocka_unit_test(agent_pings_every_heartbeat),
+      cmocka_unit_test(server_ping_round_trip_is_a_metric),
+      cmocka_unit_test(blocked_session_closes_as_too_slow),
       cmocka_unit_test(access_url_must_be_plain_http),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
