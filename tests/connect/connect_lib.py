@@ -38,6 +38,9 @@ class Failed(Exception):
     pass
 
 
+CURRENT = []  # the Ctx of this process, for run_test's cleanup
+
+
 class Ctx:
     """One deployment: the server, the CLI's config, the workspace."""
 
@@ -45,6 +48,8 @@ class Ctx:
         self.atrium, self.plugins, self.src, self.tmp = (atrium, plugins,
                                                          src, tmp)
         self.checks = Checks()
+        CURRENT.append(self)
+        self.cleanup_dirs = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = os.path.join(tmp, "server.log")
@@ -84,6 +89,15 @@ class Ctx:
     def close(self):
         for p, _ in reversed(self.procs):
             stop_proc(p, signal.SIGTERM, 10)
+        if getattr(self, "deleting", False) and self.server and \
+                self.server.poll() is None:
+            # leave no container on the shared engine
+            try:
+                self.call("POST", f"/api/v2/workspaces/{self.ws_id}/builds",
+                          {"transition": "delete"})
+                self.wait_build("delete", 120)
+            except (OSError, Failed):
+                print("note: the workspace could not be deleted")
         self.kill_workspace_servers()
         stop_proc(self.agent, signal.SIGKILL)
         stop_proc(self.server, signal.SIGTERM, 30)
@@ -399,16 +413,18 @@ def run_test(name, body):
         pass
     except Exception:  # noqa: BLE001 — reported as a failure, with where
         traceback.print_exc()
-        ctx = getattr(sys.modules["__main__"], "CTX", None)
-        if ctx:
-            ctx.checks.failures.append("an exception (above)")
-    ctx = getattr(sys.modules["__main__"], "CTX", None)
+        if CURRENT:
+            CURRENT[0].checks.failures.append("an exception (above)")
+    ctx = CURRENT[0] if CURRENT else None
     if ctx is None:
         print(f"{name}: failed before the server started")
         return 1
     if ctx.checks.failures:
         ctx.dump()
     ctx.close()
+    for d in ctx.cleanup_dirs:
+        # the build user's files: removed as root, whoever made them
+        subprocess.run(["rm", "-rf", d])
     if not ctx.checks.failures:
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     else:

@@ -33,11 +33,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import connect_apps  # noqa: E402
 import connect_checks as checks  # noqa: E402
-from connect_lib import (HERE, PYTHON, RUN_AS, TERRAFORM, WS, Ctx,  # noqa
-                         Failed, free_port, run_test, stop_proc)
-
-CTX = None
-
+from connect_lib import (HERE, PYTHON, RUN_AS, TERRAFORM, WS, Ctx,
+                         free_port, run_test, stop_proc)
 
 def subst(root_tmp):
     return {"PYTHON": PYTHON, "CONNECT_DIR": HERE,
@@ -58,12 +55,11 @@ class TfCtx(Ctx):
 
 def start(atrium, plugins, src, extra_subst=None):
     """A server, the first user, the connect-local template and a ready
-    workspace `dev`: the context (module CTX, for the cleanup)."""
-    global CTX
+    workspace `dev`: the context."""
     tmp = tempfile.mkdtemp(prefix="atrium-connect-tf-")
     root = tempfile.mkdtemp(prefix="atrium-connect-tf-ws-")
-    c = CTX = TfCtx(atrium, plugins, src, tmp, root=root)
-    c.cleanup_dirs = [root]
+    c = TfCtx(atrium, plugins, src, tmp, root=root)
+    c.cleanup_dirs.append(root)
     try:
         bu = pwd.getpwnam(RUN_AS) if os.geteuid() == 0 else None
     except KeyError:
@@ -163,13 +159,7 @@ def main():
     if not os.path.exists(os.path.join(plugins, "provisioner_terraform.so")):
         print("skipped: no terraform provisioner")
         return 77
-    try:
-        return run_test("connect_terraform",
-                        lambda: run(atrium, plugins, src))
-    finally:
-        if CTX:
-            for d in getattr(CTX, "cleanup_dirs", []):
-                subprocess.run(["rm", "-rf", d])
+    return run_test("connect_terraform", lambda: run(atrium, plugins, src))
 
 
 if __name__ == "__main__":
