@@ -164,7 +164,7 @@ typedef struct atr_http_tunnel_req {
 
 /* From a handler: open a tunnel and return at once. 0: the loop owns the
  * connection and ud (ops->ended runs once, then ops->free_ud); the handler
- * answers nothing. ATR_ENOTFOUND: no session of that agent on this
+ * answers nothing. ATR_ENOENT: no session of that agent on this
  * server; ATR_EINVAL: t is not valid (WS mode without a valid
  * handshake); then nothing was taken and the handler answers. */
 int atr__http_tunnel(atr_http_exchange_t *x, const atr_http_tunnel_req_t *t,

@@ -20,7 +20,10 @@
 
 #include "http_internal.h"
 
-#define MAX_STREAMS 16
+/* tunnels are streams too (docs/design/connect.md); requests at the lane
+ * stay capped by the session (http_session.c's LANE_CAP) */
+#define MAX_STREAMS 256
+#define TUNNEL_ID_MAX 64
 #define TABLE_SIZE 1024
 #define CONN_WINDOW (256 * 1024)
 #define MAX_FRAME ((uint64_t)1 << 20)
@@ -31,7 +34,9 @@ typedef struct h2_stream {
   char *answer; /* the serialized answer (owned), body at body_off */
   size_t answer_len, body_off;
   bool events;
-  bool refused; /* too large: the rest of its body is ignored */
+  bool refused;       /* too large: the rest of its body is ignored */
+  bool tunnel;        /* POST .../me/tunnels/{id}: never a request */
+  http_tunnel_t *tun; /* its tunnel while both live */
 } h2_stream_t;
 
 /* ---- nghttp2's memory, counted ------------------------------------------ */
@@ -284,6 +289,20 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
   (void)flags;
   http_up_t *up = ud;
   h2_stream_t *st = nghttp2_session_get_stream_user_data(s, id);
+  if (st && st->tunnel) {
+    /* the connection's window comes back at once, the stream's once the
+     * user's side took the bytes: one slow user holds its own stream,
+     * never the session */
+    nghttp2_session_consume_connection(s, len);
+    if (st->tun)
+      http_tunnel_data(up, st->tun, data, len);
+    else
+      nghttp2_session_consume_stream(s, id, len);
+    return 0;
+  }
+  /* no automatic window updates (for tunnels): a request's body is
+   * buffered here, so its window comes back at once */
+  nghttp2_session_consume(s, id, len);
   if (!st || !st->req || st->refused)
     return 0;
   http_req_t *r = st->req;
@@ -362,12 +381,86 @@ static void open_events(http_up_t *up, int32_t id, h2_stream_t *st) {
   }
 }
 
+/* The id of a tunnel stream's path (POST <anything>/me/tunnels/{id}),
+ * copied into id; false when it is no tunnel stream. *bad: it is one,
+ * with an id that cannot be. */
+static bool tunnel_id(const http_req_t *r, char id[TUNNEL_ID_MAX + 1],
+                      bool *bad) {
+  static const char mark[] = "/me/tunnels/";
+  *bad = false;
+  if (strcmp(r->method, "POST") != 0 || !r->url)
+    return false;
+  const char *q = strchr(r->url, '?');
+  size_t len = q ? (size_t)(q - r->url) : r->url_len;
+  const char *found = NULL;
+  for (const char *p = r->url; (p = memmem(p, len - (size_t)(p - r->url), mark,
+                                           sizeof mark - 1)) != NULL;
+       p++)
+    found = p;
+  if (!found)
+    return false;
+  const char *start = found + sizeof mark - 1;
+  size_t n = len - (size_t)(start - r->url);
+  *bad = n == 0 || n > TUNNEL_ID_MAX;
+  for (size_t i = 0; i < n && !*bad; i++)
+    *bad = !(isxdigit((unsigned char)start[i]) || start[i] == '-');
+  if (!*bad) {
+    memcpy(id, start, n);
+    id[n] = '\0';
+  }
+  return true;
+}
+
+/* The agent opened a tunnel stream: session-native, matched with a
+ * pending tunnel of this session or reset. */
+static void open_tunnel(http_up_t *up, int32_t sid, h2_stream_t *st,
+                        const char *id) {
+  http_req_t *r = st->req;
+  st->req = NULL;
+  st->tunnel = true;
+  char error[256];
+  const char *e = http_req_header(r, "atrium-tunnel-error");
+  if (e) {
+    /* one bounded line for logs and the user's 502 */
+    size_t n = strnlen(e, sizeof error - 1);
+    for (size_t i = 0; i < n; i++)
+      error[i] = (unsigned char)e[i] < 0x20 || e[i] == 0x7f ? ' ' : e[i];
+    error[n] = '\0';
+  }
+  http_up_drop(up, r);
+  st->tun = http_tunnel_stream(up, sid, id, e ? error : NULL);
+  if (!st->tun)
+    nghttp2_submit_rst_stream(up->h2, NGHTTP2_FLAG_NONE, sid,
+                              e ? NGHTTP2_NO_ERROR : NGHTTP2_REFUSED_STREAM);
+}
+
 static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   http_up_t *up = ud;
+  h2_stream_t *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  char id[TUNNEL_ID_MAX + 1];
+  bool bad = false;
+  if (f->hd.type == NGHTTP2_HEADERS && st && st->req &&
+      f->headers.cat == NGHTTP2_HCAT_REQUEST && st->req->method[0] &&
+      tunnel_id(st->req, id, &bad)) {
+    if (bad) {
+      http_up_drop(up, st->req);
+      st->req = NULL;
+      st->tunnel = true;
+      nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
+    open_tunnel(up, f->hd.stream_id, st, id);
+    /* an error comes with END_STREAM: the tunnel is already over */
+    return 0;
+  }
   if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
       !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
-  h2_stream_t *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && st->tun) {
+    http_tunnel_agent_eof(up, st->tun);
+    return 0;
+  }
   if (!st || !st->req || st->refused)
     return 0;
   http_req_t *r = st->req;
@@ -397,7 +490,6 @@ static void stream_free(http_up_t *up, h2_stream_t *st) {
 }
 
 static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
-  (void)code;
   http_up_t *up = ud;
   h2_stream_t *st = nghttp2_session_get_stream_user_data(s, id);
   if (id == up->events_id) {
@@ -406,6 +498,11 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
   }
   if (!st)
     return 0;
+  if (st->tun) {
+    http_tunnel_t *t = st->tun;
+    st->tun = NULL;
+    http_tunnel_stream_closed(up, t, code);
+  }
   nghttp2_session_set_stream_user_data(s, id, NULL);
   stream_free(up, st);
   return 0;
@@ -515,6 +612,56 @@ void http_up_answer(http_up_t *up, int32_t id, char *bytes, size_t len) {
                               NGHTTP2_INTERNAL_ERROR);
 }
 
+/* ---- tunnel streams ------------------------------------------------------------ */
+
+static ssize_t read_tunnel(nghttp2_session *s, int32_t id, uint8_t *buf,
+                           size_t len, uint32_t *flags,
+                           nghttp2_data_source *src, void *ud) {
+  (void)src;
+  http_up_t *up = ud;
+  h2_stream_t *st = nghttp2_session_get_stream_user_data(s, id);
+  if (!st || !st->tun)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+  bool eof = false;
+  size_t n = http_tunnel_pull(up, st->tun, buf, len, &eof);
+  if (eof)
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  else if (n == 0)
+    return NGHTTP2_ERR_DEFERRED; /* resumed by http_up_tunnel_resume */
+  return (ssize_t)n;
+}
+
+int http_up_tunnel_accept(http_up_t *up, int32_t sid) {
+  static const nghttp2_nv nv[] = {
+      {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+      {(uint8_t *)"content-type", (uint8_t *)"application/octet-stream", 12,
+       24, NGHTTP2_NV_FLAG_NONE}};
+  nghttp2_data_provider dp = {.read_callback = read_tunnel};
+  return nghttp2_submit_response(up->h2, sid, nv, 2, &dp) == 0 ? 0 : -1;
+}
+
+void http_up_tunnel_resume(http_up_t *up, int32_t sid) {
+  (void)nghttp2_session_resume_data(up->h2, sid);
+}
+
+void http_up_tunnel_consume(http_up_t *up, int32_t sid, size_t n) {
+  if (n > 0)
+    (void)nghttp2_session_consume_stream(up->h2, sid, n);
+}
+
+void http_up_tunnel_reset(http_up_t *up, int32_t sid, uint32_t code) {
+  h2_stream_t *st = stream_of(up, sid);
+  if (st)
+    st->tun = NULL;
+  if (!up->closing)
+    (void)nghttp2_submit_rst_stream(up->h2, NGHTTP2_FLAG_NONE, sid, code);
+}
+
+void http_up_refuse(http_up_t *up, int32_t sid) {
+  (void)nghttp2_submit_rst_stream(up->h2, NGHTTP2_FLAG_NONE, sid,
+                                  NGHTTP2_REFUSED_STREAM);
+}
+
 /* ---- the session ------------------------------------------------------------ */
 
 static int start_h2(http_up_t *up) {
@@ -527,6 +674,9 @@ static int start_h2(http_up_t *up) {
   if (nghttp2_option_new(&opt) != 0)
     return -1;
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, TABLE_SIZE);
+  /* tunnels give window back once the user's side took the bytes (on_data
+   * consumes everything else at once) */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_session *h2 = NULL;
   int rc = nghttp2_session_server_new3(&h2, h2_callbacks, up, opt, &mem);
   nghttp2_option_del(opt);
@@ -572,8 +722,10 @@ http_up_t *http_up_new(uint64_t max_header, uint64_t max_body,
 int http_up_feed(http_up_t *up, const char *data, size_t len) {
   up->in = data;
   up->in_len = len;
+  up->in_feed = true;
   if (!up->failed && wslay_event_recv(up->ws) != 0)
     up->failed = true;
+  up->in_feed = false;
   /* a bad frame (wslay queued 1002) or one over the cap (1009) */
   if (!wslay_event_get_read_enabled(up->ws) &&
       !wslay_event_get_close_received(up->ws))
@@ -587,7 +739,9 @@ int http_up_pull(http_up_t *up, size_t budget) {
   while (!up->closing && up->out_len < budget &&
          nghttp2_session_want_write(up->h2)) {
     const uint8_t *data = NULL;
+    up->in_pull = true;
     ssize_t n = nghttp2_session_mem_send(up->h2, &data);
+    up->in_pull = false;
     if (n < 0)
       return -1;
     if (n == 0)

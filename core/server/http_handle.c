@@ -380,7 +380,8 @@ int http_register_metrics(atr_http_server_t *srv) {
                            "ends).",
                            dur_labels, NULL, 0, &srv->request_seconds) != 0)
     return -1;
-  if (http_register_session_metrics(srv) != 0)
+  if (http_register_session_metrics(srv) != 0 ||
+      http_register_tunnel_metrics(srv) != 0)
     return -1;
   return http_register_conn_metrics(srv);
 }

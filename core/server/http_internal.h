@@ -11,6 +11,8 @@
  *                 HTTP/2 (nghttp2), no sockets: fuzzable
  *  http_session.c sessions on the loop: registry, reads, writes,
  *                 heartbeats, backpressure, their end
+ *  http_tunnel.c  tunnels: a user's connection spliced with a stream the
+ *                 agent opens in its session (docs/design/connect.md)
  *  http.c         start, drain, stop
  *
  * Ownership and threads: a connection (http_conn_t) belongs to the loop
@@ -61,6 +63,8 @@ typedef struct http_req {
   size_t body_len, body_cap;
   bool keep_alive;
   bool head;         /* HEAD: the answer has no body */
+  bool body_unread;  /* "/@" paths: handed over at the end of the head; the
+                        body stays on the connection (HTTP-mode tunnels) */
   int32_t stream_id; /* 0: a plain connection; else its h2 stream */
   void *session_ud;  /* the session's ud for a request inside one */
   size_t hdr_bytes;  /* h2: names and values so far (max_header) */
@@ -75,6 +79,7 @@ typedef struct http_parse {
   bool headers_done;  /* now reading the body */
   bool complete;      /* a whole request is ready: http_parse_take */
   bool want_continue; /* Expect: 100-continue, not answered yet */
+  bool early;         /* complete at the end of the head (body_unread) */
   int error_status;   /* 400, 413, 431 or 501: answer and close */
   const char *error_message, *error_detail;
 } http_parse_t;
@@ -118,6 +123,7 @@ typedef struct http_lane {
 
 typedef struct http_pump http_pump_t;
 typedef struct http_up http_up_t;
+typedef struct http_tunnel http_tunnel_t;
 #define HTTP_SESSION_BUCKETS 1024
 
 struct atr_http_server {
@@ -166,6 +172,10 @@ struct atr_http_server {
   atomic_llong nsessions;
   atomic_ullong session_pauses; /* reads stopped at the lane cap (tests) */
   atomic_llong session_mem;     /* bytes nghttp2 holds, all sessions */
+  /* tunnels (http_tunnel.c) */
+  atr_metric_t *tunnels_open;  /* gauge {kind} */
+  atr_metric_t *tunnel_bytes;  /* counter {kind,direction} */
+  atr_metric_t *tunnels_total; /* counter {kind,result} */
 };
 
 typedef enum http_conn_state {
@@ -177,6 +187,7 @@ typedef enum http_conn_state {
   HTTP_CONN_LINGER,   /* answered, closing: reading and dropping */
   HTTP_CONN_CLOSED,
   HTTP_CONN_UPGRADED, /* a session: c->up speaks WebSocket + HTTP/2 */
+  HTTP_CONN_TUNNEL,   /* c->tun: waiting for the agent, then spliced */
 } http_conn_state_t;
 
 struct http_conn {
@@ -198,6 +209,7 @@ struct http_conn {
   atomic_size_t queued;   /* bytes posted and not yet written */
   struct atr_http_exchange *stream; /* the detached stream, loop's view */
   http_up_t *up;                    /* a session (HTTP_CONN_UPGRADED) */
+  http_tunnel_t *tun;               /* a tunnel (HTTP_CONN_TUNNEL) */
   char ip[64];
 };
 
@@ -208,6 +220,7 @@ typedef enum http_msg_kind {
   HTTP_MSG_END,       /* the stream ended: flush, close, free it */
   HTTP_MSG_UPGRADE,   /* write data (the 101), then become a session */
   HTTP_MSG_SESSION,   /* to the registry (no conn): event, close, drain */
+  HTTP_MSG_TUNNEL,    /* the connection becomes a tunnel (msg->tunnel) */
 } http_msg_kind_t;
 
 /* What atr__http_upgrade hands the loop. */
@@ -231,6 +244,7 @@ struct http_msg {
   http_upgrade_t *upgrade;     /* UPGRADE */
   int op;                      /* SESSION: HTTP_SESSION_* */
   char *key, *reason;          /* SESSION (data: the event line) */
+  http_tunnel_t *tunnel;       /* TUNNEL */
 };
 
 /* One request being answered; the opaque atr_http_exchange_t. */
@@ -250,6 +264,7 @@ struct atr_http_exchange {
   char *out; /* the serialized answer until it is handed to the loop */
   size_t out_len, out_cap;
   http_upgrade_t *upgrade; /* atr__http_upgrade said yes (status 101) */
+  http_tunnel_t *tunnel;   /* atr__http_tunnel said yes */
   /* for the access log and metrics */
   char *path;
   const char *route;
@@ -282,6 +297,9 @@ void http_conn_write(http_conn_t *c, char *data, size_t len, size_t counted);
 void http_conn_close(http_conn_t *c);
 void http_conn_finish(http_conn_t *c); /* write what is queued, then close */
 void http_conn_read(http_conn_t *c, bool on);
+void http_conn_unref(http_conn_t *c);
+/* Shut down writing once what is queued is written (half-close). */
+void http_conn_shutdown(http_conn_t *c);
 
 /* http_pool.c */
 int http_lane_start(http_lane_t *lane, atr_http_server_t *srv, int n);
@@ -364,6 +382,11 @@ struct http_up {
   bool paused; /* reads stopped at the lane cap */
   bool registered;
   http_up_t *reg_next;
+  bool in_feed;          /* inside http_up_feed: nghttp2 must not send */
+  bool in_pull;          /* inside http_up_pull: likewise */
+  bool ending;           /* its tunnels are being ended: no flush */
+  http_tunnel_t *tunnels; /* pending and open (http_tunnel.c) */
+  int npending;           /* of them waiting for the agent's stream */
 };
 
 /* NULL when out of memory. mem_total (may be NULL) adds what nghttp2
@@ -389,6 +412,16 @@ void http_up_close(http_up_t *up, uint16_t code, const char *why);
 /* The peer is done: it closed the WebSocket or the HTTP/2 session. */
 bool http_up_finished(const http_up_t *up);
 void http_up_free(http_up_t *up);
+/* Tunnel streams (the agent's POST .../me/tunnels/{id}): answer 200 at
+ * once, the body pulled from http_tunnel_pull; resume it after
+ * http_tunnel_pull said "nothing yet"; give back stream window for n
+ * bytes the user's side took; reset (and forget the tunnel) with code. */
+int http_up_tunnel_accept(http_up_t *up, int32_t sid);
+void http_up_tunnel_resume(http_up_t *up, int32_t sid);
+void http_up_tunnel_consume(http_up_t *up, int32_t sid, size_t n);
+void http_up_tunnel_reset(http_up_t *up, int32_t sid, uint32_t code);
+/* Refuse a request stream (RST_STREAM REFUSED_STREAM): the agent retries. */
+void http_up_refuse(http_up_t *up, int32_t sid);
 
 /* http_session.c, loop thread */
 void http_session_start(http_conn_t *c, http_upgrade_t *info, char *reply,
@@ -399,8 +432,46 @@ void http_session_drained(http_conn_t *c);
 void http_session_closing(http_conn_t *c);
 void http_session_free(http_conn_t *c);
 void http_session_msg(atr_http_server_t *srv, http_msg_t *m);
+/* Any thread: whether a session of key is here (under the lock). */
+bool http_session_here(atr_http_server_t *srv, const char *key);
+/* Loop thread: the session of key, or NULL. */
+http_up_t *http_session_find(atr_http_server_t *srv, const char *key);
+/* Loop thread: send what the session has (not from inside its feed). */
+void http_session_kick(http_up_t *up);
 void http_upgrade_free(http_upgrade_t *info);
+/* http_ws.c: a valid WebSocket handshake (GET, upgrade, version 13, a
+ * key): true and its Sec-WebSocket-Accept. */
+bool http_ws_accept_for(atr_http_exchange_t *x, char accept[29]);
 int http_sessions_init(atr_http_server_t *srv);
 void http_sessions_free(atr_http_server_t *srv);
+
+/* ---- tunnels (http_tunnel.c), loop thread unless said ------------------------ */
+
+/* HTTP_MSG_TUNNEL: c (the message's reference goes to the tunnel) waits
+ * for the agent. */
+void http_tunnel_start(http_conn_t *c, http_tunnel_t *t);
+/* A tunnel message the loop never handled (it stopped): ended, freed. */
+void http_tunnel_discard(http_tunnel_t *t);
+/* The user's connection: bytes, EOF, a write done, closed. */
+void http_tunnel_user_read(http_conn_t *c, const char *data, size_t len);
+void http_tunnel_user_eof(http_conn_t *c);
+void http_tunnel_user_drained(http_conn_t *c);
+void http_tunnel_user_closed(http_conn_t *c);
+/* The session's side, from http_h2.c's callbacks: the agent opened
+ * stream sid for tunnel id (error: its atrium-tunnel-error, or NULL);
+ * the tunnel to keep on the stream, or NULL (then the stream is reset). */
+http_tunnel_t *http_tunnel_stream(http_up_t *up, int32_t sid, const char *id,
+                                  const char *error);
+void http_tunnel_data(http_up_t *up, http_tunnel_t *t, const uint8_t *data,
+                      size_t len);
+void http_tunnel_agent_eof(http_up_t *up, http_tunnel_t *t);
+void http_tunnel_stream_closed(http_up_t *up, http_tunnel_t *t, uint32_t code);
+/* Up to len user bytes for the agent; 0 with *eof false: none yet. */
+size_t http_tunnel_pull(http_up_t *up, http_tunnel_t *t, uint8_t *buf,
+                        size_t len, bool *eof);
+/* The session ends: every tunnel on it ends (reason agent_gone or
+ * draining). */
+void http_tunnels_end(http_up_t *up, const char *reason);
+int http_register_tunnel_metrics(atr_http_server_t *srv);
 
 #endif

@@ -117,6 +117,8 @@ static void conn_close(http_conn_t *c) {
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   if (c->stream)
     http_stream_wake(srv, c->stream); /* it sees the client gone and ends */
+  if (c->tun)
+    http_tunnel_user_closed(c); /* the agent's stream is reset */
 }
 
 /* ---- timers ----------------------------------------------------------------- */
@@ -176,6 +178,8 @@ static void on_write(uv_write_t *req, int status) {
       http_stream_wake(c->srv, c->stream);
     if (c->up && c->state == HTTP_CONN_UPGRADED)
       http_session_drained(c);
+    if (c->tun)
+      http_tunnel_user_drained(c);
     if (c->writes == 0 && c->close_after_write && c->state != HTTP_CONN_LINGER)
       linger(c);
   }
@@ -229,12 +233,12 @@ static bool is_path(const http_req_t *r, const char *path) {
          (r->url[n] == '\0' || r->url[n] == '?');
 }
 
-/* Agents' requests have a lane of their own, so API load never queues in
- * front of them, nor they in front of the API. */
+/* Agents' requests (their session's upgrade, /me/rpc, among them) have a
+ * lane of their own, so API load never queues in front of them, nor they
+ * in front of the API. Users' upgrades (tunnels) are API requests. */
 static bool for_agents(const http_req_t *r) {
   static const char prefix[] = "/api/v2/workspaceagents/me/";
-  return strncmp(r->url, prefix, sizeof prefix - 1) == 0 ||
-         http_req_header(r, "Upgrade") != NULL;
+  return strncmp(r->url, prefix, sizeof prefix - 1) == 0;
 }
 
 /* A whole request: /healthz here and now, /readyz to the probe lane,
@@ -320,12 +324,20 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   http_conn_t *c = s->data;
+  if (n == UV_EOF && c->state == HTTP_CONN_TUNNEL) {
+    http_tunnel_user_eof(c); /* half-closed: the agent's side may go on */
+    return;
+  }
   if (n < 0) {
     conn_close(c);
     return;
   }
   if (n == 0 || c->state == HTTP_CONN_LINGER)
     return;
+  if (c->state == HTTP_CONN_TUNNEL) {
+    http_tunnel_user_read(c, buf->base, (size_t)n);
+    return;
+  }
   if (c->state == HTTP_CONN_UPGRADED) {
     http_session_read(c, buf->base, (size_t)n);
     return;
@@ -365,6 +377,16 @@ void http_conn_close(http_conn_t *c) {
 void http_conn_finish(http_conn_t *c) {
   if (c->state != HTTP_CONN_CLOSED && !c->close_after_write)
     finish_then_close(c);
+}
+
+void http_conn_unref(http_conn_t *c) {
+  conn_unref(c);
+}
+
+void http_conn_shutdown(http_conn_t *c) {
+  if (c->state != HTTP_CONN_CLOSED &&
+      uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    conn_close(c);
 }
 
 void http_conn_read(http_conn_t *c, bool on) {
@@ -407,6 +429,11 @@ static void handle_msg(atr_http_server_t *srv, http_msg_t *m) {
   http_conn_t *c = m->conn;
   if (m->kind == HTTP_MSG_SESSION) {
     http_session_msg(srv, m);
+    return;
+  }
+  if (m->kind == HTTP_MSG_TUNNEL) {
+    http_tunnel_start(c, m->tunnel); /* the reference goes with it */
+    free(m);
     return;
   }
   if (m->kind == HTTP_MSG_UPGRADE ||
@@ -641,10 +668,12 @@ void http_loop_stop(atr_http_server_t *srv) {
     free(m->key);
     free(m->reason);
     http_upgrade_free(m->upgrade);
+    if (m->kind == HTTP_MSG_TUNNEL)
+      http_tunnel_discard(m->tunnel);
     if (m->kind == HTTP_MSG_END)
       http_exchange_free(m->x);
     if (m->kind == HTTP_MSG_DONE || m->kind == HTTP_MSG_END ||
-        m->kind == HTTP_MSG_UPGRADE)
+        m->kind == HTTP_MSG_UPGRADE || m->kind == HTTP_MSG_TUNNEL)
       conn_unref(m->conn);
     free(m);
   }

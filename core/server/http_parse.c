@@ -97,6 +97,17 @@ static int on_headers_complete(http_parser *p) {
                   p->http_minor >= 1 && !p->upgrade;
   if (!r->url)
     return fail(ps, 400, "Bad request.", "The request has no target.");
+  /* "/@" (apps): handed over now, the body left on the connection for a
+   * tunnel to stream, whatever its size; one request per connection */
+  if (r->url[0] == '/' && r->url[1] == '@') {
+    r->body_unread = true;
+    r->keep_alive = false;
+    ps->early = true;
+    ps->complete = true;
+    ps->headers_done = true;
+    http_parser_pause(p, 1);
+    return 0;
+  }
   /* ULLONG_MAX: no Content-Length (chunked, or no body) */
   if (p->content_length != ULLONG_MAX && p->content_length > ps->max_body)
     return too_large_body(ps);
@@ -176,6 +187,9 @@ size_t http_parse_feed(http_parse_t *ps, const char *data, size_t len) {
   enum http_errno e = HTTP_PARSER_ERRNO(&ps->p);
   if (e == HPE_PAUSED) {
     http_parser_pause(&ps->p, 0);
+    /* paused at the head's end, the parser stops before its last LF */
+    if (ps->early && used < len && data[used] == '\n')
+      used++;
   } else if (e != HPE_OK) {
     if (ps->error_status == 0)
       parser_error(ps);

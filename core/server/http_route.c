@@ -199,6 +199,19 @@ static void hand_over(atr_http_server_t *srv, atr_http_exchange_t *x) {
     atomic_fetch_sub(&srv->in_flight, 1);
     return;
   }
+  if (x->tunnel) {
+    m->kind = HTTP_MSG_TUNNEL; /* the loop owns the connection now */
+    m->tunnel = x->tunnel;
+    x->tunnel = NULL;
+    free(m->data);
+    m->data = NULL;
+    m->len = 0;
+    http_account(srv, x);
+    http_post(srv, m);
+    http_exchange_free(x);
+    atomic_fetch_sub(&srv->in_flight, 1);
+    return;
+  }
   if (x->detached) {
     m->kind = HTTP_MSG_STREAM;
     m->x = x;

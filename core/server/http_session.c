@@ -114,10 +114,18 @@ static void set_reason(http_up_t *up, const char *reason) {
   up->reason = up->reason_buf;
 }
 
-/* conn_close: off the registry at once, so a reconnect is not replaced. */
+/* The reason a session's tunnels end with. */
+static const char *tunnels_reason(const http_up_t *up) {
+  return up->reason && strcmp(up->reason, "draining") == 0 ? "draining"
+                                                           : "agent_gone";
+}
+
+/* conn_close: off the registry at once, so a reconnect is not replaced;
+ * its tunnels end. */
 void http_session_closing(http_conn_t *c) {
   set_reason(c->up, c->srv->stopping ? "draining" : "closed");
   reg_remove(c->srv, c->up);
+  http_tunnels_end(c->up, tunnels_reason(c->up));
 }
 
 /* conn_maybe_free: no handler holds the session's ud any more. */
@@ -166,6 +174,8 @@ static void end_session(http_up_t *up, const char *reason, uint16_t code) {
   http_conn_t *c = up->conn;
   set_reason(up, reason);
   reg_remove(c->srv, up);
+  if (!up->in_feed) /* else the connection's close ends them */
+    http_tunnels_end(up, tunnels_reason(up));
   if (c->state != HTTP_CONN_UPGRADED || up->closing)
     return;
   http_up_close(up, code, reason);
@@ -198,6 +208,12 @@ static void after_io(http_up_t *up) {
   }
 }
 
+void http_session_kick(http_up_t *up) {
+  if (up && !up->in_feed && !up->in_pull && !up->ending && up->conn &&
+      up->conn->state == HTTP_CONN_UPGRADED && !up->closing)
+    after_io(up);
+}
+
 void http_session_drained(http_conn_t *c) {
   if (!c->up->closing && atomic_load(&c->queued) < PULL_MARK)
     flush(c->up);
@@ -219,10 +235,16 @@ static void on_request(http_up_t *up, http_req_t *req) {
     to_lane(up, req);
     return;
   }
-  if (up->nheld < (int)(sizeof up->held / sizeof *up->held) && !up->closing)
+  if (up->nheld < (int)(sizeof up->held / sizeof *up->held) && !up->closing) {
     up->held[up->nheld++] = req;
-  else
-    http_up_drop(up, req); /* over MAX_CONCURRENT_STREAMS, or closing */
+    return;
+  }
+  /* more requests at once than the lane cap and the queue hold (up to
+   * MAX_CONCURRENT_STREAMS may be open, for tunnels): the agent retries */
+  int32_t sid = req->stream_id;
+  http_up_drop(up, req);
+  if (!up->closing)
+    http_up_refuse(up, sid);
 }
 
 void http_session_answer(http_conn_t *c, http_msg_t *m) {
@@ -328,6 +350,20 @@ void http_session_start(http_conn_t *c, http_upgrade_t *info, char *reply,
   free(rest);
   if (c->state == HTTP_CONN_UPGRADED && !up->paused)
     http_conn_read(c, true);
+}
+
+/* ---- lookups ---------------------------------------------------------------------- */
+
+bool http_session_here(atr_http_server_t *srv, const char *key) {
+  pthread_mutex_lock(&srv->sessions_mu);
+  bool here = *slot_of(srv, key) != NULL;
+  pthread_mutex_unlock(&srv->sessions_mu);
+  return here;
+}
+
+/* The loop is the registry's only writer: it reads without the lock. */
+http_up_t *http_session_find(atr_http_server_t *srv, const char *key) {
+  return *slot_of(srv, key);
 }
 
 /* ---- from other threads ------------------------------------------------------ */

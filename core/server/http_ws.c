@@ -53,6 +53,17 @@ static bool valid_key(const char *key) {
   return true;
 }
 
+bool http_ws_accept_for(atr_http_exchange_t *x, char accept[29]) {
+  if (!atr__http_wants_upgrade(x))
+    return false;
+  const char *version = http_req_header(x->req, "Sec-WebSocket-Version");
+  const char *ws_key = http_req_header(x->req, "Sec-WebSocket-Key");
+  if (!version || strcmp(version, "13") != 0 || !valid_key(ws_key))
+    return false;
+  atr_ws_accept(ws_key, accept);
+  return accept[0] != '\0';
+}
+
 static int refuse(const atr_http_session_ops_t *ops, void *ud) {
   if (ops && ops->free_ud)
     ops->free_ud(ud);
