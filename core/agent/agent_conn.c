@@ -586,9 +586,13 @@ int agent_conn_request(agent_conn_t *c, const char *method, const char *path,
     ac_req_free(r);
     return ATR_ENOMEM;
   }
-  if (c->busy == 0 && ac_session_flush(c) != 0)
-    c->failed = true; /* the heartbeat ends the session */
+  ac_kick(c);
   return 0;
+}
+
+void ac_kick(agent_conn_t *c) {
+  if (c->state == AC_UP && c->busy == 0 && ac_session_flush(c) != 0)
+    c->failed = true; /* the heartbeat ends the session */
 }
 
 static void do_stop(agent_conn_t *c) {

@@ -66,6 +66,67 @@ bool agent_conn_up(const agent_conn_t *c);
 int agent_conn_request(agent_conn_t *c, const char *method, const char *path,
                        const char *json_body, agent_conn_reply_fn reply,
                        void *reply_ud);
+/* ---- streams (tunnels, docs/design/connect.md §1) --------------------
+ *
+ * A long POST whose request body the caller feeds as its bytes come and
+ * whose answer arrives as it comes, with HTTP/2 flow control both ways:
+ *
+ *  - sending: agent_stream_write queues bytes (copied) for the request
+ *    body; once AGENT_STREAM_MARK bytes wait the caller stops reading its
+ *    source, and on_room says when to go on. agent_stream_end sends
+ *    END_STREAM after what is queued.
+ *  - receiving: on_data hands over the answer's bytes; the stream's
+ *    window (64 KiB) opens again only by agent_stream_consume, which the
+ *    caller calls once the bytes were written on, so the server can never
+ *    get more than one window ahead of the caller's socket.
+ *
+ * Streams do not count against the 16 requests in flight; the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS bounds them (more wait in nghttp2). */
+
+typedef struct agent_stream agent_stream_t;
+
+#define AGENT_STREAM_MARK ((size_t)64 << 10)
+
+typedef struct agent_stream_cbs {
+  /* The answer's headers: its status. */
+  void (*on_status)(void *ud, int status);
+  /* Bytes of the answer; consume them once delivered. */
+  void (*on_data)(void *ud, const char *data, size_t len);
+  /* The answer ended (END_STREAM): the far side's EOF. */
+  void (*on_end)(void *ud);
+  /* Fewer than AGENT_STREAM_MARK bytes wait to be sent again. */
+  void (*on_room)(void *ud);
+  /* The stream is over: both ways ended (error false), or it was reset
+   * or the session was lost (error true). The handle is gone after this
+   * call; bytes not consumed yet no longer need to be. */
+  void (*on_close)(void *ud, bool error);
+} agent_stream_cbs_t;
+
+typedef struct agent_conn_header {
+  const char *name, *value; /* lower-case name; value one line */
+} agent_conn_header_t;
+
+/* Open POST path (absolute, "/api/v2/...") with hdrs as extra headers.
+ * With end the headers end the request (END_STREAM, no body): no
+ * callbacks run, and *out (which may be NULL then) is set to NULL.
+ * 0, ATR_EAGAIN when no session is up, ATR_ENOMEM. */
+int agent_conn_stream_open(agent_conn_t *c, const char *path,
+                           const agent_conn_header_t *hdrs, size_t nhdrs,
+                           bool end, const agent_stream_cbs_t *cbs, void *ud,
+                           agent_stream_t **out);
+/* Queue bytes of the request body (copied). 0, ATR_EINVAL after end or
+ * reset, ATR_ENOMEM. */
+int agent_stream_write(agent_stream_t *s, const char *data, size_t len);
+/* Bytes queued and not yet handed to the session. */
+size_t agent_stream_pending(const agent_stream_t *s);
+/* END_STREAM once the queued bytes are sent. */
+void agent_stream_end(agent_stream_t *s);
+/* n bytes of on_data were delivered: the server may send as many more. */
+void agent_stream_consume(agent_stream_t *s, size_t n);
+/* RST_STREAM (CANCEL); no callback runs after this, and the handle must
+ * not be used again. */
+void agent_stream_reset(agent_stream_t *s);
+
 /* Close the session (WebSocket close 1000, GOAWAY), dial no more; pending
  * replies get status 0. done(ud) runs once every handle is closed, after
  * which agent_conn_free may be called. */

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "agent_backoff.h"
@@ -26,6 +27,27 @@
 #define AC_MAX_ANSWER ((size_t)16 << 20) /* larger answers fail (status 0) */
 #define AC_MAX_LINE ((size_t)64 << 10)   /* longer event lines are dropped */
 #define AC_PULL_MARK ((size_t)256 << 10) /* stop framing above this queued */
+/* The session's receive window: one stream window for each of the 256
+ * tunnels the agent keeps, plus room for requests, so a tunnel whose
+ * local socket stalls never holds up the others or the events stream. */
+#define AC_CONN_WINDOW ((int32_t)((256 + 16) << 16))
+
+/* A stream's state (agent_conn.h); its request is an agent_req_t. */
+struct agent_stream {
+  agent_conn_t *c;
+  int32_t id;
+  agent_stream_cbs_t cbs;
+  void *ud;
+  char *buf; /* request body waiting: buf[off, len) */
+  size_t off, len, cap;
+  size_t unconsumed; /* answer bytes handed up, not consumed yet */
+  bool eof;          /* the caller ended the body */
+  bool eof_sent;     /* END_STREAM went to nghttp2 */
+  bool end_rcvd;     /* the answer ended */
+  bool deferred;     /* the data provider waits for bytes */
+  bool full;         /* AGENT_STREAM_MARK reached: on_room is owed */
+  bool detached;     /* reset by the caller: no more callbacks */
+};
 
 typedef struct agent_req {
   struct agent_req *prev, *next; /* waiting (next only) or live */
@@ -36,7 +58,10 @@ typedef struct agent_req {
   int status;
   char *answer;
   size_t answer_len, answer_cap;
-  bool events;    /* the events stream: lines go to on_event */
+  bool events;               /* the events stream: lines go to on_event */
+  agent_stream_t *stream;    /* a stream (tunnel), else NULL */
+  agent_conn_header_t *hdrs; /* extra headers (copied), and how many */
+  size_t nhdrs;
   bool too_large; /* the answer passed AC_MAX_ANSWER */
 } agent_req_t;
 
@@ -124,5 +149,20 @@ void ac_session_free(agent_conn_t *c);
 int ac_session_submit(agent_conn_t *c, agent_req_t *r);
 void ac_session_ping(agent_conn_t *c);
 void ac_req_free(agent_req_t *r);
+/* Write what the session has to send unless a callback chain is running
+ * (it flushes when it returns); a failure ends the session at the next
+ * heartbeat. */
+void ac_kick(agent_conn_t *c);
+
+/* agent_conn_stream.c: the stream side of the session's callbacks. */
+ssize_t ac_stream_read(agent_req_t *r, uint8_t *buf, size_t len,
+                       uint32_t *flags);
+void ac_stream_data(agent_conn_t *c, agent_req_t *r, const uint8_t *data,
+                    size_t len);
+/* The answer's headers (status) or its END_STREAM. */
+void ac_stream_status(agent_conn_t *c, agent_req_t *r);
+void ac_stream_end(agent_conn_t *c, agent_req_t *r);
+/* The stream closed (error: reset, or the session lost); frees r. */
+void ac_stream_closed(agent_conn_t *c, agent_req_t *r, bool error);
 
 #endif

@@ -3,8 +3,12 @@
  * side: every frame masked with a key from getrandom) carrying an HTTP/2
  * client session (nghttp2, memory API). Each request is one stream with
  * a JSON body; the events stream stays open and its lines go to
- * on_event. At most AC_MAX_INFLIGHT requests are open; more wait in
- * order. */
+ * on_event; streams (tunnels) are agent_conn_stream.c's. At most
+ * AC_MAX_INFLIGHT requests are open; more wait in order.
+ *
+ * nghttp2 sends no WINDOW_UPDATE by itself here: requests and events
+ * consume what they receive at once, streams once their caller wrote it
+ * on (flow control per tunnel). */
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +111,14 @@ void ac_req_free(agent_req_t *r) {
   free(r->path);
   free(r->body);
   free(r->answer);
+  for (size_t i = 0; i < r->nhdrs; i++) {
+    free((char *)r->hdrs[i].name);
+    free((char *)r->hdrs[i].value);
+  }
+  free(r->hdrs);
+  if (r->stream)
+    free(r->stream->buf);
+  free(r->stream);
   free(r);
 }
 
@@ -136,6 +148,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf,
   (void)id;
   (void)ud;
   agent_req_t *r = src->ptr;
+  if (r->stream)
+    return ac_stream_read(r, buf, len, flags);
   size_t left = r->body_len - r->body_off;
   size_t n = left < len ? left : len;
   memcpy(buf, r->body + r->body_off, n);
@@ -148,31 +162,43 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf,
 #define NV(n, v)                                                               \
   { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
 
+#define MAX_EXTRA_HEADERS 8
+
 static int submit_now(agent_conn_t *c, agent_req_t *r) {
   char len[24];
   snprintf(len, sizeof len, "%zu", r->body_len);
-  nghttp2_nv nv[] = {NV(":method", r->method),
-                     NV(":scheme", "http"),
-                     NV(":authority", c->authority),
-                     NV(":path", r->path),
-                     NV("content-type", "application/json"),
-                     NV("content-length", len)};
+  nghttp2_nv nv[6 + MAX_EXTRA_HEADERS] = {
+      NV(":method", r->method), NV(":scheme", "http"),
+      NV(":authority", c->authority), NV(":path", r->path)};
+  size_t n = 4;
+  bool body = r->body != NULL;
+  if (r->stream) {
+    body = !r->stream->eof;
+    if (body)
+      nv[n++] = (nghttp2_nv)NV("content-type", "application/octet-stream");
+    for (size_t i = 0; i < r->nhdrs && i < MAX_EXTRA_HEADERS; i++)
+      nv[n++] = (nghttp2_nv)NV(r->hdrs[i].name, r->hdrs[i].value);
+  } else if (body) {
+    nv[n++] = (nghttp2_nv)NV("content-type", "application/json");
+    nv[n++] = (nghttp2_nv)NV("content-length", len);
+  }
   nghttp2_data_provider dp = {.source.ptr = r, .read_callback = read_body};
-  int32_t id = nghttp2_submit_request(c->h2, NULL, nv, r->body ? 6 : 4,
-                                      r->body ? &dp : NULL, r);
+  int32_t id = nghttp2_submit_request(c->h2, NULL, nv, n, body ? &dp : NULL, r);
   if (id < 0)
     return ATR_EIO;
+  if (r->stream)
+    r->stream->id = id;
   r->next = c->live;
   if (c->live)
     c->live->prev = r;
   c->live = r;
-  if (!r->events)
+  if (!r->events && !r->stream)
     c->inflight++;
   return 0;
 }
 
 int ac_session_submit(agent_conn_t *c, agent_req_t *r) {
-  if (c->inflight < AC_MAX_INFLIGHT || r->events)
+  if (c->inflight < AC_MAX_INFLIGHT || r->events || r->stream)
     return submit_now(c, r);
   if (c->wait_tail)
     c->wait_tail->next = r;
@@ -259,6 +285,11 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
   (void)flags;
   agent_conn_t *c = ud;
   agent_req_t *r = nghttp2_session_get_stream_user_data(s, id);
+  if (r && r->stream) {
+    ac_stream_data(c, r, data, len);
+    return 0;
+  }
+  (void)nghttp2_session_consume(s, id, len); /* taken at once */
   if (!r)
     return 0;
   if (r->events) {
@@ -288,8 +319,18 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
 }
 
 static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  (void)s;
   agent_conn_t *c = ud;
+  agent_req_t *r =
+      f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA
+          ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
+          : NULL;
+  if (r && r->stream) {
+    if (f->hd.type == NGHTTP2_HEADERS &&
+        f->headers.cat == NGHTTP2_HCAT_RESPONSE)
+      ac_stream_status(c, r);
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+      ac_stream_end(c, r);
+  }
   if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK) &&
       c->ping_sent_us) {
     c->ping_us = (int64_t)(ac_now_us() - c->ping_sent_us);
@@ -305,6 +346,10 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
     return 0;
   nghttp2_session_set_stream_user_data(s, id, NULL);
   live_remove(c, r);
+  if (r->stream) {
+    ac_stream_closed(c, r, code != NGHTTP2_NO_ERROR);
+    return 0;
+  }
   if (r->events) {
     c->events = NULL;
     ac_req_free(r);
@@ -331,6 +376,7 @@ static int start_h2(agent_conn_t *c) {
   int rc = nghttp2_option_new(&opt);
   if (rc == 0) {
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, TABLE_SIZE);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     rc = nghttp2_session_client_new2(&h2, cb, c, opt);
   }
   nghttp2_option_del(opt);
@@ -341,7 +387,12 @@ static int start_h2(agent_conn_t *c) {
   const nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, TABLE_SIZE}};
-  return nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, iv, 2) == 0 ? 0 : -1;
+  if (nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, iv, 2) != 0)
+    return -1;
+  return nghttp2_session_set_local_window_size(h2, NGHTTP2_FLAG_NONE, 0,
+                                               AC_CONN_WINDOW) == 0
+             ? 0
+             : -1;
 }
 
 static int open_events(agent_conn_t *c) {
@@ -454,7 +505,10 @@ void ac_session_free(agent_conn_t *c) {
   while (live) {
     agent_req_t *r = live;
     live = r->next;
-    finish(c, r, 0);
+    if (r->stream)
+      ac_stream_closed(c, r, true);
+    else
+      finish(c, r, 0);
   }
   c->inflight = 0;
   while (c->wait_head) {

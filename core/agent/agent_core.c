@@ -186,6 +186,7 @@ static void do_exit(agent_t *a) {
   agent_metadata_stop(a->metadata);
   agent_stats_stop(a->stats);
   agent_apps_stop(a->apps);
+  agent_tunnels_close(a->tunnels, NULL, NULL);
   atr_log(ATR_LOG_INFO, "agent", "exiting (lifecycle %s)",
           agent_state_name(a->lc.state));
   if (a->init)
@@ -264,4 +265,17 @@ void agent_begin_start(agent_t *a) {
   agent_lifecycle_set(&a->lc, AGENT_READY, agent_now_us());
   if (a->stop_pending)
     agent_shutdown(a, "a shutdown was asked for while starting");
+}
+
+/* ---- what the agent serves through tunnels ------------------------------ */
+
+void agent_serve_start(agent_t *a, const json_t *m) {
+  (void)m;
+  (void)a;
+}
+
+void agent_serve_sessions(agent_t *a, int *ssh, int *pty) {
+  (void)a;
+  *ssh = 0;
+  *pty = 0;
 }

@@ -17,6 +17,7 @@
 #include "agent_lifecycle.h"
 #include "agent_logs.h"
 #include "agent_scripts.h"
+#include "agent_tunnel.h"
 
 #define AGENT_API "/api/v2/workspaceagents/me"
 
@@ -67,6 +68,7 @@ typedef struct agent {
   agent_stats_t *stats;
   agent_apps_t *apps;
   agent_init_t *init;
+  agent_tunnels_t *tunnels; /* tunnels (docs/design/connect.md) */
   uv_signal_t sigs[3];
   uv_timer_t retry;      /* manifest or logs/state again */
   uv_timer_t exit_check; /* final state held for logs; acks before exit */
@@ -89,6 +91,10 @@ void agent_token_refused(agent_t *a);
 void agent_exit_now(agent_t *a);
 /* Begin shutting down (a signal, the shutdown event, the workload ended). */
 void agent_shutdown(agent_t *a, const char *why);
+/* Tunnels: the kinds the agent serves, from the first manifest. */
+void agent_serve_start(agent_t *a, const json_t *m);
+/* SSH connections and live PTYs now (the stats' session counts). */
+void agent_serve_sessions(agent_t *a, int *ssh, int *pty);
 /* Write a line to the agent's own log source (and the process log). */
 void agent_say(agent_t *a, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -140,6 +140,7 @@ static void set_up(agent_t *a, const json_t *m) {
                                   : every > 0     ? (int64_t)every * 1000
                                                   : 30000);
   a->apps = agent_apps_start(a, json_object_get(m, "apps"));
+  agent_serve_start(a, m);
   agent_begin_start(a);
 }
 
@@ -164,6 +165,7 @@ static void on_manifest(void *ud, int status, const char *body, size_t len) {
   }
   json_decref(a->manifest);
   a->manifest = m;
+  agent_tunnels_set_apps(a->tunnels, json_object_get(m, "apps"));
   if (!a->set_up)
     set_up(a, m);
   if (json_is_true(json_object_get(m, "shutdown_requested")))
@@ -226,6 +228,8 @@ static void on_event(void *ud, const char *line, size_t len) {
     agent_shutdown(a, "the server asked (a stop or delete build)");
   else if (type && strcmp(type, "manifest") == 0)
     fetch_manifest(a);
+  else if (type && strcmp(type, "open") == 0 && !a->exiting)
+    agent_tunnels_open(a->tunnels, j);
   json_decref(j);
 }
 
@@ -275,6 +279,7 @@ static void agent_free(agent_t *a) {
   agent_metadata_free(a->metadata);
   agent_stats_free(a->stats);
   agent_apps_free(a->apps);
+  agent_tunnels_free(a->tunnels);
   json_decref(a->manifest);
   free(a->dir);
   for (char **e = a->env; e && *e; e++)
@@ -292,6 +297,12 @@ int agent_run(agent_config_t *cfg) {
   a.loop = &loop;
   signal(SIGPIPE, SIG_IGN);
   if (open_session(&a) != 0) {
+    uv_loop_close(&loop);
+    return 1;
+  }
+  a.tunnels = agent_tunnels_new(&loop, a.conn);
+  if (!a.tunnels) {
+    agent_conn_free(a.conn);
     uv_loop_close(&loop);
     return 1;
   }

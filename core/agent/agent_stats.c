@@ -51,15 +51,23 @@ static json_t *stats_body(agent_stats_t *s) {
   }
   int64_t mem_used = 0, mem_total = 0;
   agent_memory(c->cgroup_dir, c->proc_dir, &mem_used, &mem_total);
+  /* Coder's names: rx is what reached the workspace, tx what left it,
+   * over tunnels since the last report. */
+  uint64_t tx = 0, rx = 0;
+  agent_tunnels_take_bytes(s->a->tunnels, &tx, &rx);
+  int ssh = 0, pty = 0;
+  agent_serve_sessions(s->a, &ssh, &pty);
   return json_pack(
-      "{s{} sI sf sI sI sI sI sI sI sI sI sf sf sI sI}", "connections_by_proto",
-      "connection_count", (json_int_t)0, "connection_median_latency_ms", 0.0,
-      "rx_bytes", (json_int_t)0, "tx_bytes", (json_int_t)0, "rx_packets",
-      (json_int_t)0, "tx_packets", (json_int_t)0, "session_count_ssh",
-      (json_int_t)0, "session_count_vscode", (json_int_t)0,
-      "session_count_jetbrains", (json_int_t)0, "cpu_cores_used", used,
-      "cpu_cores_total", cores, "memory_used_bytes", (json_int_t)mem_used,
-      "memory_total_bytes", (json_int_t)mem_total);
+      "{s{} sI sf sI sI sI sI sI sI sI sI sI sf sf sI sI}",
+      "connections_by_proto", "connection_count",
+      (json_int_t)agent_tunnels_count(s->a->tunnels),
+      "connection_median_latency_ms", 0.0, "rx_bytes", (json_int_t)rx,
+      "tx_bytes", (json_int_t)tx, "rx_packets", (json_int_t)0, "tx_packets",
+      (json_int_t)0, "session_count_ssh", (json_int_t)ssh,
+      "session_count_vscode", (json_int_t)0, "session_count_jetbrains",
+      (json_int_t)0, "session_count_reconnecting_pty", (json_int_t)pty,
+      "cpu_cores_used", used, "cpu_cores_total", cores, "memory_used_bytes",
+      (json_int_t)mem_used, "memory_total_bytes", (json_int_t)mem_total);
 }
 
 static void on_stats_tick(uv_timer_t *t) {

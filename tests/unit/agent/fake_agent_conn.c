@@ -218,3 +218,48 @@ uint64_t agent_conn_drops(const agent_conn_t *c) {
   (void)c;
   return 0;
 }
+
+/* Streams: an error-only stream (end) is recorded as a request whose
+ * body is the header's value; a real stream is never opened here. */
+int agent_conn_stream_open(agent_conn_t *c, const char *path,
+                           const agent_conn_header_t *hdrs, size_t nhdrs,
+                           bool end, const agent_stream_cbs_t *cbs, void *ud,
+                           agent_stream_t **out) {
+  (void)cbs;
+  (void)ud;
+  if (out)
+    *out = NULL;
+  if (!c->up || !end || c->n == FAKE_MAX_REQS)
+    return ATR_EAGAIN;
+  fake_req_t *r = &c->reqs[c->n++];
+  snprintf(r->method, sizeof r->method, "POST");
+  snprintf(r->path, sizeof r->path, "%s", path);
+  r->body = nhdrs ? strdup(hdrs[0].value) : NULL;
+  r->answered = true;
+  return 0;
+}
+
+int agent_stream_write(agent_stream_t *s, const char *data, size_t len) {
+  (void)s;
+  (void)data;
+  (void)len;
+  return ATR_EINVAL;
+}
+
+size_t agent_stream_pending(const agent_stream_t *s) {
+  (void)s;
+  return 0;
+}
+
+void agent_stream_end(agent_stream_t *s) {
+  (void)s;
+}
+
+void agent_stream_consume(agent_stream_t *s, size_t n) {
+  (void)s;
+  (void)n;
+}
+
+void agent_stream_reset(agent_stream_t *s) {
+  (void)s;
+}
