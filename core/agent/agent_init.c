@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "agent_pty.h"
 #include "log.h"
 
 #define WORKLOAD_GRACE_MS 10000
@@ -49,7 +50,8 @@ static bool our_zombie(const char *proc, int pid, int self) {
 }
 
 /* Reap orphans: every zombie child that libuv does not own (the workload
- * and the scripts are libuv's to reap, for their exit callbacks). */
+ * and the scripts are libuv's to reap, for their exit callbacks), nor
+ * agent_pty (the terminals' shells, which it forks and reaps itself). */
 static void reap_orphans(agent_init_t *in) {
   DIR *d = opendir(in->a->cfg.proc_dir);
   if (!d)
@@ -61,7 +63,7 @@ static void reap_orphans(agent_init_t *in) {
       continue;
     int pid = atoi(e->d_name);
     if ((in->started && !in->exited && pid == in->pid) ||
-        agent_scripts_own_pid(pid))
+        agent_scripts_own_pid(pid) || agent_pty_own_pid(pid))
       continue;
     if (our_zombie(in->a->cfg.proc_dir, pid, self))
       waitpid(pid, NULL, WNOHANG);

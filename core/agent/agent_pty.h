@@ -14,6 +14,7 @@
 #ifndef ATRIUM_AGENT_PTY_H
 #define ATRIUM_AGENT_PTY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -34,6 +35,9 @@ int agent_pty_attach(agent_pty_t *p, int fd, const char *reconnect, int width,
                      int height, const char *command);
 /* Live PTYs. */
 int agent_pty_count(agent_pty_t *p);
+/* Whether pid is the shell of a PTY not reaped yet (any instance), so
+ * --init's reaper (agent_init.c) leaves it to agent_pty's SIGCHLD watch. */
+bool agent_pty_own_pid(int pid);
 /* Ends every PTY; done(ud) runs once their handles closed. */
 void agent_pty_free(agent_pty_t *p, void (*done)(void *), void *ud);
 

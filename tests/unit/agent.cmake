@@ -10,7 +10,7 @@ add_library(atrium_agent_nonet STATIC ${agent_test_sources}
 target_include_directories(atrium_agent_nonet PUBLIC
   ${CMAKE_SOURCE_DIR}/core/agent ${CMAKE_CURRENT_LIST_DIR}/agent)
 target_link_libraries(atrium_agent_nonet PUBLIC atrium_base atrium_http_parser)
-foreach(t test_agent_pure test_agent_run)
+foreach(t test_agent_pure test_agent_run test_agent_pty)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/agent/${t}.c)
   target_link_libraries(${t} PRIVATE atrium_agent_nonet PkgConfig::CMOCKA)
   add_test(NAME ${t} COMMAND ${t})
