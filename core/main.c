@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_agent.h"
 #include "cli_command.h"
+#include "cli_connect.h"
 #include "cli_policy.h"
 #include "cli_support.h"
 #include "cli_templates_workspaces.h"
@@ -65,6 +66,18 @@ static const atr_cli_command_t commands[] = {
      "  logs NAME [-f] | cancel NAME   a build's logs; cancel a build\n",
      atr_cli_templates_workspaces, NULL},
     {"cancel", NULL, atr_cli_templates_workspaces, NULL},
+    {"ssh",
+     "  ssh WORKSPACE [--stdio] [-- COMMAND...]\n"
+     "                                 a shell or a command in a workspace\n",
+     atr_cli_ssh, NULL},
+    {"config-ssh",
+     "  config-ssh [--dry-run] [--remove]\n"
+     "                                 `ssh atrium.WORKSPACE` for OpenSSH\n",
+     atr_cli_config_ssh, NULL},
+    {"port-forward",
+     "  port-forward WORKSPACE --tcp [ADDR:]LOCAL:REMOTE...\n"
+     "                                 forward local ports into a workspace\n",
+     atr_cli_port_forward, NULL},
     {"policy",
      "  policy test|eval POLICY.lua... run Lua policies offline (--help)\n",
      atr_cli_policy, NULL},

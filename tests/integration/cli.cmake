@@ -11,3 +11,11 @@ if(TARGET storage_sqlite AND TARGET auth_password)
             ${ATRIUM_PLUGIN_OUTPUT_DIR})
   set_tests_properties(cli_client PROPERTIES TIMEOUT 120)
 endif()
+# `atrium ssh --stdio`, `port-forward` and `config-ssh` against a fake
+# server that answers the tunnel upgrade with 101 and echoes
+# (docs/design/connect.md §2): 1 MB each way, half-close, the server's
+# message on a refusal, OpenSSH reading the managed block.
+add_test(NAME cli_connect
+  COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/cli_connect.py
+          $<TARGET_FILE:atrium>)
+set_tests_properties(cli_connect PROPERTIES TIMEOUT 120)
