@@ -6,6 +6,7 @@
 #include "api_agent_me.h"
 #include "api_agents.h"
 #include "api_audit.h"
+#include "api_connect.h"
 #include "api_debug.h"
 #include "api_files.h"
 #include "api_orgs.h"
@@ -161,6 +162,12 @@ const atr_api_route_t atr_api_routes[] = {
      atr_api_workspace_agent_ports, SIGNED_IN},
     {"GET", "/api/v2/workspaceagents/{workspaceagent}/metadata",
      atr_api_workspace_agent_metadata, SIGNED_IN},
+    /* tunnels into the workspace (the domain lets in only the workspace's
+     * owner and site owners, connect.h) */
+    {"GET", "/api/v2/workspaceagents/{workspaceagent}/tunnel",
+     atr_api_workspace_agent_tunnel, SIGNED_IN},
+    {"GET", "/api/v2/workspaceagents/{workspaceagent}/pty",
+     atr_api_workspace_agent_pty, SIGNED_IN},
     /* audit */
     {"GET", "/api/v2/audit", atr_api_audit_list, RBAC(AUDIT_LOG, READ)},
     /* debugging: health and the support bundle */

@@ -1,7 +1,8 @@
 /* core/domain/agents_internal.h — what the agents*.c files share: the
  * guard every agent call starts with, the write that proves the token is
  * still live, bounded text, and the WorkspaceAgent JSON. Not for callers
- * outside core/domain/agents*.c.
+ * outside core/domain/agents*.c, but for connect.c, which reads the
+ * agent before a tunnel is let open.
  *
  * Threads: pure helpers over the connection they are given.
  */

@@ -1,14 +1,17 @@
 /* core/domain/agents_manifest.c — see agents.h: the manifest an agent
  * fetches after it connects (Coder's Manifest fields, docs/design/agent.md
- * §2.2). The only place script bodies leave the database. */
+ * §2.2, and the workspace's SSH host key, docs/design/connect.md §4). The
+ * only place script bodies and host keys leave the database. */
 #include "agents.h"
 #include "agents_internal.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atrium/error.h"
+#include "connect.h"
 #include "rows.h"
 
 static json_t *env_of(const char *text) {
@@ -106,10 +109,31 @@ static int add_scripts(atr_db_t *db, const char *agent_id, json_t *m,
   return rc < 0 ? rc : 0;
 }
 
+/* The workspace's SSH host key (connect.h), made on the first manifest:
+ * the agent's SSH server presents it. The only place it leaves the
+ * database. */
+static int add_host_key(atr_db_t *db, json_t *m, char **err) {
+  char *pem = NULL;
+  int rc =
+      atr__connect_host_key(db, atr_json_str(m, "workspace_id"), &pem, err);
+  if (rc == 0)
+    json_object_set_new(m, "ssh_host_key", json_string(pem));
+  /* a key sealed under a key the server lacks: not the agent's token */
+  if (rc == ATR_ENOENT)
+    rc = ATR_EIO;
+  if (pem) {
+    OPENSSL_cleanse(pem, strlen(pem));
+    free(pem);
+  }
+  return rc;
+}
+
 static int build_manifest(atr_db_t *db, const char *agent_id, json_t **out,
                           char **err) {
   json_t *m = NULL, *a = NULL;
   int rc = manifest_head(db, agent_id, &m, err);
+  if (rc == 0)
+    rc = add_host_key(db, m, err);
   if (rc == 0)
     rc = add_metadata(db, agent_id, m, err);
   if (rc == 0)

@@ -1,6 +1,7 @@
 /* core/store/dbcrypt.h — encryption at rest of the database's secrets
  * (Coder's dbcrypt): sensitive parameter values, provisioner states,
- * sensitive resource metadata and external login tokens are stored
+ * sensitive resource metadata, external login tokens and workspaces' SSH
+ * host keys are stored
  * sealed with AES-256-GCM under one of the operator's keys.
  *
  * A sealed value is the text "dbcrypt-<key id>-<base64(nonce | ciphertext
@@ -42,6 +43,7 @@
 #define ATR_DBCRYPT_ACCESS_TOKEN "user_links.oauth_access_token"
 #define ATR_DBCRYPT_REFRESH_TOKEN "user_links.oauth_refresh_token"
 #define ATR_DBCRYPT_CHECK "dbcrypt_keys.test"
+#define ATR_DBCRYPT_SSH_HOST_KEY "workspace_ssh_keys.private_key"
 
 typedef struct atr_dbcrypt atr_dbcrypt_t;
 
@@ -116,8 +118,8 @@ int atr_dbcrypt_setup(atr_store_t *store, const char *keys,
 
 /* What the commands did, per column. */
 typedef struct atr_dbcrypt_counts {
-  long long values[5];
-  const char *names[5];
+  long long values[6];
+  const char *names[6];
   size_t n;
   char revoked[ATR_DBCRYPT_MAX_KEYS][ATR_DBCRYPT_KEY_ID_LEN + 1];
   size_t nrevoked;

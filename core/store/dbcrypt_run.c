@@ -53,8 +53,17 @@ static const column_t columns[] = {
      "oauth_refresh_token_key_id IS NULL AND oauth_refresh_token <> ''",
      "UPDATE user_links SET oauth_refresh_token = '', "
      "oauth_refresh_token_key_id = NULL WHERE user_id = ? AND login_type = ?"},
+    /* Deleted with its key lost, a workspace gets a new host key the next
+     * time its agent fetches the manifest (users see a changed host). */
+    {"workspace SSH host keys", "workspace_ssh_keys", "workspace_id", NULL,
+     "private_key", "private_key_key_id", ATR_DBCRYPT_SSH_HOST_KEY, false,
+     "private_key_key_id IS NULL",
+     "DELETE FROM workspace_ssh_keys WHERE workspace_id = ?"},
 };
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
+_Static_assert(NCOLUMNS <= sizeof((atr_dbcrypt_counts_t *)0)->values /
+                               sizeof(long long),
+               "atr_dbcrypt_counts_t has a count for every sealed column");
 
 /* One row of a batch, copied out of the result. */
 typedef struct row {
