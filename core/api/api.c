@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api_agent_me.h"
+#include "api_apps.h"
 #include "atrium/error.h"
 #include "audit.h"
 #include "http_exchange.h"
@@ -639,6 +640,9 @@ int atr_api_dispatch(const atr_api_env_t *env, atr_http_exchange_t *x,
                      const atr_http_request_t *req, const char *remote_ip,
                      const char *user_agent, const char **route_template,
                      char *who, size_t who_size) {
+  if (strncmp(req->path, "/@", 2) == 0) /* workspace apps: api_apps.h */
+    return atr_api_apps_dispatch(env, x, req, remote_ip, user_agent,
+                                 route_template, who, who_size);
   if (strncmp(req->path, "/api/", 5) != 0)
     return 0;
   who[0] = '\0';

@@ -57,6 +57,14 @@ bool atr__http_stream_writable(const atr_http_exchange_t *x);
 bool atr__http_draining(const atr_http_exchange_t *x);
 /* A request header's value by case-insensitive name, or NULL. */
 const char *atr__http_header(atr_http_exchange_t *x, const char *name);
+/* The request target as the client sent it, undecoded ("/p?q"); apps
+ * forward it (docs/design/connect.md §2), so it must not be re-encoded
+ * from the decoded path. */
+const char *atr__http_target(atr_http_exchange_t *x);
+/* The i-th request header (0, 1, ...) in the order received: true with
+ * *name and *value set (value "" when empty), false past the last. */
+bool atr__http_header_at(atr_http_exchange_t *x, size_t i, const char **name,
+                         const char **value);
 /* Queue a response header for the next atr__http_respond (at most 8; the
  * strings are copied). */
 void atr__http_add_header(atr_http_exchange_t *x, const char *name,

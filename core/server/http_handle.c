@@ -188,6 +188,19 @@ const char *atr__http_header(atr_http_exchange_t *x, const char *name) {
   return x ? http_req_header(x->req, name) : NULL;
 }
 
+const char *atr__http_target(atr_http_exchange_t *x) {
+  return x && x->req->url ? x->req->url : "/";
+}
+
+bool atr__http_header_at(atr_http_exchange_t *x, size_t i, const char **name,
+                         const char **value) {
+  if (!x || i >= (size_t)x->req->nhdr || !x->req->hdr[i].name)
+    return false;
+  *name = x->req->hdr[i].name;
+  *value = x->req->hdr[i].value ? x->req->hdr[i].value : "";
+  return true;
+}
+
 void http_respond_error(atr_http_exchange_t *x, int status, const char *message,
                         const char *detail) {
   json_t *obj = json_pack("{s:s, s:s}", "message", message, "detail",
