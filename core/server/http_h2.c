@@ -634,8 +634,8 @@ static ssize_t read_tunnel(nghttp2_session *s, int32_t id, uint8_t *buf,
 int http_up_tunnel_accept(http_up_t *up, int32_t sid) {
   static const nghttp2_nv nv[] = {
       {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-      {(uint8_t *)"content-type", (uint8_t *)"application/octet-stream", 12,
-       24, NGHTTP2_NV_FLAG_NONE}};
+      {(uint8_t *)"content-type", (uint8_t *)"application/octet-stream", 12, 24,
+       NGHTTP2_NV_FLAG_NONE}};
   nghttp2_data_provider dp = {.read_callback = read_tunnel};
   return nghttp2_submit_response(up->h2, sid, nv, 2, &dp) == 0 ? 0 : -1;
 }

@@ -171,6 +171,7 @@ struct atr_http_server {
   http_up_t **sessions;
   atomic_llong nsessions;
   atomic_ullong session_pauses; /* reads stopped at the lane cap (tests) */
+  atomic_ullong tunnel_pauses;  /* users' reads stopped (tests) */
   atomic_llong session_mem;     /* bytes nghttp2 holds, all sessions */
   /* tunnels (http_tunnel.c) */
   atr_metric_t *tunnels_open;  /* gauge {kind} */
@@ -382,9 +383,9 @@ struct http_up {
   bool paused; /* reads stopped at the lane cap */
   bool registered;
   http_up_t *reg_next;
-  bool in_feed;          /* inside http_up_feed: nghttp2 must not send */
-  bool in_pull;          /* inside http_up_pull: likewise */
-  bool ending;           /* its tunnels are being ended: no flush */
+  bool in_feed;           /* inside http_up_feed: nghttp2 must not send */
+  bool in_pull;           /* inside http_up_pull: likewise */
+  bool ending;            /* its tunnels are being ended: no flush */
   http_tunnel_t *tunnels; /* pending and open (http_tunnel.c) */
   int npending;           /* of them waiting for the agent's stream */
 };

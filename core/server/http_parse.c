@@ -205,9 +205,14 @@ http_req_t *http_parse_take(http_parse_t *ps) {
     return NULL;
   http_req_t *r = ps->req;
   uint64_t mh = ps->max_header, mb = ps->max_body;
+  bool early = ps->early;
   http_parser saved = ps->p;
   memset(ps, 0, sizeof *ps);
   ps->p = saved; /* the parser goes on with the connection's next request */
+  /* an early request's body is not the parser's: whatever is fed after
+   * it (the loop feeds nothing) starts from a fresh request */
+  if (early)
+    http_parser_init(&ps->p, HTTP_REQUEST);
   ps->max_header = mh;
   ps->max_body = mb;
   ps->p.data = ps;

@@ -52,38 +52,38 @@ struct http_tunnel {
   http_conn_t *conn; /* holds a reference (the message's) */
   http_up_t *up;     /* the agent's session, while on its list */
   http_tunnel_t *prev, *next;
-  char id[37];
   char *key;
-  char kind[16];
   char *fields; /* the open event's fields: a JSON object */
-  atr_http_tunnel_mode_t mode;
-  char *head; /* RAW, WS: the 101 */
+  char *head;   /* RAW, WS: the 101 */
   size_t head_len;
-  atr_http_tunnel_ops_t ops;
   void *ud;
   int64_t open_timeout_ms;
   uint64_t started_ms;
-  tun_state_t state;
-  int32_t sid;
-  bool stream_live; /* the stream still knows this tunnel */
   /* user → agent, waiting for the stream to pull it */
   char *ua;
   size_t ua_len, ua_off, ua_cap;
-  bool user_eof; /* END_STREAM once ua is drained */
-  bool eof_sent;
-  bool user_paused;
-  /* agent → user */
-  bool agent_eof;
-  size_t unconsumed; /* taken from the stream, window not given back */
+  /* agent → user: taken from the stream, window not given back yet */
+  size_t unconsumed;
   /* WS mode: a wslay server context on the user's connection */
   void *ws;
   const char *ws_in;
   size_t ws_in_len;
-  uint8_t ws_frame_op;
   char *wout;
   size_t wout_len, wout_cap;
-  bool opened;
   uint64_t to_agent, from_agent;
+  atr_http_tunnel_ops_t ops;
+  atr_http_tunnel_mode_t mode;
+  tun_state_t state;
+  int32_t sid;
+  bool stream_live; /* the stream still knows this tunnel */
+  bool user_eof;    /* END_STREAM once ua is drained */
+  bool eof_sent;
+  bool user_paused;
+  bool agent_eof;
+  uint8_t ws_frame_op;
+  bool opened;
+  char kind[16];
+  char id[37];
 };
 
 /* ---- buffers ---------------------------------------------------------------- */
@@ -403,12 +403,23 @@ static void html_escape(char *out, size_t size, const char *in) {
   for (const char *p = in; *p && o + 7 < size; p++) {
     const char *rep = NULL;
     switch (*p) {
-    case '<': rep = "&lt;"; break;
-    case '>': rep = "&gt;"; break;
-    case '&': rep = "&amp;"; break;
-    case '"': rep = "&quot;"; break;
-    case '\'': rep = "&#39;"; break;
-    default: break;
+    case '<':
+      rep = "&lt;";
+      break;
+    case '>':
+      rep = "&gt;";
+      break;
+    case '&':
+      rep = "&amp;";
+      break;
+    case '"':
+      rep = "&quot;";
+      break;
+    case '\'':
+      rep = "&#39;";
+      break;
+    default:
+      break;
     }
     if (rep) {
       size_t n = strlen(rep);
@@ -640,6 +651,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
 static void user_took(http_tunnel_t *t) {
   if (!t->user_paused && ua_pending(t) > TUN_BUF) {
     t->user_paused = true;
+    atomic_fetch_add(&t->srv->tunnel_pauses, 1);
     http_conn_read(t->conn, false);
   }
   http_up_t *up = t->up;
@@ -760,6 +772,9 @@ http_tunnel_t *http_tunnel_stream(http_up_t *up, int32_t sid, const char *id,
   const char *labels[] = {t->kind};
   atr_metric_add(t->srv->tunnels_open, labels, 1);
   uv_timer_stop(&c->timer);
+  /* no idle timeout on a tunnel (a shell may sit idle for hours), but a
+   * user whose host vanished is noticed */
+  (void)uv_tcp_keepalive(&c->tcp, 1, 60);
   if (t->head) {
     user_write(t, t->head, t->head_len);
     t->head = NULL;
@@ -819,9 +834,9 @@ size_t http_tunnel_pull(http_up_t *up, http_tunnel_t *t, uint8_t *buf,
   (void)up;
   size_t left = ua_pending(t);
   size_t n = left < len ? left : len;
-  memcpy(buf, t->ua + t->ua_off, n);
-  t->ua_off += n;
   if (n > 0) {
+    memcpy(buf, t->ua + t->ua_off, n);
+    t->ua_off += n;
     t->to_agent += n;
     count_bytes(t, "to_agent", n);
   }
@@ -838,8 +853,12 @@ size_t http_tunnel_pull(http_up_t *up, http_tunnel_t *t, uint8_t *buf,
 
 void http_tunnels_end(http_up_t *up, const char *reason) {
   up->ending = true;
-  while (up->tunnels) {
-    http_tunnel_t *t = up->tunnels;
+  http_tunnel_t *next = up->tunnels;
+  up->tunnels = NULL; /* taken whole: each is ended once */
+  while (next) {
+    http_tunnel_t *t = next;
+    next = t->next;
+    t->prev = t->next = NULL;
     if (t->state == TUN_PENDING)
       fail(t, reason, NULL);
     else
