@@ -126,6 +126,10 @@ void agent_stream_consume(agent_stream_t *s, size_t n);
 /* RST_STREAM (CANCEL); no callback runs after this, and the handle must
  * not be used again. */
 void agent_stream_reset(agent_stream_t *s);
+/* How many streams may be open at once without making requests wait for
+ * a stream: the server's SETTINGS_MAX_CONCURRENT_STREAMS less the events
+ * stream and the 16 requests in flight; INT32_MAX without a session. */
+int32_t agent_conn_stream_limit(const agent_conn_t *c);
 
 /* Close the session (WebSocket close 1000, GOAWAY), dial no more; pending
  * replies get status 0. done(ud) runs once every handle is closed, after

@@ -58,6 +58,17 @@ int agent_conn_stream_open(agent_conn_t *c, const char *path,
   return 0;
 }
 
+int32_t agent_conn_stream_limit(const agent_conn_t *c) {
+  if (!c->h2)
+    return INT32_MAX;
+  uint32_t max = nghttp2_session_get_remote_settings(
+      c->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  uint32_t others = 1 + AC_MAX_INFLIGHT;
+  if (max <= others)
+    return 0;
+  return max - others > INT32_MAX ? INT32_MAX : (int32_t)(max - others);
+}
+
 /* The data provider: the queued body, END_STREAM after the caller's end. */
 ssize_t ac_stream_read(agent_req_t *r, uint8_t *buf, size_t len,
                        uint32_t *flags) {

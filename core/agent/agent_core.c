@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "agent_internal.h"
 #include "agent_util.h"
@@ -21,6 +22,7 @@
 static void agent_finish(agent_t *a);
 static void on_conn_stopped(void *ud);
 static void hold_final(agent_t *a, agent_state_t state);
+static void serve_stop(agent_t *a);
 
 void agent_say(agent_t *a, const char *level, const char *fmt, ...) {
   char buf[1024];
@@ -186,7 +188,7 @@ static void do_exit(agent_t *a) {
   agent_metadata_stop(a->metadata);
   agent_stats_stop(a->stats);
   agent_apps_stop(a->apps);
-  agent_tunnels_close(a->tunnels, NULL, NULL);
+  serve_stop(a);
   atr_log(ATR_LOG_INFO, "agent", "exiting (lifecycle %s)",
           agent_state_name(a->lc.state));
   if (a->init)
@@ -269,13 +271,85 @@ void agent_begin_start(agent_t *a) {
 
 /* ---- what the agent serves through tunnels ------------------------------ */
 
+/* The "pty" kind: the event was checked (agent_tunnels_check): reconnect
+ * is a UUID, width and height 1-1000, command a bounded string or none. */
+static int pty_kind(void *ud, int fd, const json_t *open, char **err) {
+  agent_t *a = ud;
+  const char *id = json_string_value(json_object_get(open, "reconnect"));
+  int w = (int)json_integer_value(json_object_get(open, "width"));
+  int h = (int)json_integer_value(json_object_get(open, "height"));
+  const char *cmd = json_string_value(json_object_get(open, "command"));
+  if (!a->pty ||
+      agent_pty_attach(a->pty, fd, id, w, h, cmd && *cmd ? cmd : NULL) != 0) {
+    if (!a->pty)
+      close(fd);
+    *err = strdup("the agent could not start the terminal");
+    return -1;
+  }
+  return 0;
+}
+
+/* The "ssh" kind: the SSH server takes the socket (a thread of its own). */
+static int ssh_kind(void *ud, int fd, const json_t *open, char **err) {
+  (void)open;
+  agent_t *a = ud;
+  if (!a->ssh) {
+    close(fd);
+    *err = strdup("the agent's SSH server is not running");
+    return -1;
+  }
+  if (agent_ssh_serve(a->ssh, fd) != 0) {
+    *err = strdup("the agent could not start an SSH session");
+    return -1;
+  }
+  return 0;
+}
+
+static void ssh_start(agent_t *a, const json_t *m) {
+  /* the workspace's host key: a secret, never logged */
+  const char *key = json_string_value(json_object_get(m, "ssh_host_key"));
+  agent_ssh_config_t sc = {.host_key = key && *key ? key : NULL,
+                           .directory = a->dir,
+                           .env = (const char *const *)a->env};
+  char *err = NULL;
+  a->ssh = agent_ssh_new(&sc, &err);
+  if (!a->ssh) {
+    agent_say(a, "error", "ssh is off: %s",
+              err ? err : "the SSH server could not start");
+    free(err);
+    return;
+  }
+  free(err);
+  agent_tunnels_register(a->tunnels, "ssh", ssh_kind, a);
+}
+
+/* From the first manifest: its directory and environment are the
+ * sessions', its ssh_host_key the SSH server's. */
 void agent_serve_start(agent_t *a, const json_t *m) {
-  (void)m;
-  (void)a;
+  ssh_start(a, m);
+  agent_pty_config_t pc = {.directory = a->dir,
+                           .env = (const char *const *)a->env};
+  a->pty = agent_pty_new(a->loop, &pc);
+  if (!a->pty)
+    agent_say(a, "error", "web terminals are off: cannot set up PTYs");
+  else
+    agent_tunnels_register(a->tunnels, "pty", pty_kind, a);
 }
 
 void agent_serve_sessions(agent_t *a, int *ssh, int *pty) {
-  (void)a;
-  *ssh = 0;
-  *pty = 0;
+  *ssh = a->ssh ? agent_ssh_connections(a->ssh) : 0;
+  *pty = a->pty ? agent_pty_count(a->pty) : 0;
+}
+
+/* The agent exits: no tunnel is taken any more, SSH connections and
+ * PTYs end. The tunnels' sockets are closed first, so the SSH threads
+ * see their ends go and the wait for them is short. */
+static void serve_stop(agent_t *a) {
+  agent_tunnels_close(a->tunnels, NULL, NULL);
+  if (a->ssh)
+    agent_ssh_free(a->ssh);
+  a->ssh = NULL;
+  if (a->pty)
+    agent_pty_free(a->pty, NULL, NULL); /* frees itself once closed */
+  a->pty = NULL;
 }

@@ -63,7 +63,8 @@ static void reap_orphans(agent_init_t *in) {
       continue;
     int pid = atoi(e->d_name);
     if ((in->started && !in->exited && pid == in->pid) ||
-        agent_scripts_own_pid(pid) || agent_pty_own_pid(pid))
+        agent_scripts_own_pid(pid) || agent_pty_own_pid(pid) ||
+        agent_ssh_own_pid(pid))
       continue;
     if (our_zombie(in->a->cfg.proc_dir, pid, self))
       waitpid(pid, NULL, WNOHANG);

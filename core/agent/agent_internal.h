@@ -16,7 +16,9 @@
 #include "agent_conn.h"
 #include "agent_lifecycle.h"
 #include "agent_logs.h"
+#include "agent_pty.h"
 #include "agent_scripts.h"
+#include "agent_ssh.h"
 #include "agent_tunnel.h"
 
 #define AGENT_API "/api/v2/workspaceagents/me"
@@ -69,6 +71,8 @@ typedef struct agent {
   agent_apps_t *apps;
   agent_init_t *init;
   agent_tunnels_t *tunnels; /* tunnels (docs/design/connect.md) */
+  agent_pty_t *pty;         /* the "pty" kind: web terminals */
+  agent_ssh_t *ssh;         /* the "ssh" kind */
   uv_signal_t sigs[3];
   uv_timer_t retry;      /* manifest or logs/state again */
   uv_timer_t exit_check; /* final state held for logs; acks before exit */

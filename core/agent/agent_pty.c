@@ -37,15 +37,15 @@
 #include "agent_util.h"
 #include "log.h"
 
-#define SCROLLBACK (64 * 1024)
+#define SCROLLBACK ((size_t)64 * 1024)
 #define MAX_PTYS 64
-#define MAX_COMMAND (16 * 1024)
-#define OUT_HIGH (1024 * 1024)
-#define OUT_LOW (256 * 1024)
-#define IN_HIGH (64 * 1024)
+#define MAX_COMMAND ((size_t)16 * 1024)
+#define OUT_HIGH ((size_t)1024 * 1024)
+#define OUT_LOW ((size_t)256 * 1024)
+#define IN_HIGH ((size_t)64 * 1024)
 #define DRAIN_MS 2000
 #define KILL_GRACE_MS 2000
-#define DEFAULT_IDLE_MS (5 * 60 * 1000)
+#define DEFAULT_IDLE_MS ((int64_t)5 * 60 * 1000)
 
 typedef struct pty_session pty_session_t;
 

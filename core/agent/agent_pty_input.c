@@ -59,6 +59,8 @@ static int decode(const char *obj, size_t len, agent_pty_object_fn fn, void *ud,
 
 int agent__pty_scan_feed(agent_pty_scanner_t *sc, const char *bytes, size_t n,
                          agent_pty_object_fn fn, void *ud, const char **err) {
+  if (n == 0)
+    return 0;
   if (reserve(sc, n) != 0) {
     *err = "out of memory";
     return -1;

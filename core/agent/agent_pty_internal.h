@@ -17,7 +17,7 @@
 #include "agent_pty.h"
 
 /* One JSON object of the input stream may not be longer than this. */
-#define AGENT_PTY_MAX_OBJECT (64 * 1024)
+#define AGENT_PTY_MAX_OBJECT ((size_t)64 * 1024)
 
 /* Finds where each top-level object of the stream ends (strings, escapes
  * and nesting), so every byte is looked at once however the stream is cut

@@ -136,14 +136,15 @@ int agent__pty_spawn(const agent_pty_spawn_t *o, int *master, int *pid) {
   fcntl(s, F_SETFD, FD_CLOEXEC);
   /* A login shell's argv[0] starts with '-', as sshd and login do. */
   const char *base = strrchr(o->shell, '/') + 1;
-  char *login = malloc(strlen(base) + 2);
+  size_t blen = strlen(base);
+  char *login = malloc(blen + 2);
   if (!login) {
     close(m);
     close(s);
     return -ENOMEM;
   }
   login[0] = '-';
-  strcpy(login + 1, base);
+  memcpy(login + 1, base, blen + 1);
   char *argv[] = {o->command ? (char *)o->shell : login,
                   o->command ? "-c" : NULL, (char *)o->command, NULL};
   /* No signal may run the agent's handlers in the child before exec. */

@@ -14,6 +14,8 @@
 #ifndef ATRIUM_AGENT_SSH_H
 #define ATRIUM_AGENT_SSH_H
 
+#include <stdbool.h>
+
 typedef struct agent_ssh agent_ssh_t;
 
 typedef struct agent_ssh_config {
@@ -35,5 +37,8 @@ int agent_ssh_serve(agent_ssh_t *s, int fd);
 int agent_ssh_connections(agent_ssh_t *s);
 /* Ends every connection, waits for their threads, frees. */
 void agent_ssh_free(agent_ssh_t *s);
+/* Whether pid is a session's process, which the SSH server waits for
+ * itself: the --init reaper must leave it alone. Any thread. */
+bool agent_ssh_own_pid(int pid);
 
 #endif

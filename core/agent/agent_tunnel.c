@@ -667,9 +667,13 @@ void agent_tunnels_open(agent_tunnels_t *ts, const json_t *ev) {
   agent_tunnel_open_t o;
   char *err = NULL;
   int rc = agent_tunnels_check(ts, ev, &o, &err);
-  if (rc == 0 && ts->count >= AGENT_TUNNELS_MAX &&
-      asprintf(&err, "too many tunnels open (at most %d)", AGENT_TUNNELS_MAX) <
-          0)
+  /* every tunnel is a stream: past the server's stream limit (less the
+   * agent's own requests) a new one would make its reports wait */
+  int32_t limit = ts->conn ? agent_conn_stream_limit(ts->conn) : INT32_MAX;
+  if (limit > AGENT_TUNNELS_MAX)
+    limit = AGENT_TUNNELS_MAX;
+  if (rc == 0 && ts->count >= limit &&
+      asprintf(&err, "too many tunnels open (at most %d)", (int)limit) < 0)
     err = NULL;
   if (rc != 0 || err) {
     send_error(ts, o.id, o.kind, err ? err : "out of memory");

@@ -108,8 +108,9 @@ int atr_agents_shutdown_done(const atr_domain_t *dom, const char *workspace_id,
 
 /* Coder's Manifest fields (docs/design/agent.md §2.2), with
  * "shutdown_requested": true once a stop was asked for, and
- * "ssh_host_key": the workspace's SSH host key as PKCS#8 PEM (connect.h;
- * made on the first manifest, the same for the workspace's life). */
+ * "ssh_host_key": the workspace's SSH host key in OpenSSH's format
+ * (connect.h; made on the first manifest, the same for the workspace's
+ * life). */
 int atr_agent_manifest(const atr_domain_t *dom, const atr_actor_t *actor,
                        json_t **out, atr_fault_t *fault);
 /* {version, expanded_directory, subsystems}: the agent started. */

@@ -23,7 +23,9 @@
   "a.operating_system, a.directory, a.expanded_directory, "                    \
   "a.connection_timeout_seconds, a.troubleshooting_url, a.logs_length, "       \
   "a.logs_overflowed, a.subsystems, a.startup_script_behavior, "               \
-  "a.lifecycle_state, a.workspace_id, a.revoked_at FROM workspace_agents a "
+  "a.lifecycle_state, a.workspace_id, a.revoked_at, k.public_key, "            \
+  "k.fingerprint FROM workspace_agents a LEFT JOIN workspace_ssh_keys k ON "   \
+  "k.workspace_id = a.workspace_id "
 
 static json_t *parsed(const char *text, json_t *dflt) {
   json_t *v = text ? json_loads(text, 0, NULL) : NULL;
@@ -63,6 +65,16 @@ static json_t *agent_row(atr_db_t *db, atr_db_rows_t *rows) {
       parsed(atr_db_get_text(db, rows, 20), json_array()),
       "startup_script_behavior", atr_row_text(db, rows, 21), "workspace_id",
       atr_row_text(db, rows, 23), "revoked", !atr_db_is_null(db, rows, 24));
+  /* the workspace's SSH host key's public half (connect.h), for
+   * known_hosts; null until its agent first asked for its manifest */
+  json_object_set_new(a, "ssh_host_public_key",
+                      atr_db_is_null(db, rows, 25)
+                          ? json_null()
+                          : json_string(atr_row_text(db, rows, 25)));
+  json_object_set_new(a, "ssh_host_key_fingerprint",
+                      atr_db_is_null(db, rows, 26)
+                          ? json_null()
+                          : json_string(atr_row_text(db, rows, 26)));
   return a;
 }
 

@@ -92,8 +92,9 @@ void atr_connect_ended(const atr_domain_t *dom, const atr_connect_t *c,
 
 /* ---- host keys (inside the domain: the agent's manifest) ---------------- */
 
-/* The workspace's SSH host key as PKCS#8 PEM ("-----BEGIN PRIVATE
- * KEY-----"), made and stored now if it has none: *pem malloc'd; the
+/* The workspace's SSH host key in OpenSSH's format ("-----BEGIN OPENSSH
+ * PRIVATE KEY-----", unencrypted; libssh and OpenSSH read it), made and
+ * stored now if it has none: *pem malloc'd; the
  * caller cleanses (OPENSSL_cleanse) and frees it. Runs on the caller's
  * connection, outside or inside a transaction. */
 int atr__connect_host_key(atr_db_t *db, const char *workspace_id, char **pem,

@@ -80,8 +80,11 @@ typedef struct request {
 static request_t request_new(int port, const atr_tc_req_t *req,
                              long default_timeout_ms) {
   request_t q = {.c = curl_easy_init()};
-  char url[1024];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, req->path);
+  /* any length (a terminal's 4 KiB command): a path cut short would
+   * test another request than the one written */
+  char *url = NULL;
+  if (asprintf(&url, "http://127.0.0.1:%d%s", port, req->path) < 0)
+    url = NULL;
   q.payload = req->body ? json_dumps(req->body, JSON_COMPACT) : NULL;
   q.headers = add_header(q.headers, "Atrium-Session-Token", "", req->token);
   q.headers = add_header(q.headers, "Authorization", "Bearer ", req->bearer);
@@ -94,7 +97,8 @@ static request_t request_new(int port, const atr_tc_req_t *req,
     q.headers = add_line(q.headers, *h);
   /* "Expect:" with no value stops libcurl's 100-continue round trip */
   q.headers = add_line(q.headers, "Expect:");
-  curl_easy_setopt(q.c, CURLOPT_URL, url);
+  curl_easy_setopt(q.c, CURLOPT_URL, url); /* copied by libcurl */
+  free(url);
   curl_easy_setopt(q.c, CURLOPT_CUSTOMREQUEST,
                    req->method ? req->method : "GET");
   if (q.payload) {

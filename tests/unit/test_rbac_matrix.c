@@ -278,6 +278,13 @@ static const row_t matrix[] = {
      "GET /api/v2/workspaceagents/{workspaceagent}/listening-ports"},
     {" n     y     -     y     y     y     y     -     -     n",
      "GET /api/v2/workspaceagents/{workspaceagent}/metadata"},
+    /* tunnels into a workspace: any signed-in user reaches the handler;
+     * the domain lets in only the workspace's owner and site owners
+     * (connect.h, tests/unit/test_connect_domain.c) */
+    {" n     y     -     y     y     y     y     -     -     n",
+     "GET /api/v2/workspaceagents/{workspaceagent}/tunnel"},
+    {" n     y     -     y     y     y     y     -     -     n",
+     "GET /api/v2/workspaceagents/{workspaceagent}/pty"},
 
     /* audit */
     {" n     n     -     n     n     y     y     -     -     n",

@@ -4,7 +4,7 @@
 -- presents (the manifest's ssh_host_key): made the first time an agent of
 -- the workspace asks for its manifest and kept for the workspace's life,
 -- so `ssh` sees the same host across stops, starts and rebuilds. The
--- private key (PKCS#8 PEM) is sealed with the database encryption key
+-- private key (OpenSSH's format) is sealed with the database encryption key
 -- when one is configured (private_key_key_id; NULL: in clear, see
 -- core/store/dbcrypt.h); the public key and its fingerprint are not
 -- secret.

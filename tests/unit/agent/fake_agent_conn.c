@@ -263,3 +263,8 @@ void agent_stream_consume(agent_stream_t *s, size_t n) {
 void agent_stream_reset(agent_stream_t *s) {
   (void)s;
 }
+
+int32_t agent_conn_stream_limit(const agent_conn_t *c) {
+  (void)c;
+  return INT32_MAX;
+}
