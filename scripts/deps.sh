@@ -5,7 +5,7 @@ ATRIUM_BUILD_PACKAGES="build-essential cmake pkg-config git \
   libcivetweb-dev libuv1-dev libjansson-dev libyaml-dev uuid-dev \
   libsqlite3-dev libpq-dev libargon2-dev libssl-dev libarchive-dev \
   libcurl4-openssl-dev liblua5.4-dev libpcre2-dev libhttp-parser-dev \
-  libwslay-dev libnghttp2-dev libssh-dev openssh-sftp-server"
+  libwslay-dev libnghttp2-dev libssh-dev openssh-sftp-server libnss-wrapper"
 ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   postgresql-15 curl prometheus \
   docker.io busybox-static \

@@ -17,6 +17,7 @@
 
 #include "agent_internal.h"
 #include "agent_pty.h"
+#include "agent_ssh.h"
 #include "log.h"
 
 #define WORKLOAD_GRACE_MS 10000
@@ -51,7 +52,8 @@ static bool our_zombie(const char *proc, int pid, int self) {
 
 /* Reap orphans: every zombie child that libuv does not own (the workload
  * and the scripts are libuv's to reap, for their exit callbacks), nor
- * agent_pty (the terminals' shells, which it forks and reaps itself). */
+ * agent_pty's (the terminals' shells, which it forks and reaps itself),
+ * nor the SSH server's (it waits for its sessions' exit statuses). */
 static void reap_orphans(agent_init_t *in) {
   DIR *d = opendir(in->a->cfg.proc_dir);
   if (!d)

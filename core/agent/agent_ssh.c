@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,7 +41,10 @@ static bool executable(const char *path) {
 static char *find_sftp_server(void) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
+  const char *execfn = (const char *)getauxval(AT_EXECFN);
+  if (n <= 0 && execfn && *execfn == '/') /* no /proc: the path exec'd */
+    n = snprintf(exe, sizeof exe, "%s", execfn);
+  if (n > 0 && (size_t)n < sizeof exe) {
     exe[n] = '\0';
     char *slash = strrchr(exe, '/');
     if (slash) {
@@ -112,6 +116,14 @@ static int copy_config(agent_ssh_t *s, const agent_ssh_config_t *cfg,
       cfg->sftp_server ? strdup(cfg->sftp_server) : find_sftp_server();
   if (cfg->sftp_server && !s->sftp_server)
     goto oom;
+  if (s->sftp_server) {
+    char *nss = NULL;
+    const char *slash = strrchr(s->sftp_server, '/');
+    if (slash && asprintf(&nss, "%.*s/../lib/libnss_wrapper.so",
+                          (int)(slash - s->sftp_server), s->sftp_server) > 0)
+      s->sftp_nss = access(nss, R_OK) == 0;
+    free(nss);
+  }
   if (!s->sftp_server)
     atr_log(ATR_LOG_WARN, "agent",
             "ssh: no sftp-server found (bundle, /usr/lib/openssh, PATH): "

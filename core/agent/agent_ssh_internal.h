@@ -46,6 +46,7 @@ struct agent_ssh {
   char **env;        /* NAME=value, NULL-ended, never NULL */
   char *shell;       /* NULL: the login shell */
   char *sftp_server; /* NULL: none found, the subsystem is refused */
+  bool sftp_nss;     /* it is a bundle's, with lib/libnss_wrapper.so */
   pthread_mutex_t conns_lock; /* guards conns, nconns */
   ssh_conn_t *conns;
   int nconns; /* connections whose thread has not ended */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,6 +114,7 @@ static void env_free(envv_t *e) {
  * entry: then $HOME, $USER and /bin/sh. */
 typedef struct user_info {
   char name[256], home[PATH_MAX], shell[PATH_MAX];
+  bool in_passwd;
 } user_info_t;
 
 static void user_info(const agent_ssh_t *s, user_info_t *u) {
@@ -120,6 +122,7 @@ static void user_info(const agent_ssh_t *s, user_info_t *u) {
   char buf[16384];
   if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) != 0)
     res = NULL;
+  u->in_passwd = res != NULL;
   const char *home = getenv("HOME");
   if (!home || !*home)
     home = res && res->pw_dir && *res->pw_dir ? res->pw_dir : "/";
@@ -127,8 +130,10 @@ static void user_info(const agent_ssh_t *s, user_info_t *u) {
   snprintf(u->home, sizeof u->home, "%s", home);
   if (name && *name)
     snprintf(u->name, sizeof u->name, "%s", name);
+  else if (getuid() == 0)
+    snprintf(u->name, sizeof u->name, "root");
   else
-    snprintf(u->name, sizeof u->name, "%u", (unsigned)getuid());
+    snprintf(u->name, sizeof u->name, "u%u", (unsigned)getuid());
   const char *shell = s->shell;
   if (!shell && res && res->pw_shell && *res->pw_shell &&
       access(res->pw_shell, X_OK) == 0)
@@ -198,6 +203,7 @@ typedef struct child_plan {
   const char *chdir_msg, *exec_msg;
   int pty_slave;
   int fds[3]; /* stdin, stdout, stderr when there is no pty */
+  int nss[2]; /* passwd and group for nss_wrapper, or -1: fds 3 and 4 */
 } child_plan_t;
 
 static void write_all(int fd, const char *msg) {
@@ -235,8 +241,12 @@ static _Noreturn void child_exec(const child_plan_t *p) {
       if (dup2(p->fds[i], i) < 0)
         _exit(126);
   }
+  int keep = 3;
+  for (int i = 0; i < 2; i++)
+    if (p->nss[i] >= 0 && dup2(p->nss[i], keep++) < 0)
+      _exit(126);
   /* Everything else the agent has open (other sessions' sockets too). */
-  close_range(3, ~0U, 0);
+  close_range((unsigned)keep, ~0U, 0);
   if (chdir(p->dir) != 0) {
     write_all(2, p->chdir_msg);
     if (chdir("/") != 0)
@@ -270,6 +280,49 @@ static pid_t fork_child(const child_plan_t *plan) {
   return pid;
 }
 
+/* sftp-server exits at once when its uid has no passwd entry ("No user
+ * found for uid"), which images without /etc/passwd (busybox) cause. The
+ * bundle's launcher then preloads nss_wrapper, which reads these two
+ * in-memory files (the child's fds 3 and 4) instead. */
+static int memfd_with(const char *name, const char *text) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  size_t len = strlen(text);
+  if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  /* Above the fds the child is given (0-4), so no dup2 clobbers it. */
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return high;
+}
+
+static bool safe_field(const char *s) {
+  return *s && !strpbrk(s, ":\n");
+}
+
+static int nss_files(const user_info_t *u, envv_t *env, int nss[2]) {
+  char *pw = NULL, *gr = NULL;
+  const char *name = safe_field(u->name) ? u->name : "user";
+  const char *home = safe_field(u->home) ? u->home : "/";
+  unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+  if (asprintf(&pw, "%s:x:%u:%u:%s:%s:/bin/sh\n", name, uid, gid, name, home) <
+      0)
+    pw = NULL;
+  if (asprintf(&gr, "%s:x:%u:\n", name, gid) < 0)
+    gr = NULL;
+  nss[0] = pw ? memfd_with("atrium-passwd", pw) : -1;
+  nss[1] = gr ? memfd_with("atrium-group", gr) : -1;
+  free(pw);
+  free(gr);
+  if (nss[0] < 0 || nss[1] < 0)
+    return -1;
+  env_set(env, "NSS_WRAPPER_PASSWD", "/proc/self/fd/3");
+  env_set(env, "NSS_WRAPPER_GROUP", "/proc/self/fd/4");
+  return 0;
+}
+
 int ssh_spawn_start(const agent_ssh_t *s, const ssh_spawn_t *sp,
                     ssh_child_t *child) {
   *child =
@@ -292,7 +345,11 @@ int ssh_spawn_start(const agent_ssh_t *s, const ssh_spawn_t *sp,
   }
   char *chdir_msg = NULL, *exec_msg = NULL;
   int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  int nss[2] = {-1, -1};
   int rc = -1;
+  if (sp->program && !u.in_passwd && s->sftp_nss &&
+      nss_files(&u, &env, nss) < 0)
+    goto out;
   if (env.oom || !dir || !argv0 ||
       asprintf(&chdir_msg, "atrium-agent: could not chdir to %s: using /\n",
                dir) < 0 ||
@@ -309,7 +366,8 @@ int ssh_spawn_start(const agent_ssh_t *s, const ssh_spawn_t *sp,
                        .chdir_msg = chdir_msg,
                        .exec_msg = exec_msg,
                        .pty_slave = sp->pty_slave,
-                       .fds = {pipes[0][0], pipes[1][1], pipes[2][1]}};
+                       .fds = {pipes[0][0], pipes[1][1], pipes[2][1]},
+                       .nss = {nss[0], nss[1]}};
   pid_t pid = fork_child(&plan);
   if (pid < 0)
     goto out;
@@ -328,6 +386,8 @@ int ssh_spawn_start(const agent_ssh_t *s, const ssh_spawn_t *sp,
   }
   rc = 0;
 out:
+  close_fd(&nss[0]);
+  close_fd(&nss[1]);
   for (int i = 0; i < 3; i++) {
     close_fd(&pipes[i][0]);
     close_fd(&pipes[i][1]);

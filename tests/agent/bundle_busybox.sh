@@ -47,4 +47,18 @@ out=$(chroot "$root" /bin/busybox env -i /opt/atrium/atrium-agent agent --env-fi
 [ $? = 1 ] || fail "a 0644 env file was accepted: $out"
 echo "$out" | grep -q "chmod 600" || fail "no reason given: $out"
 echo "$out" | grep -q atragt_secret && fail "the token was printed"
+# OpenSSH's sftp-server (the SSH server's sftp subsystem) runs there too,
+# through its launcher, the bundled loader and nss_wrapper, which gives it
+# the passwd entry this root lacks (agent_ssh_busybox serves sftp and scp
+# with it).
+if [ -x "$root/opt/atrium/libexec/sftp-server" ] &&
+  [ -f "$root/opt/atrium/lib/libnss_wrapper.so" ]; then
+  mkdir -p "$root/dev" && mknod "$root/dev/null" c 1 3 # as a container has
+  echo 'root:x:0:0:root:/:/bin/sh' >"$root/tmp/passwd"
+  echo 'root:x:0:' >"$root/tmp/group"
+  out=$(chroot "$root" /bin/busybox env NSS_WRAPPER_PASSWD=/tmp/passwd \
+    NSS_WRAPPER_GROUP=/tmp/group /opt/atrium/libexec/sftp-server -h 2>&1)
+  echo "$out" | grep -q "usage: sftp-server" ||
+    fail "the bundle's sftp-server does not start: $out"
+fi
 echo "ok: the bundle runs in a busybox-only root"
