@@ -53,6 +53,8 @@ typedef struct pty_conn {
   agent_pty_t *p;
   uv_pipe_t pipe;
   uv_shutdown_t shut;
+  uv_timer_t linger; /* bounds a graceful close */
+  int open_handles;
   pty_session_t *s; /* NULL once detached */
   size_t queued;    /* output bytes handed to libuv, not yet written */
   bool closing, in_paused;
@@ -131,6 +133,8 @@ static void maybe_done(agent_pty_t *p) {
 
 static void on_conn_closed(uv_handle_t *h) {
   pty_conn_t *c = h->data;
+  if (--c->open_handles > 0)
+    return;
   agent_pty_t *p = c->p;
   for (pty_conn_t **q = &p->conns; *q; q = &(*q)->next)
     if (*q == c) {
@@ -143,14 +147,28 @@ static void on_conn_closed(uv_handle_t *h) {
   maybe_done(p);
 }
 
-static void on_conn_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
-  pty_conn_t *c = req->data;
+/* Closes the pipe and the linger timer; pending writes are dropped. */
+static void conn_close_handles(pty_conn_t *c) {
+  c->closing = true;
+  c->s = NULL;
   if (!uv_is_closing((uv_handle_t *)&c->pipe))
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+  if (!uv_is_closing((uv_handle_t *)&c->linger))
+    uv_close((uv_handle_t *)&c->linger, on_conn_closed);
 }
 
-/* graceful: what was queued is written first (the end of a session). */
+static void on_conn_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  conn_close_handles(req->data);
+}
+
+static void on_linger(uv_timer_t *t) {
+  conn_close_handles(t->data);
+}
+
+/* graceful: what was queued is written first (the end of a session), for
+ * as long as the stall timeout allows, so a client that reads nothing
+ * cannot keep the connection for good. */
 static void conn_close(pty_conn_t *c, bool graceful) {
   if (c->closing)
     return;
@@ -159,9 +177,11 @@ static void conn_close(pty_conn_t *c, bool graceful) {
   uv_read_stop((uv_stream_t *)&c->pipe);
   c->shut.data = c;
   if (graceful &&
-      uv_shutdown(&c->shut, (uv_stream_t *)&c->pipe, on_conn_shutdown) == 0)
+      uv_shutdown(&c->shut, (uv_stream_t *)&c->pipe, on_conn_shutdown) == 0) {
+    uv_timer_start(&c->linger, on_linger, (uint64_t)c->p->stall_ms, 0);
     return;
-  uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+  }
+  conn_close_handles(c);
 }
 
 static void resume_output(pty_session_t *s);
@@ -401,14 +421,15 @@ static pty_conn_t *conn_new(agent_pty_t *p, int fd) {
   }
   c->p = p;
   uv_pipe_init(p->loop, &c->pipe, 0);
-  c->pipe.data = c;
+  uv_timer_init(p->loop, &c->linger);
+  c->pipe.data = c->linger.data = c;
+  c->open_handles = 2;
   c->next = p->conns;
   p->conns = c;
   p->objects++;
   if (uv_pipe_open(&c->pipe, fd) != 0) {
     close(fd);
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    conn_close_handles(c);
     return NULL;
   }
   return c;
@@ -695,10 +716,6 @@ void agent_pty_free(agent_pty_t *p, void (*done)(void *), void *ud) {
   }
   /* connections still writing their last output are cut short */
   for (pty_conn_t *c = p->conns; c; c = c->next)
-    if (!uv_is_closing((uv_handle_t *)&c->pipe)) {
-      c->closing = true;
-      c->s = NULL;
-      uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
-    }
+    conn_close_handles(c);
   maybe_done(p);
 }

@@ -111,6 +111,9 @@ static int size_field(json_t *obj, const char *name, int *out,
   if (!v || json_is_null(v))
     return 0;
   json_int_t i = json_integer_value(v);
+  /* 0 is "left out": Coder's clients send Go's zero value */
+  if (json_is_integer(v) && i == 0)
+    return 0;
   if (!json_is_integer(v) || i < 1 || i > 1000) {
     *err = strcmp(name, "width") == 0
                ? "width must be an integer from 1 to 1000"

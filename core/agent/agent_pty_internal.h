@@ -43,7 +43,7 @@ int agent__pty_scan_feed(agent_pty_scanner_t *sc, const char *bytes, size_t n,
 void agent__pty_scan_free(agent_pty_scanner_t *sc);
 
 /* A request from the stream, checked: data (NULL when absent, may hold
- * NUL bytes), width and height (0 when absent). */
+ * NUL bytes), width and height (0 when absent or 0). */
 typedef struct agent_pty_request {
   const char *data;
   size_t data_len;

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -216,8 +217,8 @@ static void test_resize_reaches_stty(void **state) {
   wait_seen(f, c, "24 80");
   send_str(f, c, "{\"width\":123,\"height\":45}{\"data\":\"stty size\\r\"}");
   wait_seen(f, c, "45 123");
-  /* one dimension alone keeps the other */
-  send_str(f, c, "{\"height\":50}{\"data\":\"stty size\\r\"}");
+  /* one dimension alone keeps the other; 0 is one left out (Coder) */
+  send_str(f, c, "{\"height\":50,\"width\":0}{\"data\":\"stty size\\r\"}");
   wait_seen(f, c, "50 123");
   client_free(c);
   fx_free(f);
@@ -306,7 +307,7 @@ static void test_garbage_closes_connection_not_pty(void **state) {
   (void)state;
   const char *bad[] = {
       "not json",          "[1,2]",
-      "{\"data\":42}",     "{\"width\":0}",
+      "{\"data\":42}",     "{\"width\":-1}",
       "{\"height\":1001}", "{\"data\":\"\"}}",
   };
   fx_t *f = fx_new(0);
@@ -413,6 +414,29 @@ static void test_stalled_connection_is_dropped(void **state) {
   client_free(c);
   c = attach(f, ID1, 80, 24, NULL);
   wait_seen(f, c, "y\r\ny\r\n");
+  client_free(c);
+  fx_free(f);
+}
+
+static bool cond_hung_up(fx_t *f, void *ud) {
+  (void)f;
+  struct pollfd pf = {.fd = *(int *)ud, .events = POLLRDHUP};
+  return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP));
+}
+
+static void test_unread_last_output_is_let_go(void **state) {
+  (void)state;
+  setenv("ATRIUM_AGENT_PTY_STALL", "200ms", 1);
+  fx_t *f = fx_new(0);
+  unsetenv("ATRIUM_AGENT_PTY_STALL");
+  /* 600 kB: more than the socket holds, less than what pauses the shell */
+  client_t *c = attach(f, ID1, 80, 24,
+                       "head -c 600000 /dev/zero | tr '\\0' y; echo; exit");
+  assert_true(run_until(f, cond_count0, NULL));
+  /* the client reads nothing: the agent lets the connection go anyway */
+  assert_true(run_until(f, cond_hung_up, &c->fd));
+  assert_true(run_until(f, cond_eof, c));
+  assert_true(c->len < 600000);
   client_free(c);
   fx_free(f);
 }
@@ -546,7 +570,7 @@ static void test_scanner_refuses(void **state) {
   const char *fields[][2] = {
       {"{\"data\":1}", "data must be a string"},
       {"{\"width\":\"80\"}", "width must be an integer from 1 to 1000"},
-      {"{\"height\":0}", "height must be an integer from 1 to 1000"},
+      {"{\"height\":1001}", "height must be an integer from 1 to 1000"},
       {"{\"height\":2.5}", "height must be an integer from 1 to 1000"},
   };
   for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
@@ -583,6 +607,44 @@ static void test_env_later_names_win(void **state) {
   unsetenv("ATRIUM_PTY_ENV_A");
 }
 
+static void test_shell_choice(void **state) {
+  (void)state;
+  char *sh = agent__pty_shell("/bin/dash");
+  assert_string_equal(sh, "/bin/dash");
+  free(sh);
+  /* not a path: the user's login shell, or /bin/sh; never nologin */
+  const char *given[] = {NULL, "", "sh"};
+  for (size_t i = 0; i < sizeof given / sizeof *given; i++) {
+    sh = agent__pty_shell(given[i]);
+    assert_non_null(sh);
+    assert_int_equal(sh[0], '/');
+    assert_int_equal(access(sh, X_OK), 0);
+    assert_null(strstr(sh, "nologin"));
+    free(sh);
+  }
+}
+
+static void test_default_shell_is_a_login_shell(void **state) {
+  (void)state;
+  fx_t *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  uv_timer_init(&f->loop, &f->tick);
+  uv_timer_start(&f->tick, on_tick, 5, 5);
+  agent_pty_config_t cfg = {0};
+  f->p = agent_pty_new(&f->loop, &cfg);
+  assert_non_null(f->p);
+  client_t *c = attach(f, ID1, 80, 24, NULL);
+  send_str(f, c, "{\"data\":\"echo zero=$0 pwd=$(pwd)\\r\"}");
+  char want[4096];
+  const char *home = getenv("HOME");
+  snprintf(want, sizeof want, "pwd=%s", home && *home ? home : "/");
+  wait_seen(f, c, want);
+  assert_true(client_has(c, "zero=-"));
+  client_free(c);
+  fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_echo_answers_42),
@@ -598,11 +660,14 @@ int main(void) {
       cmocka_unit_test(test_idle_timeout_ends_pty),
       cmocka_unit_test(test_slow_connection_pauses_the_shell),
       cmocka_unit_test(test_stalled_connection_is_dropped),
+      cmocka_unit_test(test_unread_last_output_is_let_go),
       cmocka_unit_test(test_attach_refuses_bad_arguments),
       cmocka_unit_test(test_free_ends_live_shells),
       cmocka_unit_test(test_scanner_any_cut),
       cmocka_unit_test(test_scanner_refuses),
       cmocka_unit_test(test_env_later_names_win),
+      cmocka_unit_test(test_shell_choice),
+      cmocka_unit_test(test_default_shell_is_a_login_shell),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
