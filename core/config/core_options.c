@@ -196,7 +196,8 @@ const atr_option_t atr_core_options[] = {
      ATR_CORE_FIELD(db_encryption_keys),
      "Keys that encrypt secrets in the database (sensitive parameter "
      "values, provisioner states, sensitive resource metadata, OAuth "
-     "tokens) with AES-256-GCM: base64 of 32 bytes each (`openssl rand "
+     "tokens, workspaces' SSH host keys) with AES-256-GCM: base64 of 32 "
+     "bytes each (`openssl rand "
      "-base64 32`), separated by commas. The first encrypts; the others "
      "only decrypt, during a rotation. Empty (and no key file): secrets are "
      "stored in clear, which is not recommended. See docs/security.md.",
