@@ -34,18 +34,35 @@ static void retry_later(agent_t *a) {
     uv_timer_start(&a->retry, on_retry, 1000, 0);
 }
 
-/* The scripts' environment: the agent's, then the manifest's. */
-static char **build_env(const json_t *vars) {
+/* Who the workspace is, for scripts (Coder's CODER_WORKSPACE_NAME, ...):
+ * an app served under /@owner/workspace/apps/slug/ that must know its
+ * base path (Jupyter's base_url) is started with it. */
+static const char *const names_env[][2] = {
+    {"ATRIUM_WORKSPACE_NAME", "workspace_name"},
+    {"ATRIUM_WORKSPACE_OWNER_NAME", "owner_name"},
+    {"ATRIUM_WORKSPACE_AGENT_NAME", "agent_name"}};
+#define NAMES_ENV (sizeof names_env / sizeof names_env[0])
+
+/* The scripts' environment: the agent's, the workspace's names, then
+ * the manifest's variables. */
+static char **build_env(const json_t *m) {
+  const json_t *vars = json_object_get(m, "environment_variables");
   size_t n = 0;
   while (environ[n])
     n++;
-  size_t cap = n + json_object_size(vars) + 1;
+  size_t cap = n + NAMES_ENV + json_object_size(vars) + 1;
   char **env = calloc(cap, sizeof *env);
   if (!env)
     return NULL;
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     env[k++] = strdup(environ[i]);
+  for (size_t i = 0; i < NAMES_ENV; i++) {
+    const char *v = json_string_value(json_object_get(m, names_env[i][1]));
+    char *kv = NULL;
+    if (v && asprintf(&kv, "%s=%s", names_env[i][0], v) >= 0)
+      env[k++] = kv;
+  }
   const char *key;
   json_t *val;
   json_object_foreach((json_t *)vars, key, val) {
@@ -118,7 +135,7 @@ static void set_up(agent_t *a, const json_t *m) {
   a->set_up = true;
   const char *dir = json_string_value(json_object_get(m, "directory"));
   a->dir = agent_expand_home(dir && *dir ? dir : "~");
-  a->env = build_env(json_object_get(m, "environment_variables"));
+  a->env = build_env(m);
   size_t i;
   json_t *it;
   json_array_foreach(json_object_get(m, "scripts"), i, it) {

@@ -271,17 +271,8 @@ static char *build_head(const atr_api_env_t *env, atr_http_exchange_t *x,
          "A header holds a character that cannot be forwarded.", false);
     return NULL;
   }
-  if (!unread && req->body_len) { /* the body the server already read */
-    char *all = realloc(head, head_len + req->body_len);
-    if (!all) {
-      free(head);
-      page(x, 500, "Internal error.", "Out of memory.", false);
-      return NULL;
-    }
-    memcpy(all + head_len, req->body, req->body_len);
-    head = all;
-    head_len += req->body_len;
-  }
+  /* A body the server already read (a path not beginning "/@" exactly,
+   * like "/%40…") follows the head: atr__http_tunnel sends it. */
   *len = head_len;
   return head;
 }
@@ -384,10 +375,16 @@ static void serve(const atr_api_env_t *env, atr_http_exchange_t *x,
     answer_token(env, x, ap, &a);
   } else {
     atr_app_url_t u;
+    char path[sizeof u.path];
     const char *why = NULL;
     if (atr_api_app_url_parse(a.url, &u, &why) != 0 || !host_plain(u.host)) {
       page(x, 502, "The app's URL cannot be proxied.",
            why ? why : "Its host holds characters no host name has.", false);
+    } else if (!atr_api_app_path_expand(u.path, a.owner_name, a.workspace_name,
+                                        a.agent_name, a.slug, path,
+                                        sizeof path)) {
+      page(x, 502, "The app's URL cannot be proxied.",
+           "Its path is too long once the names are put in.", false);
     } else if (ap->rest_len == 1 && !ap->query && u.query[0] && get) {
       /* Coder's rule: an app URL's query (code-server's ?folder=) is
        * what the app's root opens with. */
@@ -397,6 +394,7 @@ static void serve(const atr_api_env_t *env, atr_http_exchange_t *x,
         redirect(x, 307, location);
       free(location);
     } else {
+      snprintf(u.path, sizeof u.path, "%s", path);
       open_tunnel(env, x, req, ap, &a, &u, remote_ip, &c);
     }
   }

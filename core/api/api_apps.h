@@ -63,6 +63,14 @@ typedef struct atr_app_url {
 int atr_api_app_url_parse(const char *url, atr_app_url_t *out,
                           const char **why);
 
+/* The app URL's path with {owner}, {workspace}, {agent} and {slug}
+ * replaced by the workspace's names, into out: how a template gives an
+ * app its base path (Jupyter's base_url) though template.yaml is the same
+ * for every workspace. false when it does not fit. */
+bool atr_api_app_path_expand(const char *path, const char *owner,
+                             const char *workspace, const char *agent,
+                             const char *slug, char *out, size_t size);
+
 /* What the app is sent before the body. */
 typedef struct atr_app_head {
   const char *method;

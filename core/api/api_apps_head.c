@@ -204,6 +204,31 @@ int atr_api_app_url_parse(const char *url, atr_app_url_t *out,
   return 0;
 }
 
+bool atr_api_app_path_expand(const char *path, const char *owner,
+                             const char *workspace, const char *agent,
+                             const char *slug, char *out, size_t size) {
+  const char *const keys[] = {"{owner}", "{workspace}", "{agent}", "{slug}"};
+  const char *const values[] = {owner, workspace, agent, slug};
+  size_t o = 0;
+  for (const char *p = path; *p;) {
+    const char *v = NULL;
+    size_t klen = 0;
+    for (size_t i = 0; i < 4 && !v; i++)
+      if (strncmp(p, keys[i], strlen(keys[i])) == 0) {
+        v = values[i];
+        klen = strlen(keys[i]);
+      }
+    size_t n = v ? strlen(v) : 1;
+    if (o + n + 1 > size)
+      return false;
+    memcpy(out + o, v ? v : p, n);
+    o += n;
+    p += v ? klen : 1;
+  }
+  out[o] = '\0';
+  return true;
+}
+
 /* ---- cookies ------------------------------------------------------------- */
 
 size_t atr_api_app_strip_cookies(const char *value, char *out, size_t size) {

@@ -305,15 +305,19 @@ static int issue_token(const atr_domain_t *dom, atr_app_access_t *a,
 
 /* ---- audit --------------------------------------------------------------- */
 
+/* One "connect" entry on the workspace, as every tunnel's (connect.h):
+ * phase "open" when an app session begins or is refused, "end" when a
+ * WebSocket through the app is over. */
 static void audit(const atr_domain_t *dom, const atr_app_access_t *a,
-                  const char *action, int status, json_t *more) {
-  json_t *extra = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "app", "slug",
-                            a->slug, "agent_id", a->agent_id, "agent_name",
-                            a->agent_name, "sharing_level", a->sharing_level);
+                  const char *phase, int status, json_t *more) {
+  json_t *extra =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "phase", phase, "kind", "app",
+                "slug", a->slug, "agent_id", a->agent_id, "agent_name",
+                a->agent_name, "sharing_level", a->sharing_level);
   if (more)
     json_object_update(extra, more);
   atr_audit_record(dom->store, &a->actor,
-                   &(atr_audit_entry_t){.action = action,
+                   &(atr_audit_entry_t){.action = "connect",
                                         .resource_type = "workspace",
                                         .resource_id = a->workspace_id,
                                         .resource_target = a->workspace_name,
@@ -333,7 +337,7 @@ void atr_app_session_ended(const atr_domain_t *dom, const atr_actor_t *actor,
                            (json_int_t)end->duration_ms, "bytes_to_agent",
                            (json_int_t)end->bytes_to_agent, "bytes_from_agent",
                            (json_int_t)end->bytes_from_agent, "websocket", 1);
-  audit(dom, &copy_of, "disconnect", 200, more);
+  audit(dom, &copy_of, "end", 200, more);
   json_decref(more);
 }
 
@@ -376,7 +380,7 @@ static int decide(const atr_domain_t *dom, const atr_app_request_t *req,
   if (rc == ATR_EPERM) {
     if (!f->app)
       snprintf(out->slug, sizeof out->slug, "%s", req->slug);
-    audit(dom, out, "connect", 403, NULL);
+    audit(dom, out, "open", 403, NULL);
     return atr_fault_set(fault, rc, "You may not open this app.",
                          "App \"%s\" of %s/%s is shared with its owner only.",
                          req->slug, out->owner_name, out->workspace_name);
@@ -385,7 +389,7 @@ static int decide(const atr_domain_t *dom, const atr_app_request_t *req,
   if (rc == 0 && req->want_token && out->by_session)
     rc = issue_token(dom, out, fault);
   if (rc == 0 && out->token[0])
-    audit(dom, out, "connect", 200, NULL);
+    audit(dom, out, "open", 200, NULL);
   return rc;
 }
 

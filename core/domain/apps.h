@@ -16,8 +16,8 @@
  * (deleting the key on sign-out deletes its app tokens). A stored token
  * rather than a signed one: no signing key to share between replicas or
  * rotate, and sign-out ends app sessions at once. Issuing one is audited
- * (action "connect" on the workspace); so is every refusal of a
- * signed-in user (403).
+ * (action "connect" on the workspace, phase "open", as every tunnel's in
+ * connect.h); so is every refusal of a signed-in user (403).
  *
  * Threads: any; each call opens its own connection.
  */
@@ -94,7 +94,7 @@ int atr_app_open(const atr_domain_t *dom, const atr_actor_t *from,
 int atr_app_allowed(const char *sharing_level, const char *owner_id,
                     const atr_actor_t *actor);
 
-/* A WebSocket through the app ended: audited (action "disconnect") with
+/* A WebSocket through the app ended: audited (phase "end") with
  * how long it lasted, the bytes each way and why it ended. */
 typedef struct atr_app_session_end {
   const char *reason;

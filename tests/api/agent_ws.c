@@ -55,13 +55,14 @@ static void with_store(const srv_t *s, void (*fn)(atr_store_t *, void *),
 
 typedef struct make_call {
   const agent_ws_t *a;
+  const char *spec;
   char digest[37];
 } make_call_t;
 
 static int make_tx(atr_db_t *db, void *ud, char **err) {
   make_call_t *m = ud;
   return atr_agents_make_for_build(db, m->a->ws, m->a->build, m->a->resource,
-                                   SPEC, m->digest, err);
+                                   m->spec, m->digest, err);
 }
 
 static void make_agent(atr_store_t *store, void *ud) {
@@ -86,6 +87,11 @@ static void read_build(const srv_t *s, agent_ws_t *a) {
 }
 
 void agent_workspace(const srv_t *s, const char *name, agent_ws_t *a) {
+  agent_workspace_spec(s, name, SPEC, a);
+}
+
+void agent_workspace_spec(const srv_t *s, const char *name, const char *spec,
+                          agent_ws_t *a) {
   memset(a, 0, sizeof *a);
   tmpl_t t;
   make_template(s, name, &t);
@@ -95,7 +101,7 @@ void agent_workspace(const srv_t *s, const char *name, agent_ws_t *a) {
   assert_string_equal(a->agent_id, ""); /* the echo made none */
   atr_agent_token_new(a->token);
   remember(a->token);
-  make_call_t m = {.a = a};
+  make_call_t m = {.a = a, .spec = spec};
   atr_dbcrypt_token_digest(a->token, m.digest);
   with_store(s, make_agent, &m);
   read_build(s, a);

@@ -29,6 +29,9 @@ typedef struct agent_ws {
 /* A template, a workspace named name, its build running, and its agent
  * made with a new token: *a filled. */
 void agent_workspace(const srv_t *s, const char *name, agent_ws_t *a);
+/* The same with the agent spec's JSON text (its apps, ...). */
+void agent_workspace_spec(const srv_t *s, const char *name, const char *spec,
+                          agent_ws_t *a);
 
 /* As the agent: method path with its token (Authorization: Bearer when
  * bearer); body stolen, may be NULL. */

@@ -127,6 +127,21 @@ static void app_urls_give_host_port_path_query(void **state) {
   assert_int_equal(atr_api_app_url_parse("http://:80/", &u, &why), ATR_EINVAL);
 }
 
+static void app_url_paths_take_the_workspaces_names(void **state) {
+  (void)state;
+  char out[64];
+  assert_true(atr_api_app_path_expand("/@{owner}/{workspace}/apps/{slug}/",
+                                      "alice", "dev", "main", "jupyter", out,
+                                      sizeof out));
+  assert_string_equal(out, "/@alice/dev/apps/jupyter/");
+  assert_true(atr_api_app_path_expand("/{agent}/{x}/{", "a", "w", "main", "s",
+                                      out, sizeof out));
+  assert_string_equal(out, "/main/{x}/{");
+  assert_false(atr_api_app_path_expand(
+      "/{workspace}{workspace}", "a",
+      "0123456789012345678901234567890123456789", "m", "s", out, sizeof out));
+}
+
 /* ---- cookies and the head ------------------------------------------------- */
 
 static void our_cookies_never_reach_the_app(void **state) {
@@ -317,6 +332,7 @@ int main(void) {
       cmocka_unit_test(a_missing_slash_after_the_slug_leaves_the_rest_empty),
       cmocka_unit_test(bad_paths_say_why),
       cmocka_unit_test(app_urls_give_host_port_path_query),
+      cmocka_unit_test(app_url_paths_take_the_workspaces_names),
       cmocka_unit_test(our_cookies_never_reach_the_app),
       cmocka_unit_test(the_head_is_rewritten_exactly),
       cmocka_unit_test(an_app_path_is_joined_and_a_websocket_keeps_its_upgrade),
