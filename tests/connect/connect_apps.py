@@ -101,11 +101,12 @@ def apps(c, member_token):
     st, body, _, _ = get(o, c, app("shared", "x"))
     c.check(st == 200 and b'"app": "echo"' in body,
             f"an authenticated app opens for another member ({st})")
-    # an app nothing listens on: a clear 502 page
+    # an app nothing listens on (unhealthy, or refused when dialed): a
+    # clear HTML page, 503 or 502
     o, _ = opener(c, c.token)
     st, body, _, ctype = get(o, c, app("code-server", ""))
-    c.check(st == 502 and "text/html" in ctype,
-            f"an app that is down: a 502 HTML page ({st}, {ctype}, "
+    c.check(st in (502, 503) and "text/html" in ctype,
+            f"an app that is down: a 502/503 HTML page ({st}, {ctype}, "
             f"{body[:120]!r})")
 
 

@@ -90,7 +90,8 @@ def scp_sftp(c, sh):
             f"sftp lists the home directory (status {r.returncode}: "
             f"{names[:20]}, {r.stderr[-300:]!r})")
     for f in (up, down):
-        os.remove(f)
+        if os.path.exists(f):
+            os.remove(f)
     c.ssh("rm -f up.bin down.bin")
 
 

@@ -17,9 +17,16 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import connect_checks as checks  # noqa: E402
 from connect_apps import app, get, opener  # noqa: E402
-from connect_lib import Ctx, free_port, run_test  # noqa: E402
+from connect_lib import Ctx, free_port, run_test, section  # noqa: E402
 
 BB = "busybox "  # the image links only sh, ls, cat, echo, …
+
+
+def files_app(c):
+    o, _ = opener(c, c.token)
+    st, body, _, _ = get(o, c, app("files", "hello.txt"))
+    c.check(st == 200 and b"served from the container" in body,
+            f"the owner opens the container's app through the server ({st})")
 
 
 def run(atrium, plugins, dockerdir, src):
@@ -39,15 +46,12 @@ def run(atrium, plugins, dockerdir, src):
     c.wait_build("start")
     c.wait_ready()
     c.config_ssh()
-    checks.ssh_basics(c)
-    checks.scp_sftp(c, BB)
-    checks.tmux_resize(c, BB)
-    checks.port_forward(c, port, "served from the container")
-    checks.pty_ws(c, BB)
-    o, _ = opener(c, c.token)
-    st, body, _, _ = get(o, c, app("files", "hello.txt"))
-    c.check(st == 200 and b"served from the container" in body,
-            f"the owner opens the container's app through the server ({st})")
+    section(c, checks.ssh_basics)
+    section(c, checks.scp_sftp, BB)
+    section(c, checks.tmux_resize, BB)
+    section(c, checks.port_forward, port, "served from the container")
+    section(c, checks.pty_ws, BB)
+    section(c, files_app)
     c.cli(["delete", "dev", "-y"])
     c.wait_build("delete")
     c.deleting = False

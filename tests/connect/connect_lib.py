@@ -239,7 +239,7 @@ class Ctx:
         return d
 
     def create_workspace(self, template_dir, name):
-        self.cli(["templates", "push", template_dir, "-y"])
+        self.cli(["templates", "push", template_dir, "--name", name, "-y"])
         self.cli(["create", WS, "--template", name, "-y"])
         ws = self.must(200, "GET", f"/api/v2/users/me/workspace/{WS}")
         self.ws_id = ws["id"]
@@ -399,6 +399,22 @@ def http_get(port, path, headers=None, timeout=10):
     body = r.read()
     c.close()
     return r.status, body, r
+
+
+def section(c, fn, *args):
+    """fn(c, *args), one group of checks: a failure in it (a Failed, a
+    client that hung) is recorded and the next group still runs, so one
+    report says which parts work."""
+    import traceback
+    try:
+        return fn(c, *args)
+    except Failed:
+        return None
+    except Exception as e:  # noqa: BLE001 — recorded as a failure
+        traceback.print_exc()
+        c.checks.failures.append(f"{fn.__name__}: {e!r}")
+        print(f"FAIL {fn.__name__}: {e!r}")
+        return None
 
 
 def run_test(name, body):

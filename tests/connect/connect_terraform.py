@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import connect_apps  # noqa: E402
 import connect_checks as checks  # noqa: E402
 from connect_lib import (HERE, PYTHON, RUN_AS, TERRAFORM, WS, Ctx,
-                         free_port, run_test, stop_proc)
+                         free_port, run_test, section, stop_proc)
 
 def subst(root_tmp):
     return {"PYTHON": PYTHON, "CONNECT_DIR": HERE,
@@ -110,30 +110,35 @@ def config_ssh_dry_run_and_remove(c):
             "config-ssh --dry-run shows the block it would add")
 
 
+def atrium_ssh(c):
+    """`atrium ssh dev -- COMMAND` itself: the output and the status."""
+    r = subprocess.run([c.atrium, "ssh", WS, "--", "sh", "-c",
+                        "echo $((6*7)); exit 5"], capture_output=True,
+                       timeout=120, env=c.env, stdin=subprocess.DEVNULL)
+    c.check(r.returncode == 5 and r.stdout.strip() == b"42",
+            f"atrium ssh dev -- COMMAND: its output and status ("
+            f"{r.returncode}, {r.stdout[:100]!r}, {r.stderr[-200:]!r})")
+
+
 def run(atrium, plugins, src):
     c = start(atrium, plugins, src)
     member = c.member("bob")
     c.config_ssh()
-    checks.ssh_basics(c)
-    checks.scp_sftp(c, "")
-    checks.rsync(c)
-    checks.tmux_resize(c, "")
-    checks.port_forward(c, c.ports["HTTP_PORT"], "served from the workspace",
-                        c.ports["ECHO_PORT"], '"app": "echo"')
-    checks.pty_ws(c, "")
-    connect_apps.apps(c, member)
-    connect_apps.denied(c, member)
-    connect_apps.audited(c)
+    section(c, checks.ssh_basics)
+    section(c, atrium_ssh)
+    section(c, checks.scp_sftp, "")
+    section(c, checks.rsync)
+    section(c, checks.tmux_resize, "")
+    section(c, checks.port_forward, c.ports["HTTP_PORT"],
+            "served from the workspace", c.ports["ECHO_PORT"],
+            '"app": "echo"')
+    section(c, checks.pty_ws, "")
+    section(c, connect_apps.apps, member)
+    section(c, connect_apps.denied, member)
+    section(c, connect_apps.audited)
     restart_agent(c)
-    checks.host_key_stable(c)
-    config_ssh_dry_run_and_remove(c)
-    # atrium ssh itself, with a command and its status
-    r = subprocess.run([atrium, "ssh", WS, "--", "sh", "-c",
-                        "echo $((6*7)); exit 5"], capture_output=True,
-                       timeout=120, env=c.env)
-    c.check(r.returncode == 5 and r.stdout.strip() == b"42",
-            f"atrium ssh dev -- COMMAND: its output and status ("
-            f"{r.returncode}, {r.stdout[:100]!r}, {r.stderr[-200:]!r})")
+    section(c, checks.host_key_stable)
+    section(c, config_ssh_dry_run_and_remove)
     rc, out = c.cli(["stop", WS])
     c.kill_workspace_servers()
     try:
