@@ -240,16 +240,16 @@ def pty_ws(c, sh, shell_cmd="echo $((6*7))"):
         c.check(False, f"the web terminal's WebSocket opens ({e})")
         return
     send(ws, shell_cmd + "\r")
-    out = read_until(ws, rb"(^|\n)42\r?\n")
-    c.check(re.search(rb"(^|\n)42\r?\n", out) is not None,
+    out = read_until(ws, rb"(^|[\r\n])42\r?\n")
+    c.check(re.search(rb"(^|[\r\n])42\r?\n", out) is not None,
             f"the web terminal runs `{shell_cmd}`: 42 ({out[-200:]!r})")
     send(ws, "KEPT=persist$((40+2)); echo set-$KEPT\r")
-    out = read_until(ws, rb"(^|\n)set-persist42\r?\n")
+    out = read_until(ws, rb"(^|[\r\n])set-persist42\r?\n")
     c.check(b"set-persist42" in out, "the variable is set in the shell")
     ws.close()  # dropped: the next socket must find the same shell
     ws = websocket.create_connection(url, header=hdr, timeout=30)
-    out = read_until(ws, rb"(^|\n)42\r?\n")
-    c.check(re.search(rb"(^|\n)42\r?\n", out) is not None,
+    out = read_until(ws, rb"(^|[\r\n])42\r?\n")
+    c.check(re.search(rb"(^|[\r\n])42\r?\n", out) is not None,
             f"a reconnect with the same id replays the scrollback with 42 "
             f"({out[-200:]!r})")
     send(ws, "echo \"[$KEPT]\"\r")

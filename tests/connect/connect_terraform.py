@@ -85,9 +85,11 @@ def start(atrium, plugins, src, extra_subst=None):
 
 
 def restart_agent(c):
-    """The agent stopped and started again (same build, same token): it
-    reconnects, and the host key must be the one recorded before."""
-    stop_proc(c.agent, signal.SIGTERM, 30)
+    """The agent killed and started again (same build, same token), as
+    after a crash or a host's reboot: it reconnects, and the host key must
+    be the one recorded before. (SIGKILL: an agent stopped with SIGTERM
+    reports `off`, which the server keeps.)"""
+    stop_proc(c.agent, signal.SIGKILL, 30)
     c.agent = None
     c.wait_for("the agent to be seen as gone", lambda: (
         lambda a: a and a.get("status") != "connected")(c.the_agent()), 60)
@@ -112,8 +114,9 @@ def config_ssh_dry_run_and_remove(c):
 
 def atrium_ssh(c):
     """`atrium ssh dev -- COMMAND` itself: the output and the status."""
-    r = subprocess.run([c.atrium, "ssh", WS, "--", "sh", "-c",
-                        "echo $((6*7)); exit 5"], capture_output=True,
+    # one word: the words after -- are joined with spaces, as OpenSSH does
+    r = subprocess.run([c.atrium, "ssh", WS, "--", "echo $((6*7)); exit 5"],
+                       capture_output=True,
                        timeout=120, env=c.env, stdin=subprocess.DEVNULL)
     c.check(r.returncode == 5 and r.stdout.strip() == b"42",
             f"atrium ssh dev -- COMMAND: its output and status ("
