@@ -45,8 +45,10 @@ class Ctx:
     """One deployment: the server, the CLI's config, the workspace."""
 
     def __init__(self, atrium, plugins, src, tmp):
-        self.atrium, self.plugins, self.src, self.tmp = (atrium, plugins,
-                                                         src, tmp)
+        # absolute: the agent runs in the workspace's directory
+        self.atrium, self.plugins, self.src, self.tmp = (
+            os.path.abspath(atrium), os.path.abspath(plugins),
+            os.path.abspath(src), tmp)
         self.checks = Checks()
         CURRENT.append(self)
         self.cleanup_dirs = []
