@@ -980,7 +980,7 @@ static void ws_mode_carries_a_large_message(void **state) {
   read_head(fd, head, sizeof head);
   assert_non_null(strstr(head, "HTTP/1.1 101"));
   assert_null(strstr(head, "Sec-WebSocket-Protocol")); /* none chosen */
-  size_t n = 300 * 1024, flen = 0;
+  size_t n = (size_t)300 * 1024, flen = 0;
   char *data = pattern(n);
   char *frame = ws_big_frame(0x2, data, n, &flen);
   writer_t w = {fd, frame, flen, false};
