@@ -53,7 +53,8 @@ static bool our_zombie(const char *proc, int pid, int self) {
 /* Reap orphans: every zombie child that libuv does not own (the workload
  * and the scripts are libuv's to reap, for their exit callbacks), nor
  * agent_pty's (the terminals' shells, which it forks and reaps itself),
- * nor the SSH server's (it waits for its sessions' exit statuses). */
+ * nor those the SSH server waits for itself (its sessions' exit
+ * statuses). */
 static void reap_orphans(agent_init_t *in) {
   DIR *d = opendir(in->a->cfg.proc_dir);
   if (!d)

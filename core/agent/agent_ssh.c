@@ -233,6 +233,11 @@ int agent_ssh_serve(agent_ssh_t *s, int fd) {
     return -1;
   }
   (void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* never into a session's shell */
+  /* libssh writes after POLLOUT: a short write, never a thread stuck in
+   * send() while the peer is slow to read. */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0)
+    (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   ssh_conn_t *c = calloc(1, sizeof *c);
   if (!c || (c->wake_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0 ||
       !(c->session = ssh_new())) {

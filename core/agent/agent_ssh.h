@@ -9,7 +9,10 @@
  *
  * Threads: agent_ssh_new/serve/free from one thread (the agent's loop);
  * each connection runs on a thread of its own, because libssh's server
- * API blocks. Ownership: serve takes the fd.
+ * API blocks. Ownership: serve takes the fd. The process ignores SIGPIPE
+ * (the agent does), and a child reaper must skip agent_ssh_own_pid's
+ * pids: each connection waits for its own children, for their exit
+ * statuses. docs/agent.md, "The SSH server", says what is accepted.
  */
 #ifndef ATRIUM_AGENT_SSH_H
 #define ATRIUM_AGENT_SSH_H
@@ -35,7 +38,8 @@ agent_ssh_t *agent_ssh_new(const agent_ssh_config_t *cfg, char **err);
 int agent_ssh_serve(agent_ssh_t *s, int fd);
 /* Connections being served (the stats' session count). */
 int agent_ssh_connections(agent_ssh_t *s);
-/* Ends every connection, waits for their threads, frees. */
+/* Ends every connection, waits for their threads, frees. Blocks until
+ * the sessions' processes are gone: SIGHUP, SIGKILL 2 s later. */
 void agent_ssh_free(agent_ssh_t *s);
 /* Whether pid is a session's process, which the SSH server waits for
  * itself: the --init reaper must leave it alone. Any thread. */

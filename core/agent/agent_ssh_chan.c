@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -259,7 +260,7 @@ static int on_pty(ssh_session session, ssh_channel channel, const char *term,
   (void)ioctl(m, TIOCSWINSZ, &ws);
   set_nonblocking(m);
   if (term && printable(term, TERM_MAX))
-    strcpy(c->term, term);
+    snprintf(c->term, sizeof c->term, "%s", term);
   return 0;
 }
 
@@ -528,6 +529,8 @@ static void from_child(ssh_chan_t *c, int wi, bool is_stderr) {
   }
   /* 0: EOF; EIO: a pty whose every slave closed; else the socket broke */
   *eof = true;
+  if (!is_stderr && c->out_fd == c->master)
+    c->in_closed = true; /* nobody reads the terminal any more */
   if (c->kind == CH_TCP && n < 0)
     c->broken = true;
   if (*fd != c->in_fd)

@@ -254,9 +254,16 @@ void ssh_conn_run(ssh_conn_t *c) {
   ssh_set_server_callbacks(c->session, &c->server_cb);
   ssh_set_message_callback(c->session, on_message, c);
   if (ssh_handle_key_exchange(c->session) != SSH_OK) {
-    if (!atomic_load(&c->s->stopping))
-      atr_log(ATR_LOG_INFO, "agent", "ssh: key exchange failed: %s",
-              ssh_get_error(c->session));
+    const char *why = ssh_get_error(c->session);
+    if (atomic_load(&c->s->stopping))
+      return;
+    if (why && *why)
+      atr_log(ATR_LOG_INFO, "agent", "ssh: key exchange failed: %s", why);
+    else
+      atr_log(ATR_LOG_INFO, "agent",
+              "ssh: key exchange failed: the client closed the connection "
+              "or did not answer within %d s",
+              SSH_AUTH_TIMEOUT_S);
     return;
   }
   /* From here on nothing waits inside libssh: the loop's poll does. */
@@ -269,7 +276,7 @@ void ssh_conn_run(ssh_conn_t *c) {
     c->event = NULL;
     return;
   }
-  c->auth_deadline = ssh_now_ms() + SSH_AUTH_TIMEOUT_S * 1000;
+  c->auth_deadline = ssh_now_ms() + (int64_t)SSH_AUTH_TIMEOUT_S * 1000;
   serve(c);
   finish(c);
   ssh_event_remove_session(c->event, c->session);

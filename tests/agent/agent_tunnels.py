@@ -349,9 +349,12 @@ def main():
         a = wait_for("the agent ready", lambda: (
             lambda a: a if a and a.get("lifecycle_state") == "ready" and
             a.get("status") == "connected" else None)(agent_of(d, ws["id"])))
-        check_tcp(d, a["id"])
-        check_ssh(d, a["id"], restart)
-        check_pty(d, a["id"])
+        try:
+            check_tcp(d, a["id"])
+            check_ssh(d, a["id"], restart)
+            check_pty(d, a["id"])
+        except OSError as e:  # a socket's error: show the logs
+            fail(f"{type(e).__name__}: {e}")
         d.stop()
     finally:
         clean_up(tmp)

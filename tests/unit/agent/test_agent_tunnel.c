@@ -1131,6 +1131,36 @@ static void test_reset_and_session_loss(void **state) {
   fx_done(&f);
 }
 
+/* ---- a host an app's url names: dialed, every address tried --------------------- */
+
+static void test_app_host(void **state) {
+  (void)state;
+  fx_t f;
+  fx_up(&f);
+  char apps[128];
+  snprintf(apps, sizeof apps, "[{\"url\":\"http://localhost:%d/\"}]",
+           f.echo_port);
+  json_t *j = json_loads(apps, 0, NULL);
+  agent_tunnels_set_apps(f.tunnels, j);
+  json_decref(j);
+  /* the echo server listens on 127.0.0.1 only: when localhost is ::1
+   * first, the dial goes on to the next address */
+  open_event(&f,
+             "{\"type\":\"open\",\"id\":\"%s\",\"kind\":\"tcp\",\"port\":%d,"
+             "\"host\":\"localhost\"}",
+             ID_A, f.echo_port);
+  want_path = "/me/tunnels/" ID_A;
+  wait_for(&f, tunnel_posted, "the tunnel to localhost");
+  assert_string_equal(want(&f)->error, "");
+  srv_push(&f.srv, want(&f), "app", 3, true);
+  want_in_len = 3;
+  wait_for(&f, tunnel_got_bytes, "the echo through localhost");
+  assert_memory_equal(want(&f)->in.p, "app", 3);
+  wait_for(&f, tunnel_closed, "the tunnel's close");
+  assert_int_equal(want(&f)->close_code, NGHTTP2_NO_ERROR);
+  fx_done(&f);
+}
+
 /* ---- the bound: the server's stream limit less the agent's requests ----------- */
 
 static bool two_echoes(fx_t *f) {
@@ -1172,6 +1202,7 @@ int main(void) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_flow_control_and_half_close),
       cmocka_unit_test(test_reset_and_session_loss),
+      cmocka_unit_test(test_app_host),
       cmocka_unit_test(test_tunnel_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
