@@ -558,9 +558,10 @@ def busybox_main(binary, cmake, script, sftp_server, nss_wrapper, busybox):
             srv.stop()
         for p in PROCS:
             stop(p, signal.SIGKILL)
-        if mounted:
-            subprocess.run(["umount", os.path.join(root, "proc")])
-        shutil.rmtree(tmp, ignore_errors=True)
+        # never rmtree through a /proc still mounted
+        if not mounted or subprocess.run(
+                ["umount", "-l", os.path.join(root, "proc")]).returncode == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
     return CHECKS.done()
 
 
