@@ -39,7 +39,12 @@
 #define MAX_SSH_CONFIG ((size_t)4 * 1024 * 1024)
 
 static const atr__cli_command_t config_cmd = {
-    NULL, "config-ssh", NULL, 0, 0, 0,
+    NULL,
+    "config-ssh",
+    NULL,
+    0,
+    0,
+    0,
     "  atrium config-ssh [--dry-run] [--remove] [--ssh-config FILE] [-y]\n"
     "      Write a `Host atrium.WORKSPACE` entry for each of your workspaces\n"
     "      into ~/.ssh/config (FILE), in a block of its own, so that `ssh\n"
@@ -58,7 +63,7 @@ typedef struct buf {
 } buf_t;
 
 static int put(buf_t *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
+  if (!b->data || b->len + n + 1 > b->cap) {
     size_t cap = (b->len + n + 1) * 2;
     char *grown = realloc(b->data, cap);
     if (!grown)
@@ -120,16 +125,16 @@ int atr__ssh_config_edit(const char *old, size_t len, const char *block,
   if (starts > 1 || (start && !stop))
     return -2;
   const char *first_nl = memchr(old, '\n', len);
-  const char *eol = first_nl && first_nl > old && first_nl[-1] == '\r'
-                        ? "\r\n"
-                        : "\n";
+  const char *eol =
+      first_nl && first_nl > old && first_nl[-1] == '\r' ? "\r\n" : "\n";
   buf_t b = {0};
   int rc = put(&b, "", 0);
   if (start) {
     const char *keep_to = start;
     /* Removing the block at the end of the file: the blank line put
      * before it goes too. */
-    if (!block && stop == end && keep_to - old >= (ptrdiff_t)(2 * strlen(eol)) &&
+    if (!block && stop == end &&
+        keep_to - old >= (ptrdiff_t)(2 * strlen(eol)) &&
         memcmp(keep_to - 2 * strlen(eol), eol, strlen(eol)) == 0 &&
         memcmp(keep_to - strlen(eol), eol, strlen(eol)) == 0)
       keep_to -= strlen(eol);
@@ -269,8 +274,9 @@ static bool plain_name(const char *s) {
 static int put_shell_word(buf_t *b, const char *s) {
   int rc = puts_b(b, "'");
   for (; *s; s++)
-    rc |= *s == '\'' ? puts_b(b, "'\\''") : *s == '%' ? puts_b(b, "%%")
-                                                       : put(b, s, 1);
+    rc |= *s == '\''  ? puts_b(b, "'\\''")
+          : *s == '%' ? puts_b(b, "%%")
+                      : put(b, s, 1);
   return rc | puts_b(b, "'");
 }
 
@@ -282,15 +288,19 @@ static int put_config_path(buf_t *b, const char *s) {
   return rc | puts_b(b, "\"");
 }
 
+/* One Host: atrium.NAME, or atrium.NAME.AGENT when agent is not NULL. The
+ * host key is the workspace's, whichever agent serves it. */
 static int host_entry(buf_t *b, const char *self, const char *config_dir,
-                      const char *owner, const char *name) {
+                      const char *owner, const char *name, const char *agent) {
   char known[PATH_MAX + 16];
   snprintf(known, sizeof known, "%s/known_hosts", config_dir);
   int rc = puts_b(b, "Host atrium.") | puts_b(b, name) |
+           (agent ? puts_b(b, ".") | puts_b(b, agent) : 0) |
            puts_b(b, "\n  ProxyCommand env ATRIUM_CONFIG_DIR=") |
            put_shell_word(b, config_dir) | puts_b(b, " ") |
            put_shell_word(b, self) | puts_b(b, " ssh --stdio ") |
            puts_b(b, owner) | puts_b(b, "/") | puts_b(b, name) |
+           (agent ? puts_b(b, ".") | puts_b(b, agent) : 0) |
            puts_b(b, "\n  HostKeyAlias atrium.") | puts_b(b, owner) |
            puts_b(b, ".") | puts_b(b, name) |
            puts_b(b, "\n  UserKnownHostsFile ") | put_config_path(b, known) |
@@ -301,34 +311,86 @@ static int host_entry(buf_t *b, const char *self, const char *config_dir,
   return rc;
 }
 
+/* The names of the latest build's agents (borrowed), at most max. */
+static size_t agent_names(const json_t *ws, const char **names, size_t max) {
+  size_t n = 0, i, j;
+  json_t *res, *agent;
+  json_array_foreach(
+      json_object_get(json_object_get(ws, "latest_build"), "resources"), i,
+      res) {
+    json_array_foreach(json_object_get(res, "agents"), j, agent) {
+      if (n < max)
+        names[n] = atr__cli_str(agent, "name");
+      n++;
+    }
+  }
+  return n;
+}
+
+static int by_string(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One workspace's entries: one Host, or one per agent when it has
+ * several (`atrium ssh` asks which one otherwise). */
+static int workspace_entries(atr__cli_t *cli, buf_t *b, const char *self,
+                             const char *dir, const json_t *w) {
+  const char *name = atr__cli_str(w, "name");
+  const char *owner = atr__cli_str(w, "owner_name");
+  const char *agents[16];
+  size_t n = agent_names(w, agents, 16);
+  bool ok = plain_name(name) && plain_name(owner) && n <= 16;
+  for (size_t i = 0; ok && n > 1 && i < n; i++)
+    ok = plain_name(agents[i]);
+  if (!ok) {
+    fprintf(stderr,
+            "%s: skipped workspace \"%s\": its name, its owner's or an "
+            "agent's cannot be a host name\n",
+            cli->what, name ? name : "?");
+    return 0;
+  }
+  if (n <= 1)
+    return puts_b(b, "\n") | host_entry(b, self, dir, owner, name, NULL);
+  qsort(agents, n, sizeof *agents, by_string);
+  int rc = 0;
+  for (size_t i = 0; i < n; i++)
+    rc |= puts_b(b, "\n") | host_entry(b, self, dir, owner, name, agents[i]);
+  return rc;
+}
+
+static int by_name(const void *a, const void *b) {
+  const char *x = atr__cli_str(*(json_t *const *)a, "name");
+  const char *y = atr__cli_str(*(json_t *const *)b, "name");
+  return strcmp(x ? x : "", y ? y : "");
+}
+
 static int make_block(atr__cli_t *cli, const json_t *workspaces, char **out) {
   char self[PATH_MAX], dir[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0 || atr_client_config_dir(dir, sizeof dir) != 0) {
-    fprintf(stderr, "%s: cannot tell where this atrium binary or its config "
-                    "directory is\n",
+    fprintf(stderr,
+            "%s: cannot tell where this atrium binary or its config "
+            "directory is\n",
             cli->what);
     return 1;
   }
   self[n] = '\0';
+  /* Sorted by name: the server's order may change, the file should not. */
+  size_t count = json_array_size(workspaces);
+  json_t **sorted = calloc(count ? count : 1, sizeof *sorted);
+  if (!sorted)
+    return atr__cli_oom(cli);
+  for (size_t i = 0; i < count; i++)
+    sorted[i] = json_array_get(workspaces, i);
+  qsort(sorted, count, sizeof *sorted, by_name);
   buf_t b = {0};
   int rc = puts_b(&b, "# Managed by `atrium config-ssh`: run it again to "
                       "update this block,\n"
                       "# `atrium config-ssh --remove` to remove it. Edits "
                       "here are lost.\n");
-  size_t i;
-  json_t *w;
-  json_array_foreach(workspaces, i, w) {
-    const char *name = atr__cli_str(w, "name");
-    const char *owner = atr__cli_str(w, "owner_name");
-    if (!plain_name(name) || !plain_name(owner)) {
-      fprintf(stderr, "%s: skipped workspace \"%s\": its name cannot be a "
-                      "host name\n",
-              cli->what, name ? name : "?");
-      continue;
-    }
-    rc |= puts_b(&b, "\n") | host_entry(&b, self, dir, owner, name);
-  }
+  for (size_t i = 0; i < count; i++)
+    rc |= workspace_entries(cli, &b, self, dir, sorted[i]);
+  free(sorted);
   if (rc != 0) {
     free(b.data);
     return atr__cli_oom(cli);
@@ -354,8 +416,8 @@ static int read_config(const char *what, const char *path, buf_t *b,
   size_t n;
   while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
     if (b->len + n > MAX_SSH_CONFIG) {
-      fprintf(stderr, "%s: %s is larger than %zu bytes; not editing it\n",
-              what, path, MAX_SSH_CONFIG);
+      fprintf(stderr, "%s: %s is larger than %zu bytes; not editing it\n", what,
+              path, MAX_SSH_CONFIG);
       rc = -2;
     } else {
       rc = put(b, chunk, n);
@@ -407,7 +469,7 @@ static int write_atomically(const char *path, const char *data, size_t len,
 static int config_path(atr__cli_t *cli, const char *given, char *path,
                        size_t size) {
   const char *home = getenv("HOME");
-  int n = given ? snprintf(path, size, "%s", given)
+  int n = given  ? snprintf(path, size, "%s", given)
           : home ? snprintf(path, size, "%s/.ssh/config", home)
                  : -1;
   if (n <= 0 || (size_t)n >= size) {
@@ -438,8 +500,8 @@ static int apply(atr__cli_t *cli, const char *path, const char *block,
             "%s: %s has a \"%s\" line without its \"%s\" line (or two "
             "blocks); fix it by hand, then run this again\n",
             cli->what, path, ATR__SSH_CONFIG_START, ATR__SSH_CONFIG_END);
-  bool same = rc == 0 && next_len == old.len &&
-              memcmp(next, old.data, old.len) == 0;
+  bool same =
+      rc == 0 && next_len == old.len && memcmp(next, old.data, old.len) == 0;
   if (rc == 0 && dry_run) {
     char *diff = atr__ssh_config_diff(path, old.data, old.len, next, next_len);
     fputs(diff ? diff : "", stdout);
@@ -448,10 +510,12 @@ static int apply(atr__cli_t *cli, const char *path, const char *block,
     free(diff);
   } else if (rc == 0 && same) {
     printf("%s is up to date.\n", path);
-  } else if (rc == 0 && (rc = atr__cli_confirm(cli, false, block
-                                 ? "Update the atrium block of your SSH config?"
-                                 : "Remove the atrium block from your SSH "
-                                   "config?")) == 0) {
+  } else if (rc == 0 &&
+             (rc = atr__cli_confirm(
+                  cli, false,
+                  block ? "Update the atrium block of your SSH config?"
+                        : "Remove the atrium block from your SSH "
+                          "config?")) == 0) {
     rc = write_atomically(path, next, next_len, mode);
     if (rc != 0)
       fprintf(stderr, "%s: cannot write %s: %s\n", cli->what, path,

@@ -29,7 +29,12 @@
 #include "cli_tunnel.h"
 
 static const atr__cli_command_t forward_cmd = {
-    NULL, "port-forward", NULL, 0, 1, 1,
+    NULL,
+    "port-forward",
+    NULL,
+    0,
+    1,
+    1,
     "  atrium port-forward WORKSPACE --tcp [ADDR:]LOCAL:REMOTE...\n"
     "      Forward connections to LOCAL (on ADDR, default 127.0.0.1; 0 for\n"
     "      any free port) to port REMOTE inside the workspace, through the\n"
@@ -76,8 +81,7 @@ int atr__forward_parse(const char *spec, atr__forward_t *f, char *err,
     if (!close || close[1] != ':' || close + 1 >= last)
       why = "an IPv6 ADDR is written [ADDR]:LOCAL:REMOTE";
     else
-      addr = spec + 1, addr_len = (size_t)(close - spec - 1),
-      local = close + 2;
+      addr = spec + 1, addr_len = (size_t)(close - spec - 1), local = close + 2;
   } else if (!why) {
     const char *colon = memchr(spec, ':', (size_t)(last - spec));
     if (colon && memchr(colon + 1, ':', (size_t)(last - colon - 1)))
@@ -142,8 +146,8 @@ static int listen_on(const atr__forward_t *f, char *shown, size_t size) {
     return -1;
   }
   int port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
-  snprintf(shown, size, ss.ss_family == AF_INET ? "%s:%d" : "[%s]:%d",
-           f->addr, port);
+  snprintf(shown, size, ss.ss_family == AF_INET ? "%s:%d" : "[%s]:%d", f->addr,
+           port);
   return fd;
 }
 
@@ -188,7 +192,7 @@ static void start_conn(const atr__tunnel_target_t *t, int fd, int remote) {
   atomic_fetch_add(&open_conns, 1);
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_attr_setstacksize(&attr, (size_t)256 * 1024);
   if (pthread_create(&th, &attr, conn_run, c) != 0) {
     atomic_fetch_sub(&open_conns, 1);
     close(fd);
@@ -219,7 +223,7 @@ static void accept_loop(const atr__tunnel_target_t *t, const int *fds,
 static void wait_conns(void) {
   stop_pumps = 1;
   for (int i = 0; i < 200 && atomic_load(&open_conns) > 0; i++) {
-    struct timespec ts = {0, 10 * 1000 * 1000};
+    struct timespec ts = {0, 10L * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
 }

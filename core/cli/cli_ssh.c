@@ -31,7 +31,12 @@
 #define KNOWN_LINE 8192
 
 static const atr__cli_command_t ssh_cmd = {
-    NULL, "ssh", NULL, 0, 1, 1,
+    NULL,
+    "ssh",
+    NULL,
+    0,
+    1,
+    1,
     "  atrium ssh WORKSPACE [--stdio] [-- COMMAND [ARG...]]\n"
     "      A shell (or COMMAND, with its exit status) in the workspace,\n"
     "      through the server. WORKSPACE: NAME, OWNER/NAME, with .AGENT\n"
@@ -135,7 +140,9 @@ static int check_host_key(ssh_session s, const char *what, const char *alias,
   while (found != 1 && fgets(line, sizeof line, f))
     if (strncmp(line, alias, alen) == 0 && line[alen] == ' ')
       found = strcmp(line, mine) == 0 ? 1 : -1;
-  if (found == 0 && fputs(mine, f) < 0)
+  /* Appended ("a+" writes at the end; the seek is C's rule between a
+   * read and a write). */
+  if (found == 0 && (fseek(f, 0, SEEK_END) != 0 || fputs(mine, f) < 0))
     found = -2;
   if (fclose(f) != 0 && found == 0)
     found = -2;
@@ -171,9 +178,10 @@ static int drain(ssh_channel ch, char *buf, size_t size) {
   for (int is_err = 0; is_err < 2; is_err++) {
     for (;;) {
       int n = ssh_channel_read_nonblocking(ch, buf, (uint32_t)size, is_err);
-      if (n < 0)
+      /* SSH_EOF: this stream is done; the other may still hold bytes. */
+      if (n == SSH_ERROR)
         return -1;
-      if (n == 0)
+      if (n <= 0)
         break;
       int fd = is_err ? STDERR_FILENO : STDOUT_FILENO;
       for (int off = 0; off < n;) {
@@ -190,11 +198,34 @@ static int drain(ssh_channel ch, char *buf, size_t size) {
   return total == 0 && ssh_channel_is_eof(ch) ? -1 : total;
 }
 
+/* What stdin gave that the channel has not taken yet: no more is written
+ * than the remote window allows, so a write never blocks waiting for a
+ * window adjust while the other side waits for ours (libssh grants
+ * window only as we read). */
+typedef struct pending {
+  char buf[32768];
+  size_t off, len;
+} pending_t;
+
+static int feed(ssh_channel ch, pending_t *in) {
+  uint32_t window = ssh_channel_window_size(ch);
+  size_t n = in->len < window ? in->len : window;
+  if (n == 0)
+    return 0;
+  int w = ssh_channel_write(ch, in->buf + in->off, (uint32_t)n);
+  if (w < 0)
+    return -1;
+  in->off += (size_t)w;
+  in->len -= (size_t)w;
+  return 0;
+}
+
 /* stdin to the channel, the channel to stdout/stderr, until the remote
  * side's EOF. */
 static int run_channel(ssh_session s, ssh_channel ch, bool interactive) {
   char buf[32768];
-  bool in_eof = false;
+  pending_t in = {.len = 0};
+  bool in_eof = false, eof_sent = false;
   for (;;) {
     if (winch && interactive) {
       int cols, rows;
@@ -204,20 +235,26 @@ static int run_channel(ssh_session s, ssh_channel ch, bool interactive) {
     }
     if (drain(ch, buf, sizeof buf) < 0)
       break;
-    struct pollfd p[2] = {{.fd = in_eof ? -1 : STDIN_FILENO, .events = POLLIN},
-                          {.fd = ssh_get_fd(s), .events = POLLIN}};
-    if (poll(p, 2, 500) < 0 && errno != EINTR)
+    if (feed(ch, &in) != 0)
       return -1;
-    if (!in_eof && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (in_eof && in.len == 0 && !eof_sent) {
+      ssh_channel_send_eof(ch);
+      eof_sent = true;
+    }
+    bool want_in = !in_eof && in.len == 0;
+    struct pollfd p[2] = {{.fd = want_in ? STDIN_FILENO : -1, .events = POLLIN},
+                          {.fd = ssh_get_fd(s), .events = POLLIN}};
+    /* Waiting for window with bytes in hand: look again soon. */
+    if (poll(p, 2, in.len ? 20 : 500) < 0 && errno != EINTR)
+      return -1;
+    if (want_in && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(STDIN_FILENO, in.buf, sizeof in.buf);
       if (n < 0 && errno == EINTR)
         continue;
-      if (n <= 0) {
+      if (n <= 0)
         in_eof = true;
-        ssh_channel_send_eof(ch);
-      } else if (ssh_channel_write(ch, buf, (uint32_t)n) != n) {
-        return -1;
-      }
+      else
+        in.off = 0, in.len = (size_t)n;
     }
   }
   return 0;
@@ -236,10 +273,13 @@ static char *join_command(int argc, char **argv, int *too_long) {
     return NULL;
   }
   char *cmd = calloc(1, len + 1);
+  size_t at = 0;
   for (int i = 0; cmd && i < argc; i++) {
+    size_t n = strlen(argv[i]);
     if (i)
-      strcat(cmd, " ");
-    strcat(cmd, argv[i]);
+      cmd[at++] = ' ';
+    memcpy(cmd + at, argv[i], n);
+    at += n;
   }
   return cmd;
 }
@@ -258,8 +298,8 @@ static int open_channel(ssh_session s, const char *what, const char *command,
   if (pty) {
     const char *term = getenv("TERM");
     tty_size(&cols, &rows);
-    rc = ssh_channel_request_pty_size(ch, term && *term ? term : "xterm",
-                                      cols, rows);
+    rc = ssh_channel_request_pty_size(ch, term && *term ? term : "xterm", cols,
+                                      rows);
   }
   if (rc == SSH_OK)
     rc = command ? ssh_channel_request_exec(ch, command)

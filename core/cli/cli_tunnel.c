@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,9 +31,8 @@
 
 /* ---- naming the workspace ------------------------------------------------- */
 
-int atr__tunnel_parse_ref(const char *ref, char *owner, char *name,
-                          char *agent, size_t size, char *err,
-                          size_t err_size) {
+int atr__tunnel_parse_ref(const char *ref, char *owner, char *name, char *agent,
+                          size_t size, char *err, size_t err_size) {
   const char *slash = strchr(ref, '/');
   const char *rest = slash ? slash + 1 : ref;
   const char *dot = strchr(rest, '.');
@@ -144,19 +144,19 @@ static int fill_target(atr__cli_t *cli, const json_t *ws, const json_t *agent,
   if (!t->token)
     return atr__cli_oom(cli);
   if (copy_field(t->url, sizeof t->url, atr_client_url(cli->client)) != 0 ||
-      copy_field(t->agent_id, sizeof t->agent_id,
-                 atr__cli_str(agent, "id")) != 0 ||
-      copy_field(t->agent, sizeof t->agent, atr__cli_str(agent, "name")) !=
+      copy_field(t->agent_id, sizeof t->agent_id, atr__cli_str(agent, "id")) !=
           0 ||
+      copy_field(t->agent, sizeof t->agent, atr__cli_str(agent, "name")) != 0 ||
       copy_field(t->owner, sizeof t->owner, atr__cli_str(ws, "owner_name")) !=
           0 ||
-      copy_field(t->workspace, sizeof t->workspace,
-                 atr__cli_str(ws, "name")) != 0 ||
+      copy_field(t->workspace, sizeof t->workspace, atr__cli_str(ws, "name")) !=
+          0 ||
       copy_field(t->workspace_id, sizeof t->workspace_id,
                  atr__cli_str(ws, "id")) != 0 ||
       !t->agent_id[0]) {
-    fprintf(stderr, "%s: the server's answer for the workspace is missing a "
-                    "field or has one too long\n",
+    fprintf(stderr,
+            "%s: the server's answer for the workspace is missing a "
+            "field or has one too long\n",
             cli->what);
     return 1;
   }
@@ -172,9 +172,9 @@ int atr__tunnel_resolve(atr__cli_t *cli, const char *ref,
                             sizeof err) != 0)
     return atr__cli_usage_error(cli, "%s", err);
   int rc = cli->client ? 0 : atr__cli_connect(cli);
-  char *path = rc == 0 ? atr__cli_path("/api/v2/users/%s/workspace/%s", owner,
-                                       name)
-                       : NULL;
+  char *path = rc == 0
+                   ? atr__cli_path("/api/v2/users/%s/workspace/%s", owner, name)
+                   : NULL;
   if (rc == 0 && !path)
     rc = atr__cli_oom(cli);
   json_t *ws = NULL;
@@ -284,8 +284,8 @@ static long header_long(const char *head, const char *name) {
 static char *recv_body(CURL *h, curl_socket_t s, const char *head,
                        size_t *len) {
   long want = header_long(head, "content-length");
-  size_t max = want >= 0 && want < MAX_ERROR_BODY ? (size_t)want
-                                                   : MAX_ERROR_BODY;
+  size_t max =
+      want >= 0 && want < MAX_ERROR_BODY ? (size_t)want : MAX_ERROR_BODY;
   char *body = malloc(max + 1);
   *len = 0;
   while (body && *len < max && recv_byte(h, s, &body[*len]) == 1)
@@ -337,9 +337,8 @@ static int split_url(const char *url, char *host, size_t host_size,
                      port ? port : "");
     int b = snprintf(base_path, path_size, "%.*s", (int)plen, path);
     *tls = strcasecmp(scheme, "https") == 0;
-    rc = a > 0 && (size_t)a < host_size && b >= 0 && (size_t)b < path_size
-             ? 0
-             : -1;
+    rc = a > 0 && (size_t)a < host_size && b >= 0 && (size_t)b < path_size ? 0
+                                                                           : -1;
   }
   curl_free(h);
   curl_free(port);
@@ -386,6 +385,18 @@ typedef struct tls_pump {
   int local; /* our end of the socketpair */
 } tls_pump_t;
 
+/* Half-close over TLS: a close_notify closes our writing only, and curl
+ * goes on reading the server's records (TLS 1.3, RFC 8446 §6.1). A bare
+ * FIN instead would read as a truncation attack to an OpenSSL 3 peer,
+ * which then refuses to write. libcurl has no call for it, so it is sent
+ * on the SSL object curl hands out. */
+static void send_close_notify(CURL *h) {
+  struct curl_tlssessioninfo *info = NULL;
+  if (curl_easy_getinfo(h, CURLINFO_TLS_SSL_PTR, &info) == CURLE_OK && info &&
+      info->backend == CURLSSLBACKEND_OPENSSL && info->internals)
+    SSL_shutdown((SSL *)info->internals);
+}
+
 /* Move what curl can give to `local`; 1 something moved, 0 nothing now,
  * -1 EOF or error. */
 static int tls_to_local(tls_pump_t *p, char *buf, bool *eof) {
@@ -415,8 +426,7 @@ static int local_to_tls(tls_pump_t *p, char *buf, bool *eof) {
     return 0;
   if (r <= 0) {
     *eof = true;
-    /* No TLS half-close: a FIN after the last record tells the server. */
-    shutdown(p->s, SHUT_WR);
+    send_close_notify(p->h);
     return r == 0 ? 0 : -1;
   }
   return send_all(p->h, p->s, buf, (size_t)r) == 0 ? 1 : -1;
@@ -551,12 +561,11 @@ int atr__tunnel_open(const atr__tunnel_target_t *t, const char *what,
     return 1;
   curl_socket_t s = CURL_SOCKET_BAD;
   char *request = request_text(t, host, base, kind, port);
-  int rc = request &&
-                   curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) ==
-                       CURLE_OK &&
-                   s != CURL_SOCKET_BAD
-               ? upgrade(h, s, request, what, t->url)
-               : 1;
+  int rc =
+      request && curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK &&
+              s != CURL_SOCKET_BAD
+          ? upgrade(h, s, request, what, t->url)
+          : 1;
   free_secret(request);
   if (rc != 0) {
     curl_easy_cleanup(h);
@@ -630,18 +639,18 @@ static int step(way_t *w, short rev_rd, short rev_wr) {
 static int pump_ways(way_t *w, volatile int *stop) {
   while (!(w[0].done && w[1].done) && !(stop && *stop)) {
     struct pollfd p[4];
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 2; i++) {
       p[2 * i] = (struct pollfd){.fd = w[i].len || w[i].eof ? -1 : w[i].rd,
                                  .events = POLLIN};
-      p[2 * i + 1] = (struct pollfd){.fd = w[i].len ? w[i].wr : -1,
-                                     .events = POLLOUT};
+      p[2 * i + 1] =
+          (struct pollfd){.fd = w[i].len ? w[i].wr : -1, .events = POLLOUT};
     }
     int n = poll(p, 4, 200);
     if (n < 0 && errno != EINTR)
       return -1;
     if (n <= 0)
       continue;
-    for (int i = 0; i < 2; i++)
+    for (size_t i = 0; i < 2; i++)
       if (step(&w[i], p[2 * i].revents, p[2 * i + 1].revents) != 0)
         return -1;
   }

@@ -37,21 +37,20 @@
 
 /* What a tunnel is opened to: the server, the token and the agent. */
 typedef struct atr__tunnel_target {
-  char url[1024];   /* the server's base URL, no trailing slash */
-  char *token;      /* owned; wiped by atr__tunnel_target_clear */
+  char url[1024]; /* the server's base URL, no trailing slash */
+  char *token;    /* owned; wiped by atr__tunnel_target_clear */
   char agent_id[64];
   char owner[ATR__TUNNEL_FIELD_MAX];     /* the workspace's owner's name */
   char workspace[ATR__TUNNEL_FIELD_MAX]; /* its name */
   char workspace_id[64];
-  char agent[ATR__TUNNEL_FIELD_MAX];     /* the agent's name */
+  char agent[ATR__TUNNEL_FIELD_MAX]; /* the agent's name */
 } atr__tunnel_target_t;
 
 /* Split "OWNER/NAME.AGENT" (OWNER/ and .AGENT optional) into its parts
  * (owner "me" when not given, agent "" when not given). 0, or -1 with a
  * message naming ref in err. Pure: for the unit tests. */
-int atr__tunnel_parse_ref(const char *ref, char *owner, char *name,
-                          char *agent, size_t size, char *err,
-                          size_t err_size);
+int atr__tunnel_parse_ref(const char *ref, char *owner, char *name, char *agent,
+                          size_t size, char *err, size_t err_size);
 
 /* cli->client (atr__cli_connect) and the workspace ref's agent, which must
  * be connected: 0, or 1 after saying on stderr what is wrong (no such

@@ -15,7 +15,12 @@ endif()
 # server that answers the tunnel upgrade with 101 and echoes
 # (docs/design/connect.md §2): 1 MB each way, half-close, the server's
 # message on a refusal, OpenSSH reading the managed block.
+# fixture_sshd: a tiny libssh server standing in for the agent's, so
+# `atrium ssh` (and OpenSSH through config-ssh) are tested without it.
+pkg_check_modules(FIXTURE_LIBSSH REQUIRED IMPORTED_TARGET libssh)
+add_executable(fixture_sshd ${CMAKE_CURRENT_LIST_DIR}/fixture_sshd.c)
+target_link_libraries(fixture_sshd PRIVATE PkgConfig::FIXTURE_LIBSSH)
 add_test(NAME cli_connect
   COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/cli_connect.py
-          $<TARGET_FILE:atrium>)
+          $<TARGET_FILE:atrium> $<TARGET_FILE:fixture_sshd>)
 set_tests_properties(cli_connect PROPERTIES TIMEOUT 120)

@@ -10,8 +10,13 @@ writes "BYE\\n" and closes, so a test sees that the half-close went through
 while the other direction still carried bytes. Agent "agent-refuse"
 answers 502 with a JSON error, as the server does when the agent refuses.
 
-usage: cli_connect.py ATRIUM_BINARY
+Workspace "box"'s agent is fixture_sshd (a tiny libssh server): its ssh
+tunnels are spliced to it, so `atrium ssh` and OpenSSH through the block
+`config-ssh` writes are tested end to end but for the real agent.
+
+usage: cli_connect.py ATRIUM_BINARY FIXTURE_SSHD
 """
+import fcntl
 import hashlib
 import json
 import os
@@ -21,7 +26,9 @@ import signal
 import socket
 import subprocess
 import sys
+import struct
 import tempfile
+import termios
 import threading
 import time
 
@@ -53,16 +60,24 @@ WORKSPACES = {
     "refused": workspace("refused", "agent-refuse"),
     "stopped": workspace("stopped", "agent-x", build_status="stopped"),
     "away": workspace("away", "agent-y", agent_status="disconnected"),
+    "box": workspace("box", "agent-sshd"),
 }
+DUO = workspace("duo", "agent-duo-main")
+DUO["latest_build"]["resources"].append({"name": "gpu", "agents": [{
+    "id": "agent-duo-gpu", "name": "gpu", "status": "connected",
+    "lifecycle_state": "ready"}]})
+WORKSPACES["duo"] = DUO
 
 
 class FakeServer:
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls  # an ssl.SSLContext: https://
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.tunnels = []  # (agent, query) of each 101
+        self.sshd_port = None  # fixture_sshd's, for agent-sshd
         self.lock = threading.Lock()
         threading.Thread(target=self.serve, daemon=True).start()
 
@@ -91,6 +106,11 @@ class FakeServer:
 
     def handle(self, conn):
         try:
+            if self.tls:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except OSError:  # the client refused our certificate
+                    return
             head = self.read_head(conn)
             if head is None:
                 return
@@ -104,7 +124,7 @@ class FakeServer:
             if headers.get("atrium-session-token") != TOKEN:
                 self.answer(conn, 401, {"message": "no session"})
                 return
-            m = re.match(r"/api/v2/users/me/workspace/([^/?]+)$", target)
+            m = re.match(r"/api/v2/users/(?:me|alice)/workspace/([^/?]+)$", target)
             if m:
                 ws = WORKSPACES.get(m.group(1))
                 if ws:
@@ -114,9 +134,10 @@ class FakeServer:
                 return
             if target.startswith("/api/v2/workspaces?"):
                 items = [] if "offset=0" not in target else [
-                    WORKSPACES["dev"], WORKSPACES["refused"]]
+                    WORKSPACES["refused"], WORKSPACES["duo"], WORKSPACES["dev"],
+                    WORKSPACES["box"]]
                 self.answer(conn, 200, {"workspaces": items,
-                                        "count": len(items) if items else 2})
+                                        "count": len(items) if items else 4})
                 return
             m = re.match(r"/api/v2/workspaceagents/([^/]+)/tunnel\?(.*)$",
                          target)
@@ -140,6 +161,10 @@ class FakeServer:
             self.tunnels.append((agent, query))
         conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
                      b"Connection: Upgrade\r\nUpgrade: atrium-tunnel\r\n\r\n")
+        if agent == "agent-sshd":
+            self.splice(conn, socket.create_connection(
+                ("127.0.0.1", self.sshd_port)))
+            return
         conn.sendall(query.encode() + b"\n")
         while True:
             data = conn.recv(65536)
@@ -147,7 +172,49 @@ class FakeServer:
                 break
             conn.sendall(data)
         conn.sendall(b"BYE\n")
-        conn.shutdown(socket.SHUT_WR)
+        if self.tls:
+            try:
+                conn.unwrap()  # close_notify
+            except (OSError, ValueError):
+                pass
+        else:
+            conn.shutdown(socket.SHUT_WR)
+
+
+    @staticmethod
+    def splice(a, b):
+        def copy(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        t = threading.Thread(target=copy, args=(b, a), daemon=True)
+        t.start()
+        copy(a, b)
+        t.join(60)
+        b.close()
+
+
+def start_sshd(fixture, keyfile):
+    p = subprocess.Popen([fixture, keyfile], stdout=subprocess.PIPE)
+    line = p.stdout.readline().decode()
+    m = re.match(r"port (\d+)", line)
+    if not m:
+        p.kill()
+        raise RuntimeError(f"fixture_sshd said {line!r}")
+    return p, int(m.group(1))
+
+
+def stop(p):
+    p.kill()
+    p.wait()
+    if p.stdout:
+        p.stdout.close()
 
 
 def payload(seed):
@@ -280,6 +347,14 @@ def test_config_ssh(atrium, env, tmp):
           b"Host atrium.dev\r\n" in first and b"Host atrium.refused" in first,
           "config-ssh keeps what was there (CRLF) and adds one Host per "
           "workspace")
+    check(first.index(b"Host atrium.box") < first.index(b"Host atrium.dev") <
+          first.index(b"Host atrium.duo.gpu") <
+          first.index(b"Host atrium.duo.main") <
+          first.index(b"Host atrium.refused") and
+          b"ssh --stdio alice/duo.gpu\r\n" in first and
+          b"Host atrium.duo\r\n" not in first,
+          "Hosts are sorted by name; a workspace with two agents gets "
+          "atrium.NAME.AGENT for each")
     os.makedirs(os.path.join(tmp, "newhome"))
     fresh = os.path.join(tmp, "newhome", ".ssh", "config")
     r = run(atrium, env, "config-ssh", "--ssh-config", fresh, "-y")
@@ -306,10 +381,153 @@ def test_config_ssh(atrium, env, tmp):
               "config-ssh --remove gives back the file as it was")
 
 
+def test_ssh_exec(atrium, env, tmp):
+    r = run(atrium, env, "ssh", "box", "--",
+            "echo out; echo err >&2; exit 7")
+    check(r.returncode == 7 and r.stdout == b"out\n" and
+          r.stderr == b"err\n",
+          f"ssh COMMAND: stdout and stderr apart, its exit status "
+          f"({r.returncode}, {r.stdout!r}, {r.stderr!r})")
+    data = payload("exec")
+    r = run(atrium, env, "ssh", "box", "--", "cat", stdin=data)
+    check(r.returncode == 0 and hashlib.sha256(r.stdout).digest() ==
+          hashlib.sha256(data).digest(),
+          f"ssh box -- cat: 1 MB of stdin back with the same SHA-256, then "
+          f"EOF ends it (rc {r.returncode}, {len(r.stdout)} bytes)")
+    e = dict(env, LANG="C.UTF-8", TERM="xterm-test")
+    r = run(atrium, e, "ssh", "box", "echo", "$LANG", "$TERM")
+    check(r.stdout == b"C.UTF-8 xterm-test\n",
+          f"LANG and TERM are forwarded ({r.stdout!r} {r.stderr!r})")
+    r = run(atrium, env, "ssh", "box", "--", "false")
+    check(r.returncode == 1, f"the exit status of false is 1 ({r.returncode})")
+    known = os.path.join(env["ATRIUM_CONFIG_DIR"], "known_hosts")
+    with open(known) as f:
+        lines = [l for l in f.read().splitlines()
+                 if l.startswith("atrium.alice.box ")]
+    check(len(lines) == 1 and lines[0].split(" ")[1] == "ssh-ed25519",
+          f"the host key was recorded once, under atrium.alice.box ({lines})")
+
+
+def read_until(fd, pattern, seconds=20):
+    got = b""
+    deadline = time.monotonic() + seconds
+    while not re.search(pattern, got) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def test_ssh_interactive(atrium, env):
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    before = termios.tcgetattr(slave)
+    e = dict(env, LANG="C.UTF-8", TERM="xterm-test")
+    p = subprocess.Popen([atrium, "ssh", "box"], env=e, stdin=slave,
+                         stdout=slave, stderr=slave)
+    try:
+        got = read_until(master, rb"pty \S+ \d+x\d+ LANG=\S*\r\n")
+        check(b"pty xterm-test 100x30 LANG=C.UTF-8" in got,
+              f"interactive: a pty with TERM and the terminal's size ({got!r})")
+        fcntl.ioctl(slave, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", 40, 120, 0, 0))
+        p.send_signal(signal.SIGWINCH)
+        got = read_until(master, rb"size \d+x\d+")
+        check(b"size 120x40" in got, f"SIGWINCH sends window-change ({got!r})")
+        os.write(master, b"hello")
+        got = read_until(master, rb"hello")
+        check(b"hello" in got, "keys reach the shell, raw, and come back")
+        os.write(master, b"q")
+        rc = p.wait(20)
+        check(rc == 3, f"the shell's exit status is ssh's ({rc})")
+        check(termios.tcgetattr(slave) == before,
+              "the terminal is as it was after ssh exits")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+        os.close(slave)
+
+
+def test_openssh(env, tmp):
+    cfg = os.path.join(tmp, ".ssh", "config")
+    r = subprocess.run(["ssh", "-F", cfg, "atrium.box", "echo $((6*7))"],
+                       env=env, capture_output=True, timeout=60)
+    check(r.returncode == 0 and r.stdout == b"42\n",
+          f"OpenSSH through config-ssh's ProxyCommand: 42 ({r.stdout!r} "
+          f"{r.stderr!r})")
+    r = subprocess.run(["ssh", "-F", cfg, "atrium.box", "exit 5"], env=env,
+                       capture_output=True, timeout=60)
+    check(r.returncode == 5, f"OpenSSH gets the exit status ({r.returncode})")
+
+
+def test_host_key_changed(atrium, env, server, fixture, tmp):
+    p, server.sshd_port = start_sshd(fixture, os.path.join(tmp, "other_key"))
+    try:
+        r = run(atrium, env, "ssh", "box", "--", "true")
+        err = r.stderr.decode()
+        check(r.returncode == 1 and "host key of workspace alice/box changed"
+              in err and "Refusing to connect" in err,
+              f"a changed host key is refused ({err!r})")
+    finally:
+        stop(p)
+
+
+def test_tls(atrium, tmp):
+    """The same tunnel over https://: curl does TLS, a thread pumps. The
+    self-signed CA is made the system's only in a mount namespace of the
+    CLI's own (unshare -m), so nothing on the machine changes."""
+    import ssl
+    key, cert = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+         cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+         "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if made.returncode != 0 or probe.returncode != 0:
+        print("skip https: no openssl or no unshare -m here")
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server = FakeServer(tls=ctx)
+    env = dict(os.environ, ATRIUM_URL=f"https://127.0.0.1:{server.port}",
+               ATRIUM_SESSION_TOKEN=TOKEN,
+               ATRIUM_CONFIG_DIR=os.path.join(tmp, "atrium-tls"), HOME=tmp)
+    wrap = ["unshare", "-m", "sh", "-c",
+            'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && '
+            'exec "$@"', cert, atrium]
+    data = payload("tls")
+    r = subprocess.run(wrap + ["ssh", "--stdio", "dev"], env=env, input=data,
+                       capture_output=True, timeout=60)
+    expect = b"kind=ssh\n" + data + b"BYE\n"
+    check(r.returncode == 0 and hashlib.sha256(r.stdout).digest() ==
+          hashlib.sha256(expect).digest(),
+          f"https: 1 MB each way through TLS, half-close seen (rc "
+          f"{r.returncode}, {len(r.stdout)} bytes, {r.stderr[-300:]!r})")
+    r = subprocess.run(wrap + ["ssh", "--stdio", "refused"], env=env,
+                       input=b"", capture_output=True, timeout=60)
+    check(r.returncode == 1 and b"The agent refused the tunnel." in r.stderr,
+          f"https: a 502 prints the server's message ({r.stderr!r})")
+    r = run(atrium, env, "ssh", "--stdio", "dev", stdin=b"")
+    check(r.returncode == 1 and b"cannot reach" in r.stderr,
+          f"https: a certificate nobody trusts is refused ({r.stderr!r})")
+
+
 def main():
     atrium = os.path.abspath(sys.argv[1])
+    fixture = os.path.abspath(sys.argv[2])
     server = FakeServer()
     with tempfile.TemporaryDirectory() as tmp:
+        sshd, server.sshd_port = start_sshd(fixture,
+                                            os.path.join(tmp, "host_key"))
         env = dict(os.environ, ATRIUM_URL=f"http://127.0.0.1:{server.port}",
                    ATRIUM_SESSION_TOKEN=TOKEN,
                    ATRIUM_CONFIG_DIR=os.path.join(tmp, "atrium"), HOME=tmp)
@@ -317,6 +535,15 @@ def main():
         test_refused(atrium, env)
         test_port_forward(atrium, env, server)
         test_config_ssh(atrium, env, tmp)
+        try:
+            test_ssh_exec(atrium, env, tmp)
+            test_ssh_interactive(atrium, env)
+            run(atrium, env, "config-ssh", "-y")
+            test_openssh(env, tmp)
+        finally:
+            stop(sshd)
+        test_host_key_changed(atrium, env, server, fixture, tmp)
+        test_tls(atrium, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} failed")
         return 1

@@ -34,13 +34,14 @@ static char *edit(const char *old, const char *b) {
 static void a_fresh_file_gets_only_the_block(void **state) {
   (void)state;
   char *out = edit("", block);
-  assert_string_equal(out, START "\n" "Host atrium.dev\n  ProxyCommand x\n" END
-                           "\n");
+  assert_string_equal(out,
+                      START "\n"
+                            "Host atrium.dev\n  ProxyCommand x\n" END "\n");
   free(out);
 }
 
-static void what_is_there_is_kept_and_the_block_goes_after_a_blank_line(
-    void **state) {
+static void
+what_is_there_is_kept_and_the_block_goes_after_a_blank_line(void **state) {
   (void)state;
   const char *old = "# mine\nHost a\n  User b  \n\n\tIdentityFile ~/k\n";
   char *out = edit(old, block);
@@ -96,9 +97,9 @@ static void a_crlf_file_gets_crlf_lines(void **state) {
   (void)state;
   const char *old = "Host a\r\n  User b\r\n";
   char *out = edit(old, block);
-  assert_string_equal(out, "Host a\r\n  User b\r\n\r\n" START
-                           "\r\nHost atrium.dev\r\n  ProxyCommand x\r\n" END
-                           "\r\n");
+  assert_string_equal(out,
+                      "Host a\r\n  User b\r\n\r\n" START
+                      "\r\nHost atrium.dev\r\n  ProxyCommand x\r\n" END "\r\n");
   char *twice = edit(out, block);
   assert_string_equal(twice, out);
   char *removed = edit(out, NULL);
@@ -108,8 +109,8 @@ static void a_crlf_file_gets_crlf_lines(void **state) {
   free(removed);
 }
 
-static void a_file_without_a_final_newline_gets_one_before_the_block(
-    void **state) {
+static void
+a_file_without_a_final_newline_gets_one_before_the_block(void **state) {
   (void)state;
   char *out = edit("Host a", block);
   assert_string_equal(out, "Host a\n\n" START
@@ -144,8 +145,8 @@ static void a_start_without_an_end_or_two_blocks_are_left_alone(void **state) {
   free(kept);
 }
 
-static void the_dry_run_diff_is_unified_with_three_lines_of_context(
-    void **state) {
+static void
+the_dry_run_diff_is_unified_with_three_lines_of_context(void **state) {
   (void)state;
   const char *a = "1\n2\n3\n4\n5\n";
   const char *b = "1\n2\n3\n4\n5\n\nnew\n";
@@ -202,8 +203,7 @@ static void bad_tcp_specs_are_refused_naming_the_flag(void **state) {
   (void)state;
   expect_tcp_error("80", "--tcp 80: use [ADDR:]LOCAL:REMOTE, e.g. --tcp "
                          "8080:80");
-  expect_tcp_error("8080:0",
-                   "--tcp 8080:0: REMOTE is a port from 1 to 65535");
+  expect_tcp_error("8080:0", "--tcp 8080:0: REMOTE is a port from 1 to 65535");
   expect_tcp_error("8080:65536",
                    "--tcp 8080:65536: REMOTE is a port from 1 to 65535");
   expect_tcp_error("x:80", "--tcp x:80: LOCAL is a port from 0 (any free "
@@ -240,8 +240,8 @@ static void workspace_refs_name_owner_workspace_and_agent(void **state) {
   expect_ref("alice/dev", "alice", "dev", "");
   expect_ref("dev.main", "me", "dev", "main");
   expect_ref("alice/dev.main", "alice", "dev", "main");
-  const char *bad[] = {"", "/dev", "a/b/c", "dev.", "alice/", "dev.a.b",
-                       "alice/.x"};
+  const char *bad[] = {"",       "/dev",    "a/b/c",   "dev.",
+                       "alice/", "dev.a.b", "alice/.x"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char o[64], n[64], a[64], err[320], want[320];
     assert_int_equal(
