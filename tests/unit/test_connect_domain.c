@@ -543,8 +543,20 @@ static void a_host_key_is_sealed_with_the_encryption_key(void **s) {
                    1);
   json_t *again = manifest(other_token);
   assert_string_equal(pem, str(again, "ssh_host_key"));
+  /* rotate seals the key in clear; delete (the keys were lost) drops it,
+   * and the workspace gets a new one on its next manifest */
+  must(atr_dbcrypt_run(&store, ATR_DBCRYPT_ROTATE, 10, &counts, &err), &err);
+  assert_int_equal(count_rows("SELECT COUNT(*) FROM workspace_ssh_keys WHERE "
+                              "private_key_key_id IS NOT NULL"),
+                   1);
+  must(atr_dbcrypt_run(&store, ATR_DBCRYPT_DELETE, 10, &counts, &err), &err);
+  assert_int_equal(count_rows("SELECT COUNT(*) FROM workspace_ssh_keys"), 0);
   store.crypt = NULL;
   atr_dbcrypt_free(cipher);
+  json_t *fresh = manifest(other_token);
+  assert_memory_equal(str(fresh, "ssh_host_key"), PEM_HEAD, strlen(PEM_HEAD));
+  assert_string_not_equal(pem, str(fresh, "ssh_host_key"));
+  json_decref(fresh);
   json_decref(m);
   json_decref(again);
 }
