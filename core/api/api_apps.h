@@ -55,7 +55,7 @@ int atr_api_app_path_parse(const char *target, atr_app_path_t *out,
 typedef struct atr_app_url {
   char host[256]; /* without brackets */
   int port;
-  bool loopback;  /* localhost, 127.0.0.0/8, ::1: the agent's default */
+  bool loopback;  /* localhost or 127.0.0.1: the agent's default host */
   char path[512]; /* "/" when the URL has none */
   char query[512];
 } atr_app_url_t;

@@ -142,9 +142,11 @@ int atr_api_app_path_parse(const char *target, atr_app_path_t *out,
 
 /* ---- the app's URL --------------------------------------------------------- */
 
+/* The agent's default (127.0.0.1) reaches it: localhost is taken as
+ * 127.0.0.1, as most apps listen there; any other host, ::1 included, is
+ * named in the open event (the agent allows hosts its apps' URLs name). */
 static bool loopback(const char *host) {
-  return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-         strcmp(host, "::1") == 0;
+  return strcasecmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0;
 }
 
 int atr_api_app_url_parse(const char *url, atr_app_url_t *out,
@@ -156,6 +158,10 @@ int atr_api_app_url_parse(const char *url, atr_app_url_t *out,
     return ATR_EINVAL;
   }
   const char *h = url + 7;
+  size_t alen = strcspn(h, "/?#");
+  const char *at = memchr(h, '@', alen); /* userinfo: not the host */
+  if (at)
+    h = at + 1;
   size_t hlen;
   const char *after;
   if (*h == '[') {
@@ -244,7 +250,8 @@ size_t atr_api_app_strip_cookies(const char *value, char *out, size_t size) {
       trimmed--;
     /* Our cookies: every name atrium_*, whatever case a client sends. */
     bool ours = strncasecmp(p, "atrium_", 7) == 0;
-    if (trimmed && !ours && o + trimmed + 3 <= size) {
+    size_t need = (kept ? 2 : 0) + trimmed + 1; /* "; ", the cookie, NUL */
+    if (trimmed && !ours && o + need <= size) {
       if (kept++) {
         memcpy(out + o, "; ", 2);
         o += 2;

@@ -16,7 +16,14 @@ process (echo_app.py, on a free port): `echo` shared with its owner and
   SHA-256 matches;
 - another member gets 403; a public app opens without a session;
 - a WebSocket through the app echoes a message, and its end is audited
-  with its bytes.
+  with its bytes;
+- headless Chromium (when installed, driven over DevTools) signs in on
+  the 401 page's form and lands on the app, whose page can read neither
+  the session nor the app token and which got neither;
+- Jupyter Notebook (Debian's jupyter-notebook, when installed) behind its
+  base path: its own _xsrf cookie comes back to it, a kernel starts, and
+  a cell runs over the kernel's WebSocket (its Origin check passes: the
+  client's Host goes through).
 Every wait is a bounded poll for a state.
 
 usage: apps_e2e.py ATRIUM PLUGIN_DIR
@@ -25,6 +32,8 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -149,10 +158,19 @@ def audit_ends(d):
             if a["additional_fields"].get("phase") == "end"]
 
 
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def run(d, org):
     app_port = free_port()
     APP_PROCS.append(subprocess.Popen(
         [sys.executable, os.path.join(HERE, "echo_app.py"), str(app_port)]))
+    e.wait_for("the app to listen", lambda: listening(app_port))
     tid = make_template(d, org, template(app_port))
     ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
                 {"name": "dev", "template_id": tid})
@@ -256,6 +274,230 @@ def run(d, org):
                  extra.get("bytes_to_agent", 0) > 0 and
                  extra.get("bytes_from_agent", 0) > 0,
                  f"websocket: its end is audited with its bytes ({extra})")
+    return app_token
+
+
+
+class WS:
+    """A minimal WebSocket client over a socket already upgraded."""
+
+    def __init__(self, sock, rest):
+        self.s, self.buf = sock, rest
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            piece = self.s.recv(65536)
+            if not piece:
+                raise OSError("closed")
+            self.buf += piece
+
+    def recv(self):
+        self._need(2)
+        op, n, at = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+        if n == 126:
+            self._need(4)
+            n, at = struct.unpack(">H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10)
+            n, at = struct.unpack(">Q", self.buf[2:10])[0], 10
+        self._need(at + n)
+        data, self.buf = self.buf[at:at + n], self.buf[at + n:]
+        return op, data
+
+    def send_text(self, text):
+        data, mask = text.encode(), os.urandom(4)
+        n = len(data)
+        head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                                bytes([0x80 | 126]) + struct.pack(">H", n))
+        self.s.sendall(head + mask +
+                       bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
+def upgrade(d, path, headers):
+    return upgrade_to(d.port, path, headers)
+
+
+def upgrade_to(port, path, headers):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
+             "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    s.sendall(("\r\n".join(lines + headers) + "\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        piece = s.recv(4096)
+        if not piece:
+            break
+        buf += piece
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return s, head.decode(errors="replace"), rest
+
+
+def jupyter_case(d, org):
+    """Jupyter Notebook (Debian's) behind its base path runs a cell over
+    its kernel's WebSocket, through the server: its _xsrf cookie and the
+    WebSocket's Origin check pass, and what it computes comes back."""
+    if not shutil.which("jupyter-notebook"):
+        print("skipped: Jupyter (no jupyter-notebook)")
+        return
+    port = free_port()
+    base = "/@admin/nb/apps/jupyter/"
+    home = os.path.join(d.tmp, "jhome")
+    os.mkdir(home)
+    env = dict(os.environ, HOME=home, JUPYTER_RUNTIME_DIR=home,
+               JUPYTER_CONFIG_DIR=home, JUPYTER_DATA_DIR=home)
+    APP_PROCS.append(subprocess.Popen(
+        ["jupyter-notebook", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", "--NotebookApp.token=", "--NotebookApp.password=",
+         f"--NotebookApp.base_url={base}", f"--notebook-dir={home}"] +
+        (["--allow-root"] if os.geteuid() == 0 else []),
+        env=env, cwd=home, stdout=open(os.path.join(d.tmp, "jupyter.log"),
+                                       "w"), stderr=subprocess.STDOUT))
+    text = ("name: nb\nprovisioner: echo\nagent:\n  apps:\n"
+            "    - slug: jupyter\n"
+            f"      url: http://localhost:{port}/@{{owner}}/{{workspace}}/"
+            "apps/jupyter/\n")
+    status, f = d.call("POST", "/api/v2/files",
+                       raw=e.targz({"template.yaml": text, "main.txt": "x\n"}),
+                       ctype="application/gzip")
+    v = d.must(201, "POST", f"/api/v2/organizations/{org}/templateversions",
+               {"file_id": f["hash"], "name": "v1"})
+    e.wait_for("the import", lambda: d.must(
+        200, "GET", f"/api/v2/templateversions/{v['id']}")["job"]["status"]
+        == "succeeded")
+    tid = d.must(201, "POST", f"/api/v2/organizations/{org}/templates",
+                 {"name": "nb", "template_version_id": v["id"]})["id"]
+    ws = d.must(201, "POST", "/api/v2/users/me/workspaces",
+                {"name": "nb", "template_id": tid})
+    e.wait_build(d, ws["latest_build"]["id"])
+    e.start_agent(d, ws["id"], [d.atrium], "nb")
+    e.wait_for("the nb agent", lambda: (lambda a: a and a.get("status") ==
+                                        "connected")(e.agent_of(d, ws["id"])))
+    tok = ["-H", f"Atrium-Session-Token: {d.token}"]
+    e.wait_for("Jupyter to answer", lambda: curl(
+        d, base + "api/status", *tok)[0] == 200)
+    # the tree page sets Jupyter's own _xsrf cookie (Path=/: an app's
+    # answer is not rewritten), which must come back to it whole
+    status, head, _ = curl(d, base + "tree", *tok)
+    xsrf = [ln.split("=", 1)[1].split(";")[0] for ln in head.split("\r\n")
+            if ln.lower().startswith("set-cookie: _xsrf=")]
+    CHECKS.check(status == 200 and len(xsrf) == 1,
+                 f"Jupyter: its page and its own cookie come through ({status})")
+    cookie = f"_xsrf={xsrf[0] if xsrf else ''}"
+    status, _, body = curl(d, base + "api/kernels", "-X", "POST", *tok,
+                           "-H", f"Cookie: {cookie}",
+                           "-H", f"X-XSRFToken: {xsrf[0] if xsrf else ''}",
+                           "-H", "Content-Type: application/json",
+                           "--data", '{"name":"python3"}')
+    CHECKS.check(status == 201, f"Jupyter: a kernel starts ({status})")
+    kid = json.loads(body).get("id", "") if status == 201 else ""
+    s, head, rest = upgrade(
+        d, f"{base}api/kernels/{kid}/channels?session_id=e2e",
+        [f"Origin: http://127.0.0.1:{d.port}", f"Cookie: {cookie}",
+         f"Atrium-Session-Token: {d.token}"])
+    CHECKS.check(head.startswith("HTTP/1.1 101"),
+                 f"Jupyter: the kernel's WebSocket opens ({head[:60]!r})")
+    ws_ = WS(s, rest)
+    msg = {"header": {"msg_id": "e2e-1", "username": "e2e", "session": "e2e",
+                      "msg_type": "execute_request", "version": "5.3",
+                      "date": ""},
+           "parent_header": {}, "metadata": {}, "channel": "shell",
+           "buffers": [],
+           "content": {"code": "print(6*7)", "silent": False,
+                       "store_history": False, "user_expressions": {},
+                       "allow_stdin": False, "stop_on_error": True}}
+    ws_.send_text(json.dumps(msg))
+    out = ""
+    try:
+        while "42" not in out:
+            op, data = ws_.recv()
+            if op != 1:
+                continue
+            m = json.loads(data)
+            if (m.get("msg_type") == "stream" and
+                    m["parent_header"].get("msg_id") == "e2e-1"):
+                out += m["content"].get("text", "")
+    except (OSError, ValueError) as err:
+        out += f" ({err})"
+    s.close()
+    CHECKS.check(out.strip() == "42",
+                 f"Jupyter: a cell ran through the proxy ({out.strip()!r})")
+
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (its WebSocket,
+    with the WS client above): navigate, evaluate."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "chromium")
+        os.mkdir(self.dir)
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--no-first-run", "--remote-debugging-port=0",
+             f"--user-data-dir={self.dir}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        APP_PROCS.append(self.proc)
+        active = os.path.join(self.dir, "DevToolsActivePort")
+        e.wait_for("Chromium's DevTools port", lambda: os.path.exists(active)
+                   and len(open(active).read().split()) == 2)
+        port = int(open(active).read().split()[0])
+        pages = e.wait_for("a Chromium page", lambda: [
+            t for t in json.loads(subprocess.run(
+                ["curl", "-s", "--noproxy", "*",
+                 f"http://127.0.0.1:{port}/json/list"],
+                capture_output=True).stdout or b"[]") if t["type"] == "page"])
+        path = pages[0]["webSocketDebuggerUrl"].split(str(port), 1)[1]
+        s, head, rest = upgrade_to(port, path, [])
+        if not head.startswith("HTTP/1.1 101"):
+            e.fail(f"DevTools: {head}")
+        self.ws, self.next = WS(s, rest), 0
+
+    def call(self, method, **params):
+        self.next += 1
+        self.ws.send_text(json.dumps({"id": self.next, "method": method,
+                                      "params": params}))
+        while True:
+            op, data = self.ws.recv()
+            m = json.loads(data) if op == 1 else {}
+            if m.get("id") == self.next:
+                return m.get("result", {})
+
+    def eval(self, expr):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        return r.get("result", {}).get("value")
+
+
+def browser_case(d):
+    """A browser's whole way into an app: the 401 page's sign-in form, the
+    session cookie traded for the app token, the app's page; its scripts
+    see neither cookie, and the app got neither."""
+    if not shutil.which("chromium"):
+        print("skipped: the browser (no chromium)")
+        return
+    b = Browser(d.tmp)
+    url = f"http://127.0.0.1:{d.port}/@admin/dev/apps/echo/page?b=1"
+    b.call("Page.navigate", url=url)
+    e.wait_for("the sign-in page", lambda: b.eval(
+        "document.querySelector('input[name=email]') !== null"))
+    b.eval("document.querySelector('[name=email]').value='admin@example.com';"
+           f"document.querySelector('[name=password]').value='{e.PASSWORD}';"
+           "document.querySelector('button').click(); true")
+    text = e.wait_for("the app's page after signing in", lambda: (
+        lambda t: t if t and '"path": "/page?b=1"' in t else None)(
+            b.eval("document.body ? document.body.innerText : ''")))
+    got = json.loads(text)
+    CHECKS.check(not [v for k, v in got["headers"]
+                      if k.lower() == "cookie" and "atrium_" in v.lower()],
+                 "browser: the app got no atrium cookie")
+    seen = b.eval("document.cookie") or ""
+    CHECKS.check("atrium_session" not in seen and
+                 "atrium_app_token" not in seen,
+                 f"browser: the app's page cannot read the session or the "
+                 f"app token ({seen.split('=')[0] if seen else 'nothing'})")
+    CHECKS.check(b.eval("location.pathname") == "/@admin/dev/apps/echo/page",
+                 "browser: it stays on the app's URL")
 
 
 def main():
@@ -268,8 +510,18 @@ def main():
         d = e.DEP = e.Deployment(atrium, plugins, tmp)
         d.start()
         org = e.set_up(d)
-        run(d, org)
-        d.stop()
+        app_token = run(d, org)
+        browser_case(d)
+        jupyter_case(d, org)
+        e.kill_agents()
+        proc, d.proc = d.proc, None
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+        log = e.tail(d.log, 10 ** 7)
+        CHECKS.check(rc == 0 and "Sanitizer" not in log,
+                     f"the server exited 0 with no sanitizer report ({rc})")
+        CHECKS.check(d.token not in log and app_token not in log,
+                     "the server's log holds neither session nor app token")
     finally:
         for p in APP_PROCS:
             stop_process(p)

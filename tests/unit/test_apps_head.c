@@ -117,7 +117,13 @@ static void app_urls_give_host_port_path_query(void **state) {
   assert_string_equal(u.path, "/@a/dev/apps/jupyter/");
   assert_int_equal(atr_api_app_url_parse("http://[::1]:8080/", &u, &why), 0);
   assert_string_equal(u.host, "::1");
+  assert_false(u.loopback); /* named to the agent: its default is v4 */
+  assert_int_equal(
+      atr_api_app_url_parse("http://me:pw@LocalHost:9/x", &u, &why), 0);
+  assert_string_equal(u.host, "LocalHost");
+  assert_int_equal(u.port, 9);
   assert_true(u.loopback);
+  assert_string_equal(u.path, "/x");
   assert_int_equal(atr_api_app_url_parse("https://localhost:1/", &u, &why),
                    ATR_EINVAL);
   assert_non_null(strstr(why, "http://"));
@@ -156,6 +162,11 @@ static void our_cookies_never_reach_the_app(void **state) {
   assert_int_equal(
       atr_api_app_strip_cookies("atrium_session=a", out, sizeof out), 0);
   assert_string_equal(out, "");
+  /* what the app set comes back whole, in a buffer just large enough */
+  static const char only[] = "_xsrf=2|a5|af|17; b=c";
+  char exact[sizeof only];
+  assert_int_equal(atr_api_app_strip_cookies(only, exact, sizeof exact), 2);
+  assert_string_equal(exact, only);
 }
 
 static const char *const names[] = {"Host",
