@@ -15,6 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import connect_apps  # noqa: E402
 import connect_checks as checks  # noqa: E402
 from connect_apps import app, get, opener  # noqa: E402
 from connect_lib import Ctx, free_port, run_test, section  # noqa: E402
@@ -29,6 +30,13 @@ def files_app(c):
             f"the owner opens the container's app through the server ({st})")
 
 
+def member_app(c, member):
+    o, _ = opener(c, member)
+    st, body, _, _ = get(o, c, app("files", "hello.txt"))
+    c.check(st == 403, f"another member gets 403 on the container's app "
+            f"({st})")
+
+
 def run(atrium, plugins, dockerdir, src):
     sock = open(os.path.join(dockerdir, "socket")).read().strip()
     tmp = tempfile.mkdtemp(prefix="atrium-connect-docker-")
@@ -39,6 +47,7 @@ def run(atrium, plugins, dockerdir, src):
                    "    pull_policy: never\n"
                    "    start_timeout: 30s\n")
     c.first_user()
+    member = c.member("bob")
     port = free_port()
     d = c.template_dir("docker", {"HTTP_PORT": port}, "docker")
     c.create_workspace(d, "connect-docker")
@@ -52,6 +61,9 @@ def run(atrium, plugins, dockerdir, src):
     section(c, checks.port_forward, port, "served from the container")
     section(c, checks.pty_ws, BB)
     section(c, files_app)
+    section(c, connect_apps.denied, member)
+    section(c, member_app, member)
+    section(c, connect_apps.audited)
     c.cli(["delete", "dev", "-y"])
     c.wait_build("delete")
     c.deleting = False
