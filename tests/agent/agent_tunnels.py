@@ -12,7 +12,9 @@ Through the server's routes, as a user with a session:
   key is the same on a second connection and after the agent process was
   killed and started again (the manifest's key);
 - pty: the web terminal's WebSocket: `echo $((6*7))` shows 42, and a new
-  connection with the same reconnect id replays it.
+  connection with the same reconnect id replays it;
+- SIGTERM with a tunnel and an ssh session open: the agent exits 0 and
+  both end.
 Every wait is a bounded poll for a state.
 
 usage: agent_tunnels.py ATRIUM PLUGIN_DIR BUNDLE_DIR
@@ -310,6 +312,68 @@ def check_pty(d, agent_id):
     t.close()
 
 
+def check_exit(d, agent_id, agent):
+    """SIGTERM with a tunnel and an ssh session open: the agent shuts
+    down, exits 0, and the user's connections end."""
+    echo = Echo()
+    s, rest = open_raw(d.port, d.token,
+                       f"/api/v2/workspaceagents/{agent_id}/tunnel"
+                       f"?kind=tcp&port={echo.port}")
+    if s is None:
+        fail(f"tcp tunnel refused: {rest}")
+    s.sendall(b"still here")
+    got = rest
+    while len(got) < 10:
+        b = s.recv(100)
+        if not b:
+            break
+        got += b
+    CHECKS.check(got == b"still here", "exit: the tunnel is open")
+    env = dict(os.environ, ATRIUM_TEST_TOKEN=d.token)
+    me = os.path.abspath(__file__)
+    sh = subprocess.Popen(
+        ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", f"ProxyCommand={sys.executable} {me} --proxy "
+               f"{d.port} {agent_id}",
+         "dev@atrium.tunnels", "echo up $$; exec sleep 600"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    line = sh.stdout.readline().split()
+    CHECKS.check(len(line) == 2 and line[0] == b"up",
+                 "exit: an ssh session runs")
+    pid = int(line[1]) if len(line) == 2 else 0
+    agent.send_signal(15)
+    try:
+        rc = agent.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        fail("exit: the agent did not exit after SIGTERM")
+    CHECKS.check(rc == 0, f"exit: the agent exited 0 (got {rc})")
+    s.settimeout(30)
+    try:
+        end = s.recv(100)
+    except ConnectionResetError:
+        end = b""
+    CHECKS.check(end == b"", "exit: the user's tunnel ended")
+    try:
+        sh.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        sh.kill()
+        fail("exit: the ssh client went on after the agent exited")
+    CHECKS.check(sh.returncode != 0,
+                 f"exit: the ssh session ended (rc {sh.returncode})")
+
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+    CHECKS.check(pid > 0 and wait_for("the session's process to end", gone),
+                 "exit: the session's process was ended")
+    s.close()
+    echo.sock.close()
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--proxy":
         return proxy(int(sys.argv[2]), sys.argv[3])
@@ -353,6 +417,7 @@ def main():
             check_tcp(d, a["id"])
             check_ssh(d, a["id"], restart)
             check_pty(d, a["id"])
+            check_exit(d, a["id"], agent[0])
         except OSError as e:  # a socket's error: show the logs
             fail(f"{type(e).__name__}: {e}")
         d.stop()
