@@ -5,7 +5,8 @@ agent_ssh_server serves 127.0.0.1:0 with a host key file made by OpenSSL
 (PKCS#8 PEM, as the server makes them); ssh, scp, sftp and tmux drive it:
 - the host key served is the file's (known_hosts written from the key,
   StrictHostKeyChecking=yes) and the same on a second run; an OpenSSH-form
-  key works too; a broken key is refused without being printed;
+  key works too; no key: an ephemeral one with a warning; a broken key is
+  refused without being printed;
 - `echo $((6*7))` prints 42; `false` exits 1, `exit 7` 7, a signal is an
   exit-signal; stdout and stderr apart; stdin reaches the command and its EOF ends `cat`;
 - LANG goes through SendEnv, other names do not; the configured env, the
@@ -213,6 +214,19 @@ def check_host_keys(binary, tmp, key):
     CHECKS.check(r.returncode == 0,
                  f"an OpenSSH-form host key is served: {r.stderr.strip()}")
     srv.stop()
+    # No key: an ephemeral one, with a warning that names no key.
+    srv = Server(binary, tmp, None, "ephemeral")
+    r = subprocess.run(["ssh", "-F", "/dev/null", "-o",
+                        "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                        "-o", "LogLevel=ERROR", "-p", str(srv.port),
+                        "127.0.0.1", "echo ephemeral"],
+                       capture_output=True, text=True, timeout=60)
+    srv.stop()
+    CHECKS.check(r.stdout == "ephemeral\n" and "ephemeral ed25519 key" in
+                 srv.stderr() and "PRIVATE KEY" not in srv.stderr(),
+                 f"without a key: an ephemeral one and a warning: "
+                 f"{r.stdout!r} {srv.stderr()[-300:]!r}")
     # A key that is not one: refused, and not printed.
     bad = os.path.join(tmp, "bad_key")
     with open(bad, "w") as f:

@@ -14,7 +14,7 @@ target_include_directories(atrium_agent_nonet PUBLIC
 pkg_check_modules(AGENT_LIBSSH REQUIRED IMPORTED_TARGET libssh)
 target_link_libraries(atrium_agent_nonet PUBLIC atrium_base atrium_http_parser
   PkgConfig::AGENT_LIBSSH)
-foreach(t test_agent_pure test_agent_run test_agent_pty)
+foreach(t test_agent_pure test_agent_run test_agent_pty test_agent_ssh)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/agent/${t}.c)
   target_link_libraries(${t} PRIVATE atrium_agent_nonet PkgConfig::CMOCKA)
   add_test(NAME ${t} COMMAND ${t})
