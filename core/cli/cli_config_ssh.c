@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,12 +469,15 @@ static int write_atomically(const char *path, const char *data, size_t len,
  * its target (so a dotfiles link stays a link). */
 static int config_path(atr__cli_t *cli, const char *given, char *path,
                        size_t size) {
-  const char *home = getenv("HOME");
+  /* OpenSSH reads the passwd entry's home, not $HOME: so do we. */
+  const struct passwd *pw = getpwuid(getuid());
+  const char *home =
+      pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : getenv("HOME");
   int n = given  ? snprintf(path, size, "%s", given)
           : home ? snprintf(path, size, "%s/.ssh/config", home)
                  : -1;
   if (n <= 0 || (size_t)n >= size) {
-    fprintf(stderr, "%s: no --ssh-config and no $HOME\n", cli->what);
+    fprintf(stderr, "%s: no --ssh-config and no home directory\n", cli->what);
     return 1;
   }
   char real[PATH_MAX];

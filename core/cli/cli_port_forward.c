@@ -164,7 +164,7 @@ static void *conn_run(void *arg) {
   if (atr__tunnel_open(c->t, "atrium port-forward", "tcp", c->remote_port,
                        &tunnel) == 0) {
     atr__tunnel_pump(c->fd, tunnel, &stop_pumps);
-    close(tunnel);
+    atr__tunnel_close(tunnel);
   }
   close(c->fd);
   free(c);

@@ -171,7 +171,7 @@ static void send_env(ssh_channel ch) {
   }
 }
 
-/* What the remote side sent, to stdout and stderr; -1 at EOF or on an
+/* What the remote side sent, to stdout and stderr; -1 at EOF, -2 on an
  * error, else how many bytes. */
 static int drain(ssh_channel ch, char *buf, size_t size) {
   int total = 0;
@@ -180,7 +180,7 @@ static int drain(ssh_channel ch, char *buf, size_t size) {
       int n = ssh_channel_read_nonblocking(ch, buf, (uint32_t)size, is_err);
       /* SSH_EOF: this stream is done; the other may still hold bytes. */
       if (n == SSH_ERROR)
-        return -1;
+        return -2;
       if (n <= 0)
         break;
       int fd = is_err ? STDERR_FILENO : STDOUT_FILENO;
@@ -189,7 +189,7 @@ static int drain(ssh_channel ch, char *buf, size_t size) {
         if (w < 0 && errno == EINTR)
           continue;
         if (w <= 0)
-          return -1;
+          return -2;
         off += (int)w;
       }
       total += n;
@@ -233,7 +233,10 @@ static int run_channel(ssh_session s, ssh_channel ch, bool interactive) {
       tty_size(&cols, &rows);
       ssh_channel_change_pty_size(ch, cols, rows);
     }
-    if (drain(ch, buf, sizeof buf) < 0)
+    int got = drain(ch, buf, sizeof buf);
+    if (got == -2)
+      return -1;
+    if (got < 0)
       break;
     if (feed(ch, &in) != 0)
       return -1;
@@ -320,13 +323,18 @@ static int ssh_session_run(const atr__tunnel_target_t *t, const char *what,
   snprintf(alias, sizeof alias, "atrium.%s.%s", t->owner, t->workspace);
   snprintf(shown, sizeof shown, "%s/%s", t->owner, t->workspace);
   ssh_session s = ssh_new();
+  /* libssh closes the fd it is given: it gets a copy, and the tunnel's
+   * own is closed (its pump joined) after ssh_free. */
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   int no = 0, rc = 1;
-  if (!s) {
-    close(fd);
+  if (!s || copy < 0) {
+    ssh_free(s);
+    if (copy >= 0)
+      close(copy);
+    atr__tunnel_close(fd);
     return 1;
   }
-  /* The fd is the session's from here: ssh_free closes it. */
-  ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+  ssh_options_set(s, SSH_OPTIONS_FD, &copy);
   ssh_options_set(s, SSH_OPTIONS_HOST, alias);
   ssh_options_set(s, SSH_OPTIONS_USER, t->owner);
   /* Not ~/.ssh/config: config-ssh's block there would loop back here. */
@@ -355,13 +363,15 @@ static int ssh_session_run(const atr__tunnel_target_t *t, const char *what,
       int status = ssh_channel_get_exit_status(ch);
       rc = status >= 0 && status < 256 ? status : 255;
     } else {
-      fprintf(stderr, "%s: the connection to the workspace broke\n", what);
+      fprintf(stderr, "%s: the connection to the workspace broke: %s\n", what,
+              ssh_get_error(s));
     }
     ssh_channel_close(ch);
     ssh_channel_free(ch);
   }
   ssh_disconnect(s);
   ssh_free(s);
+  atr__tunnel_close(fd);
   return rc;
 }
 
@@ -417,7 +427,7 @@ int atr_cli_ssh(const char *name, int argc, char **argv) {
     rc = atr__tunnel_open(&t, cli.what, "ssh", 0, &fd);
   if (rc == 0 && stdio) {
     rc = atr__tunnel_pump2(STDIN_FILENO, STDOUT_FILENO, fd, NULL) == 0 ? 0 : 1;
-    close(fd);
+    atr__tunnel_close(fd);
   } else if (rc == 0) {
     rc = ssh_session_run(&t, cli.what, fd, command);
   }

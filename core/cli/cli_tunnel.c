@@ -451,12 +451,53 @@ static void *tls_pump_run(void *arg) {
       break;
     if (!out_eof && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
       rc = local_to_tls(p, buf, &out_eof);
+    /* Our end closed (atr__tunnel_close): nobody reads what comes. */
+    if (fds[1].revents & POLLHUP)
+      break;
   }
   free(buf);
   close(p->local);
   curl_easy_cleanup(p->h);
   free(p);
   return NULL;
+}
+
+/* The pump threads, by the fd their caller holds, to be joined when it
+ * is closed: the process must not exit under a thread still tearing
+ * down its TLS. One lock: opening and closing tunnels is rare. */
+#define MAX_PUMPS 512
+static pthread_mutex_t pumps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  int fd;
+  pthread_t th;
+} pumps[MAX_PUMPS];
+static size_t npumps;
+
+static int pump_add(int fd, pthread_t th) {
+  pthread_mutex_lock(&pumps_lock);
+  int rc = npumps < MAX_PUMPS ? 0 : -1;
+  if (rc == 0) {
+    pumps[npumps].fd = fd;
+    pumps[npumps++].th = th;
+  }
+  pthread_mutex_unlock(&pumps_lock);
+  return rc;
+}
+
+void atr__tunnel_close(int fd) {
+  pthread_t th;
+  bool found = false;
+  pthread_mutex_lock(&pumps_lock);
+  for (size_t i = 0; i < npumps && !found; i++)
+    if (pumps[i].fd == fd) {
+      th = pumps[i].th;
+      pumps[i] = pumps[--npumps];
+      found = true;
+    }
+  pthread_mutex_unlock(&pumps_lock);
+  close(fd);
+  if (found)
+    pthread_join(th, NULL);
 }
 
 static int start_tls_pump(CURL *h, curl_socket_t s, int *fd) {
@@ -477,7 +518,12 @@ static int start_tls_pump(CURL *h, curl_socket_t s, int *fd) {
     close(sv[1]);
     return -1;
   }
-  pthread_detach(th);
+  /* Registered under the lock before anyone can close sv[0]. */
+  if (pump_add(sv[0], th) != 0) {
+    close(sv[0]); /* the thread sees it closed and ends */
+    pthread_join(th, NULL);
+    return -1;
+  }
   *fd = sv[0];
   return 0;
 }

@@ -61,11 +61,17 @@ int atr__tunnel_resolve(atr__cli_t *cli, const char *ref,
 void atr__tunnel_target_clear(atr__tunnel_target_t *t);
 
 /* Open a tunnel of kind "ssh" (port 0) or "tcp" (port 1–65535). 0 and *fd
- * (owned by the caller: a stream socket, blocking), or 1 after printing
+ * (owned by the caller, closed with atr__tunnel_close: a stream socket,
+ * blocking), or 1 after printing
  * "<what>: …" on stderr (the server's message when it answered other than
  * 101). */
 int atr__tunnel_open(const atr__tunnel_target_t *t, const char *what,
                      const char *kind, int port, int *fd);
+
+/* Close a tunnel's fd (not shutdown: both ways) and, over https, wait
+ * for its pump thread to end. Every fd atr__tunnel_open gave must end
+ * here. */
+void atr__tunnel_close(int fd);
 
 /* Copy bytes both ways between a and b until both directions ended: EOF
  * on one side is shutdown(SHUT_WR) on the other. Blocks; uses poll(2).

@@ -465,7 +465,8 @@ def test_openssh(env, tmp):
           f"{r.stderr!r})")
     r = subprocess.run(["ssh", "-F", cfg, "atrium.box", "exit 5"], env=env,
                        capture_output=True, timeout=60)
-    check(r.returncode == 5, f"OpenSSH gets the exit status ({r.returncode})")
+    check(r.returncode == 5,
+          f"OpenSSH gets the exit status ({r.returncode}, {r.stderr!r})")
 
 
 def test_host_key_changed(atrium, env, server, fixture, tmp):
@@ -538,7 +539,8 @@ def main():
         try:
             test_ssh_exec(atrium, env, tmp)
             test_ssh_interactive(atrium, env)
-            run(atrium, env, "config-ssh", "-y")
+            run(atrium, env, "config-ssh", "-y", "--ssh-config",
+                os.path.join(tmp, ".ssh", "config"))
             test_openssh(env, tmp)
         finally:
             stop(sshd)

@@ -207,9 +207,18 @@ static void serve(ssh_bind b, int fd) {
     ssh_channel_send_eof(c.ch);
     ssh_channel_close(c.ch);
   }
-  /* Let the client read the close before the socket goes. */
-  for (int i = 0; i < 20 && ssh_is_connected(c.s); i++)
-    ssh_channel_read_timeout(c.ch, (char[64]){0}, 64, 0, 50);
+  /* The client ends the connection once it has the close: until then
+   * (5 s at most) its packets are handled, so it never sees the socket
+   * go first (OpenSSH would exit 255). */
+  ssh_event ev = ssh_event_new();
+  if (ev && ssh_event_add_session(ev, c.s) == SSH_OK)
+    for (int i = 0; i < 50 && ssh_is_connected(c.s); i++)
+      if (ssh_event_dopoll(ev, 100) == SSH_ERROR)
+        break;
+  if (ev) {
+    ssh_event_remove_session(ev, c.s);
+    ssh_event_free(ev);
+  }
   ssh_disconnect(c.s);
   ssh_free(c.s);
   _exit(0);
