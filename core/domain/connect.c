@@ -157,13 +157,22 @@ static int judge(const atr_domain_t *dom, const atr_actor_t *actor,
                          c->owner_name, c->workspace_name);
   }
   char message[256];
+  if (revoked && strcmp(ws_status, "running") == 0) {
+    /* rebuilt: the workspace runs, with another agent */
+    snprintf(message, sizeof message,
+             "The agent is of an earlier build of workspace %s/%s.",
+             c->owner_name, c->workspace_name);
+    return atr_fault_set(fault, ATR_EBUSY, message,
+                         "The workspace was built again since; its current "
+                         "agent is in the workspace's latest build "
+                         "(resources[].agents[]).");
+  }
   if (revoked) {
     snprintf(message, sizeof message,
              "The workspace %s/%s is not running (status: %s).", c->owner_name,
              c->workspace_name, ws_status);
     return atr_fault_set(fault, ATR_EBUSY, message,
-                         "This agent belongs to an earlier build; start the "
-                         "workspace and connect to its new agent.");
+                         "Start the workspace, then connect to its agent.");
   }
   if (strcmp(c->status, "connected") != 0) {
     snprintf(message, sizeof message,

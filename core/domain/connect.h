@@ -65,7 +65,9 @@ typedef struct atr_connect {
  * - ATR_EPERM (403): neither the workspace's owner nor a site owner
  *   (audited as denied);
  * - ATR_EBUSY (409): the workspace is not running ("The workspace
- *   alice/dev is not running (status: stopped)."), or its agent is not
+ *   alice/dev is not running (status: stopped)."), the agent is of an
+ *   earlier build of a workspace built again since ("The agent is of an
+ *   earlier build of workspace alice/dev."), or the agent is not
  *   connected ("The agent of workspace alice/dev is not connected
  *   (status: disconnected).").
  * Lifecycle is not checked: users may get in while the startup script

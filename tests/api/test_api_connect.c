@@ -101,8 +101,10 @@ static void another_member_and_an_agent_are_refused(void **state) {
   json_decref(denied);
   /* a workspace agent's token opens no tunnel, its own workspace's
    * neither (user routes refuse every agent token) */
-  ASSERT_STATUS(401, open_as(s, &a, "tunnel?kind=ssh", a.token, RAW));
-  ASSERT_STATUS(401, open_as(s, &a, "pty?reconnect=" UUID_A, a.token, WS));
+  ASSERT_ERROR(401, "Agent credentials are not valid here.",
+               open_as(s, &a, "tunnel?kind=ssh", a.token, RAW));
+  ASSERT_ERROR(401, "Agent credentials are not valid here.",
+               open_as(s, &a, "pty?reconnect=" UUID_A, a.token, WS));
   /* and anonymous callers are asked to sign in */
   ASSERT_ERROR(401, "You are not signed in.",
                open_as(s, &a, "tunnel?kind=ssh", NULL, RAW));

@@ -43,6 +43,8 @@
 
 static char org_id[37], alice_id[37], bob_id[37], carol_id[37], tad_id[37],
     version_id[37], template_id[37], workspace_id[37], other_ws[37];
+/* An agent of an earlier build of dev1 (the_host_key_... makes it so). */
+static char earlier_agent[37];
 /* The live agent's token, per workspace. */
 static char token[ATR_AGENT_TOKEN_LEN + 1],
     other_token[ATR_AGENT_TOKEN_LEN + 1];
@@ -471,6 +473,7 @@ static void the_host_key_is_the_workspaces_for_its_life(void **s) {
   assert_string_equal(str(ag, "ssh_host_key_fingerprint"), fp);
   json_decref(ag);
   /* a rebuild: a new agent, the same key */
+  snprintf(earlier_agent, sizeof earlier_agent, "%s", agent_of(token).agent_id);
   json_t *b = add_build(workspace_id, template_id, "stop");
   json_decref(b);
   end_build_jobs();
@@ -561,6 +564,19 @@ static void a_host_key_is_sealed_with_the_encryption_key(void **s) {
   json_decref(again);
 }
 
+static void an_earlier_builds_agent_is_refused(void **s) {
+  (void)s;
+  agent_connects(token); /* the current one: the old one's state is moot */
+  atr_actor_t alice = actor(alice_id, "alice", 0);
+  atr_connect_t c;
+  atr_fault_t f = {0};
+  assert_true(atr_uuid_valid(earlier_agent));
+  assert_refused(authorize(&alice, earlier_agent, "ssh", 0, &c, &f), &f, 409,
+                 "The agent is of an earlier build of workspace alice/dev1.");
+  assert_int_equal(
+      authorize(&alice, agent_of(token).agent_id, "ssh", 0, &c, &f), 0);
+}
+
 static void a_stopped_workspace_is_not_running(void **s) {
   (void)s;
   atr_actor_t a = agent_of(token);
@@ -599,6 +615,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_site_owner_connects_to_anyones_workspace),
       cmocka_unit_test(the_host_key_is_the_workspaces_for_its_life),
       cmocka_unit_test(a_host_key_is_sealed_with_the_encryption_key),
+      cmocka_unit_test(an_earlier_builds_agent_is_refused),
       cmocka_unit_test(a_stopped_workspace_is_not_running),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
