@@ -89,6 +89,9 @@ class Ctx:
                 print(f"--- {path} (tail):\n{text}")
 
     def close(self):
+        if hasattr(self, "real_before"):
+            self.check(self.real_ssh_config() == self.real_before,
+                       "this machine's own ~/.ssh/config is untouched")
         for p, _ in reversed(self.procs):
             stop_proc(p, signal.SIGTERM, 10)
         if getattr(self, "deleting", False) and self.server and \
@@ -310,14 +313,30 @@ class Ctx:
 
     # ---- OpenSSH through `atrium config-ssh`
 
+    def config_ssh_cmd(self, *args):
+        """`atrium config-ssh --ssh-config <temp HOME>/.ssh/config ARGS`:
+        config-ssh's ~ is the passwd entry's home, as OpenSSH's, so the
+        file is always named and this machine's own ~/.ssh/config is never
+        touched (real_ssh_config_untouched checks it)."""
+        return ["config-ssh", "--ssh-config",
+                os.path.join(self.home, ".ssh", "config")] + list(args)
+
+    def real_ssh_config(self):
+        p = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".ssh", "config")
+        try:
+            return open(p, "rb").read()
+        except OSError:
+            return None
+
     def config_ssh(self):
         """`atrium config-ssh` into the temp HOME: the managed block, written
         once (a second run changes nothing, --dry-run writes nothing)."""
+        self.real_before = self.real_ssh_config()
         cfg = os.path.join(self.home, ".ssh", "config")
         with open(cfg, "w") as f:
             f.write("# mine, before atrium's block\nHost other.example\n"
                     "  User someone\n")
-        self.cli(["config-ssh", "-y"])
+        self.cli(self.config_ssh_cmd("-y"))
         text = open(cfg).read()
         self.check("Host atrium.dev" in text or re.search(
             r"Host .*atrium\.\*", text) is not None,
@@ -326,7 +345,7 @@ class Ctx:
                    "the entry's ProxyCommand is `atrium ssh --stdio`")
         self.check("Host other.example" in text,
                    "config-ssh kept the user's own entries")
-        self.cli(["config-ssh", "-y"])
+        self.cli(self.config_ssh_cmd("-y"))
         self.check(open(cfg).read() == text,
                    "a second config-ssh leaves ~/.ssh/config as it was")
         self.ssh_config = cfg

@@ -100,14 +100,14 @@ def restart_agent(c):
 def config_ssh_dry_run_and_remove(c):
     cfg = c.ssh_config
     before = open(cfg).read()
-    rc, out = c.cli(["config-ssh", "--remove", "--dry-run"])
+    rc, out = c.cli(c.config_ssh_cmd("--remove", "--dry-run"))
     c.check(open(cfg).read() == before and "-Host atrium.dev" in out,
             "config-ssh --remove --dry-run shows the diff, writes nothing")
-    c.cli(["config-ssh", "--remove", "-y"])
+    c.cli(c.config_ssh_cmd("--remove", "-y"))
     after = open(cfg).read()
     c.check("atrium.dev" not in after and "Host other.example" in after,
             "config-ssh --remove takes the block out, keeps the rest")
-    rc, out = c.cli(["config-ssh", "--dry-run"])
+    rc, out = c.cli(c.config_ssh_cmd("--dry-run"))
     c.check(open(cfg).read() == after and "+Host atrium.dev" in out,
             "config-ssh --dry-run shows the block it would add")
 
