@@ -123,6 +123,35 @@ def atrium_ssh(c):
             f"{r.returncode}, {r.stdout[:100]!r}, {r.stderr[-200:]!r})")
 
 
+def metrics(c):
+    """The server's metrics count the connections by kind and the bytes
+    relayed (after the checks above moved 100 MB over ssh)."""
+    body = c.must(200, "GET", "/api/v2/debug/metrics")
+
+    def samples(name):
+        for m in body.get("metrics", []):
+            if m.get("name") == name:
+                return m.get("samples") or []
+        return []
+
+    def total(name, **labels):
+        return sum(s.get("value") or 0 for s in samples(name)
+                   if all((s.get("labels") or {}).get(k) == v
+                          for k, v in labels.items()))
+    n = total("atrium_connections_total", kind="ssh")
+    c.check(n >= 5, f"atrium_connections_total counts the ssh connections "
+            f"({n})")
+    up = total("atrium_connection_bytes_total", kind="ssh",
+               direction="to_agent")
+    c.check(up >= 50 * 1024 * 1024, f"atrium_connection_bytes_total: the "
+            f"50 MB scp'd up went to the agent ({up:.0f} bytes)")
+    c.check(any((s.get("labels") or {}).get("kind")
+                for s in samples("atrium_connections_open")) or
+            any(m.get("name") == "atrium_connections_open"
+                for m in body.get("metrics", [])),
+            "atrium_connections_open is exported")
+
+
 def run(atrium, plugins, src):
     c = start(atrium, plugins, src)
     member = c.member("bob")
@@ -139,6 +168,7 @@ def run(atrium, plugins, src):
     section(c, connect_apps.apps, member)
     section(c, connect_apps.denied, member)
     section(c, connect_apps.audited)
+    section(c, metrics)
     restart_agent(c)
     section(c, checks.host_key_stable)
     section(c, config_ssh_dry_run_and_remove)
