@@ -263,3 +263,25 @@ def pty_ws(c, sh, shell_cmd="echo $((6*7))"):
     c.check(b"30 100" in out, "a resize message reaches the terminal")
     ws.close()
 
+
+
+def ssh_local_forward(c, remote_port, want):
+    """`ssh -L` (direct-tcpip, what editors' remote-SSH modes use to reach
+    their server in the workspace): curl through it."""
+    local = free_port()
+    p = c.spawn(["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L",
+                 f"127.0.0.1:{local}:127.0.0.1:{remote_port}"] +
+                c.ssh_opts() + [f"atrium.{WS}"], "ssh-L.log")
+
+    def curl():
+        r = subprocess.run(["curl", "-s", "--max-time", "10",
+                            f"http://127.0.0.1:{local}/hello.txt"],
+                           capture_output=True, timeout=30, env=c.env)
+        t = r.stdout.decode(errors="replace")
+        return t if want in t else None
+    try:
+        got = c.wait_for("curl through ssh -L", curl, 60)
+        c.check(want in got, f"ssh -L {local}:127.0.0.1:{remote_port} "
+                "(direct-tcpip) reaches the workspace's server")
+    finally:
+        c.stop(p)

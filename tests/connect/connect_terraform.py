@@ -164,6 +164,8 @@ def run(atrium, plugins, src):
     section(c, checks.port_forward, c.ports["HTTP_PORT"],
             "served from the workspace", c.ports["ECHO_PORT"],
             '"app": "echo"')
+    section(c, checks.ssh_local_forward, c.ports["HTTP_PORT"],
+            "served from the workspace")
     section(c, checks.pty_ws, "")
     section(c, connect_apps.apps, member)
     section(c, connect_apps.denied, member)
