@@ -39,6 +39,10 @@ def ssh_basics(c):
               env=dict(c.env, LANG="C.UTF-8"))
     c.check(r.stdout == b"C.UTF-8\n",
             f"LANG is forwarded (got {r.stdout[:100]!r})")
+    r = c.ssh("echo \"[$TERM]\"", extra=["-tt"],
+              env=dict(c.env, TERM="xterm-256color"))
+    c.check(b"[xterm-256color]" in r.stdout,
+            f"TERM comes with the PTY (got {r.stdout[:100]!r})")
 
 
 def host_key_stable(c):
@@ -122,12 +126,16 @@ def rsync(c):
     c.ssh("rm -rf tree")
 
 
-def tmux_resize(c, sh):
+def tmux_resize(c, sh, cli=False):
     """An interactive session in tmux: `stty size` shows 24 80, the window
     is resized, `stty size` shows the new size. Keys are sent again while
-    polling: the window-change message and the keys are independent."""
-    sock = os.path.join(c.tmp, "tmux.sock")
+    polling: the window-change message and the keys are independent.
+    cli: `atrium ssh dev` (the CLI's own client) instead of OpenSSH."""
+    sock = os.path.join(c.tmp, "tmux-cli.sock" if cli else "tmux.sock")
     ssh = " ".join(["ssh", "-tt"] + c.ssh_opts() + [f"atrium.{WS}"])
+    if cli:
+        ssh = f"{c.atrium} ssh {WS}"
+    what = "atrium ssh dev" if cli else "ssh -tt atrium.dev"
     env = dict(c.env, TERM="xterm")
     tmux = ["tmux", "-S", sock]
     subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-s",
@@ -152,10 +160,12 @@ def tmux_resize(c, sh):
                 return False
             return c.wait_for(f"`stty size` to print {rows} {cols}", poll,
                               60)
-        c.check(shows(24, 80), "stty size in a tmux pane of 80x24: 24 80")
+        c.check(shows(24, 80), f"{what} in a tmux pane of 80x24: stty size "
+                "says 24 80")
         subprocess.run(tmux + ["resize-window", "-t", "t", "-x", "100",
                                "-y", "30"], check=True, env=env, timeout=30)
-        c.check(shows(30, 100), "after the resize to 100x30: 30 100")
+        c.check(shows(30, 100), f"{what}: after the resize to 100x30, "
+                "30 100")
         subprocess.run(tmux + ["send-keys", "-t", "t", "exit 3", "Enter"],
                        env=env, timeout=30)
     finally:

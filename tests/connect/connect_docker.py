@@ -58,6 +58,7 @@ def run(atrium, plugins, dockerdir, src):
     section(c, checks.ssh_basics)
     section(c, checks.scp_sftp, BB)
     section(c, checks.tmux_resize, BB)
+    section(c, checks.tmux_resize, BB, True)
     section(c, checks.port_forward, port, "served from the container")
     section(c, checks.ssh_local_forward, port, "served from the container")
     section(c, checks.pty_ws, BB)

@@ -161,6 +161,7 @@ def run(atrium, plugins, src):
     section(c, checks.scp_sftp, "")
     section(c, checks.rsync)
     section(c, checks.tmux_resize, "")
+    section(c, checks.tmux_resize, "", True)
     section(c, checks.port_forward, c.ports["HTTP_PORT"],
             "served from the workspace", c.ports["ECHO_PORT"],
             '"app": "echo"')
