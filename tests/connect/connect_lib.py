@@ -298,7 +298,10 @@ class Ctx:
         st = os.stat(env_file)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": wsdir,
                "LANG": "C.UTF-8", "ATRIUM_AGENT_LOG_FLUSH": "50ms",
-               "ATRIUM_AGENT_KILL_GRACE": "1s"}
+               "ATRIUM_AGENT_KILL_GRACE": "1s",
+               # the first stats report (tunnel and session counts, bytes)
+               # within a second, not after 30: it runs beside the tunnels
+               "ATRIUM_AGENT_STATS_INTERVAL": "1s"}
         kw, uid = {}, os.geteuid()
         if st.st_uid != uid and runs_as(self.atrium, st.st_uid, st.st_gid):
             kw = {"user": st.st_uid, "group": st.st_gid, "extra_groups": []}

@@ -172,6 +172,10 @@ def run(atrium, plugins, src):
     section(c, connect_apps.denied, member)
     section(c, connect_apps.audited)
     section(c, metrics)
+    c.check(c.agent.poll() is None and
+            (c.the_agent() or {}).get("status") == "connected",
+            f"the agent ran through it all, reporting stats each second "
+            f"(exit status {c.agent.poll()})")
     restart_agent(c)
     section(c, checks.host_key_stable)
     section(c, config_ssh_dry_run_and_remove)
