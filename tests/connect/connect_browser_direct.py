@@ -11,13 +11,15 @@ usage: connect_browser_direct.py NPM_DIR
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from connect_lib import HERE, Checks, free_port, http_get, stop_proc  # noqa
+from connect_lib import (HERE, Checks, free_port, http_get, in_sessions,  # noqa
+                         stop_proc)
 
 
 def wait_http(port, path, seconds=60):
@@ -63,7 +65,8 @@ def main():
              os.path.join(tmp, "cs-data"), "--extensions-dir",
              os.path.join(tmp, "cs-ext")],
             stdout=open(os.path.join(tmp, "code-server.log"), "w"),
-            stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL))
+            stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+            start_new_session=True))
         checks.check(wait_http(cs_port, "/healthz"),
                      "code-server answers /healthz")
         checks.check(browse(npm, tmp, "code-server",
@@ -80,14 +83,22 @@ def main():
              "--NotebookApp.token=", "--NotebookApp.password=",
              f"--NotebookApp.base_url={base}"],
             stdout=open(os.path.join(tmp, "jupyter.log"), "w"),
-            stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL))
+            stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+            start_new_session=True))
         checks.check(wait_http(jp, base + "api"), "Jupyter answers")
         checks.check(browse(npm, tmp, "jupyter",
                             f"http://127.0.0.1:{jp}{base}notebooks/t.ipynb"),
                      "a Jupyter cell runs 6*7 -> 42 in Chromium")
     finally:
+        # each server in a session of its own: code-server's extension
+        # host is in a process group of its own, but in that session
         for p in procs:
             stop_proc(p, seconds=10)
+        for pid in in_sessions({p.pid for p in procs}):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     if checks.failures:
         for name in ("code-server.log", "jupyter.log"):
             p = os.path.join(tmp, name)

@@ -60,7 +60,7 @@ class Ctx:
         self.agent = None
         self.agent_id = None
         self.procs = []       # (Popen, what) to stop on the way out
-        self.pid_files = []   # files holding PIDs of servers in a workspace
+        self.pid_files = []   # files of session ids in a workspace
         self.logs = [self.log]
         self.home = os.path.join(tmp, "home")  # the temp HOME for ssh
         os.makedirs(os.path.join(self.home, ".ssh"), mode=0o700)
@@ -108,15 +108,24 @@ class Ctx:
         stop_proc(self.server, signal.SIGTERM, 30)
 
     def kill_workspace_servers(self):
+        """SIGTERM to every process in the sessions listed in pid_files
+        (the startup scripts' sessions: the servers and their children),
+        SIGKILL to what is left after 10 s."""
+        sids = set()
         for f in self.pid_files:
             try:
-                pid = int(open(f).read().strip())
+                sids |= {int(x) for x in open(f).read().split()}
             except (OSError, ValueError):
                 continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in in_sessions(sids):
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and in_sessions(sids):
+                time.sleep(0.1)
         self.pid_files = []
 
     # ---- the server
@@ -383,6 +392,25 @@ class Ctx:
     def stop(self, p):
         stop_proc(p, signal.SIGTERM, 10)
         self.procs = [(q, n) for q, n in self.procs if q is not p]
+
+
+def in_sessions(sids):
+    """The PIDs of the processes whose session id is in sids (/proc)."""
+    pids = []
+    if not sids:
+        return pids
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session: comm may hold spaces
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 3 and int(fields[3]) in sids:
+            pids.append(int(d))
+    return pids
 
 
 def stop_proc(p, sig=signal.SIGTERM, seconds=15):

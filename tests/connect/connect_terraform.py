@@ -77,8 +77,7 @@ def start(atrium, plugins, src, extra_subst=None):
     c.wait_build("start")
     c.wsdir = os.path.join(root, "admin", WS)
     c.agent_user = c.start_host_agent(c.wsdir)
-    for name in ("http", "echo", "code-server", "jupyter"):
-        c.pid_files.append(os.path.join(c.wsdir, f"{name}.pid"))
+    c.pid_files.append(os.path.join(c.wsdir, ".connect-sids"))
     c.wait_ready()
     print(f"note: the agent runs as {c.agent_user}")
     return c
