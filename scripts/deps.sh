@@ -12,7 +12,15 @@ ATRIUM_TEST_PACKAGES="libcmocka-dev python3 \
   clang \
   clang-tidy cppcheck \
   clang-format \
-  abigail-tools g++"
+  abigail-tools g++ \
+  openssh-client tmux rsync netcat-openbsd python3-websocket \
+  chromium jupyter-notebook libkrb5-dev ripgrep nodejs \
+  $(command -v npm >/dev/null 2>&1 || echo npm)"
+# The connect tests (tests/connect): real OpenSSH, tmux, rsync and nc
+# clients, Debian's python3 with its websocket client, Chromium and Jupyter;
+# Node.js 20 and npm install code-server and playwright-core into the build
+# tree (tests/connect/setup.sh). npm is asked for only when no npm is on
+# PATH: Node.js builds that bundle npm conflict with Debian's npm package.
 
 atrium_install_missing() {
   local missing=()
