@@ -529,7 +529,7 @@ static pty_session_t *session_find(agent_pty_t *p, const char *id) {
 
 static pty_session_t *session_new(agent_pty_t *p, const char *id, int width,
                                   int height, const char *command) {
-  char *shell = agent__pty_shell(p->shell);
+  char *shell = agent_user_shell(p->shell);
   char **envp = agent__pty_env((const char *const *)p->env);
   pty_session_t *s = calloc(1, sizeof *s);
   int master = -1, pid = 0, rc = -ENOMEM;

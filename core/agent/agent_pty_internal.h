@@ -67,9 +67,6 @@ typedef struct agent_pty_spawn {
  * is the master's fd (close-on-exec), *pid the shell's. 0 or -errno. An
  * exec failure shows in the terminal and as exit status 127. */
 int agent__pty_spawn(const agent_pty_spawn_t *o, int *master, int *pid);
-/* The shell to run: cfg_shell when an absolute path, else the user's login shell when
- * it can run and is no nologin/false, else /bin/sh. Returns a new string. */
-char *agent__pty_shell(const char *cfg_shell);
 /* The agent's environment, then TERM=xterm-256color, then extra (NAME=value,
  * NULL-ended); a later NAME replaces an earlier one. NULL-ended, owned;
  * free with agent__pty_env_free. NULL when out of memory. */

@@ -21,25 +21,6 @@
 
 extern char **environ;
 
-static bool usable_shell(const char *sh) {
-  if (!sh || sh[0] != '/' || access(sh, X_OK) != 0)
-    return false;
-  const char *base = strrchr(sh, '/') + 1;
-  /* A service account's nologin would end every terminal at once. */
-  return strcmp(base, "nologin") != 0 && strcmp(base, "false") != 0;
-}
-
-char *agent__pty_shell(const char *cfg_shell) {
-  if (cfg_shell && cfg_shell[0] == '/')
-    return strdup(cfg_shell);
-  struct passwd pw, *res = NULL;
-  char buf[4096];
-  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res &&
-      usable_shell(res->pw_shell))
-    return strdup(res->pw_shell);
-  return strdup("/bin/sh");
-}
-
 static size_t name_len(const char *kv) {
   const char *eq = strchr(kv, '=');
   return eq ? (size_t)(eq - kv) : strlen(kv);

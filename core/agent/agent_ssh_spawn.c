@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_ssh_internal.h"
+#include "agent_util.h"
 
 extern char **environ;
 
@@ -134,11 +135,9 @@ static void user_info(const agent_ssh_t *s, user_info_t *u) {
     snprintf(u->name, sizeof u->name, "root");
   else
     snprintf(u->name, sizeof u->name, "u%u", (unsigned)getuid());
-  const char *shell = s->shell;
-  if (!shell && res && res->pw_shell && *res->pw_shell &&
-      access(res->pw_shell, X_OK) == 0)
-    shell = res->pw_shell;
+  char *shell = agent_user_shell(s->shell);
   snprintf(u->shell, sizeof u->shell, "%s", shell ? shell : "/bin/sh");
+  free(shell);
 }
 
 static void build_env(const agent_ssh_t *s, const ssh_spawn_t *sp,

@@ -58,9 +58,8 @@ static json_t *stats_body(agent_stats_t *s) {
   int ssh = 0, pty = 0;
   agent_serve_sessions(s->a, &ssh, &pty);
   return json_pack(
-      "{s{} sI sf sI sI sI sI sI sI sI sI sI sf sf sI sI}",
-      "connections_by_proto", "connection_count",
-      (json_int_t)agent_tunnels_count(s->a->tunnels),
+      "{s{} sI sf sI sI sI sI sI sI sI sI sf sf sI sI}", "connections_by_proto",
+      "connection_count", (json_int_t)agent_tunnels_count(s->a->tunnels),
       "connection_median_latency_ms", 0.0, "rx_bytes", (json_int_t)rx,
       "tx_bytes", (json_int_t)tx, "rx_packets", (json_int_t)0, "tx_packets",
       (json_int_t)0, "session_count_ssh", (json_int_t)ssh,

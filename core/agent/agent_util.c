@@ -1,10 +1,13 @@
 /* core/agent/agent_util.c — helpers (agent_util.h). */
 #include "agent_util.h"
 
+#include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t agent_now_us(void) {
   struct timespec ts;
@@ -99,4 +102,24 @@ int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2) {
   if (!json_is_number(v))
     v = json_object_get(o, k2);
   return json_is_number(v) ? (int64_t)json_number_value(v) : 0;
+}
+
+static bool usable_shell(const char *sh) {
+  if (!sh || sh[0] != '/' || access(sh, X_OK) != 0)
+    return false;
+  const char *base = strrchr(sh, '/') + 1;
+  /* A service account's nologin would end every session at once (the
+   * build user that runs terraform-local's agent has one). */
+  return strcmp(base, "nologin") != 0 && strcmp(base, "false") != 0;
+}
+
+char *agent_user_shell(const char *cfg_shell) {
+  if (cfg_shell && cfg_shell[0] == '/')
+    return strdup(cfg_shell);
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res &&
+      usable_shell(res->pw_shell))
+    return strdup(res->pw_shell);
+  return strdup("/bin/sh");
 }

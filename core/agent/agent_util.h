@@ -1,6 +1,6 @@
 /* core/agent/agent_util.h — small helpers the agent's modules share:
  * clocks, timestamps, UTF-8 repair, durations from the environment and
- * from the manifest.
+ * from the manifest, the user's shell.
  *
  * Threads: pure (agent_env_ms reads the environment).
  */
@@ -27,5 +27,9 @@ int64_t agent_env_ms(const char *name, int64_t def);
 /* Whole seconds from o's number k1 (Coder's manifest: "interval") or,
  * when that is no number, k2 (ours: "interval_s"); 0 when neither is. */
 int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2);
+/* The shell a user's session runs (malloc'd): cfg_shell when it is an
+ * absolute path, else the agent user's login shell when it can run and is
+ * no nologin or false, else /bin/sh. Shared by SSH sessions and terminals. */
+char *agent_user_shell(const char *cfg_shell);
 
 #endif

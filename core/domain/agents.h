@@ -127,7 +127,8 @@ int atr_agent_disconnected(const atr_domain_t *dom, const atr_actor_t *actor,
 int atr_agent_heartbeat(const atr_domain_t *dom, const atr_actor_t *actor,
                         atr_fault_t *fault);
 /* A new lifecycle state at changed_at_us (0: now). The same state again is
- * a no-op; a state before the current one is ATR_ECONSTRAINT (409). */
+ * a no-op; a state before the current one is ATR_ECONSTRAINT (409), except
+ * starting: a restarted agent begins again from any state. */
 int atr_agent_lifecycle_report(const atr_domain_t *dom,
                                const atr_actor_t *actor,
                                atr_agent_lifecycle_t state,

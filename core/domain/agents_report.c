@@ -126,7 +126,10 @@ static int lifecycle_tx(atr_db_t *db, void *ud, char **err) {
   free(now);
   if ((int)l->state == cur)
     return 0;
-  if ((int)l->state < cur) {
+  /* starting may follow anything: a restarted agent process (systemctl
+   * restart, a crash) begins a new start, runs its startup script again
+   * and reports where that ends, as Coder's agent does. */
+  if ((int)l->state < cur && l->state != ATR_LIFECYCLE_STARTING) {
     if (err &&
         asprintf(err, "The agent is %s already; it cannot go back to %s.",
                  atr_agent_lifecycle_name((atr_agent_lifecycle_t)cur),

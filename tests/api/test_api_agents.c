@@ -75,7 +75,7 @@ static void agent_reports(const srv_t *s, const agent_ws_t *a) {
   atr_tc_res_free(&r);
   report(s, a, "ready", "2026-12-07T21:50:04.2Z", 204);
   report(s, a, "ready", NULL, 204); /* the same again: a no-op */
-  report(s, a, "starting", NULL, 409);
+  report(s, a, "start_error", NULL, 409);
 }
 
 static void every_agent_route_answers_as_plain_http(void **state) {

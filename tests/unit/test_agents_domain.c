@@ -271,7 +271,7 @@ static void the_manifest_has_the_scripts_and_metadata(void **s) {
   json_decref(m);
 }
 
-static void the_lifecycle_moves_forward_only(void **s) {
+static void the_lifecycle_moves_forward_or_starts_again(void **s) {
   (void)s;
   atr_actor_t a = agent_actor();
   atr_fault_t fault = {0};
@@ -283,11 +283,19 @@ static void the_lifecycle_moves_forward_only(void **s) {
       0); /* the same again: nothing changes */
   assert_int_equal(
       atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
-  assert_int_equal(
-      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_STARTING, 0, &fault),
-      ATR_ECONSTRAINT);
+  assert_int_equal(atr_agent_lifecycle_report(
+                       &dom, &a, ATR_LIFECYCLE_START_ERROR, 0, &fault),
+                   ATR_ECONSTRAINT);
   assert_int_equal(atr_fault_status(&fault), 409);
   atr_fault_clear(&fault);
+  /* a restarted agent process: off, then a new start that gets ready */
+  assert_int_equal(
+      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_OFF, 0, &fault), 0);
+  assert_int_equal(
+      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_STARTING, 0, &fault),
+      0);
+  assert_int_equal(
+      atr_agent_lifecycle_report(&dom, &a, ATR_LIFECYCLE_READY, 0, &fault), 0);
   assert_int_equal(count_rows_for("SELECT COUNT(*) FROM workspace_agents "
                                   "WHERE CAST(id AS TEXT) = ? AND "
                                   "lifecycle_state = 'ready' AND started_at "
@@ -607,7 +615,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_start_builds_token_authenticates_as_its_agent),
       cmocka_unit_test(the_workspace_json_carries_its_agent),
       cmocka_unit_test(the_manifest_has_the_scripts_and_metadata),
-      cmocka_unit_test(the_lifecycle_moves_forward_only),
+      cmocka_unit_test(the_lifecycle_moves_forward_or_starts_again),
       cmocka_unit_test(a_resent_batch_stores_each_line_once),
       cmocka_unit_test(a_sensitive_value_and_a_token_are_masked),
       cmocka_unit_test(reports_are_bounded),

@@ -23,6 +23,7 @@
 
 #include "agent_pty.h"
 #include "agent_pty_internal.h"
+#include "agent_util.h"
 
 #define ID1 "0b5e2a4c-1f43-4d7e-9a51-7c2d9e8f6a10"
 #define ID2 "7d1c3b2a-9e8f-4a6b-8c5d-4e3f2a1b0c9d"
@@ -609,13 +610,13 @@ static void test_env_later_names_win(void **state) {
 
 static void test_shell_choice(void **state) {
   (void)state;
-  char *sh = agent__pty_shell("/bin/dash");
+  char *sh = agent_user_shell("/bin/dash");
   assert_string_equal(sh, "/bin/dash");
   free(sh);
   /* not a path: the user's login shell, or /bin/sh; never nologin */
   const char *given[] = {NULL, "", "sh"};
   for (size_t i = 0; i < sizeof given / sizeof *given; i++) {
-    sh = agent__pty_shell(given[i]);
+    sh = agent_user_shell(given[i]);
     assert_non_null(sh);
     assert_int_equal(sh[0], '/');
     assert_int_equal(access(sh, X_OK), 0);
