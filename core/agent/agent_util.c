@@ -1,6 +1,7 @@
 /* core/agent/agent_util.c — helpers (agent_util.h). */
 #include "agent_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +100,14 @@ int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2) {
   if (!json_is_number(v))
     v = json_object_get(o, k2);
   return json_is_number(v) ? (int64_t)json_number_value(v) : 0;
+}
+
+char *agent_strf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *out = NULL;
+  if (vasprintf(&out, fmt, ap) < 0)
+    out = NULL;
+  va_end(ap);
+  return out;
 }

@@ -1,6 +1,6 @@
 /* core/agent/agent_util.h — small helpers the agent's modules share:
  * clocks, timestamps, UTF-8 repair, durations from the environment and
- * from the manifest.
+ * from the manifest, formatted strings.
  *
  * Threads: pure (agent_env_ms reads the environment).
  */
@@ -27,5 +27,8 @@ int64_t agent_env_ms(const char *name, int64_t def);
 /* Whole seconds from o's number k1 (Coder's manifest: "interval") or,
  * when that is no number, k2 (ours: "interval_s"); 0 when neither is. */
 int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2);
+/* A newly allocated string formatted like printf (messages and paths the
+ * SSH server and its key code build); NULL when out of memory. */
+char *agent_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
