@@ -36,6 +36,7 @@
 #include "agent_scripts.h"
 #include "agent_util.h"
 #include "log.h"
+#include "uuid_text.h"
 
 #define SCROLLBACK ((size_t)64 * 1024)
 #define MAX_PTYS 64
@@ -583,7 +584,7 @@ static const char *check_attach(const agent_pty_t *p, const char *reconnect,
                                 int width, int height, const char *command) {
   if (p->freeing)
     return "the agent is shutting down";
-  if (!agent__pty_uuid_valid(reconnect))
+  if (!atr_uuid_valid(reconnect))
     return "reconnect must be a UUID";
   if (width < 1 || width > 1000)
     return "width must be from 1 to 1000";

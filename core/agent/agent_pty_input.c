@@ -141,14 +141,3 @@ int agent__pty_request_parse(json_t *obj, agent_pty_request_t *req,
     return -1;
   return 0;
 }
-
-bool agent__pty_uuid_valid(const char *s) {
-  if (!s || strlen(s) != 36)
-    return false;
-  for (int i = 0; i < 36; i++) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-      return false;
-  }
-  return true;
-}

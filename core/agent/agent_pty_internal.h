@@ -72,8 +72,6 @@ int agent__pty_spawn(const agent_pty_spawn_t *o, int *master, int *pid);
  * free with agent__pty_env_free. NULL when out of memory. */
 char **agent__pty_env(const char *const *extra);
 void agent__pty_env_free(char **envp);
-/* Whether s is a UUID: 8-4-4-4-12 hexadecimal digits. */
-bool agent__pty_uuid_valid(const char *s);
 
 /* For tests: whether the live PTY id has a connection attached, and
  * whether reading its output waits for that connection. */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,20 +14,10 @@
 #include <unistd.h>
 
 #include "agent_ssh_internal.h"
+#include "agent_util.h"
 #include "log.h"
 
 #define CFG_ENV_MAX 1024
-
-static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *errorf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *out = NULL;
-  if (vasprintf(&out, fmt, ap) < 0)
-    out = NULL;
-  va_end(ap);
-  return out;
-}
 
 static bool executable(const char *path) {
   return path && access(path, X_OK) == 0;
@@ -49,7 +38,7 @@ static char *find_sftp_server(void) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      char *p = errorf("%s/../libexec/sftp-server", exe);
+      char *p = agent_strf("%s/../libexec/sftp-server", exe);
       if (p && executable(p))
         return p;
       free(p);
@@ -67,7 +56,7 @@ static char *find_sftp_server(void) {
   const char *path = getenv("PATH");
   while (path && *path) {
     size_t len = strcspn(path, ":");
-    char *p = errorf("%.*s/sftp-server", (int)len, path);
+    char *p = agent_strf("%.*s/sftp-server", (int)len, path);
     if (len > 0 && p && executable(p))
       return p;
     free(p);
@@ -95,11 +84,11 @@ static int copy_config(agent_ssh_t *s, const agent_ssh_config_t *cfg,
   while (cfg->env && cfg->env[n]) {
     const char *eq = strchr(cfg->env[n], '=');
     if (!eq || eq == cfg->env[n]) {
-      *err = errorf("ssh: env[%zu]: not NAME=value", n);
+      *err = agent_strf("ssh: env[%zu]: not NAME=value", n);
       return -1;
     }
     if (++n > CFG_ENV_MAX) {
-      *err = errorf("ssh: env: more than %d variables", CFG_ENV_MAX);
+      *err = agent_strf("ssh: env: more than %d variables", CFG_ENV_MAX);
       return -1;
     }
   }
@@ -130,7 +119,7 @@ static int copy_config(agent_ssh_t *s, const agent_ssh_config_t *cfg,
             "sftp and scp will be refused");
   return 0;
 oom:
-  *err = errorf("ssh: out of memory");
+  *err = agent_strf("ssh: out of memory");
   return -1;
 }
 
@@ -147,7 +136,7 @@ agent_ssh_t *agent_ssh_new(const agent_ssh_config_t *cfg, char **err) {
   *err = NULL;
   agent_ssh_t *s = calloc(1, sizeof *s);
   if (!s) {
-    *err = errorf("ssh: out of memory");
+    *err = agent_strf("ssh: out of memory");
     return NULL;
   }
   pthread_mutex_init(&s->conns_lock, NULL);
@@ -164,8 +153,8 @@ agent_ssh_t *agent_ssh_new(const agent_ssh_config_t *cfg, char **err) {
   if (!s->bind ||
       ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
       ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_IMPORT_KEY, key) < 0) {
-    *err = errorf("ssh: the host key was refused: %s",
-                  s->bind ? ssh_get_error(s->bind) : "out of memory");
+    *err = agent_strf("ssh: the host key was refused: %s",
+                      s->bind ? ssh_get_error(s->bind) : "out of memory");
     ssh_key_free(key);
     goto fail;
   }

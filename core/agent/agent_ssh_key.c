@@ -10,12 +10,12 @@
  */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent_ssh_internal.h"
+#include "agent_util.h"
 #include "log.h"
 
 #define HOST_KEY_MAX 16384 /* an RSA 8192 key in PEM is about 6.5 KB */
@@ -119,22 +119,12 @@ static bool usable(ssh_key key) {
   return ok;
 }
 
-static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *errorf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *out = NULL;
-  if (vasprintf(&out, fmt, ap) < 0)
-    out = NULL;
-  va_end(ap);
-  return out;
-}
-
 ssh_key ssh_host_key_load(const char *pem, char **err) {
   ssh_key key = NULL;
   if (!pem) {
     if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK) {
-      *err = errorf("ssh: could not generate an ephemeral ed25519 host key");
+      *err =
+          agent_strf("ssh: could not generate an ephemeral ed25519 host key");
       return NULL;
     }
     atr_log(ATR_LOG_WARN, "agent",
@@ -144,7 +134,7 @@ ssh_key ssh_host_key_load(const char *pem, char **err) {
     return key;
   }
   if (strnlen(pem, HOST_KEY_MAX + 1) > HOST_KEY_MAX) {
-    *err = errorf("ssh_host_key: longer than %d bytes", HOST_KEY_MAX);
+    *err = agent_strf("ssh_host_key: longer than %d bytes", HOST_KEY_MAX);
     return NULL;
   }
   char *openssh = ed25519_as_openssh(pem);
@@ -154,8 +144,8 @@ ssh_key ssh_host_key_load(const char *pem, char **err) {
   /* Never the key itself in an error: it is a secret. */
   if (rc != SSH_OK || !key || !usable(key)) {
     ssh_key_free(key);
-    *err = errorf("ssh_host_key: not an unencrypted private key in OpenSSH "
-                  "or PEM (PKCS#1, PKCS#8) form");
+    *err = agent_strf("ssh_host_key: not an unencrypted private key in OpenSSH "
+                      "or PEM (PKCS#1, PKCS#8) form");
     return NULL;
   }
   return key;

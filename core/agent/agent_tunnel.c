@@ -30,6 +30,7 @@
 #include "agent_tunnel.h"
 #include "atrium/error.h"
 #include "log.h"
+#include "uuid_text.h"
 
 #define READ_SIZE 16384
 #define APP_HOSTS_MAX 32
@@ -86,17 +87,6 @@ struct tunnel {
 };
 
 /* ---- checks ---------------------------------------------------------- */
-
-static bool is_uuid(const char *s) {
-  if (strlen(s) != 36)
-    return false;
-  for (int i = 0; i < 36; i++) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-      return false;
-  }
-  return true;
-}
 
 static bool is_kind_name(const char *s) {
   size_t n = strlen(s);
@@ -177,7 +167,7 @@ static int check_tcp(const agent_tunnels_t *t, const json_t *ev,
 
 static int check_pty(const json_t *ev, char **err) {
   const char *rc = json_string_value(json_object_get(ev, "reconnect"));
-  if (!rc || !is_uuid(rc))
+  if (!rc || !atr_uuid_valid(rc))
     return failf(err, "\"reconnect\" must be a UUID");
   int n;
   if (int_field(ev, "width", 1, TERM_MAX, &n, err) != 0 ||
@@ -197,7 +187,7 @@ int agent_tunnels_check(const agent_tunnels_t *t, const json_t *ev,
   *err = NULL;
   memset(out, 0, sizeof *out);
   const char *id = json_string_value(json_object_get(ev, "id"));
-  if (!id || !is_uuid(id))
+  if (!id || !atr_uuid_valid(id))
     return failf(err, "\"id\" must be a UUID");
   snprintf(out->id, sizeof out->id, "%s", id);
   const char *kind = json_string_value(json_object_get(ev, "kind"));

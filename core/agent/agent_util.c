@@ -2,6 +2,7 @@
 #include "agent_util.h"
 
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,4 +123,14 @@ char *agent_user_shell(const char *cfg_shell) {
       usable_shell(res->pw_shell))
     return strdup(res->pw_shell);
   return strdup("/bin/sh");
+}
+
+char *agent_strf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *out = NULL;
+  if (vasprintf(&out, fmt, ap) < 0)
+    out = NULL;
+  va_end(ap);
+  return out;
 }

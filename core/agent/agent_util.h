@@ -1,6 +1,6 @@
 /* core/agent/agent_util.h — small helpers the agent's modules share:
  * clocks, timestamps, UTF-8 repair, durations from the environment and
- * from the manifest, the user's shell.
+ * from the manifest, the user's shell, formatted strings.
  *
  * Threads: pure (agent_env_ms reads the environment).
  */
@@ -31,5 +31,8 @@ int64_t agent_json_seconds(const json_t *o, const char *k1, const char *k2);
  * absolute path, else the agent user's login shell when it can run and is
  * no nologin or false, else /bin/sh. Shared by SSH sessions and terminals. */
 char *agent_user_shell(const char *cfg_shell);
+/* A newly allocated string formatted like printf (messages and paths the
+ * SSH server and its key code build); NULL when out of memory. */
+char *agent_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

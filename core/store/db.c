@@ -1,7 +1,6 @@
 /* core/db.c — see db.h. Thin, typed wrappers over the storage plugin. */
 #include "db.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,17 +92,6 @@ atr_value_t atr_v_blob(const void *p, size_t len) {
 
 atr_value_t atr_v_time(int64_t time_us) {
   return (atr_value_t){.type = ATR_VAL_TIME, .v.time_us = time_us};
-}
-
-bool atr_uuid_valid(const char *s) {
-  if (!s || strlen(s) != 36)
-    return false;
-  for (int i = 0; i < 36; i++) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-      return false;
-  }
-  return true;
 }
 
 atr_value_t atr_v_uuid_or_null(const char *s) {

@@ -19,6 +19,7 @@
 
 #include "atrium/storage.h"
 #include "loader.h"
+#include "uuid_text.h" /* atr_uuid_valid, for the callers of atr_v_uuid_or_null */
 
 typedef struct atr_store {
   atr_handle_t *plugin;
@@ -58,7 +59,6 @@ atr_value_t atr_v_time(int64_t time_us);
  * compare a UUID column with text that is not a UUID, so a lookup by "id
  * or name" passes the name through this for the id side. */
 atr_value_t atr_v_uuid_or_null(const char *s);
-bool atr_uuid_valid(const char *s);
 
 int atr_db_exec(atr_db_t *db, const char *sql, const atr_value_t *params,
                 size_t nparams, int64_t *changes, char **err);
