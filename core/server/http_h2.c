@@ -98,19 +98,24 @@ static void *mem_realloc(void *ptr, size_t size, void *ud) {
 
 /* ---- the WebSocket side (wslay) ------------------------------------------ */
 
+ssize_t http_ws_take(void *ctx, const char **in, size_t *in_len, uint8_t *buf,
+                     size_t len) {
+  if (*in_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t n = *in_len < len ? *in_len : len;
+  memcpy(buf, *in, n);
+  *in += n;
+  *in_len -= n;
+  return (ssize_t)n;
+}
+
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *ud) {
   (void)flags;
   http_up_t *up = ud;
-  if (up->in_len == 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  size_t n = up->in_len < len ? up->in_len : len;
-  memcpy(buf, up->in, n);
-  up->in += n;
-  up->in_len -= n;
-  return (ssize_t)n;
+  return http_ws_take(ctx, &up->in, &up->in_len, buf, len);
 }
 
 static int out_append(http_up_t *up, const void *data, size_t len) {

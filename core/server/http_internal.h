@@ -347,6 +347,12 @@ void http_stream_wake(atr_http_server_t *srv, atr_http_exchange_t *x);
 
 /* ---- sessions ---------------------------------------------------------------- */
 
+/* http_h2.c: wslay's recv_callback over a read being fed (*in, *in_len):
+ * what is left of it, then WOULDBLOCK on ctx (a wslay_event_context_ptr).
+ * Sessions and WebSocket-mode tunnels both feed wslay this way. */
+ssize_t http_ws_take(void *ctx, const char **in, size_t *in_len, uint8_t *buf,
+                     size_t len);
+
 /* http_h2.c: one session's protocol state, no sockets. Requests come out
  * whole through on_request (taken, stream_id set); what to send piles up
  * in out. Loop thread only (or one fuzzing thread). */

@@ -699,15 +699,7 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *ud) {
   (void)flags;
   http_tunnel_t *t = ud;
-  if (t->ws_in_len == 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  size_t n = t->ws_in_len < len ? t->ws_in_len : len;
-  memcpy(buf, t->ws_in, n);
-  t->ws_in += n;
-  t->ws_in_len -= n;
-  return (ssize_t)n;
+  return http_ws_take(ctx, &t->ws_in, &t->ws_in_len, buf, len);
 }
 
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
